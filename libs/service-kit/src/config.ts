@@ -1,0 +1,86 @@
+import { z } from 'zod';
+
+/** Thrown when the environment does not describe a valid configuration. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const port = (fallback: number) => z.coerce.number().int().min(1).max(65_535).default(fallback);
+const millis = (fallback: number) => z.coerce.number().int().min(0).max(3_600_000).default(fallback);
+
+/** A port variable with a default, for service-specific config shapes. */
+export const portVar = port;
+
+/** A URL variable whose scheme must be one of `protocols`. */
+export function urlVar(protocols: readonly string[], fallback?: string) {
+  const schema = z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol.replace(/:$/, ''));
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected a ${protocols.join(' or ')} URL` },
+  );
+  return fallback === undefined ? schema : schema.default(fallback);
+}
+
+/** Environment shared by every CSDA service. */
+export const baseConfigShape = {
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  DATABASE_URL: urlVar(['postgres', 'postgresql'], 'postgres://postgres@127.0.0.1:5432/csda'),
+  NATS_URL: urlVar(['nats', 'tls'], 'nats://127.0.0.1:4222'),
+  NATS_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9_]*$/, 'lowercase letters, digits and _ only')
+    .default(''),
+  OTEL_EXPORTER_OTLP_ENDPOINT: urlVar(['http', 'https']).optional(),
+  STARTUP_TIMEOUT_MS: millis(60_000),
+  SHUTDOWN_TIMEOUT_MS: millis(10_000),
+  RPC_PORT: port(50051),
+  OPS_PORT: port(9090),
+};
+
+/** Variables that must be set explicitly when NODE_ENV=production. */
+const REQUIRED_IN_PRODUCTION = ['DATABASE_URL', 'NATS_URL'] as const;
+
+export const baseConfigSchema = z.object(baseConfigShape);
+export type BaseConfig = z.infer<typeof baseConfigSchema>;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Validates `env` against `schema` and returns a frozen, typed config.
+ * Every problem names its variable; nothing is printed here.
+ */
+export function loadConfig<S extends z.ZodObject>(schema: S, env: Env): Readonly<z.infer<S>> {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const problems: string[] = [];
+  if (env.NODE_ENV === 'production') {
+    for (const key of REQUIRED_IN_PRODUCTION) {
+      if (key in schema.shape && input[key] === undefined) problems.push(`${key}: required when NODE_ENV=production`);
+    }
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = String(issue.path[0] ?? '(root)');
+      problems.push(input[key] === undefined ? `${key}: missing (${issue.message})` : `${key}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return Object.freeze(parsed.data);
+}

@@ -1,0 +1,179 @@
+import { fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { connect, headers as natsHeaders, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { context } from '@opentelemetry/api';
+import type { CheckResult } from './health.ts';
+import { SpanKind, injectTraceContext, withSpan } from './telemetry.ts';
+
+/** Header naming the protobuf type of a payload, e.g. `csda.events.v1.ServiceStarted`. */
+export const EVENT_TYPE_HEADER = 'Csda-Event-Type';
+/** Header carrying the event id: the consumer-side idempotency key (also sent as Nats-Msg-Id). */
+export const EVENT_ID_HEADER = 'Csda-Event-Id';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Stream and subject names under a namespace. The empty namespace is the
+ * platform's own (`EVENTS`, `csda.events.>`); tests use their own so runs
+ * never share a stream with the local stack.
+ */
+export class Subjects {
+  readonly namespace: string;
+
+  constructor(namespace: string) {
+    this.namespace = namespace;
+  }
+
+  stream(name: string): string {
+    return this.namespace ? `${this.namespace}_${name}` : name;
+  }
+
+  subject(tail: string): string {
+    return this.namespace ? `${this.namespace}.${tail}` : tail;
+  }
+
+  audit(service: string, action: string): string {
+    return this.subject(`csda.audit.${service}.${action}`);
+  }
+
+  event(service: string, entity: string, verb: string): string {
+    return this.subject(`csda.events.${service}.${entity}.${verb}`);
+  }
+
+  deadLetter(queue: string): string {
+    return this.subject(`csda.dlq.${queue}`);
+  }
+
+  /** Every stream of the platform (DESIGN.md "Talking"). */
+  streams(): StreamConfig[] {
+    const s = (name: string, subject: string, retention: RetentionPolicy, maxAgeMs: number): StreamConfig =>
+      ({
+        name: this.stream(name),
+        subjects: [this.subject(subject)],
+        retention,
+        storage: StorageType.File,
+        discard: DiscardPolicy.Old,
+        max_age: nanos(maxAgeMs),
+        duplicate_window: nanos(2 * 60 * 1000),
+        num_replicas: 1,
+      }) as StreamConfig;
+    return [
+      s('EVENTS', 'csda.events.>', RetentionPolicy.Limits, 7 * DAY_MS),
+      s('AUDIT', 'csda.audit.>', RetentionPolicy.Limits, 30 * DAY_MS),
+      s('JOBS_DOCUMENTS', 'csda.jobs.documents.>', RetentionPolicy.Workqueue, 7 * DAY_MS),
+      s('JOBS_SECRETS', 'csda.jobs.secrets.>', RetentionPolicy.Workqueue, 7 * DAY_MS),
+      s('JOBS_TOOLS', 'csda.jobs.tools.>', RetentionPolicy.Workqueue, 7 * DAY_MS),
+      s('DEAD_LETTER', 'csda.dlq.>', RetentionPolicy.Limits, 30 * DAY_MS),
+    ];
+  }
+}
+
+export interface Nats {
+  readonly connection: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly subjects: Subjects;
+}
+
+/** Connects once (the caller retries) and opens JetStream. */
+export async function connectNats(url: string, name: string, namespace: string): Promise<Nats> {
+  const connection = await connect({ servers: url, name, reconnect: true, maxReconnectAttempts: -1, timeout: 3_000 });
+  const jsm = await jetstreamManager(connection, { timeout: 5_000 });
+  return { connection, jsm, js: jetstream(connection, { timeout: 5_000 }), subjects: new Subjects(namespace) };
+}
+
+/** Readiness: connected (not closed, not reconnecting). */
+export function natsCheck(nats: Nats): () => Promise<CheckResult> {
+  return async () => {
+    if (nats.connection.isClosed()) return { ok: false, detail: 'connection closed' };
+    await nats.connection.flush();
+    return { ok: true };
+  };
+}
+
+/**
+ * Creates every stream that is missing and updates drifted ones. Safe to run
+ * from many processes at once: a create that loses the race is an update.
+ */
+export async function ensureStreams(nats: Nats): Promise<void> {
+  for (const config of nats.subjects.streams()) {
+    const existing = await nats.jsm.streams.info(config.name).catch(() => undefined);
+    if (!existing) {
+      await nats.jsm.streams.add(config).catch(async (err: unknown) => {
+        if (!(await nats.jsm.streams.info(config.name).catch(() => undefined))) throw err;
+      });
+      continue;
+    }
+    const drifted = existing.config.max_age !== config.max_age || existing.config.subjects.join() !== config.subjects.join();
+    if (drifted) await nats.jsm.streams.update(config.name, { ...existing.config, max_age: config.max_age, subjects: config.subjects });
+  }
+}
+
+export interface DurableConsumerSpec {
+  readonly stream: string;
+  readonly durable: string;
+  readonly filterSubject: string;
+  /** Deliveries before a message goes to the dead-letter subject. */
+  readonly maxDeliver: number;
+  readonly ackWaitMs: number;
+  /** Redelivery delays; JetStream requires fewer entries than maxDeliver. */
+  readonly backoffMs: readonly number[];
+}
+
+/** Creates or updates a durable pull consumer (idempotent). */
+export async function ensureConsumer(nats: Nats, spec: DurableConsumerSpec): Promise<void> {
+  const config = {
+    durable_name: spec.durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: spec.filterSubject,
+    max_deliver: spec.maxDeliver,
+    ack_wait: nanos(spec.ackWaitMs),
+    backoff: spec.backoffMs.map(nanos),
+    max_ack_pending: 1_000,
+  };
+  const existing = await nats.jsm.consumers.info(spec.stream, spec.durable).catch(() => undefined);
+  if (existing) await nats.jsm.consumers.update(spec.stream, spec.durable, config);
+  else await nats.jsm.consumers.add(spec.stream, config);
+}
+
+export interface PublishOptions {
+  /** Unique id: sent as Nats-Msg-Id (stream de-duplication) and Csda-Event-Id. */
+  readonly eventId: string;
+}
+
+/** Publishes a protobuf message with its type, id and the active trace context in headers. */
+export async function publishProto<Desc extends DescMessage>(
+  nats: Nats,
+  subject: string,
+  schema: Desc,
+  message: MessageShape<Desc>,
+  options: PublishOptions,
+): Promise<void> {
+  await withSpan(`publish ${subject}`, SpanKind.PRODUCER, context.active(), async () => {
+    const h = natsHeaders();
+    h.set(EVENT_TYPE_HEADER, schema.typeName);
+    h.set(EVENT_ID_HEADER, options.eventId);
+    injectTraceContext(h);
+    await nats.js.publish(subject, toBinary(schema, message), { msgID: options.eventId, headers: h });
+  });
+}
+
+/** Decodes a message's payload as `schema`. */
+export function decodeProto<Desc extends DescMessage>(schema: Desc, msg: JsMsg): MessageShape<Desc> {
+  return fromBinary(schema, msg.data);
+}
+
+export type { JsMsg };

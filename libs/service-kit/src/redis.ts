@@ -1,0 +1,35 @@
+import { Redis } from 'ioredis';
+import type { CheckResult } from './health.ts';
+
+export { Redis };
+
+/**
+ * A Redis client that connects on `connect()` (the start-up retry calls it)
+ * and afterwards reconnects by itself; commands fail fast while it is down
+ * instead of queueing without bound.
+ */
+export function createRedis(url: string, keyPrefix: string): Redis {
+  return new Redis(url, {
+    lazyConnect: true,
+    keyPrefix,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    connectTimeout: 3_000,
+    retryStrategy: (times) => Math.min(times * 200, 2_000),
+  });
+}
+
+/** Connects a lazy client; on failure leaves it disconnected so the caller can retry. */
+export async function connectRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') return;
+  try {
+    await redis.connect();
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
+}
+
+export function redisCheck(redis: Redis): () => Promise<CheckResult> {
+  return async () => (redis.status === 'ready' ? { ok: (await redis.ping()) === 'PONG' } : { ok: false, detail: redis.status });
+}

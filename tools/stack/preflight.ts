@@ -112,10 +112,16 @@ function listenersByPort(ports: Set<number>): Map<number, string> {
       const m = /^socket:\[(\d+)\]$/.exec(link);
       const port = m?.[1] ? inodes.get(m[1]) : undefined;
       if (port !== undefined && !owners.has(port)) {
-        const cmd = commandLine(Number(pid)) ?? '?';
-        owners.set(port, `pid ${pid} (${cmd.length > 80 ? cmd.slice(0, 77) + '...' : cmd})`);
+        owners.set(port, `pid ${pid} (${shortCommand(commandLine(Number(pid)) ?? '?')})`);
       }
     }
   }
   return owners;
+}
+
+/** "/long/path/bin/node /repo/apps/vault/src/main.ts serve" -> "node …/apps/vault/src/main.ts serve". */
+export function shortCommand(cmd: string, max = 90): string {
+  const words = cmd.split(' ').map((w, i) => (i === 0 ? path.basename(w) : w.replace(/^\/.*\/(apps|libs|tools)\//, '…/$1/')));
+  const text = words.join(' ');
+  return text.length > max ? text.slice(0, max - 1) + '…' : text;
 }

@@ -86,6 +86,8 @@ export function spawnNode(opts: SpawnOptions): Child {
       const finish = (info: ExitInfo) => {
         if (child.exit) return;
         child.exit = info;
+        // Anything it started and left behind in its group goes with it (nothing left listening).
+        signalGroup(child, 'SIGKILL');
         // The process is gone; output may still be in the pipes (or held open by a grandchild).
         const drained = Promise.all([stdoutDone, stderrDone]);
         const limit = new Promise((r) => setTimeout(r, 2000).unref());
@@ -135,13 +137,10 @@ export async function stopAll(graceMs: number, onStraggler: (child: Child) => vo
     }
     await allDone;
   }
-  // Whatever a service started and left behind in its group goes too.
-  for (const ch of live) signalGroup(ch, 'SIGKILL');
 }
 
-/** A finished one-shot: clear out anything it left in its group and stop tracking it. */
+/** Stop tracking a finished one-shot. */
 export function forget(child: Child): void {
-  signalGroup(child, 'SIGKILL');
   children.delete(child);
 }
 

@@ -54,6 +54,12 @@ export class ConflictError extends AppError {
   }
 }
 
+export class PayloadTooLargeError extends AppError {
+  constructor(message = 'Request body is too large') {
+    super('PAYLOAD_TOO_LARGE', message);
+  }
+}
+
 export class RateLimitedError extends AppError {
   constructor(retryAfterSeconds: number) {
     super('RATE_LIMITED', 'Too many requests', { details: { retry_after_s: String(retryAfterSeconds) } });

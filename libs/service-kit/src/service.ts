@@ -117,8 +117,8 @@ export async function serve(runtime: ServiceRuntime, options: ServeOptions): Pro
     const ops = await startOpsServer({ host: config.HOST, port: config.OPS_PORT, health, registry: metrics.registry });
     lifecycle.defer('ops server', () => new Promise((resolve) => ops.close(resolve)));
   }
+  await ensureStreams(runtime.nats);
   health.markStarted();
-  lifecycle.defer('readiness', () => health.markStopping());
   await announceStart(runtime);
   logger.info({ rpc_port: config.RPC_PORT, ops_port: options.opsServer ? config.OPS_PORT : undefined }, `${definition.name} ${definition.version} serving`);
 }
@@ -159,7 +159,7 @@ async function announceStart(runtime: ServiceRuntime): Promise<void> {
   try {
     await publishProto(nats, nats.subjects.audit(definition.name, 'service_started'), ServiceStartedSchema, event, { eventId });
   } catch (err) {
-    // Starting must not depend on the audit stream: a missing stream means `migrate` has not run yet.
+    // Serving must not depend on the audit stream being writable right now.
     logger.warn({ err }, 'could not publish ServiceStarted to AUDIT');
   }
 }

@@ -1,0 +1,10 @@
+import { baseConfigShape, portVar } from '@csda/service-kit';
+import { z } from 'zod';
+
+export const configSchema = z.object({
+  ...baseConfigShape,
+  RPC_PORT: portVar(50053),
+  OPS_PORT: portVar(9093),
+});
+
+export type Config = z.infer<typeof configSchema>;

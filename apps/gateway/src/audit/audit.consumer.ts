@@ -1,0 +1,66 @@
+import { fromBinary, toJson, type JsonObject } from '@bufbuild/protobuf';
+import {
+  EVENT_ID_HEADER,
+  EVENT_TYPE_HEADER,
+  PermanentMessageError,
+  type DurableConsumerSpec,
+  type JsMsg,
+  type Logger,
+  type Subjects,
+} from '@csda/service-kit';
+import type { AuditLogRepository, AuditRecord } from './audit-log.repository.ts';
+import { auditEventRegistry } from './event-types.ts';
+
+export function auditConsumerSpec(subjects: Subjects, ackWaitMs: number): DurableConsumerSpec {
+  return {
+    stream: subjects.stream('AUDIT'),
+    durable: 'gateway-audit-log',
+    filterSubject: subjects.subject('csda.audit.>'),
+    maxDeliver: 8,
+    ackWaitMs,
+    backoffMs: [1_000, 5_000, 15_000, 30_000, 60_000],
+  };
+}
+
+/**
+ * Persists one AUDIT message. Idempotent by event id, so redeliveries and
+ * duplicates leave one row. Undecodable messages are permanent failures.
+ */
+export function createAuditHandler(subjects: Subjects, repository: () => AuditLogRepository) {
+  const prefix = subjects.subject('csda.audit.');
+  return async (msg: JsMsg, logger: Logger): Promise<void> => {
+    const record = toAuditRecord(msg, prefix);
+    const added = await repository().record(record);
+    logger.debug({ action: record.action, added }, added ? 'audit entry recorded' : 'audit entry already recorded');
+  };
+}
+
+function toAuditRecord(msg: JsMsg, prefix: string): AuditRecord {
+  const eventId = msg.headers?.get(EVENT_ID_HEADER);
+  const eventType = msg.headers?.get(EVENT_TYPE_HEADER);
+  if (!eventId || !eventType) throw new PermanentMessageError(`missing ${EVENT_ID_HEADER} or ${EVENT_TYPE_HEADER} header`);
+  const desc = auditEventRegistry.getMessage(eventType);
+  if (!desc) throw new PermanentMessageError(`unknown audit event type ${eventType}`);
+  if (!msg.subject.startsWith(prefix)) throw new PermanentMessageError(`unexpected subject ${msg.subject}`);
+  const [service, ...rest] = msg.subject.slice(prefix.length).split('.');
+  if (!service || rest.length === 0) throw new PermanentMessageError(`subject ${msg.subject} names no service and action`);
+  let payload: JsonObject;
+  try {
+    payload = toJson(desc, fromBinary(desc, msg.data)) as JsonObject;
+  } catch (err) {
+    throw new PermanentMessageError(`payload is not a valid ${eventType}`, { cause: err });
+  }
+  const occurredMs = Number(payload.occurredAtMs ?? 0);
+  return {
+    eventId,
+    subject: msg.subject,
+    service,
+    action: rest.join('.'),
+    actor: typeof payload.actor === 'string' ? payload.actor : `service:${service}`,
+    resourceType: typeof payload.resourceType === 'string' ? payload.resourceType : null,
+    resourceId: typeof payload.resourceId === 'string' ? payload.resourceId : null,
+    eventType,
+    payload,
+    occurredAt: occurredMs > 0 ? new Date(occurredMs) : new Date(msg.info.timestampNanos / 1e6),
+  };
+}

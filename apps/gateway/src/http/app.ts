@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { ServiceInfo } from '@csda/proto/csda/common/v1/service_info_pb.js';
+import type { HealthState, Logger } from '@csda/service-kit';
+import { fastify, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Registry } from 'prom-client';
+import { systemRoutes } from '../system/system.routes.ts';
+import type { ServiceDirectory } from '../system/service-directory.ts';
+import { installErrorHandling } from './error-handler.ts';
+import { opsRoutes } from './ops.routes.ts';
+import { installTracing } from './tracing.ts';
+
+export interface AppDeps {
+  readonly logger: Logger;
+  readonly exposeInternals: boolean;
+  readonly bodyLimitBytes: number;
+  readonly version: string;
+  readonly health: HealthState;
+  readonly registry: Registry;
+  readonly directory: Pick<ServiceDirectory, 'health' | 'info'>;
+  readonly describeSelf: () => Promise<ServiceInfo>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The REST edge as a Fastify instance (not listening: main.ts owns the port, tests use inject). */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimitBytes,
+    requestIdHeader: false,
+    requestIdLogLabel: 'request_id',
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    disableRequestLogging: true,
+    return503OnClosing: true,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
+  });
+  installTracing(app);
+  installErrorHandling(app, deps.exposeInternals);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'CSDA API', version: deps.version, description: 'REST API of the CSDA platform. Errors use one envelope: {"error": {code, message, details, request_id}}.' },
+      tags: [
+        { name: 'system', description: 'Platform services' },
+        { name: 'ops', description: 'Health, readiness and metrics' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
+
+  await app.register(opsRoutes(deps));
+  await app.register(systemRoutes(deps), { prefix: '/api/v1/system' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,21 @@
+import { ERROR_CODES } from '@csda/errors';
+import { z } from 'zod';
+
+/** The REST error envelope, as documented in OpenAPI for every error response. */
+export const errorEnvelopeSchema = z
+  .object({
+    error: z.object({
+      code: z.enum(ERROR_CODES),
+      message: z.string(),
+      details: z.record(z.string(), z.unknown()),
+      request_id: z.string(),
+    }),
+  })
+  .meta({ id: 'ErrorEnvelope' });
+
+/** Error responses every route may produce. */
+export const commonErrorResponses = {
+  422: errorEnvelopeSchema,
+  500: errorEnvelopeSchema,
+  503: errorEnvelopeSchema,
+} as const;

@@ -1,0 +1,55 @@
+import type { ServiceInfo } from '@csda/proto/csda/common/v1/service_info_pb.js';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { commonErrorResponses } from '../http/schemas.ts';
+import type { ServiceDirectory } from './service-directory.ts';
+
+export interface SystemRouteDeps {
+  readonly directory: Pick<ServiceDirectory, 'info'>;
+  readonly describeSelf: () => Promise<ServiceInfo>;
+}
+
+const INFO_TIMEOUT_MS = 2_000;
+
+const serviceInfoSchema = z
+  .object({
+    name: z.string(),
+    status: z.enum(['up', 'unreachable']),
+    version: z.string().nullable(),
+    schema_version: z.string().nullable(),
+    schema_current: z.boolean().nullable(),
+    started_at: z.string().nullable(),
+    error: z.string().optional(),
+  })
+  .meta({ id: 'ServiceInfo' });
+
+const toJson = (name: string, info: ServiceInfo | undefined, error?: string) => ({
+  name,
+  status: info ? ('up' as const) : ('unreachable' as const),
+  version: info?.version ?? null,
+  schema_version: info?.schemaVersion ?? null,
+  schema_current: info?.schemaCurrent ?? null,
+  started_at: info ? new Date(Number(info.startedAtMs)).toISOString() : null,
+  ...(error ? { error } : {}),
+});
+
+/** `GET /api/v1/system/services`: every service reached over Connect. */
+export function systemRoutes(deps: SystemRouteDeps): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get(
+      '/services',
+      {
+        schema: {
+          tags: ['system'],
+          summary: 'Name, version and schema version of every service, reached over Connect',
+          response: { 200: z.object({ items: z.array(serviceInfoSchema), total: z.number().int() }), ...commonErrorResponses },
+        },
+      },
+      async () => {
+        const [self, backends] = await Promise.all([deps.describeSelf(), deps.directory.info(INFO_TIMEOUT_MS)]);
+        const items = [toJson('gateway', self), ...backends.map((b) => toJson(b.name, b.info, b.error))];
+        return { items, total: items.length };
+      },
+    );
+  };
+}

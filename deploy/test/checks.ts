@@ -1,0 +1,70 @@
+// Structural checks shared by the Helm and kustomize renderings.
+import type { K8sObject } from './render.ts';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are untyped JSON */
+export type Json = any;
+
+export interface PodSpecRef {
+  owner: string;
+  kind: string;
+  spec: Json;
+}
+
+export const SERVICES = ['gateway', 'vault', 'tool-runner', 'document-ingest', 'search', 'scheduler'] as const;
+
+export const byKind = (objects: readonly K8sObject[], kind: string): Json[] => objects.filter((o) => o.kind === kind);
+
+/** Every pod template: Deployments, Jobs, CronJobs. */
+export function podSpecs(objects: readonly K8sObject[]): PodSpecRef[] {
+  const specs: PodSpecRef[] = [];
+  for (const o of objects as Json[]) {
+    const owner = `${o.kind}/${o.metadata.name}`;
+    if (o.kind === 'Deployment' || o.kind === 'Job') specs.push({ owner, kind: o.kind, spec: o.spec.template.spec });
+    if (o.kind === 'CronJob') specs.push({ owner, kind: o.kind, spec: o.spec.jobTemplate.spec.template.spec });
+  }
+  return specs;
+}
+
+/** Pod Security "restricted" plus our own rules; returns the problems found. */
+export function podSecurityProblems(objects: readonly K8sObject[]): string[] {
+  const problems: string[] = [];
+  for (const { owner, kind, spec } of podSpecs(objects)) {
+    const bad = (what: string) => problems.push(`${owner}: ${what}`);
+    const psc = spec.securityContext ?? {};
+    if (psc.runAsNonRoot !== true) bad('pod runAsNonRoot is not true');
+    if (psc.runAsUser !== 1000 || psc.runAsGroup !== 1000 || psc.fsGroup !== 1000) bad('pod uid/gid/fsGroup not 1000');
+    if (psc.seccompProfile?.type !== 'RuntimeDefault') bad('pod seccompProfile is not RuntimeDefault');
+    if (spec.automountServiceAccountToken !== false) bad('service account token is mounted');
+    if (spec.hostNetwork || spec.hostPID || spec.hostIPC) bad('uses host namespaces');
+    const tmp = (spec.volumes ?? []).find((v: Json) => v.name === 'tmp');
+    if (!tmp?.emptyDir) bad('no emptyDir volume "tmp"');
+    for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+      const csc = c.securityContext ?? {};
+      if (csc.allowPrivilegeEscalation !== false) bad(`${c.name}: allowPrivilegeEscalation is not false`);
+      if (csc.readOnlyRootFilesystem !== true) bad(`${c.name}: readOnlyRootFilesystem is not true`);
+      if (JSON.stringify(csc.capabilities?.drop) !== '["ALL"]' || csc.capabilities?.add) bad(`${c.name}: capabilities not drop [ALL]`);
+      if (csc.privileged) bad(`${c.name}: privileged`);
+      if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory || !c.resources?.limits?.memory) bad(`${c.name}: resources incomplete`);
+      if (!(c.volumeMounts ?? []).some((m: Json) => m.name === 'tmp' && m.mountPath === '/tmp')) bad(`${c.name}: /tmp not mounted`);
+      if (!/^(node|apps\/)/.test(c.args?.[0] ?? '') || c.command) bad(`${c.name}: unexpected command/args`);
+      for (const e of c.env ?? []) {
+        if (/SECRET|PASSWORD|KEYRING|SIGNING_KEY|DATABASE_URL/.test(e.name) && !e.valueFrom?.secretKeyRef) bad(`${c.name}: ${e.name} not from a Secret`);
+      }
+      if (kind === 'Deployment') {
+        for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+          if (!Number.isInteger(c[probe]?.grpc?.port)) bad(`${c.name}: ${probe} is not a gRPC probe`);
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+/** Sorted "Kind/name" ids, for comparing renderings. */
+export function ids(objects: readonly K8sObject[]): string[] {
+  return objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+}
+
+export function env(container: Json): Record<string, Json> {
+  return Object.fromEntries((container.env ?? []).map((e: Json) => [e.name, e.value ?? e.valueFrom]));
+}

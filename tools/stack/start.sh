@@ -3,12 +3,11 @@
 #   1. npm install (when node_modules is missing or a package.json / the lockfile changed)
 #   2. tools/infra/ensure.sh (PostgreSQL + pgvector, Redis, NATS with JetStream)
 #   3. Node 24 (node_modules/.bin/node) runs tools/stack/start.ts with the arguments given
-# Needs only Node 20+ and npm on PATH to begin with. Environment: see start.ts --help.
+# Needs only Node 20+ and npm on PATH to begin with. Environment: see start.ts --help;
+# CSDA_SKIP_INSTALL=1 skips step 1.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 DATA=${CSDA_DATA_DIR:-$PWD/.data}
-
-case " $* " in *" --help "* | *" -h "*) exec node_modules/.bin/node tools/stack/start.ts --help ;; esac
 
 # Another `npm start` running? Say so before touching node_modules under its feet.
 if [[ -f $DATA/stack.pid ]]; then
@@ -26,7 +25,9 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 
 stale=
-if [[ ! -f node_modules/.package-lock.json ]]; then
+if [[ ${CSDA_SKIP_INSTALL:-} == 1 ]]; then
+  :
+elif [[ ! -f node_modules/.package-lock.json ]]; then
   stale="node_modules is missing"
 else
   changed=$(find . -maxdepth 3 \( -name node_modules -o -name .git -o -name .data \) -prune -o \
@@ -47,6 +48,8 @@ if ! major=$("$NODE" -p 'process.versions.node.split(".")[0]' 2>/dev/null) || ((
   echo "  Fix: rm -rf node_modules && npm install --no-audit --no-fund   (not npm ci --ignore-scripts)" >&2
   exit 1
 fi
+
+case " $* " in *" --help "* | *" -h "*) exec "$NODE" tools/stack/start.ts --help ;; esac
 
 echo "▸ infrastructure"
 bash tools/infra/ensure.sh

@@ -71,13 +71,18 @@ function errorText(err: unknown): string {
 
 const WATCH_INTERVAL_MS = 1_000;
 
+/** Health service name that answers SERVING while the process runs (liveness probes). */
+export const LIVENESS_SERVICE = 'liveness';
+
 /**
  * `grpc.health.v1.Health` for Kubernetes gRPC probes. The empty service name
- * and every name in `serviceNames` report the service's readiness.
+ * and every name in `serviceNames` report readiness; `liveness` reports only
+ * that the process answers, so a dependency outage never restarts pods.
  */
 export function createHealthRpc(health: HealthState, serviceNames: readonly string[]): ServiceImpl<typeof Health> {
   const known = new Set(['', ...serviceNames]);
   const statusOf = async (service: string) => {
+    if (service === LIVENESS_SERVICE) return Status.SERVING;
     if (!known.has(service)) throw new ConnectError(`unknown service ${service}`, Code.NotFound);
     return (await health.report()).ready ? Status.SERVING : Status.NOT_SERVING;
   };
@@ -86,7 +91,7 @@ export function createHealthRpc(health: HealthState, serviceNames: readonly stri
       return { status: await statusOf(req.service) };
     },
     async *watch(req, ctx) {
-      if (!known.has(req.service)) {
+      if (!known.has(req.service) && req.service !== LIVENESS_SERVICE) {
         yield { status: Status.SERVICE_UNKNOWN };
         return;
       }

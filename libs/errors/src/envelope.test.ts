@@ -1,0 +1,63 @@
+import { Code, ConnectError } from '@connectrpc/connect';
+import { describe, expect, it } from 'vitest';
+import { ConflictError, DatabaseError, NotFoundError, ValidationError } from './app-error.ts';
+import { CODE_TABLE, ERROR_CODES, errorCodeFromConnect } from './codes.ts';
+import { describeConnectError, toConnectError } from './connect.ts';
+import { renderError } from './envelope.ts';
+
+describe('error model', () => {
+  it('maps every envelope code to a Connect code that maps back to it', () => {
+    for (const code of ERROR_CODES) {
+      if (code === 'DATABASE_ERROR') continue; // shares Internal with INTERNAL_ERROR; carried by ErrorDetail instead
+      expect(errorCodeFromConnect(CODE_TABLE[code].connect)).toBe(code);
+    }
+  });
+
+  it('renders NOT_FOUND with resource details and the request id', () => {
+    const { status, body } = renderError(new NotFoundError('secret', '42'), 'req-1', false);
+    expect(status).toBe(404);
+    expect(body).toEqual({ error: { code: 'NOT_FOUND', message: 'Secret 42 not found', details: { resource: 'secret', identifier: '42' }, request_id: 'req-1' } });
+  });
+
+  it('hides internal messages in production and shows them in development', () => {
+    const err = new Error('connect ECONNREFUSED 10.0.0.5:5432 at pg/lib/client.js');
+    expect(renderError(err, 'r', false).body.error).toMatchObject({ code: 'INTERNAL_ERROR', message: 'An internal error occurred' });
+    expect(renderError(err, 'r', true).body.error.message).toContain('ECONNREFUSED');
+    expect(renderError(new DatabaseError(err), 'r', false).body.error).toMatchObject({ code: 'DATABASE_ERROR', message: 'A database error occurred' });
+  });
+
+  it('carries an AppError across Connect with its code, message and details', () => {
+    const wire = toConnectError(new ConflictError('Version mismatch', { expected: '3', actual: '4' }), false);
+    expect(wire.code).toBe(Code.AlreadyExists);
+    const back = renderError(wire, 'r', false);
+    expect(back.status).toBe(409);
+    expect(back.body.error).toMatchObject({ code: 'CONFLICT', message: 'Version mismatch', details: { expected: '3', actual: '4' } });
+  });
+
+  it('keeps DATABASE_ERROR distinct from INTERNAL_ERROR across Connect', () => {
+    const wire = toConnectError(new DatabaseError(new Error('deadlock detected')), false);
+    expect(describeConnectError(wire).code).toBe('DATABASE_ERROR');
+    expect(wire.rawMessage).not.toContain('deadlock');
+  });
+
+  it('turns unexpected errors into INTERNAL_ERROR without leaking their text when internals are hidden', () => {
+    const wire = toConnectError(new TypeError('cannot read x of undefined at /app/src/secret.ts:12'), false);
+    expect(wire.code).toBe(Code.Internal);
+    expect(wire.rawMessage).toBe('Internal error');
+    expect(wire.cause).toBeInstanceOf(TypeError);
+  });
+
+  it('maps foreign Connect errors by code, and unavailability to 503', () => {
+    expect(renderError(new ConnectError('connect ECONNREFUSED', Code.Unavailable), 'r', false)).toMatchObject({
+      status: 503,
+      body: { error: { code: 'EXTERNAL_SERVICE_ERROR', message: 'A backend service is unavailable' } },
+    });
+    expect(renderError(new ConnectError('bad', Code.InvalidArgument), 'r', false).status).toBe(422);
+  });
+
+  it('renders validation errors as 422 with field details', () => {
+    const { status, body } = renderError(new ValidationError('Request validation failed', { name: 'required' }), 'r', false);
+    expect(status).toBe(422);
+    expect(body.error.details).toEqual({ name: 'required' });
+  });
+});

@@ -1,0 +1,4 @@
+export * from './database.ts';
+export * from './nats.ts';
+export * from './ports.ts';
+export * from './stack.ts';

@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './ports.ts';
+
+/** The repository root (libs/testing/src → ../../..). */
+export const repoRoot = resolve(import.meta.dirname, '../../..');
+
+export const SERVICES = ['vault', 'tool-runner', 'document-ingest', 'search', 'scheduler', 'gateway'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+const URL_VARS: Record<Exclude<ServiceName, 'gateway'>, string> = {
+  vault: 'VAULT_URL',
+  'tool-runner': 'TOOL_RUNNER_URL',
+  'document-ingest': 'DOCUMENT_INGEST_URL',
+  search: 'SEARCH_URL',
+  scheduler: 'SCHEDULER_URL',
+};
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `node apps/<service>/src/main.ts <command>` to completion. */
+export async function runCommand(service: ServiceName, command: string, env: Record<string, string>, timeoutMs = 60_000): Promise<RunResult> {
+  const child = spawn(process.execPath, [`apps/${service}/src/main.ts`, command], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: 'pipe' });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+export interface RunningService {
+  readonly name: ServiceName;
+  readonly process: ChildProcess;
+  readonly rpcPort: number;
+  /** OPS_PORT, or GATEWAY_PORT for the gateway. */
+  readonly httpPort: number;
+  readonly logs: () => string;
+}
+
+export interface Stack {
+  readonly services: Record<ServiceName, RunningService>;
+  readonly gatewayUrl: string;
+  readonly env: Record<string, string>;
+  /** SIGTERM to all, waits for every exit; returns exit codes by service. */
+  stop(): Promise<Record<string, number | null>>;
+}
+
+export interface StackOptions {
+  readonly databaseUrl: string;
+  readonly namespace: string;
+  readonly env?: Record<string, string>;
+  readonly readyTimeoutMs?: number;
+}
+
+/**
+ * Migrates and starts all six services as real processes on free ports,
+ * against an isolated database and NATS namespace, and waits until the
+ * gateway reports every service ready.
+ */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    HOST: '127.0.0.1',
+    DATABASE_URL: options.databaseUrl,
+    NATS_NAMESPACE: options.namespace,
+    REDIS_KEY_PREFIX: `${options.namespace}:`,
+    ...options.env,
+  };
+  const ports = new Map<ServiceName, { rpc: number; http: number }>();
+  for (const name of SERVICES) ports.set(name, { rpc: await freePort(), http: await freePort() });
+  for (const name of SERVICES) {
+    if (name !== 'gateway') env[URL_VARS[name]] = `http://127.0.0.1:${ports.get(name)!.rpc}`;
+  }
+
+  const migrations = await Promise.all(SERVICES.map((name) => runCommand(name, 'migrate', env)));
+  migrations.forEach((result, i) => {
+    if (result.code !== 0) throw new Error(`${SERVICES[i]} migrate exited ${result.code}: ${result.stderr}${result.stdout}`);
+  });
+
+  const services = {} as Record<ServiceName, RunningService>;
+  for (const name of SERVICES) {
+    const { rpc, http } = ports.get(name)!;
+    const own = { ...env, RPC_PORT: String(rpc), ...(name === 'gateway' ? { GATEWAY_PORT: String(http) } : { OPS_PORT: String(http) }) };
+    const child = spawn(process.execPath, [`apps/${name}/src/main.ts`, 'serve'], { cwd: repoRoot, env: { ...process.env, ...own }, stdio: 'pipe' });
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    services[name] = { name, process: child, rpcPort: rpc, httpPort: http, logs: () => output };
+  }
+
+  const stack: Stack = {
+    services,
+    env,
+    gatewayUrl: `http://127.0.0.1:${services.gateway.httpPort}`,
+    async stop() {
+      const codes: Record<string, number | null> = {};
+      await Promise.all(
+        Object.values(services).map(async (s) => {
+          if (s.process.exitCode !== null) {
+            codes[s.name] = s.process.exitCode;
+            return;
+          }
+          const exited = once(s.process, 'exit') as Promise<[number | null]>;
+          s.process.kill('SIGTERM');
+          const timer = setTimeout(() => s.process.kill('SIGKILL'), 15_000);
+          codes[s.name] = (await exited)[0];
+          clearTimeout(timer);
+        }),
+      );
+      return codes;
+    },
+  };
+
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  while (Date.now() < deadline) {
+    const dead = Object.values(services).find((s) => s.process.exitCode !== null);
+    if (dead) {
+      await stack.stop();
+      throw new Error(`${dead.name} exited with ${dead.process.exitCode} during start:\n${dead.logs()}`);
+    }
+    const res = await fetch(`${stack.gatewayUrl}/readyz`).catch(() => undefined);
+    if (res?.status === 200) return stack;
+    await sleep(250);
+  }
+  await stack.stop();
+  throw new Error(`stack not ready in time:\n${Object.values(services).map((s) => `--- ${s.name}\n${s.logs().slice(-2_000)}`).join('\n')}`);
+}

@@ -1,6 +1,7 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { Health, HealthCheckResponse_ServingStatus as Status } from '@csda/proto/grpc/health/v1/health_pb.js';
+import type { Health} from '@csda/proto/grpc/health/v1/health_pb.js';
+import { HealthCheckResponse_ServingStatus as Status } from '@csda/proto/grpc/health/v1/health_pb.js';
 
 export interface CheckResult {
   readonly ok: boolean;

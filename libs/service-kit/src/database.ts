@@ -65,13 +65,21 @@ export interface SchemaStatus {
   readonly current: boolean;
 }
 
+/**
+ * Applied vs known migrations, read without side effects (the migrator's own
+ * storage would create the schema and its table on first read).
+ */
 export async function schemaStatus(orm: MikroORM): Promise<SchemaStatus> {
-  const [executed, pending] = await Promise.all([
-    orm.migrator.getExecuted().catch(() => []),
-    orm.migrator.getPending(),
-  ]);
-  const version = executed.at(-1)?.name ?? '';
-  return { version, pending: pending.map((m) => m.name), current: pending.length === 0 };
+  const schema = orm.config.get('schema') ?? 'public';
+  const known = (orm.config.get('migrations').migrationsList ?? []).map((m) => ('name' in m && typeof m.name === 'string' ? m.name : ''));
+  const connection = orm.em.getConnection();
+  const [table] = await connection.execute<{ t: string | null }[]>('select to_regclass(?) as t', [`"${schema}"."mikro_orm_migrations"`]);
+  const executed = table?.t
+    ? (await connection.execute<{ name: string }[]>(`select name from "${schema}"."mikro_orm_migrations" order by id`)).map((r) => r.name)
+    : [];
+  const applied = new Set(executed);
+  const pending = known.filter((name) => !applied.has(name));
+  return { version: executed.at(-1) ?? '', pending, current: pending.length === 0 };
 }
 
 /** Readiness: the database answers and every migration has been applied. */

@@ -1,3 +1,4 @@
+export * from './audit.ts';
 export * from './cli.ts';
 export * from './config.ts';
 export * from './consumer.ts';

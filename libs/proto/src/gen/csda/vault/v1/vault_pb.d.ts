@@ -40,7 +40,586 @@ export declare type GetInfoResponse = Message<"csda.vault.v1.GetInfoResponse"> &
 export declare const GetInfoResponseSchema: GenMessage<GetInfoResponse>;
 
 /**
- * vault — secrets, versions and envelope encryption; owns schema vault.
+ * @generated from message csda.vault.v1.RotationSettings
+ */
+export declare type RotationSettings = Message<"csda.vault.v1.RotationSettings"> & {
+  /**
+   * @generated from field: bool enabled = 1;
+   */
+  enabled: boolean;
+
+  /**
+   * @generated from field: int32 interval_days = 2;
+   */
+  intervalDays: number;
+
+  /**
+   * "random" (generate a new random value) or "manual" (value supplied on rotate).
+   *
+   * @generated from field: string strategy = 3;
+   */
+  strategy: string;
+
+  /**
+   * Unix ms; 0 when unset.
+   *
+   * @generated from field: int64 next_rotation_at_ms = 4;
+   */
+  nextRotationAtMs: bigint;
+
+  /**
+   * @generated from field: int64 last_rotated_at_ms = 5;
+   */
+  lastRotatedAtMs: bigint;
+};
+
+/**
+ * Describes the message csda.vault.v1.RotationSettings.
+ * Use `create(RotationSettingsSchema)` to create a new message.
+ */
+export declare const RotationSettingsSchema: GenMessage<RotationSettings>;
+
+/**
+ * Metadata only: a Secret never carries a value.
+ *
+ * @generated from message csda.vault.v1.Secret
+ */
+export declare type Secret = Message<"csda.vault.v1.Secret"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string description = 3;
+   */
+  description: string;
+
+  /**
+   * @generated from field: repeated string tags = 4;
+   */
+  tags: string[];
+
+  /**
+   * @generated from field: string owner_id = 5;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: repeated string shared_with_roles = 6;
+   */
+  sharedWithRoles: string[];
+
+  /**
+   * Unix ms; 0 when the secret never expires.
+   *
+   * @generated from field: int64 expires_at_ms = 7;
+   */
+  expiresAtMs: bigint;
+
+  /**
+   * @generated from field: bool is_active = 8;
+   */
+  isActive: boolean;
+
+  /**
+   * @generated from field: csda.vault.v1.RotationSettings rotation = 9;
+   */
+  rotation?: RotationSettings | undefined;
+
+  /**
+   * @generated from field: int32 current_version = 10;
+   */
+  currentVersion: number;
+
+  /**
+   * @generated from field: int64 created_at_ms = 11;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * @generated from field: int64 updated_at_ms = 12;
+   */
+  updatedAtMs: bigint;
+};
+
+/**
+ * Describes the message csda.vault.v1.Secret.
+ * Use `create(SecretSchema)` to create a new message.
+ */
+export declare const SecretSchema: GenMessage<Secret>;
+
+/**
+ * @generated from message csda.vault.v1.SecretVersion
+ */
+export declare type SecretVersion = Message<"csda.vault.v1.SecretVersion"> & {
+  /**
+   * @generated from field: int32 version = 1;
+   */
+  version: number;
+
+  /**
+   * @generated from field: string key_id = 2;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string created_by = 3;
+   */
+  createdBy: string;
+
+  /**
+   * @generated from field: int64 created_at_ms = 4;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * @generated from field: bool is_current = 5;
+   */
+  isCurrent: boolean;
+};
+
+/**
+ * Describes the message csda.vault.v1.SecretVersion.
+ * Use `create(SecretVersionSchema)` to create a new message.
+ */
+export declare const SecretVersionSchema: GenMessage<SecretVersion>;
+
+/**
+ * @generated from message csda.vault.v1.CreateSecretRequest
+ */
+export declare type CreateSecretRequest = Message<"csda.vault.v1.CreateSecretRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * @generated from field: repeated string tags = 3;
+   */
+  tags: string[];
+
+  /**
+   * @generated from field: string value = 4;
+   */
+  value: string;
+
+  /**
+   * @generated from field: repeated string shared_with_roles = 5;
+   */
+  sharedWithRoles: string[];
+
+  /**
+   * @generated from field: int64 expires_at_ms = 6;
+   */
+  expiresAtMs: bigint;
+
+  /**
+   * @generated from field: csda.vault.v1.RotationSettings rotation = 7;
+   */
+  rotation?: RotationSettings | undefined;
+};
+
+/**
+ * Describes the message csda.vault.v1.CreateSecretRequest.
+ * Use `create(CreateSecretRequestSchema)` to create a new message.
+ */
+export declare const CreateSecretRequestSchema: GenMessage<CreateSecretRequest>;
+
+/**
+ * @generated from message csda.vault.v1.CreateSecretResponse
+ */
+export declare type CreateSecretResponse = Message<"csda.vault.v1.CreateSecretResponse"> & {
+  /**
+   * @generated from field: csda.vault.v1.Secret secret = 1;
+   */
+  secret?: Secret | undefined;
+};
+
+/**
+ * Describes the message csda.vault.v1.CreateSecretResponse.
+ * Use `create(CreateSecretResponseSchema)` to create a new message.
+ */
+export declare const CreateSecretResponseSchema: GenMessage<CreateSecretResponse>;
+
+/**
+ * @generated from message csda.vault.v1.ListSecretsRequest
+ */
+export declare type ListSecretsRequest = Message<"csda.vault.v1.ListSecretsRequest"> & {
+  /**
+   * @generated from field: int32 limit = 1;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: int32 offset = 2;
+   */
+  offset: number;
+
+  /**
+   * Only secrets carrying this tag ("" = any).
+   *
+   * @generated from field: string tag = 3;
+   */
+  tag: string;
+
+  /**
+   * Only names starting with this ("" = any).
+   *
+   * @generated from field: string name_prefix = 4;
+   */
+  namePrefix: string;
+};
+
+/**
+ * Describes the message csda.vault.v1.ListSecretsRequest.
+ * Use `create(ListSecretsRequestSchema)` to create a new message.
+ */
+export declare const ListSecretsRequestSchema: GenMessage<ListSecretsRequest>;
+
+/**
+ * @generated from message csda.vault.v1.ListSecretsResponse
+ */
+export declare type ListSecretsResponse = Message<"csda.vault.v1.ListSecretsResponse"> & {
+  /**
+   * @generated from field: repeated csda.vault.v1.Secret items = 1;
+   */
+  items: Secret[];
+
+  /**
+   * @generated from field: int64 total = 2;
+   */
+  total: bigint;
+};
+
+/**
+ * Describes the message csda.vault.v1.ListSecretsResponse.
+ * Use `create(ListSecretsResponseSchema)` to create a new message.
+ */
+export declare const ListSecretsResponseSchema: GenMessage<ListSecretsResponse>;
+
+/**
+ * @generated from message csda.vault.v1.GetSecretRequest
+ */
+export declare type GetSecretRequest = Message<"csda.vault.v1.GetSecretRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.vault.v1.GetSecretRequest.
+ * Use `create(GetSecretRequestSchema)` to create a new message.
+ */
+export declare const GetSecretRequestSchema: GenMessage<GetSecretRequest>;
+
+/**
+ * @generated from message csda.vault.v1.GetSecretResponse
+ */
+export declare type GetSecretResponse = Message<"csda.vault.v1.GetSecretResponse"> & {
+  /**
+   * @generated from field: csda.vault.v1.Secret secret = 1;
+   */
+  secret?: Secret | undefined;
+};
+
+/**
+ * Describes the message csda.vault.v1.GetSecretResponse.
+ * Use `create(GetSecretResponseSchema)` to create a new message.
+ */
+export declare const GetSecretResponseSchema: GenMessage<GetSecretResponse>;
+
+/**
+ * Fields left unset keep their value.
+ *
+ * @generated from message csda.vault.v1.UpdateSecretRequest
+ */
+export declare type UpdateSecretRequest = Message<"csda.vault.v1.UpdateSecretRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: optional string name = 2;
+   */
+  name?: string | undefined;
+
+  /**
+   * @generated from field: optional string description = 3;
+   */
+  description?: string | undefined;
+
+  /**
+   * Replaces the tags when set_tags is true.
+   *
+   * @generated from field: repeated string tags = 4;
+   */
+  tags: string[];
+
+  /**
+   * @generated from field: bool set_tags = 5;
+   */
+  setTags: boolean;
+
+  /**
+   * @generated from field: repeated string shared_with_roles = 6;
+   */
+  sharedWithRoles: string[];
+
+  /**
+   * @generated from field: bool set_shared_with_roles = 7;
+   */
+  setSharedWithRoles: boolean;
+
+  /**
+   * 0 clears the expiry when set_expires_at is true.
+   *
+   * @generated from field: int64 expires_at_ms = 8;
+   */
+  expiresAtMs: bigint;
+
+  /**
+   * @generated from field: bool set_expires_at = 9;
+   */
+  setExpiresAt: boolean;
+
+  /**
+   * @generated from field: optional bool is_active = 10;
+   */
+  isActive?: boolean | undefined;
+
+  /**
+   * @generated from field: csda.vault.v1.RotationSettings rotation = 11;
+   */
+  rotation?: RotationSettings | undefined;
+};
+
+/**
+ * Describes the message csda.vault.v1.UpdateSecretRequest.
+ * Use `create(UpdateSecretRequestSchema)` to create a new message.
+ */
+export declare const UpdateSecretRequestSchema: GenMessage<UpdateSecretRequest>;
+
+/**
+ * @generated from message csda.vault.v1.UpdateSecretResponse
+ */
+export declare type UpdateSecretResponse = Message<"csda.vault.v1.UpdateSecretResponse"> & {
+  /**
+   * @generated from field: csda.vault.v1.Secret secret = 1;
+   */
+  secret?: Secret | undefined;
+};
+
+/**
+ * Describes the message csda.vault.v1.UpdateSecretResponse.
+ * Use `create(UpdateSecretResponseSchema)` to create a new message.
+ */
+export declare const UpdateSecretResponseSchema: GenMessage<UpdateSecretResponse>;
+
+/**
+ * @generated from message csda.vault.v1.DeleteSecretRequest
+ */
+export declare type DeleteSecretRequest = Message<"csda.vault.v1.DeleteSecretRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.vault.v1.DeleteSecretRequest.
+ * Use `create(DeleteSecretRequestSchema)` to create a new message.
+ */
+export declare const DeleteSecretRequestSchema: GenMessage<DeleteSecretRequest>;
+
+/**
+ * @generated from message csda.vault.v1.DeleteSecretResponse
+ */
+export declare type DeleteSecretResponse = Message<"csda.vault.v1.DeleteSecretResponse"> & {
+};
+
+/**
+ * Describes the message csda.vault.v1.DeleteSecretResponse.
+ * Use `create(DeleteSecretResponseSchema)` to create a new message.
+ */
+export declare const DeleteSecretResponseSchema: GenMessage<DeleteSecretResponse>;
+
+/**
+ * @generated from message csda.vault.v1.RevealSecretRequest
+ */
+export declare type RevealSecretRequest = Message<"csda.vault.v1.RevealSecretRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * 0 = current version.
+   *
+   * @generated from field: int32 version = 2;
+   */
+  version: number;
+};
+
+/**
+ * Describes the message csda.vault.v1.RevealSecretRequest.
+ * Use `create(RevealSecretRequestSchema)` to create a new message.
+ */
+export declare const RevealSecretRequestSchema: GenMessage<RevealSecretRequest>;
+
+/**
+ * @generated from message csda.vault.v1.RevealSecretResponse
+ */
+export declare type RevealSecretResponse = Message<"csda.vault.v1.RevealSecretResponse"> & {
+  /**
+   * @generated from field: string value = 1;
+   */
+  value: string;
+
+  /**
+   * @generated from field: int32 version = 2;
+   */
+  version: number;
+};
+
+/**
+ * Describes the message csda.vault.v1.RevealSecretResponse.
+ * Use `create(RevealSecretResponseSchema)` to create a new message.
+ */
+export declare const RevealSecretResponseSchema: GenMessage<RevealSecretResponse>;
+
+/**
+ * @generated from message csda.vault.v1.PutSecretValueRequest
+ */
+export declare type PutSecretValueRequest = Message<"csda.vault.v1.PutSecretValueRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string value = 2;
+   */
+  value: string;
+
+  /**
+   * When set, the write succeeds only if the current version equals it (CONFLICT otherwise).
+   *
+   * @generated from field: optional int32 expected_version = 3;
+   */
+  expectedVersion?: number | undefined;
+};
+
+/**
+ * Describes the message csda.vault.v1.PutSecretValueRequest.
+ * Use `create(PutSecretValueRequestSchema)` to create a new message.
+ */
+export declare const PutSecretValueRequestSchema: GenMessage<PutSecretValueRequest>;
+
+/**
+ * @generated from message csda.vault.v1.PutSecretValueResponse
+ */
+export declare type PutSecretValueResponse = Message<"csda.vault.v1.PutSecretValueResponse"> & {
+  /**
+   * @generated from field: csda.vault.v1.Secret secret = 1;
+   */
+  secret?: Secret | undefined;
+};
+
+/**
+ * Describes the message csda.vault.v1.PutSecretValueResponse.
+ * Use `create(PutSecretValueResponseSchema)` to create a new message.
+ */
+export declare const PutSecretValueResponseSchema: GenMessage<PutSecretValueResponse>;
+
+/**
+ * @generated from message csda.vault.v1.ListSecretVersionsRequest
+ */
+export declare type ListSecretVersionsRequest = Message<"csda.vault.v1.ListSecretVersionsRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.vault.v1.ListSecretVersionsRequest.
+ * Use `create(ListSecretVersionsRequestSchema)` to create a new message.
+ */
+export declare const ListSecretVersionsRequestSchema: GenMessage<ListSecretVersionsRequest>;
+
+/**
+ * @generated from message csda.vault.v1.ListSecretVersionsResponse
+ */
+export declare type ListSecretVersionsResponse = Message<"csda.vault.v1.ListSecretVersionsResponse"> & {
+  /**
+   * @generated from field: repeated csda.vault.v1.SecretVersion items = 1;
+   */
+  items: SecretVersion[];
+};
+
+/**
+ * Describes the message csda.vault.v1.ListSecretVersionsResponse.
+ * Use `create(ListSecretVersionsResponseSchema)` to create a new message.
+ */
+export declare const ListSecretVersionsResponseSchema: GenMessage<ListSecretVersionsResponse>;
+
+/**
+ * @generated from message csda.vault.v1.RotateSecretRequest
+ */
+export declare type RotateSecretRequest = Message<"csda.vault.v1.RotateSecretRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Required for the "manual" strategy; ignored by "random" when empty.
+   *
+   * @generated from field: string value = 2;
+   */
+  value: string;
+};
+
+/**
+ * Describes the message csda.vault.v1.RotateSecretRequest.
+ * Use `create(RotateSecretRequestSchema)` to create a new message.
+ */
+export declare const RotateSecretRequestSchema: GenMessage<RotateSecretRequest>;
+
+/**
+ * @generated from message csda.vault.v1.RotateSecretResponse
+ */
+export declare type RotateSecretResponse = Message<"csda.vault.v1.RotateSecretResponse"> & {
+  /**
+   * @generated from field: csda.vault.v1.Secret secret = 1;
+   */
+  secret?: Secret | undefined;
+};
+
+/**
+ * Describes the message csda.vault.v1.RotateSecretResponse.
+ * Use `create(RotateSecretResponseSchema)` to create a new message.
+ */
+export declare const RotateSecretResponseSchema: GenMessage<RotateSecretResponse>;
+
+/**
+ * Secrets with immutable, envelope-encrypted versions. Every call except
+ * GetInfo needs the gateway's internal identity token; ownership is enforced
+ * here: a secret that is not the caller's (nor shared with one of its roles)
+ * is NOT_FOUND, exactly like one that does not exist.
  *
  * @generated from service csda.vault.v1.VaultService
  */
@@ -54,6 +633,84 @@ export declare const VaultService: GenService<{
     methodKind: "unary";
     input: typeof GetInfoRequestSchema;
     output: typeof GetInfoResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.vault.v1.VaultService.CreateSecret
+   */
+  createSecret: {
+    methodKind: "unary";
+    input: typeof CreateSecretRequestSchema;
+    output: typeof CreateSecretResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.vault.v1.VaultService.ListSecrets
+   */
+  listSecrets: {
+    methodKind: "unary";
+    input: typeof ListSecretsRequestSchema;
+    output: typeof ListSecretsResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.vault.v1.VaultService.GetSecret
+   */
+  getSecret: {
+    methodKind: "unary";
+    input: typeof GetSecretRequestSchema;
+    output: typeof GetSecretResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.vault.v1.VaultService.UpdateSecret
+   */
+  updateSecret: {
+    methodKind: "unary";
+    input: typeof UpdateSecretRequestSchema;
+    output: typeof UpdateSecretResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.vault.v1.VaultService.DeleteSecret
+   */
+  deleteSecret: {
+    methodKind: "unary";
+    input: typeof DeleteSecretRequestSchema;
+    output: typeof DeleteSecretResponseSchema;
+  },
+  /**
+   * Returns the plaintext of the current (or a given) version; audited.
+   *
+   * @generated from rpc csda.vault.v1.VaultService.RevealSecret
+   */
+  revealSecret: {
+    methodKind: "unary";
+    input: typeof RevealSecretRequestSchema;
+    output: typeof RevealSecretResponseSchema;
+  },
+  /**
+   * Stores a new value as a new version (optional check-and-set).
+   *
+   * @generated from rpc csda.vault.v1.VaultService.PutSecretValue
+   */
+  putSecretValue: {
+    methodKind: "unary";
+    input: typeof PutSecretValueRequestSchema;
+    output: typeof PutSecretValueResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.vault.v1.VaultService.ListSecretVersions
+   */
+  listSecretVersions: {
+    methodKind: "unary";
+    input: typeof ListSecretVersionsRequestSchema;
+    output: typeof ListSecretVersionsResponseSchema;
+  },
+  /**
+   * New version now: the given value, or one generated by the strategy.
+   *
+   * @generated from rpc csda.vault.v1.VaultService.RotateSecret
+   */
+  rotateSecret: {
+    methodKind: "unary";
+    input: typeof RotateSecretRequestSchema;
+    output: typeof RotateSecretResponseSchema;
   },
 }>;
 

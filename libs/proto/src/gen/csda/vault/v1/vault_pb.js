@@ -9,7 +9,7 @@ import { file_csda_common_v1_service_info } from "../../common/v1/service_info_p
  * Describes the file csda/vault/v1/vault.proto.
  */
 export const file_csda_vault_v1_vault = /*@__PURE__*/
-  fileDesc("Chljc2RhL3ZhdWx0L3YxL3ZhdWx0LnByb3RvEg1jc2RhLnZhdWx0LnYxIhAKDkdldEluZm9SZXF1ZXN0IjwKD0dldEluZm9SZXNwb25zZRIpCgRpbmZvGAEgASgLMhsuY3NkYS5jb21tb24udjEuU2VydmljZUluZm8yWAoMVmF1bHRTZXJ2aWNlEkgKB0dldEluZm8SHS5jc2RhLnZhdWx0LnYxLkdldEluZm9SZXF1ZXN0Gh4uY3NkYS52YXVsdC52MS5HZXRJbmZvUmVzcG9uc2ViBnByb3RvMw", [file_csda_common_v1_service_info]);
+  fileDesc("Chljc2RhL3ZhdWx0L3YxL3ZhdWx0LnByb3RvEg1jc2RhLnZhdWx0LnYxIhAKDkdldEluZm9SZXF1ZXN0IjwKD0dldEluZm9SZXNwb25zZRIpCgRpbmZvGAEgASgLMhsuY3NkYS5jb21tb24udjEuU2VydmljZUluZm8ihQEKEFJvdGF0aW9uU2V0dGluZ3MSDwoHZW5hYmxlZBgBIAEoCBIVCg1pbnRlcnZhbF9kYXlzGAIgASgFEhAKCHN0cmF0ZWd5GAMgASgJEhsKE25leHRfcm90YXRpb25fYXRfbXMYBCABKAMSGgoSbGFzdF9yb3RhdGVkX2F0X21zGAUgASgDIpYCCgZTZWNyZXQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIMCgR0YWdzGAQgAygJEhAKCG93bmVyX2lkGAUgASgJEhkKEXNoYXJlZF93aXRoX3JvbGVzGAYgAygJEhUKDWV4cGlyZXNfYXRfbXMYByABKAMSEQoJaXNfYWN0aXZlGAggASgIEjEKCHJvdGF0aW9uGAkgASgLMh8uY3NkYS52YXVsdC52MS5Sb3RhdGlvblNldHRpbmdzEhcKD2N1cnJlbnRfdmVyc2lvbhgKIAEoBRIVCg1jcmVhdGVkX2F0X21zGAsgASgDEhUKDXVwZGF0ZWRfYXRfbXMYDCABKAMibwoNU2VjcmV0VmVyc2lvbhIPCgd2ZXJzaW9uGAEgASgFEg4KBmtleV9pZBgCIAEoCRISCgpjcmVhdGVkX2J5GAMgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBCABKAMSEgoKaXNfY3VycmVudBgFIAEoCCK6AQoTQ3JlYXRlU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEgwKBHRhZ3MYAyADKAkSDQoFdmFsdWUYBCABKAkSGQoRc2hhcmVkX3dpdGhfcm9sZXMYBSADKAkSFQoNZXhwaXJlc19hdF9tcxgGIAEoAxIxCghyb3RhdGlvbhgHIAEoCzIfLmNzZGEudmF1bHQudjEuUm90YXRpb25TZXR0aW5ncyI9ChRDcmVhdGVTZWNyZXRSZXNwb25zZRIlCgZzZWNyZXQYASABKAsyFS5jc2RhLnZhdWx0LnYxLlNlY3JldCJVChJMaXN0U2VjcmV0c1JlcXVlc3QSDQoFbGltaXQYASABKAUSDgoGb2Zmc2V0GAIgASgFEgsKA3RhZxgDIAEoCRITCgtuYW1lX3ByZWZpeBgEIAEoCSJKChNMaXN0U2VjcmV0c1Jlc3BvbnNlEiQKBWl0ZW1zGAEgAygLMhUuY3NkYS52YXVsdC52MS5TZWNyZXQSDQoFdG90YWwYAiABKAMiHgoQR2V0U2VjcmV0UmVxdWVzdBIKCgJpZBgBIAEoCSI6ChFHZXRTZWNyZXRSZXNwb25zZRIlCgZzZWNyZXQYASABKAsyFS5jc2RhLnZhdWx0LnYxLlNlY3JldCLJAgoTVXBkYXRlU2VjcmV0UmVxdWVzdBIKCgJpZBgBIAEoCRIRCgRuYW1lGAIgASgJSACIAQESGAoLZGVzY3JpcHRpb24YAyABKAlIAYgBARIMCgR0YWdzGAQgAygJEhAKCHNldF90YWdzGAUgASgIEhkKEXNoYXJlZF93aXRoX3JvbGVzGAYgAygJEh0KFXNldF9zaGFyZWRfd2l0aF9yb2xlcxgHIAEoCBIVCg1leHBpcmVzX2F0X21zGAggASgDEhYKDnNldF9leHBpcmVzX2F0GAkgASgIEhYKCWlzX2FjdGl2ZRgKIAEoCEgCiAEBEjEKCHJvdGF0aW9uGAsgASgLMh8uY3NkYS52YXVsdC52MS5Sb3RhdGlvblNldHRpbmdzQgcKBV9uYW1lQg4KDF9kZXNjcmlwdGlvbkIMCgpfaXNfYWN0aXZlIj0KFFVwZGF0ZVNlY3JldFJlc3BvbnNlEiUKBnNlY3JldBgBIAEoCzIVLmNzZGEudmF1bHQudjEuU2VjcmV0IiEKE0RlbGV0ZVNlY3JldFJlcXVlc3QSCgoCaWQYASABKAkiFgoURGVsZXRlU2VjcmV0UmVzcG9uc2UiMgoTUmV2ZWFsU2VjcmV0UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFIjYKFFJldmVhbFNlY3JldFJlc3BvbnNlEg0KBXZhbHVlGAEgASgJEg8KB3ZlcnNpb24YAiABKAUiZgoVUHV0U2VjcmV0VmFsdWVSZXF1ZXN0EgoKAmlkGAEgASgJEg0KBXZhbHVlGAIgASgJEh0KEGV4cGVjdGVkX3ZlcnNpb24YAyABKAVIAIgBAUITChFfZXhwZWN0ZWRfdmVyc2lvbiI/ChZQdXRTZWNyZXRWYWx1ZVJlc3BvbnNlEiUKBnNlY3JldBgBIAEoCzIVLmNzZGEudmF1bHQudjEuU2VjcmV0IicKGUxpc3RTZWNyZXRWZXJzaW9uc1JlcXVlc3QSCgoCaWQYASABKAkiSQoaTGlzdFNlY3JldFZlcnNpb25zUmVzcG9uc2USKwoFaXRlbXMYASADKAsyHC5jc2RhLnZhdWx0LnYxLlNlY3JldFZlcnNpb24iMAoTUm90YXRlU2VjcmV0UmVxdWVzdBIKCgJpZBgBIAEoCRINCgV2YWx1ZRgCIAEoCSI9ChRSb3RhdGVTZWNyZXRSZXNwb25zZRIlCgZzZWNyZXQYASABKAsyFS5jc2RhLnZhdWx0LnYxLlNlY3JldDKFBwoMVmF1bHRTZXJ2aWNlEkgKB0dldEluZm8SHS5jc2RhLnZhdWx0LnYxLkdldEluZm9SZXF1ZXN0Gh4uY3NkYS52YXVsdC52MS5HZXRJbmZvUmVzcG9uc2USVwoMQ3JlYXRlU2VjcmV0EiIuY3NkYS52YXVsdC52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0GiMuY3NkYS52YXVsdC52MS5DcmVhdGVTZWNyZXRSZXNwb25zZRJUCgtMaXN0U2VjcmV0cxIhLmNzZGEudmF1bHQudjEuTGlzdFNlY3JldHNSZXF1ZXN0GiIuY3NkYS52YXVsdC52MS5MaXN0U2VjcmV0c1Jlc3BvbnNlEk4KCUdldFNlY3JldBIfLmNzZGEudmF1bHQudjEuR2V0U2VjcmV0UmVxdWVzdBogLmNzZGEudmF1bHQudjEuR2V0U2VjcmV0UmVzcG9uc2USVwoMVXBkYXRlU2VjcmV0EiIuY3NkYS52YXVsdC52MS5VcGRhdGVTZWNyZXRSZXF1ZXN0GiMuY3NkYS52YXVsdC52MS5VcGRhdGVTZWNyZXRSZXNwb25zZRJXCgxEZWxldGVTZWNyZXQSIi5jc2RhLnZhdWx0LnYxLkRlbGV0ZVNlY3JldFJlcXVlc3QaIy5jc2RhLnZhdWx0LnYxLkRlbGV0ZVNlY3JldFJlc3BvbnNlElcKDFJldmVhbFNlY3JldBIiLmNzZGEudmF1bHQudjEuUmV2ZWFsU2VjcmV0UmVxdWVzdBojLmNzZGEudmF1bHQudjEuUmV2ZWFsU2VjcmV0UmVzcG9uc2USXQoOUHV0U2VjcmV0VmFsdWUSJC5jc2RhLnZhdWx0LnYxLlB1dFNlY3JldFZhbHVlUmVxdWVzdBolLmNzZGEudmF1bHQudjEuUHV0U2VjcmV0VmFsdWVSZXNwb25zZRJpChJMaXN0U2VjcmV0VmVyc2lvbnMSKC5jc2RhLnZhdWx0LnYxLkxpc3RTZWNyZXRWZXJzaW9uc1JlcXVlc3QaKS5jc2RhLnZhdWx0LnYxLkxpc3RTZWNyZXRWZXJzaW9uc1Jlc3BvbnNlElcKDFJvdGF0ZVNlY3JldBIiLmNzZGEudmF1bHQudjEuUm90YXRlU2VjcmV0UmVxdWVzdBojLmNzZGEudmF1bHQudjEuUm90YXRlU2VjcmV0UmVzcG9uc2ViBnByb3RvMw", [file_csda_common_v1_service_info]);
 
 /**
  * Describes the message csda.vault.v1.GetInfoRequest.
@@ -26,7 +26,157 @@ export const GetInfoResponseSchema = /*@__PURE__*/
   messageDesc(file_csda_vault_v1_vault, 1);
 
 /**
- * vault — secrets, versions and envelope encryption; owns schema vault.
+ * Describes the message csda.vault.v1.RotationSettings.
+ * Use `create(RotationSettingsSchema)` to create a new message.
+ */
+export const RotationSettingsSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 2);
+
+/**
+ * Describes the message csda.vault.v1.Secret.
+ * Use `create(SecretSchema)` to create a new message.
+ */
+export const SecretSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 3);
+
+/**
+ * Describes the message csda.vault.v1.SecretVersion.
+ * Use `create(SecretVersionSchema)` to create a new message.
+ */
+export const SecretVersionSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 4);
+
+/**
+ * Describes the message csda.vault.v1.CreateSecretRequest.
+ * Use `create(CreateSecretRequestSchema)` to create a new message.
+ */
+export const CreateSecretRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 5);
+
+/**
+ * Describes the message csda.vault.v1.CreateSecretResponse.
+ * Use `create(CreateSecretResponseSchema)` to create a new message.
+ */
+export const CreateSecretResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 6);
+
+/**
+ * Describes the message csda.vault.v1.ListSecretsRequest.
+ * Use `create(ListSecretsRequestSchema)` to create a new message.
+ */
+export const ListSecretsRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 7);
+
+/**
+ * Describes the message csda.vault.v1.ListSecretsResponse.
+ * Use `create(ListSecretsResponseSchema)` to create a new message.
+ */
+export const ListSecretsResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 8);
+
+/**
+ * Describes the message csda.vault.v1.GetSecretRequest.
+ * Use `create(GetSecretRequestSchema)` to create a new message.
+ */
+export const GetSecretRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 9);
+
+/**
+ * Describes the message csda.vault.v1.GetSecretResponse.
+ * Use `create(GetSecretResponseSchema)` to create a new message.
+ */
+export const GetSecretResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 10);
+
+/**
+ * Describes the message csda.vault.v1.UpdateSecretRequest.
+ * Use `create(UpdateSecretRequestSchema)` to create a new message.
+ */
+export const UpdateSecretRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 11);
+
+/**
+ * Describes the message csda.vault.v1.UpdateSecretResponse.
+ * Use `create(UpdateSecretResponseSchema)` to create a new message.
+ */
+export const UpdateSecretResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 12);
+
+/**
+ * Describes the message csda.vault.v1.DeleteSecretRequest.
+ * Use `create(DeleteSecretRequestSchema)` to create a new message.
+ */
+export const DeleteSecretRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 13);
+
+/**
+ * Describes the message csda.vault.v1.DeleteSecretResponse.
+ * Use `create(DeleteSecretResponseSchema)` to create a new message.
+ */
+export const DeleteSecretResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 14);
+
+/**
+ * Describes the message csda.vault.v1.RevealSecretRequest.
+ * Use `create(RevealSecretRequestSchema)` to create a new message.
+ */
+export const RevealSecretRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 15);
+
+/**
+ * Describes the message csda.vault.v1.RevealSecretResponse.
+ * Use `create(RevealSecretResponseSchema)` to create a new message.
+ */
+export const RevealSecretResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 16);
+
+/**
+ * Describes the message csda.vault.v1.PutSecretValueRequest.
+ * Use `create(PutSecretValueRequestSchema)` to create a new message.
+ */
+export const PutSecretValueRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 17);
+
+/**
+ * Describes the message csda.vault.v1.PutSecretValueResponse.
+ * Use `create(PutSecretValueResponseSchema)` to create a new message.
+ */
+export const PutSecretValueResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 18);
+
+/**
+ * Describes the message csda.vault.v1.ListSecretVersionsRequest.
+ * Use `create(ListSecretVersionsRequestSchema)` to create a new message.
+ */
+export const ListSecretVersionsRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 19);
+
+/**
+ * Describes the message csda.vault.v1.ListSecretVersionsResponse.
+ * Use `create(ListSecretVersionsResponseSchema)` to create a new message.
+ */
+export const ListSecretVersionsResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 20);
+
+/**
+ * Describes the message csda.vault.v1.RotateSecretRequest.
+ * Use `create(RotateSecretRequestSchema)` to create a new message.
+ */
+export const RotateSecretRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 21);
+
+/**
+ * Describes the message csda.vault.v1.RotateSecretResponse.
+ * Use `create(RotateSecretResponseSchema)` to create a new message.
+ */
+export const RotateSecretResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_vault_v1_vault, 22);
+
+/**
+ * Secrets with immutable, envelope-encrypted versions. Every call except
+ * GetInfo needs the gateway's internal identity token; ownership is enforced
+ * here: a secret that is not the caller's (nor shared with one of its roles)
+ * is NOT_FOUND, exactly like one that does not exist.
  *
  * @generated from service csda.vault.v1.VaultService
  */

@@ -3,20 +3,22 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { createTestDatabase, deleteNamespace, freePort, repoRoot, runCommand, testNamespace, type TestDatabase } from '@csda/testing';
+import { createInternalTokenSigner, parsePrivateKey, servicePrincipal, INTERNAL_TOKEN_HEADER } from '@csda/auth';
+import { createTestDatabase, deleteNamespace, freePort, generateTestKeys, repoRoot, runCommand, testNamespace, type TestDatabase } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-type Unary = (req: object, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;
+type Unary = (req: object, metadata: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;
 
-function call(client: grpc.Client, method: string, req: object): Promise<Record<string, unknown>> {
+function call(client: grpc.Client, method: string, req: object, metadata = new grpc.Metadata()): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    (client as unknown as Record<string, Unary>)[method]!.call(client, req, (err, res) => (err ? reject(err) : resolve(res)));
+    (client as unknown as Record<string, Unary>)[method]!.call(client, req, metadata, (err, res) => (err ? reject(err) : resolve(res)));
   });
 }
 
 /** A plain @grpc/grpc-js client, proto loaded at run time, calls a Connect server over gRPC/h2c. */
 describe('gRPC interop', () => {
   const namespace = testNamespace();
+  const keys = generateTestKeys();
   let db: TestDatabase;
   let child: ChildProcess;
   let port: number;
@@ -26,7 +28,7 @@ describe('gRPC interop', () => {
     db = await createTestDatabase('grpc');
     expect((await runCommand('vault', 'migrate', { DATABASE_URL: db.url, NATS_NAMESPACE: namespace })).code).toBe(0);
     port = await freePort();
-    const env = { ...process.env, DATABASE_URL: db.url, NATS_NAMESPACE: namespace, HOST: '127.0.0.1', RPC_PORT: String(port), OPS_PORT: String(await freePort()) };
+    const env = { ...process.env, ...keys, DATABASE_URL: db.url, NATS_NAMESPACE: namespace, HOST: '127.0.0.1', RPC_PORT: String(port), OPS_PORT: String(await freePort()) };
     child = spawn(process.execPath, ['apps/vault/src/main.ts', 'serve'], { cwd: repoRoot, env, stdio: 'pipe' });
     await new Promise<void>((resolve, reject) => {
       child.stdout!.on('data', (d: Buffer) => d.toString().includes('serving') && resolve());
@@ -56,11 +58,15 @@ describe('gRPC interop', () => {
     return new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   };
 
-  it('calls VaultService.GetInfo', async () => {
+  it('calls VaultService.GetInfo with an internal token in metadata, and is refused without one', async () => {
     const c = client(['csda', 'vault', 'v1', 'VaultService']);
-    const res = await call(c, 'GetInfo', {});
+    await expect(call(c, 'GetInfo', {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    const metadata = new grpc.Metadata();
+    const signer = createInternalTokenSigner({ privateKey: parsePrivateKey(keys.INTERNAL_SIGNING_KEY) });
+    metadata.set(INTERNAL_TOKEN_HEADER, await signer.sign(servicePrincipal('interop-test', ['system:read'])));
+    const res = await call(c, 'GetInfo', {}, metadata);
     c.close();
-    expect(res.info).toMatchObject({ name: 'vault', version: '0.1.0', schemaVersion: 'Migration20261122000000-init', schemaCurrent: true });
+    expect(res.info).toMatchObject({ name: 'vault', version: '0.1.0', schemaVersion: 'Migration20261122010000-secrets', schemaCurrent: true });
   });
 
   it('answers grpc.health.v1.Health/Check for the service, liveness, and NOT_FOUND for unknown names', async () => {

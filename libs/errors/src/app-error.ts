@@ -77,3 +77,10 @@ export class DatabaseError extends AppError {
     super('DATABASE_ERROR', 'Database error', { cause });
   }
 }
+
+/** A stored secret could not be decrypted (tampered row, missing key). Says nothing more, by design. */
+export class VaultDecryptError extends AppError {
+  constructor(secretId: string) {
+    super('VAULT_DECRYPT_ERROR', 'Secret value could not be decrypted', { details: { resource: 'secret', identifier: secretId } });
+  }
+}

@@ -11,6 +11,7 @@ export const ERROR_CODES = [
   'RATE_LIMITED',
   'EXTERNAL_SERVICE_ERROR',
   'DATABASE_ERROR',
+  'VAULT_DECRYPT_ERROR',
   'INTERNAL_ERROR',
 ] as const;
 
@@ -36,6 +37,7 @@ export const CODE_TABLE: Readonly<Record<ErrorCode, CodeMapping>> = {
   RATE_LIMITED: { http: 429, connect: Code.ResourceExhausted },
   EXTERNAL_SERVICE_ERROR: { http: 503, connect: Code.Unavailable },
   DATABASE_ERROR: { http: 500, connect: Code.Internal },
+  VAULT_DECRYPT_ERROR: { http: 500, connect: Code.DataLoss },
   INTERNAL_ERROR: { http: 500, connect: Code.Internal },
 };
 
@@ -58,6 +60,8 @@ export function errorCodeFromConnect(code: Code): ErrorCode {
       return 'PAYLOAD_TOO_LARGE';
     case Code.ResourceExhausted:
       return 'RATE_LIMITED';
+    case Code.DataLoss:
+      return 'VAULT_DECRYPT_ERROR';
     case Code.Unavailable:
     case Code.DeadlineExceeded:
     case Code.Canceled:

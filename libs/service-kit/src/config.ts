@@ -48,6 +48,10 @@ export const baseConfigShape = {
   SHUTDOWN_TIMEOUT_MS: millis(10_000),
   RPC_PORT: port(50051),
   OPS_PORT: port(9090),
+  /** Where development-only key material is generated and kept (never used in production). */
+  CSDA_DATA_DIR: z.string().min(1).default('.data'),
+  /** Ed25519 public key (SPKI PEM or base64 DER) that verifies the gateway's internal identity tokens. */
+  INTERNAL_VERIFY_KEY: z.string().optional(),
 };
 
 /** Variables that must be set explicitly when NODE_ENV=production. */

@@ -6,6 +6,7 @@ export * from './database.ts';
 export * from './events.ts';
 export * from './health.ts';
 export * from './interceptors.ts';
+export * from './internal-auth.ts';
 export * from './lifecycle.ts';
 export * from './logger.ts';
 export * from './metrics.ts';

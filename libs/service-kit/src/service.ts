@@ -23,6 +23,7 @@ import { connectNats, ensureStreams, natsCheck, publishProto, type Nats } from '
 import { createHealthRpc, createHealthState, type HealthState } from './health.ts';
 import { serverInterceptor } from './interceptors.ts';
 import { createLifecycle, type Lifecycle } from './lifecycle.ts';
+import { createInternalAuth } from './internal-auth.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { startOpsServer } from './ops-server.ts';
@@ -102,11 +103,12 @@ export interface ServeOptions {
 export async function serve(runtime: ServiceRuntime, options: ServeOptions): Promise<void> {
   const { config, definition, health, lifecycle, logger, metrics } = runtime;
   lifecycle.defer('readiness', () => health.markStopping());
+  const internalAuth = await createInternalAuth(config, logger);
   const rpc = await startRpcServer({
     host: config.HOST,
     port: config.RPC_PORT,
     shutdownTimeoutMs: Math.floor(config.SHUTDOWN_TIMEOUT_MS / 2),
-    interceptors: [serverInterceptor(logger, config.NODE_ENV !== 'production'), metrics.rpcInterceptor],
+    interceptors: [serverInterceptor(logger, config.NODE_ENV !== 'production'), metrics.rpcInterceptor, internalAuth],
     routes: (router) => {
       router.service(Health, createHealthRpc(health, definition.rpcServices.map((s) => s.typeName)));
       options.routes(router);

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { generateTestKeys } from './keys.ts';
 import { freePort } from './ports.ts';
 
 /** The repository root (libs/testing/src → ../../..). */
@@ -24,9 +25,10 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-/** Runs `node apps/<service>/src/main.ts <command>` to completion. */
-export async function runCommand(service: ServiceName, command: string, env: Record<string, string>, timeoutMs = 60_000): Promise<RunResult> {
-  const child = spawn(process.execPath, [`apps/${service}/src/main.ts`, command], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: 'pipe' });
+/** Runs `node apps/<service>/src/main.ts <command> [args…]` to completion. */
+export async function runCommand(service: ServiceName, command: string | readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<RunResult> {
+  const argv = typeof command === 'string' ? [command] : [...command];
+  const child = spawn(process.execPath, [`apps/${service}/src/main.ts`, ...argv], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: 'pipe' });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -46,6 +48,39 @@ export interface RunningService {
   readonly logs: () => string;
 }
 
+/** Spawns `serve` for one service on the given ports (HTTP = OPS_PORT, or GATEWAY_PORT for the gateway). */
+export function spawnService(name: ServiceName, env: Record<string, string>, rpcPort: number, httpPort: number): RunningService {
+  const own = { ...env, RPC_PORT: String(rpcPort), ...(name === 'gateway' ? { GATEWAY_PORT: String(httpPort) } : { OPS_PORT: String(httpPort) }) };
+  const child = spawn(process.execPath, [`apps/${name}/src/main.ts`, 'serve'], { cwd: repoRoot, env: { ...process.env, ...own }, stdio: 'pipe' });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  return { name, process: child, rpcPort, httpPort, logs: () => output };
+}
+
+/**
+ * Starts one service on free ports and waits until its readiness endpoint
+ * answers 200 (or it exits, which throws with its output).
+ */
+export async function startService(name: Exclude<ServiceName, 'gateway'>, env: Record<string, string>, timeoutMs = 30_000): Promise<RunningService & { stop(): Promise<number | null> }> {
+  const service = spawnService(name, env, await freePort(), await freePort());
+  const stop = async () => {
+    if (service.process.exitCode !== null) return service.process.exitCode;
+    const exited = once(service.process, 'exit') as Promise<[number | null]>;
+    service.process.kill('SIGTERM');
+    return (await exited)[0];
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (service.process.exitCode !== null) throw new Error(`${name} exited with ${service.process.exitCode}:\n${service.logs()}`);
+    const res = await fetch(`http://127.0.0.1:${service.httpPort}/readyz`).catch(() => undefined);
+    if (res?.status === 200) return { ...service, stop };
+    await sleep(100);
+  }
+  await stop();
+  throw new Error(`${name} not ready in time:\n${service.logs()}`);
+}
+
 export interface Stack {
   readonly services: Record<ServiceName, RunningService>;
   readonly gatewayUrl: string;
@@ -59,6 +94,8 @@ export interface StackOptions {
   readonly namespace: string;
   readonly env?: Record<string, string>;
   readonly readyTimeoutMs?: number;
+  /** Password of the bootstrapped `admin` (default a fixed test password). */
+  readonly adminPassword?: string;
 }
 
 /**
@@ -74,6 +111,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     DATABASE_URL: options.databaseUrl,
     NATS_NAMESPACE: options.namespace,
     REDIS_KEY_PREFIX: `${options.namespace}:`,
+    ...generateTestKeys(),
+    ADMIN_INITIAL_PASSWORD: options.adminPassword ?? 'test-admin-password-0123456789',
     ...options.env,
   };
   const ports = new Map<ServiceName, { rpc: number; http: number }>();
@@ -86,16 +125,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   migrations.forEach((result, i) => {
     if (result.code !== 0) throw new Error(`${SERVICES[i]} migrate exited ${result.code}: ${result.stderr}${result.stdout}`);
   });
+  const bootstrap = await runCommand('gateway', 'bootstrap', env);
+  if (bootstrap.code !== 0) throw new Error(`gateway bootstrap exited ${bootstrap.code}: ${bootstrap.stderr}`);
 
   const services = {} as Record<ServiceName, RunningService>;
   for (const name of SERVICES) {
     const { rpc, http } = ports.get(name)!;
-    const own = { ...env, RPC_PORT: String(rpc), ...(name === 'gateway' ? { GATEWAY_PORT: String(http) } : { OPS_PORT: String(http) }) };
-    const child = spawn(process.execPath, [`apps/${name}/src/main.ts`, 'serve'], { cwd: repoRoot, env: { ...process.env, ...own }, stdio: 'pipe' });
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    services[name] = { name, process: child, rpcPort: rpc, httpPort: http, logs: () => output };
+    services[name] = spawnService(name, env, rpc, http);
   }
 
   const stack: Stack = {

@@ -1,5 +1,9 @@
 import type { MigrationObject } from '@csda/service-kit';
 import { Migration20261122000000Init } from './Migration20261122000000-init.ts';
+import { Migration20261122010000Secrets } from './Migration20261122010000-secrets.ts';
 
 /** Every migration of schema `vault`, oldest first. */
-export const migrations: MigrationObject[] = [{ name: 'Migration20261122000000-init', class: Migration20261122000000Init }];
+export const migrations: MigrationObject[] = [
+  { name: 'Migration20261122000000-init', class: Migration20261122000000Init },
+  { name: 'Migration20261122010000-secrets', class: Migration20261122010000Secrets },
+];

@@ -1,9 +1,11 @@
 import type { ConnectRouter } from '@connectrpc/connect';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { getInfoHandler, type ServiceRuntime } from '@csda/service-kit';
+import { createSecretRpc } from '../secrets/secret.rpc.ts';
+import type { SecretService } from '../secrets/secret.service.ts';
 
-export function createRoutes(runtime: ServiceRuntime) {
+export function createRoutes(runtime: ServiceRuntime, secrets: SecretService) {
   return (router: ConnectRouter) => {
-    router.service(VaultService, getInfoHandler(runtime));
+    router.service(VaultService, { ...getInfoHandler(runtime), ...createSecretRpc(secrets) });
   };
 }

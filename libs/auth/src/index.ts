@@ -1,0 +1,4 @@
+export * from './permissions.ts';
+export * from './internal-token.ts';
+export * from './keys.ts';
+export * from './connect.ts';

@@ -1,0 +1,112 @@
+import { execFile } from 'node:child_process';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { generateInternalKeyPair, loadDevKeyPair, parsePrivateKey, parsePublicKey } from './keys.ts';
+
+const run = promisify(execFile);
+const dirs: string[] = [];
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'csda-auth-keys-'));
+  dirs.push(dir);
+  return join(dir, 'dev-keys');
+}
+
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+const spki = (key: KeyObject): string => key.export({ type: 'spki', format: 'der' }).toString('base64');
+const pemBody = (pem: string): string => pem.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+
+describe('key parsing', () => {
+  it('accepts Ed25519 keys as PEM and as base64 DER', () => {
+    const { privateKeyPem, publicKeyPem } = generateInternalKeyPair();
+    const priv = parsePrivateKey(privateKeyPem);
+    const pub = parsePublicKey(publicKeyPem);
+    expect(priv.asymmetricKeyType).toBe('ed25519');
+    expect(priv.type).toBe('private');
+    expect(pub.type).toBe('public');
+    expect(spki(parsePublicKey(pemBody(publicKeyPem)))).toBe(spki(pub));
+    expect(parsePrivateKey(`  ${pemBody(privateKeyPem)}\n`).equals(priv)).toBe(true);
+  });
+
+  it('refuses other key types without printing key material', () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+    const x = generateKeyPairSync('x25519', { publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+    for (const pair of [rsa, ec, x]) {
+      for (const [parse, text] of [[parsePrivateKey, pair.privateKey], [parsePrivateKey, pemBody(pair.privateKey)], [parsePublicKey, pair.publicKey], [parsePublicKey, pemBody(pair.publicKey)]] as const) {
+        const err = (() => { try { parse(text); return undefined; } catch (e) { return e as Error; } })();
+        expect(err?.message).toMatch(/must be an Ed25519 key \(got (rsa|ec|x25519)\)/);
+        expect(err?.message).not.toContain(pemBody(text).slice(0, 16));
+      }
+    }
+  });
+
+  it('refuses junk and a private key given as the verify key, naming only the variable', () => {
+    const { privateKeyPem } = generateInternalKeyPair();
+    expect(() => parsePublicKey(privateKeyPem)).toThrow('INTERNAL_VERIFY_KEY holds a private key');
+    expect(() => parsePublicKey(pemBody(privateKeyPem))).toThrow(/^INTERNAL_VERIFY_KEY is not an SPKI public key/);
+    expect(() => parsePrivateKey('hunter2-not-a-key!')).toThrow(/^INTERNAL_SIGNING_KEY is not a PKCS#8 private key \(expected PEM or base64 DER\)$/);
+    expect(() => parsePrivateKey('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----')).toThrow(/^INTERNAL_SIGNING_KEY is not/);
+  });
+});
+
+describe('loadDevKeyPair', () => {
+  it('creates the pair once (0700 dir, 0600 files), reuses it, and warns loudly', async () => {
+    const dir = await tempDir();
+    const warn = vi.fn();
+    const first = await loadDevKeyPair(dir, warn);
+    const second = await loadDevKeyPair(dir, warn);
+    expect(spki(second.publicKey)).toBe(spki(first.publicKey));
+    expect(second.privateKey.equals(first.privateKey)).toBe(true);
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    expect((await stat(join(dir, 'internal-ed25519.key'))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dir, 'internal-ed25519.pub'))).mode & 0o777).toBe(0o600);
+    expect(spki(parsePublicKey(await readFile(join(dir, 'internal-ed25519.pub'), 'utf8')))).toBe(spki(first.publicKey));
+    expect(warn).toHaveBeenCalledTimes(2);
+    expect(warn.mock.calls[0]?.[0]).toMatch(/DEVELOPMENT.*Production.*MUST set both/s);
+    expect(warn.mock.calls[0]?.[0]).not.toContain('PRIVATE KEY');
+  });
+
+  it('ends with one pair when six callers race', async () => {
+    const dir = await tempDir();
+    const pairs = await Promise.all(Array.from({ length: 6 }, () => loadDevKeyPair(dir, () => undefined)));
+    expect(new Set(pairs.map((p) => spki(p.publicKey))).size).toBe(1);
+    expect((await readdir(dir)).sort()).toEqual(['internal-ed25519.key', 'internal-ed25519.pub']);
+  });
+
+  it('ends with one pair when six processes race', async () => {
+    const dir = await tempDir();
+    const module = fileURLToPath(new URL('./keys.ts', import.meta.url));
+    // Every child waits for the same instant, so the calls really overlap.
+    const script = `const { loadDevKeyPair } = await import(${JSON.stringify(module)});
+      await new Promise((resolve) => setTimeout(resolve, Number(process.argv[2]) - Date.now()));
+      const p = await loadDevKeyPair(process.argv[1], () => {});
+      process.stdout.write(p.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'));`;
+    const startAt = String(Date.now() + 1500);
+    const outputs = await Promise.all(
+      Array.from({ length: 6 }, () => run(process.execPath, ['--input-type=module', '-e', script, dir, startAt])),
+    );
+    const keys = new Set(outputs.map((o) => o.stdout));
+    expect(keys.size).toBe(1);
+    const [only] = keys;
+    expect(spki((await loadDevKeyPair(dir, () => undefined)).publicKey)).toBe(only);
+    expect((await readdir(dir)).sort()).toEqual(['internal-ed25519.key', 'internal-ed25519.pub']);
+  });
+
+  it('repairs a stale public file from the private key', async () => {
+    const dir = await tempDir();
+    const pair = await loadDevKeyPair(dir, () => undefined);
+    await writeFile(join(dir, 'internal-ed25519.pub'), generateInternalKeyPair().publicKeyPem);
+    const again = await loadDevKeyPair(dir, () => undefined);
+    expect(spki(again.publicKey)).toBe(spki(pair.publicKey));
+    expect(spki(parsePublicKey(await readFile(join(dir, 'internal-ed25519.pub'), 'utf8')))).toBe(spki(pair.publicKey));
+  });
+});

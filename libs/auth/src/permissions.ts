@@ -1,0 +1,123 @@
+import { AuthorizationError } from '@csda/errors';
+
+/**
+ * Every permission the platform knows, named `<resource>:<verb>`. This list
+ * is the one place permissions are defined; roles, tokens and checks refer
+ * to it.
+ */
+export const PERMISSIONS = [
+  'secrets:read',
+  'secrets:write',
+  'secrets:reveal',
+  'secrets:admin',
+  'users:read',
+  'users:admin',
+  'roles:read',
+  'roles:admin',
+  'audit:read',
+  'tools:read',
+  'tools:write',
+  'tools:execute',
+  'documents:read',
+  'documents:write',
+  'search:query',
+  'schedules:read',
+  'schedules:write',
+  'system:read',
+] as const;
+
+/** A permission name, e.g. `secrets:reveal`. */
+export type Permission = (typeof PERMISSIONS)[number];
+
+const KNOWN: ReadonlySet<string> = new Set(PERMISSIONS);
+
+/** True when `value` is one of {@link PERMISSIONS}. */
+export function isPermission(value: string): value is Permission {
+  return KNOWN.has(value);
+}
+
+/**
+ * Who is calling: a user authenticated by the gateway, or a service identity
+ * (scheduler, one-shot jobs). `permissions` is the effective set, already
+ * resolved from the roles.
+ */
+export interface Principal {
+  readonly kind: 'user' | 'service';
+  readonly id: string;
+  readonly name: string;
+  readonly roles: readonly string[];
+  readonly permissions: readonly string[];
+}
+
+/** A role created by the bootstrap. */
+export interface SeededRole {
+  readonly name: string;
+  readonly description: string;
+  readonly permissions: readonly Permission[];
+}
+
+/** What an ordinary user may do with their own resources. */
+const USER_PERMISSIONS: readonly Permission[] = [
+  'secrets:read',
+  'secrets:write',
+  'secrets:reveal',
+  'tools:read',
+  'tools:write',
+  'tools:execute',
+  'documents:read',
+  'documents:write',
+  'search:query',
+  'schedules:read',
+  'schedules:write',
+];
+
+/** Roles the bootstrap seeds: `ADMIN` holds every permission, `USER` the own-resource ones. */
+export const SEEDED_ROLES: readonly SeededRole[] = Object.freeze([
+  Object.freeze({
+    name: 'ADMIN',
+    description: 'Full access to every resource, user and role',
+    permissions: Object.freeze([...PERMISSIONS]),
+  }),
+  Object.freeze({
+    name: 'USER',
+    description: 'Works with their own secrets, tools, documents, searches and schedules',
+    permissions: Object.freeze([...USER_PERMISSIONS]),
+  }),
+]);
+
+/**
+ * True when the principal holds `permission`. Unknown permission names are
+ * never granted, even when a principal's list happens to contain them.
+ */
+export function hasPermission(principal: Principal | undefined, permission: Permission): boolean {
+  if (!principal || !isPermission(permission)) return false;
+  return principal.permissions.includes(permission);
+}
+
+/** Throws {@link AuthorizationError} unless the principal holds `permission`. */
+export function requirePermission(principal: Principal | undefined, permission: Permission): void {
+  if (!hasPermission(principal, permission)) {
+    throw new AuthorizationError(`Permission ${permission} required`);
+  }
+}
+
+const SERVICE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+/**
+ * A service identity (scheduler, one-shot jobs): id `service:<name>`, no
+ * roles, exactly the permissions given. Throws on a malformed name or an
+ * unknown permission, which are programming errors.
+ */
+export function servicePrincipal(service: string, permissions: readonly Permission[]): Principal {
+  if (!SERVICE_NAME.test(service)) throw new TypeError(`Invalid service name "${service}"`);
+  for (const permission of permissions) {
+    if (!isPermission(permission)) throw new TypeError(`Unknown permission "${String(permission)}"`);
+  }
+  return Object.freeze({
+    kind: 'service',
+    id: `service:${service}`,
+    name: service,
+    roles: Object.freeze([]),
+    permissions: Object.freeze([...new Set(permissions)]),
+  });
+}

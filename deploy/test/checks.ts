@@ -7,6 +7,8 @@ export type Json = any;
 export interface PodSpecRef {
   owner: string;
   kind: string;
+  /** app.kubernetes.io/component of the workload: the service whose code the pod runs. */
+  component: string | undefined;
   spec: Json;
 }
 
@@ -19,8 +21,9 @@ export function podSpecs(objects: readonly K8sObject[]): PodSpecRef[] {
   const specs: PodSpecRef[] = [];
   for (const o of objects as Json[]) {
     const owner = `${o.kind}/${o.metadata.name}`;
-    if (o.kind === 'Deployment' || o.kind === 'Job') specs.push({ owner, kind: o.kind, spec: o.spec.template.spec });
-    if (o.kind === 'CronJob') specs.push({ owner, kind: o.kind, spec: o.spec.jobTemplate.spec.template.spec });
+    const component = o.metadata.labels?.['app.kubernetes.io/component'];
+    if (o.kind === 'Deployment' || o.kind === 'Job') specs.push({ owner, kind: o.kind, component, spec: o.spec.template.spec });
+    if (o.kind === 'CronJob') specs.push({ owner, kind: o.kind, component, spec: o.spec.jobTemplate.spec.template.spec });
   }
   return specs;
 }
@@ -48,13 +51,49 @@ export function podSecurityProblems(objects: readonly K8sObject[]): string[] {
       if (!(c.volumeMounts ?? []).some((m: Json) => m.name === 'tmp' && m.mountPath === '/tmp')) bad(`${c.name}: /tmp not mounted`);
       if (!/^(node|apps\/)/.test(c.args?.[0] ?? '') || c.command) bad(`${c.name}: unexpected command/args`);
       for (const e of c.env ?? []) {
-        if (/SECRET|PASSWORD|KEYRING|SIGNING_KEY|DATABASE_URL/.test(e.name) && !e.valueFrom?.secretKeyRef) bad(`${c.name}: ${e.name} not from a Secret`);
+        if (/SECRET|PASSWORD|KEYRING|SIGNING_KEY|VERIFY_KEY|DATABASE_URL/.test(e.name) && !e.valueFrom?.secretKeyRef) bad(`${c.name}: ${e.name} not from a Secret`);
       }
       if (kind === 'Deployment') {
         for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
           if (!Number.isInteger(c[probe]?.grpc?.port)) bad(`${c.name}: ${probe} is not a gRPC probe`);
         }
       }
+    }
+  }
+  return problems;
+}
+
+export interface InternalIdentityRef {
+  secret: string;
+  verifyKey: string;
+  signingKey: string;
+}
+
+/**
+ * Internal identity wiring; returns the problems found. Every container of
+ * every workload (Deployments, Jobs, CronJobs) verifies the gateway-signed
+ * tokens, so it needs INTERNAL_VERIFY_KEY from the Secret; INTERNAL_SIGNING_KEY
+ * (the private half) goes to gateway containers only, from the same Secret.
+ */
+export function internalIdentityProblems(objects: readonly K8sObject[], ref: InternalIdentityRef): string[] {
+  const problems: string[] = [];
+  for (const { owner, component, spec } of podSpecs(objects)) {
+    for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+      const entries = (c.env ?? []).filter((e: Json) => e.name === 'INTERNAL_VERIFY_KEY' || e.name === 'INTERNAL_SIGNING_KEY');
+      const bad = (what: string) => problems.push(`${owner} ${c.name}: ${what}`);
+      const check = (name: string, key: string) => {
+        const found = entries.filter((e: Json) => e.name === name);
+        if (found.length !== 1) return bad(`${found.length} ${name} entries, want 1`);
+        const e = found[0];
+        const from = e.valueFrom ?? {};
+        const sk = from.secretKeyRef ?? {};
+        if (e.value !== undefined || Object.keys(from).join() !== 'secretKeyRef' || Object.keys(sk).sort().join() !== 'key,name' || sk.name !== ref.secret || sk.key !== key) {
+          bad(`${name} is ${JSON.stringify(e.value ?? e.valueFrom)}, want secretKeyRef ${ref.secret}/${key}`);
+        }
+      };
+      check('INTERNAL_VERIFY_KEY', ref.verifyKey);
+      if (component === 'gateway') check('INTERNAL_SIGNING_KEY', ref.signingKey);
+      else if (entries.some((e: Json) => e.name === 'INTERNAL_SIGNING_KEY')) bad('has INTERNAL_SIGNING_KEY but only the gateway signs');
     }
   }
   return problems;

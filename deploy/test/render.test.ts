@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { existingK8sBase, renderK8sBase } from '../scripts/gen-k8s-base.ts';
-import { SERVICES, byKind, env, ids, podSecurityProblems, podSpecs, type Json } from './checks.ts';
+import { SERVICES, byKind, env, ids, internalIdentityProblems, podSecurityProblems, podSpecs, type InternalIdentityRef, type Json } from './checks.ts';
 import { chartDir, helm, helmTemplate, kustomize, repoRoot, type K8sObject } from './render.ts';
 import { validateObjects } from './validate.ts';
 
@@ -15,6 +15,8 @@ const ciValues = join(deployDir, 'test/values-ci.yaml');
 const prodValues = join(deployDir, 'helm/examples/values-prod.yaml');
 const invalidValues = join(deployDir, 'test/values-invalid.yaml');
 const annotation = (o: K8sObject, key: string) => o.metadata.annotations?.[key];
+const defaultIdentity: InternalIdentityRef = { secret: 'csda-internal-identity', verifyKey: 'verify-key', signingKey: 'signing-key' };
+const ciIdentity: InternalIdentityRef = { secret: 'ci-internal-identity', verifyKey: 'ci-verify', signingKey: 'ci-signing' };
 
 describe('container image: deploy/Dockerfile', () => {
   const dockerfile = readFileSync(join(deployDir, 'Dockerfile'), 'utf8');
@@ -131,10 +133,37 @@ describe('Helm chart: deploy/helm/csda', () => {
     const gw = env(byKind(defaults, 'Deployment').find((d) => d.metadata.name === 'csda-gateway').spec.template.spec.containers[0]);
     expect(Object.keys(gw)).toEqual(expect.arrayContaining(['VAULT_URL', 'TOOL_RUNNER_URL', 'DOCUMENT_INGEST_URL', 'SEARCH_URL', 'SCHEDULER_URL', 'REDIS_URL']));
     expect(gw.JWT_SECRET).toEqual({ secretKeyRef: { name: 'csda-gateway', key: 'jwt-secret' } });
+    expect(gw.INTERNAL_SIGNING_KEY).toEqual({ secretKeyRef: { name: 'csda-internal-identity', key: 'signing-key' } });
+    expect(gw.INTERNAL_VERIFY_KEY).toEqual({ secretKeyRef: { name: 'csda-internal-identity', key: 'verify-key' } });
     const vault = env(byKind(ci, 'Deployment').find((d) => d.metadata.name === 'csda-vault').spec.template.spec.containers[0]);
     expect(vault.VAULT_KEYRING).toEqual({ secretKeyRef: { name: 'ci-vault', key: 'keyring' } });
     expect(vault.REDIS_URL).toBeUndefined();
     expect(vault.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://otel-collector:4318');
+  });
+
+  it('gives every container INTERNAL_VERIFY_KEY and only the gateway INTERNAL_SIGNING_KEY, from the identity Secret', async () => {
+    for (const [objects, ref] of [[defaults, defaultIdentity], [ci, ciIdentity], [prod, defaultIdentity]] as const) {
+      expect(podSpecs(objects)).toHaveLength(6 + 6 + 1 + 2);
+      expect(internalIdentityProblems(objects, ref)).toEqual([]);
+    }
+    const gw = env(byKind(ci, 'Deployment').find((d) => d.metadata.name === 'csda-gateway').spec.template.spec.containers[0]);
+    expect(gw.INTERNAL_SIGNING_KEY).toEqual({ secretKeyRef: { name: 'ci-internal-identity', key: 'ci-signing' } });
+    expect(gw.JWT_SECRET).toEqual({ secretKeyRef: { name: 'ci-gateway', key: 'jwt-secret' } });
+    // The checker itself catches a missing verify key and a signing key outside the gateway.
+    const broken = structuredClone(byKind(defaults, 'Deployment').find((d) => d.metadata.name === 'csda-vault'));
+    const container = broken.spec.template.spec.containers[0];
+    container.env = container.env.filter((e: Json) => e.name !== 'INTERNAL_VERIFY_KEY');
+    container.env.push({ name: 'INTERNAL_SIGNING_KEY', valueFrom: { secretKeyRef: { name: 'csda-internal-identity', key: 'signing-key' } } });
+    expect(internalIdentityProblems([broken], defaultIdentity)).toEqual([
+      'Deployment/csda-vault app: 0 INTERNAL_VERIFY_KEY entries, want 1',
+      'Deployment/csda-vault app: has INTERNAL_SIGNING_KEY but only the gateway signs',
+    ]);
+    // The keys come from internalIdentity only, never from a service's secretEnv.
+    const r = await helm(['template', 'csda', chartDir, '--set', 'services.gateway.secretEnv.INTERNAL_SIGNING_KEY=internal-signing-key']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/services\.gateway\.secretEnv\.INTERNAL_SIGNING_KEY is not allowed/);
+    const missing = await helm(['template', 'csda', chartDir, '--set', 'internalIdentity.existingSecret=']);
+    expect(missing.code).not.toBe(0);
   });
 
   it('runs migrations as pre-install/pre-upgrade hooks and bootstrap after install', () => {
@@ -209,6 +238,17 @@ describe('plain manifests: k8s/', () => {
       expect(objects.length, dir).toBeGreaterThan(0);
       validateObjects(objects);
       expect(podSecurityProblems(objects), dir).toEqual([]);
+    }
+  });
+
+  it('gives every container INTERNAL_VERIFY_KEY and only the gateway INTERNAL_SIGNING_KEY, from the identity Secret', () => {
+    for (const [dir, objects] of rendered) expect(internalIdentityProblems(objects, defaultIdentity), dir).toEqual([]);
+    for (const overlay of ['dev', 'prod']) {
+      const all = ['', '/migrations', '/bootstrap'].flatMap((sub) => rendered.get(`overlays/${overlay}${sub}`)!);
+      expect(podSpecs(all), overlay).toHaveLength(6 + 6 + 1 + 2);
+      const gw = env(byKind(all, 'Deployment').find((d) => d.metadata.name === 'csda-gateway').spec.template.spec.containers[0]);
+      expect(gw.INTERNAL_SIGNING_KEY).toEqual({ secretKeyRef: { name: 'csda-internal-identity', key: 'signing-key' } });
+      expect(gw.JWT_SECRET).toEqual({ secretKeyRef: { name: 'csda-gateway', key: 'jwt-secret' } });
     }
   });
 

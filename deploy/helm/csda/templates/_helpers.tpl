@@ -72,6 +72,8 @@ csda.io/workload: {{ .workload }}
 {{/*
 Environment of one service's container (server, migration, one-shot alike,
 so configuration validation at start sees the same settings). Args: root, name, svc.
+Every container verifies internal identity tokens (INTERNAL_VERIFY_KEY); only
+the gateway, which signs them, gets the private INTERNAL_SIGNING_KEY.
 */}}
 {{- define "csda.env" -}}
 {{- $root := .root -}}
@@ -129,6 +131,23 @@ so configuration validation at start sees the same settings). Args: root, name, 
 {{- end }}
 - name: OTEL_SERVICE_NAME
   value: {{ printf "csda-%s" .name }}
+{{- range $envName := list "INTERNAL_VERIFY_KEY" "INTERNAL_SIGNING_KEY" }}
+{{- if hasKey (default dict $svc.secretEnv) $envName }}
+{{- fail (printf "services.%s.secretEnv.%s is not allowed: INTERNAL_VERIFY_KEY and INTERNAL_SIGNING_KEY come from internalIdentity.existingSecret (keys internalIdentity.verifyKeyKey, internalIdentity.signingKeyKey); remove it from secretEnv" $.name $envName) }}
+{{- end }}
+{{- end }}
+- name: INTERNAL_VERIFY_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.internalIdentity.existingSecret }}
+      key: {{ $v.internalIdentity.verifyKeyKey }}
+{{- if eq .name "gateway" }}
+- name: INTERNAL_SIGNING_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.internalIdentity.existingSecret }}
+      key: {{ $v.internalIdentity.signingKeyKey }}
+{{- end }}
 {{- range $target := $svc.calls }}
 - name: {{ include "csda.urlEnvName" $target }}
   value: {{ printf "http://%s:%v" (include "csda.serviceName" (dict "root" $root "name" $target)) $v.ports.rpc }}

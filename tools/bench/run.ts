@@ -1,0 +1,11 @@
+// `npm run bench -- <name>`: prints figures for one benchmark.
+import { benchVault } from './vault.ts';
+
+const benches: Record<string, () => Promise<void>> = { vault: benchVault };
+const name = process.argv[2];
+const bench = name ? benches[name] : undefined;
+if (!bench) {
+  process.stderr.write(`usage: npm run bench -- <${Object.keys(benches).join('|')}>\n`);
+  process.exit(64);
+}
+await bench();

@@ -65,7 +65,7 @@ export async function openRuntime<C extends BaseConfig>(definition: ServiceDefin
   const lifecycle = createLifecycle(logger, config.SHUTDOWN_TIMEOUT_MS);
   lifecycle.handleSignals();
   lifecycle.defer('logger', () => logger.flush());
-  const telemetry = startTelemetry({ service: definition.name, version: definition.version, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+  const telemetry = await startTelemetry({ service: definition.name, version: definition.version, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
   lifecycle.defer('telemetry', () => telemetry.shutdown());
   const retry = { deadlineMs: config.STARTUP_TIMEOUT_MS, signal: lifecycle.signal };
 

@@ -1,7 +1,12 @@
-import { baseConfigShape, portVar, urlVar } from '@csda/service-kit';
+import { ConfigError, baseConfigShape, portVar, urlVar } from '@csda/service-kit';
 import { z } from 'zod';
 
 const serviceUrl = (port: number) => urlVar(['http', 'https'], `http://127.0.0.1:${port}`);
+const seconds = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+const count = (fallback: number) => z.coerce.number().int().min(1).max(1_000_000).default(fallback);
+
+/** Minimum size of the HS256 access-token key (RFC 7518 §3.2: at least the hash size). */
+export const JWT_SECRET_MIN_BYTES = 32;
 
 export const configSchema = z.object({
   ...baseConfigShape,
@@ -16,6 +21,49 @@ export const configSchema = z.object({
   SEARCH_URL: serviceUrl(50054),
   SCHEDULER_URL: serviceUrl(50055),
   AUDIT_ACK_WAIT_MS: z.coerce.number().int().min(500).max(600_000).default(30_000),
+  /** `true`, `false`, or a comma-separated list of proxy addresses/CIDRs (Fastify `trustProxy`). */
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$/, 'expected true, false or a comma-separated list of addresses/CIDRs')
+    .default('false'),
+  /** Ed25519 private key (PKCS#8 PEM or base64 DER) for internal identity tokens; production requires it. */
+  INTERNAL_SIGNING_KEY: z.string().optional(),
+
+  // Identity
+  JWT_SECRET: z
+    .string()
+    .refine((s) => Buffer.byteLength(s, 'utf8') >= JWT_SECRET_MIN_BYTES, { message: `must be at least ${JWT_SECRET_MIN_BYTES} bytes` })
+    .optional(),
+  ACCESS_TOKEN_TTL_S: seconds(60, 86_400, 900),
+  REFRESH_TOKEN_TTL_S: seconds(300, 90 * 86_400, 14 * 86_400),
+  REGISTRATION_ENABLED: z.stringbool().optional(),
+  LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: count(5),
+  LOGIN_MAX_ATTEMPTS_PER_IP: count(50),
+  LOGIN_RATE_WINDOW_S: seconds(1, 86_400, 900),
+  REVOCATION_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
+  /** Read by `bootstrap` only; checked against the password policy there. */
+  ADMIN_INITIAL_PASSWORD: z.string().optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** Registration is on by default outside production; REGISTRATION_ENABLED overrides. */
+export function registrationEnabled(config: Pick<Config, 'NODE_ENV' | 'REGISTRATION_ENABLED'>): boolean {
+  return config.REGISTRATION_ENABLED ?? config.NODE_ENV !== 'production';
+}
+
+/** What `serve` needs beyond the schema: production must bring its own signing keys. */
+export function assertServeConfig(config: Pick<Config, 'NODE_ENV' | 'JWT_SECRET' | 'INTERNAL_SIGNING_KEY'>): void {
+  if (config.NODE_ENV !== 'production') return;
+  const problems: string[] = [];
+  if (config.JWT_SECRET === undefined) problems.push(`JWT_SECRET: required when NODE_ENV=production (at least ${JWT_SECRET_MIN_BYTES} bytes)`);
+  if (config.INTERNAL_SIGNING_KEY === undefined) problems.push('INTERNAL_SIGNING_KEY: required when NODE_ENV=production');
+  if (problems.length) throw new ConfigError(problems);
+}
+
+/** Fastify's `trustProxy` from TRUST_PROXY. */
+export function trustProxySetting(value: string): boolean | string {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  return value;
+}

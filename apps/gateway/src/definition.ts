@@ -2,6 +2,9 @@ import { GatewayService } from '@csda/proto/csda/gateway/v1/gateway_pb.js';
 import type { ServiceDefinition } from '@csda/service-kit';
 import pkg from '../package.json' with { type: 'json' };
 import { AuditLogSchema } from './audit/audit-log.entity.ts';
+import { RefreshTokenSchema } from './identity/refresh-token.entity.ts';
+import { RoleSchema } from './identity/role.entity.ts';
+import { UserRoleSchema, UserSchema } from './identity/user.entity.ts';
 import { migrations } from './migrations/index.ts';
 
 export const definition: ServiceDefinition = {
@@ -9,6 +12,6 @@ export const definition: ServiceDefinition = {
   version: pkg.version,
   schema: 'identity',
   rpcServices: [GatewayService],
-  entities: [AuditLogSchema],
+  entities: [AuditLogSchema, UserSchema, UserRoleSchema, RoleSchema, RefreshTokenSchema],
   migrations,
 };

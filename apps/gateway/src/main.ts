@@ -1,7 +1,12 @@
+import { join } from 'node:path';
+import { createInternalTokenSigner, loadDevKeyPair, parsePrivateKey } from '@csda/auth';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import {
+  ConfigError,
   connectRedis,
   connectWithRetry,
+  createServiceClient,
   createRedis,
   describeService,
   ensureConsumer,
@@ -11,31 +16,51 @@ import {
   redisCheck,
   runCli,
   runMigrate,
+  schemaStatus,
   serve,
   startConsumer,
 } from '@csda/service-kit';
 import { createAuditLogRepository } from './audit/audit-log.repository.ts';
 import { auditConsumerSpec, createAuditHandler } from './audit/audit.consumer.ts';
-import { configSchema } from './config.ts';
+import { assertServeConfig, configSchema, trustProxySetting, type Config } from './config.ts';
 import { definition } from './definition.ts';
 import { buildApp } from './http/app.ts';
+import { bootstrapAdmin, BOOTSTRAP_ADMIN } from './identity/bootstrap.ts';
+import { createIdentity, createIdentityDeps, gatewayAudit } from './identity/identity.ts';
+import { resolveJwtSecret } from './identity/jwt-secret.ts';
+import { createPasswordHasher, passwordProblem } from './identity/passwords.ts';
+import { createIdentityRepositories } from './identity/repositories.ts';
 import { createRoutes } from './rpc/routes.ts';
 import { createServiceDirectory } from './system/service-directory.ts';
 
 const config = () => loadConfig(configSchema, process.env);
+
+/** INTERNAL_SIGNING_KEY, or outside production the shared development pair under CSDA_DATA_DIR. */
+async function internalSigningKey(cfg: Readonly<Config>, warn: (msg: string) => void) {
+  if (cfg.INTERNAL_SIGNING_KEY === undefined) return (await loadDevKeyPair(join(cfg.CSDA_DATA_DIR, 'dev-keys'), warn)).privateKey;
+  try {
+    return parsePrivateKey(cfg.INTERNAL_SIGNING_KEY);
+  } catch (err) {
+    throw new ConfigError([err instanceof Error ? err.message : 'INTERNAL_SIGNING_KEY: invalid']);
+  }
+}
 
 await runCli(
   definition.name,
   {
     async serve() {
       const cfg = config();
+      assertServeConfig(cfg);
       const runtime = await openRuntime(definition, cfg);
       const { lifecycle, logger, nats } = runtime;
+      const fork = () => runtime.orm.em.fork() as EntityManager;
 
       const redis = createRedis(cfg.REDIS_URL, cfg.REDIS_KEY_PREFIX);
       lifecycle.defer('redis', () => redis.quit());
       await connectWithRetry('redis', redactUrl(cfg.REDIS_URL), () => connectRedis(redis), logger, { deadlineMs: cfg.STARTUP_TIMEOUT_MS, signal: lifecycle.signal });
       runtime.health.addCheck('redis', redisCheck(redis));
+      const jwtSecret = await resolveJwtSecret(cfg, (msg) => logger.warn(msg));
+      const signer = createInternalTokenSigner({ privateKey: await internalSigningKey(cfg, (msg) => logger.warn(msg)) });
 
       const spec = auditConsumerSpec(nats.subjects, cfg.AUDIT_ACK_WAIT_MS);
       await serve(runtime, { routes: createRoutes(runtime), opsServer: false });
@@ -44,7 +69,7 @@ await runCli(
         spec,
         concurrency: 8,
         logger: logger.child({ consumer: spec.durable }),
-        handler: createAuditHandler(nats.subjects, () => createAuditLogRepository(runtime.orm.em.fork() as EntityManager)),
+        handler: createAuditHandler(nats.subjects, () => createAuditLogRepository(fork())),
       });
       lifecycle.defer('audit consumer', () => audit.stop());
 
@@ -55,8 +80,13 @@ await runCli(
         version: definition.version,
         health: runtime.health,
         registry: runtime.metrics.registry,
-        directory: createServiceDirectory(cfg),
+        directory: createServiceDirectory(cfg, signer),
         describeSelf: () => describeService(runtime),
+        trustProxy: trustProxySetting(cfg.TRUST_PROXY),
+        identity: createIdentity(createIdentityDeps({ config: cfg, em: fork, redis, nats, jwtSecret })),
+        auditLog: () => createAuditLogRepository(fork()),
+        vault: createServiceClient(VaultService, cfg.VAULT_URL),
+        signer,
       });
       await app.listen({ host: cfg.HOST, port: cfg.GATEWAY_PORT });
       lifecycle.defer('http server', () => app.close());
@@ -66,6 +96,40 @@ await runCli(
       runMigrate(definition, config(), async (runtime) => {
         await ensureConsumer(runtime.nats, auditConsumerSpec(runtime.nats.subjects, config().AUDIT_ACK_WAIT_MS));
       }),
+    /**
+     * One-shot, after migrate: the first administrator. A generated password
+     * goes to this command's own stdout, once, never through the logger.
+     */
+    async bootstrap() {
+      const cfg = config();
+      const initial = cfg.ADMIN_INITIAL_PASSWORD;
+      const problem = initial === undefined ? undefined : passwordProblem(initial);
+      if (problem) throw new ConfigError([`ADMIN_INITIAL_PASSWORD: ${problem}`]);
+      const runtime = await openRuntime(definition, cfg);
+      try {
+        const status = await schemaStatus(runtime.orm);
+        if (!status.current) throw new Error(`schema ${definition.schema} is behind (${status.pending.length} pending migration(s)): run migrate first`);
+        const audit = gatewayAudit(runtime.nats);
+        const outcome = await bootstrapAdmin(
+          {
+            repositories: () => createIdentityRepositories(runtime.orm.em.fork() as EntityManager),
+            passwords: createPasswordHasher(),
+            // The admin exists once created; a missing audit record must not make a rerun skip it silently.
+            audit: (fact) => audit(fact).catch((err: unknown) => runtime.logger.warn({ err, action: fact.action }, 'could not publish the bootstrap audit event')),
+          },
+          { initialPassword: initial },
+        );
+        if (!outcome.created) {
+          process.stdout.write(`Admin user already exists: ${BOOTSTRAP_ADMIN.username} (left unchanged)\n`);
+        } else if (outcome.generatedPassword !== undefined) {
+          process.stdout.write(`Admin user created: ${BOOTSTRAP_ADMIN.username}\nInitial password (shown once): ${outcome.generatedPassword}\n`);
+        } else {
+          process.stdout.write(`Admin user created: ${BOOTSTRAP_ADMIN.username} (password from ADMIN_INITIAL_PASSWORD)\n`);
+        }
+      } finally {
+        await runtime.lifecycle.shutdown('bootstrap finished');
+      }
+    },
   },
   process.argv,
 );

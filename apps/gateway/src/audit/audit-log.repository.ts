@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { AuditLogSchema } from './audit-log.entity.ts';
+import { AuditLogSchema, type AuditLog } from './audit-log.entity.ts';
 
 export interface AuditRecord {
   readonly eventId: string;
@@ -14,6 +14,18 @@ export interface AuditRecord {
   readonly occurredAt: Date;
 }
 
+/** Filters of the audit query; every one optional, all combined with AND. */
+export interface AuditFilter {
+  readonly actor?: string;
+  readonly action?: string;
+  readonly resourceType?: string;
+  readonly resourceId?: string;
+  /** occurred_at ≥ since */
+  readonly since?: Date;
+  /** occurred_at < until */
+  readonly until?: Date;
+}
+
 /** The only place that touches `identity.audit_log`. */
 export function createAuditLogRepository(em: EntityManager) {
   return {
@@ -26,6 +38,24 @@ export function createAuditLogRepository(em: EntityManager) {
         .ignore()
         .execute('run');
       return (result.affectedRows ?? 0) > 0;
+    },
+    /** Newest first (by occurrence, then arrival), one page, with the total matching. */
+    async search(filter: AuditFilter, page: { limit: number; offset: number }): Promise<{ items: AuditLog[]; total: number }> {
+      const occurredAt = { ...(filter.since ? { $gte: filter.since } : {}), ...(filter.until ? { $lt: filter.until } : {}) };
+      const where = {
+        ...(filter.actor !== undefined ? { actor: filter.actor } : {}),
+        ...(filter.action !== undefined ? { action: filter.action } : {}),
+        ...(filter.resourceType !== undefined ? { resourceType: filter.resourceType } : {}),
+        ...(filter.resourceId !== undefined ? { resourceId: filter.resourceId } : {}),
+        ...(filter.since || filter.until ? { occurredAt } : {}),
+      };
+      const [items, total] = await em.findAndCount(AuditLogSchema, where, {
+        orderBy: { occurredAt: 'desc', id: 'desc' },
+        limit: page.limit,
+        offset: page.offset,
+        disableIdentityMap: true,
+      });
+      return { items, total };
     },
     async countByEventId(eventId: string): Promise<number> {
       return em.count(AuditLogSchema, { eventId });

@@ -1,3 +1,8 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { createInternalTokenSigner } from '@csda/auth';
+import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
+import { createServiceClient } from '@csda/service-kit';
+import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { ServiceInfoSchema } from '@csda/proto/csda/common/v1/service_info_pb.js';
 import { createHealthState, createLogger } from '@csda/service-kit';
@@ -7,8 +12,28 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { createIdentity, type Identity } from '../identity/identity.ts';
+import { createPasswordHasher } from '../identity/passwords.ts';
+import { createAccessTokens } from '../identity/tokens.ts';
 import { createServiceDirectory } from '../system/service-directory.ts';
 import { buildApp } from './app.ts';
+
+/** Identity with no database, Redis or NATS behind it: enough for routes that fail before reaching them. */
+function offlineIdentity(): Identity {
+  return createIdentity({
+    repositories: () => {
+      throw new Error('no database in this test');
+    },
+    passwords: createPasswordHasher(),
+    accessTokens: createAccessTokens({ secret: randomBytes(32), ttlSeconds: 900 }),
+    rateLimiter: { hit: async () => undefined, resetAccount: async () => undefined },
+    revocation: { revokeUser: async () => undefined, revokeSessions: async () => undefined, isRevoked: async () => false },
+    audit: async () => undefined,
+    refreshTokenTtlSeconds: 3_600,
+    registrationEnabled: true,
+    now: Date.now,
+  });
+}
 
 /** The REST edge through app.inject; backends are real clients pointed at ports where nothing listens. */
 async function build(exposeInternals: boolean): Promise<FastifyInstance> {
@@ -22,8 +47,17 @@ async function build(exposeInternals: boolean): Promise<FastifyInstance> {
     version: '0.1.0',
     health,
     registry: new Registry(),
-    directory: createServiceDirectory({ VAULT_URL: closed, TOOL_RUNNER_URL: closed, DOCUMENT_INGEST_URL: closed, SEARCH_URL: closed, SCHEDULER_URL: closed }),
+    vault: createServiceClient(VaultService, closed),
+    signer: createInternalTokenSigner({ privateKey: generateKeyPairSync('ed25519').privateKey }),
+    directory: createServiceDirectory(
+      { VAULT_URL: closed, TOOL_RUNNER_URL: closed, DOCUMENT_INGEST_URL: closed, SEARCH_URL: closed, SCHEDULER_URL: closed },
+      { sign: async () => 'unused' },
+    ),
     describeSelf: async () => create(ServiceInfoSchema, { name: 'gateway', version: '0.1.0', schemaVersion: 'm1', schemaCurrent: true, startedAtMs: 0n }),
+    identity: offlineIdentity(),
+    auditLog: () => {
+      throw new Error('no database in this test');
+    },
   });
   // Probe routes that exercise validation and failure paths of the shared error handling.
   app.withTypeProvider<ZodTypeProvider>().post('/probe/items', { schema: { body: z.object({ name: z.string().min(1), count: z.number().int().positive() }) } }, async (req) => req.body);
@@ -110,8 +144,27 @@ describe('gateway REST edge', () => {
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/healthz', '/readyz', '/metrics', '/api/v1/system/services']));
     const services = doc.paths['/api/v1/system/services'].get;
     expect(Object.keys(services.responses)).toEqual(expect.arrayContaining(['200', '422', '500', '503']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/api/v1/auth/login', '/api/v1/auth/refresh', '/api/v1/users/{id}', '/api/v1/users/{id}/roles', '/api/v1/roles', '/api/v1/audit']),
+    );
+    expect(doc.paths['/api/v1/auth/login'].post.tags).toEqual(['auth']);
+    expect(doc.paths['/api/v1/audit'].get.security).toEqual([{ bearerAuth: [] }]);
+    expect(doc.paths['/api/v1/audit'].get.parameters.map((p: { name: string }) => p.name)).toEqual(
+      expect.arrayContaining(['actor', 'action', 'resource_type', 'resource_id', 'since', 'until', 'limit', 'offset']),
+    );
+    expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
     const docs = await app.inject({ method: 'GET', url: '/docs/' });
     expect(docs.statusCode).toBe(200);
     expect(docs.headers['content-type']).toContain('text/html');
+  });
+
+  it('guards protected routes with the AUTHENTICATION_ERROR envelope and a Bearer challenge', async () => {
+    app = await build(false);
+    for (const url of ['/api/v1/users', '/api/v1/roles', '/api/v1/audit', '/api/v1/auth/me']) {
+      const res = await app.inject({ method: 'GET', url, headers: { 'x-request-id': 'r-1' } });
+      expect(res.statusCode, url).toBe(401);
+      expect(res.headers['www-authenticate']).toBe('Bearer realm="csda"');
+      expect(res.json()).toEqual({ error: { code: 'AUTHENTICATION_ERROR', message: 'Authentication required', details: {}, request_id: 'r-1' } });
+    }
   });
 });

@@ -6,7 +6,14 @@ import type { HealthState, Logger } from '@csda/service-kit';
 import { LogController, fastify, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
+import type { AuditLogRepository } from '../audit/audit-log.repository.ts';
+import { auditRoutes } from '../audit/audit.routes.ts';
+import { authRoutes } from '../identity/auth.routes.ts';
+import type { Identity } from '../identity/identity.ts';
+import { roleRoutes } from '../identity/roles.routes.ts';
+import { userRoutes } from '../identity/users.routes.ts';
 import { systemRoutes } from '../system/system.routes.ts';
+import { vaultRoutes, type VaultRouteDeps } from '../vault/vault.routes.ts';
 import type { ServiceDirectory } from '../system/service-directory.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { opsRoutes } from './ops.routes.ts';
@@ -21,6 +28,15 @@ export interface AppDeps {
   readonly registry: Registry;
   readonly directory: Pick<ServiceDirectory, 'health' | 'info'>;
   readonly describeSelf: () => Promise<ServiceInfo>;
+  /** Fastify `trustProxy` (TRUST_PROXY): which hops may set X-Forwarded-For, for client addresses. */
+  readonly trustProxy?: boolean | string;
+  /** Auth hooks (`identity.hooks`) guard every protected route plugin; services behind the identity routes. */
+  readonly identity: Identity;
+  /** The audit log over a fresh EntityManager fork per call. */
+  readonly auditLog: () => Pick<AuditLogRepository, 'search'>;
+  /** Client of the vault service and the internal-token signer the vault routes call it with. */
+  readonly vault: VaultRouteDeps['vault'];
+  readonly signer: VaultRouteDeps['signer'];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -37,7 +53,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     return503OnClosing: true,
+    trustProxy: deps.trustProxy ?? false,
   });
+  app.decorateRequest('principal', undefined);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.addHook('onRequest', async (request, reply) => {
@@ -56,7 +74,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       tags: [
         { name: 'system', description: 'Platform services' },
         { name: 'ops', description: 'Health, readiness and metrics' },
+        { name: 'auth', description: 'Registration, login, token refresh and logout' },
+        { name: 'users', description: 'User administration' },
+        { name: 'roles', description: 'Roles and their permissions' },
+        { name: 'audit', description: 'The audit trail of security-relevant actions' },
+        { name: 'vault', description: 'Secrets with envelope-encrypted versions; values only through the audited reveal endpoint' },
       ],
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
@@ -65,6 +89,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(opsRoutes(deps));
   await app.register(systemRoutes(deps), { prefix: '/api/v1/system' });
+  const { hooks } = deps.identity;
+  await app.register(authRoutes({ hooks, authService: deps.identity.authService }), { prefix: '/api/v1/auth' });
+  await app.register(userRoutes({ hooks, userService: deps.identity.userService }), { prefix: '/api/v1/users' });
+  await app.register(roleRoutes({ hooks, roleService: deps.identity.roleService }), { prefix: '/api/v1/roles' });
+  await app.register(auditRoutes({ hooks, auditLog: deps.auditLog }), { prefix: '/api/v1/audit' });
+  await app.register(vaultRoutes({ vault: deps.vault, signer: deps.signer, authorize: hooks.requirePermission }), { prefix: '/api/v1/vault' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -14,6 +14,9 @@ export function installErrorHandling(app: FastifyInstance, exposeInternals: bool
     const rendered = renderError(mapped, request.id, exposeInternals);
     if (rendered.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ code: rendered.body.error.code }, 'request rejected');
+    const { code, details } = rendered.body.error;
+    if (code === 'RATE_LIMITED' && typeof details.retry_after_s === 'string') void reply.header('retry-after', details.retry_after_s);
+    if (code === 'AUTHENTICATION_ERROR') void reply.header('www-authenticate', 'Bearer realm="csda"');
     return reply.status(rendered.status).send(rendered.body);
   });
   app.setNotFoundHandler((request, reply) => {

@@ -19,3 +19,13 @@ export const commonErrorResponses = {
   500: errorEnvelopeSchema,
   503: errorEnvelopeSchema,
 } as const;
+
+/** OpenAPI security requirement of routes that take a bearer access token. */
+export const bearerAuth = [{ bearerAuth: [] }];
+
+/** Error responses of routes behind authentication and a permission. */
+export const protectedErrorResponses = {
+  401: errorEnvelopeSchema,
+  403: errorEnvelopeSchema,
+  ...commonErrorResponses,
+} as const;

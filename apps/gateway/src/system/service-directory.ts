@@ -1,5 +1,6 @@
 import type { DescService } from '@bufbuild/protobuf';
-import { ConnectError, type Client } from '@connectrpc/connect';
+import { ConnectError, type CallOptions, type Client } from '@connectrpc/connect';
+import { principalHeaders, servicePrincipal, type InternalTokenSigner } from '@csda/auth';
 import type { ServiceInfo } from '@csda/proto/csda/common/v1/service_info_pb.js';
 import { DocumentIngestService } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
 import { SchedulerService } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
@@ -21,30 +22,36 @@ export interface ServiceHealth {
 interface Backend {
   readonly name: string;
   readonly health: Client<typeof Health>;
-  getInfo(timeoutMs: number): Promise<ServiceInfo | undefined>;
+  getInfo(timeoutMs: number, headers: Record<string, string>): Promise<ServiceInfo | undefined>;
 }
 
 const HEALTH_TIMEOUT_MS = 1_500;
 
-type GetInfo<S extends DescService> = (client: Client<S>, timeoutMs: number) => Promise<{ info?: ServiceInfo }>;
+type GetInfo<S extends DescService> = (client: Client<S>, options: CallOptions) => Promise<{ info?: ServiceInfo }>;
 
 function backend<S extends DescService>(name: string, service: S, url: string, getInfo: GetInfo<S>): Backend {
   const client = createServiceClient(service, url);
   return {
     name,
     health: createServiceClient(Health, url),
-    getInfo: async (timeoutMs) => (await getInfo(client, timeoutMs)).info,
+    getInfo: async (timeoutMs, headers) => (await getInfo(client, { timeoutMs, headers })).info,
   };
 }
 
+/** The gateway's own identity for calls it makes on its behalf (GetInfo). */
+const GATEWAY_PRINCIPAL = servicePrincipal('gateway', ['system:read']);
+
 /** The five backend services the gateway reaches over Connect. */
-export function createServiceDirectory(config: Pick<Config, 'VAULT_URL' | 'TOOL_RUNNER_URL' | 'DOCUMENT_INGEST_URL' | 'SEARCH_URL' | 'SCHEDULER_URL'>) {
+export function createServiceDirectory(
+  config: Pick<Config, 'VAULT_URL' | 'TOOL_RUNNER_URL' | 'DOCUMENT_INGEST_URL' | 'SEARCH_URL' | 'SCHEDULER_URL'>,
+  signer: Pick<InternalTokenSigner, 'sign'>,
+) {
   const backends: Backend[] = [
-    backend('vault', VaultService, config.VAULT_URL, (c, timeoutMs) => c.getInfo({}, { timeoutMs })),
-    backend('tool-runner', ToolRunnerService, config.TOOL_RUNNER_URL, (c, timeoutMs) => c.getInfo({}, { timeoutMs })),
-    backend('document-ingest', DocumentIngestService, config.DOCUMENT_INGEST_URL, (c, timeoutMs) => c.getInfo({}, { timeoutMs })),
-    backend('search', SearchService, config.SEARCH_URL, (c, timeoutMs) => c.getInfo({}, { timeoutMs })),
-    backend('scheduler', SchedulerService, config.SCHEDULER_URL, (c, timeoutMs) => c.getInfo({}, { timeoutMs })),
+    backend('vault', VaultService, config.VAULT_URL, (c, options) => c.getInfo({}, options)),
+    backend('tool-runner', ToolRunnerService, config.TOOL_RUNNER_URL, (c, options) => c.getInfo({}, options)),
+    backend('document-ingest', DocumentIngestService, config.DOCUMENT_INGEST_URL, (c, options) => c.getInfo({}, options)),
+    backend('search', SearchService, config.SEARCH_URL, (c, options) => c.getInfo({}, options)),
+    backend('scheduler', SchedulerService, config.SCHEDULER_URL, (c, options) => c.getInfo({}, options)),
   ];
   return {
     names: backends.map((b) => b.name),
@@ -63,10 +70,11 @@ export function createServiceDirectory(config: Pick<Config, 'VAULT_URL' | 'TOOL_
     },
     /** GetInfo of every backend; an unreachable one is reported, not thrown. */
     async info(timeoutMs: number): Promise<{ name: string; info?: ServiceInfo; error?: string }[]> {
+      const headers = principalHeaders(await signer.sign(GATEWAY_PRINCIPAL));
       return Promise.all(
         backends.map(async (b) => {
           try {
-            return { name: b.name, info: await b.getInfo(timeoutMs) };
+            return { name: b.name, info: await b.getInfo(timeoutMs, headers) };
           } catch (err) {
             return { name: b.name, error: err instanceof ConnectError ? err.rawMessage : describeFailure(err) };
           }

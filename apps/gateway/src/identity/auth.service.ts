@@ -1,0 +1,169 @@
+import { randomUUID } from 'node:crypto';
+import { AuthenticationError, AuthorizationError, RateLimitedError } from '@csda/errors';
+import type { Principal } from '@csda/auth';
+import type { IdentityDeps, RequestContext } from './context.ts';
+import { assertPasswordPolicy } from './passwords.ts';
+import type { IdentityRepositories } from './repositories.ts';
+import { permissionsOf, tokenSubject } from './subject.ts';
+import { generateRefreshToken, hashRefreshToken } from './tokens.ts';
+import type { UserRecord } from './users.repository.ts';
+
+export interface TokenPair {
+  readonly accessToken: string;
+  readonly refreshToken: string;
+  readonly expiresIn: number;
+}
+
+export interface Registration {
+  readonly username: string;
+  readonly email: string;
+  readonly password: string;
+}
+
+/** The role a self-registered user gets. */
+export const DEFAULT_ROLE = 'USER';
+
+const INVALID_CREDENTIALS = 'Invalid credentials';
+const INVALID_REFRESH_TOKEN = 'Invalid refresh token';
+
+type AuthDeps = Pick<
+  IdentityDeps,
+  'repositories' | 'passwords' | 'accessTokens' | 'rateLimiter' | 'revocation' | 'audit' | 'refreshTokenTtlSeconds' | 'registrationEnabled' | 'now'
+>;
+
+/** Register, login, refresh (rotation with reuse detection), logout, me. No transport, no SQL. */
+export function createAuthService(deps: AuthDeps) {
+  const { audit, now } = deps;
+
+  /** A new refresh token in `familyId` and an access token read at `readAtMs`. */
+  const issue = async (repos: IdentityRepositories, user: UserRecord, familyId: string, readAtMs: number): Promise<TokenPair> => {
+    const roles = await repos.roles.findByNames(user.roles);
+    const refreshToken = generateRefreshToken();
+    await repos.refreshTokens.insert({
+      id: randomUUID(),
+      tokenHash: hashRefreshToken(refreshToken),
+      familyId,
+      userId: user.id,
+      expiresAt: new Date(now() + deps.refreshTokenTtlSeconds * 1000),
+    });
+    const accessToken = await deps.accessTokens.sign(tokenSubject(user, roles), familyId, readAtMs);
+    return { accessToken, refreshToken, expiresIn: deps.accessTokens.ttlSeconds };
+  };
+
+  const loginFailed = (login: string, ctx: RequestContext, reason: string, user?: UserRecord) =>
+    audit({
+      action: 'login_failed',
+      actor: 'anonymous',
+      outcome: 'failure',
+      ...(user ? { resourceType: 'user', resourceId: user.id } : {}),
+      ip: ctx.ip,
+      requestId: ctx.requestId,
+      details: { username: login.slice(0, 256), reason },
+    });
+
+  return {
+    async register(input: Registration, ctx: RequestContext): Promise<UserRecord> {
+      if (!deps.registrationEnabled) throw new AuthorizationError('Registration is disabled');
+      assertPasswordPolicy(input.password);
+      const passwordHash = await deps.passwords.hash(input.password);
+      const user = await deps.repositories().users.create({ id: randomUUID(), username: input.username, email: input.email, passwordHash, isActive: true, roles: [DEFAULT_ROLE] });
+      await audit({ action: 'user_registered', actor: user.id, actorName: user.username, resourceType: 'user', resourceId: user.id, ip: ctx.ip, requestId: ctx.requestId });
+      return user;
+    },
+
+    /**
+     * One uniform failure for unknown user, wrong password and inactive user,
+     * in about the same time (a dummy hash is verified when no user matches).
+     */
+    async login(login: string, password: string, ctx: RequestContext): Promise<TokenPair> {
+      try {
+        await deps.rateLimiter.hit(login, ctx.ip);
+      } catch (err) {
+        if (err instanceof RateLimitedError) await loginFailed(login, ctx, 'rate_limited');
+        throw err;
+      }
+      const repos = deps.repositories();
+      const readAtMs = now();
+      const user = await repos.users.findByLogin(login);
+      const passwordOk = user ? await deps.passwords.verify(user.passwordHash, password) : await deps.passwords.verifyDummy(password);
+      if (!user || !passwordOk || !user.isActive) {
+        await loginFailed(login, ctx, !user ? 'unknown_user' : !passwordOk ? 'bad_password' : 'inactive', user ?? undefined);
+        throw new AuthenticationError(INVALID_CREDENTIALS);
+      }
+      // Best effort: a counter that outlives a good login only makes the next wait longer.
+      await deps.rateLimiter.resetAccount(login).catch(() => undefined);
+      await repos.users.recordLogin(user.id, new Date(readAtMs));
+      const pair = await issue(repos, user, randomUUID(), readAtMs);
+      await audit({ action: 'login_succeeded', actor: user.id, actorName: user.username, resourceType: 'user', resourceId: user.id, ip: ctx.ip, requestId: ctx.requestId });
+      return pair;
+    },
+
+    /**
+     * Rotates: the presented token is marked used and a new one issued in the
+     * same family. A spent token presented again means it was copied: the
+     * whole family (and its access tokens) is revoked and the reuse audited.
+     */
+    async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenPair> {
+      const tokenHash = hashRefreshToken(refreshToken);
+      const repos = deps.repositories();
+      const outcome = await repos.transaction(async (tx) => {
+        const at = new Date(now());
+        const consumed = await tx.refreshTokens.consume(tokenHash, at);
+        if (!consumed) return { kind: 'invalid' as const };
+        const readAtMs = now();
+        const user = await tx.users.findById(consumed.userId);
+        if (!user || !user.isActive) {
+          await tx.refreshTokens.revokeFamily(consumed.familyId, at);
+          return { kind: 'invalid' as const };
+        }
+        return { kind: 'issued' as const, pair: await issue(tx, user, consumed.familyId, readAtMs) };
+      });
+      if (outcome.kind === 'issued') return outcome.pair;
+
+      const known = await repos.refreshTokens.findByHash(tokenHash);
+      if (known?.usedAt) {
+        await repos.refreshTokens.revokeFamily(known.familyId, new Date(now()));
+        await deps.revocation.revokeSessions([known.familyId]);
+        await audit({
+          action: 'refresh_token_reused',
+          actor: known.userId,
+          outcome: 'failure',
+          resourceType: 'user',
+          resourceId: known.userId,
+          ip: ctx.ip,
+          requestId: ctx.requestId,
+          details: { family_id: known.familyId },
+        });
+      }
+      throw new AuthenticationError(INVALID_REFRESH_TOKEN);
+    },
+
+    /** Revokes the token's whole family, and the access tokens issued with it. */
+    async logout(refreshToken: string, ctx: RequestContext): Promise<void> {
+      const repos = deps.repositories();
+      const known = await repos.refreshTokens.findByHash(hashRefreshToken(refreshToken));
+      if (!known) throw new AuthenticationError(INVALID_REFRESH_TOKEN);
+      await repos.refreshTokens.revokeFamily(known.familyId, new Date(now()));
+      await deps.revocation.revokeSessions([known.familyId]);
+      await audit({
+        action: 'logout',
+        actor: known.userId,
+        resourceType: 'user',
+        resourceId: known.userId,
+        ip: ctx.ip,
+        requestId: ctx.requestId,
+        details: { family_id: known.familyId },
+      });
+    },
+
+    /** The caller's current account and effective permissions, read fresh. */
+    async me(principal: Principal): Promise<{ user: UserRecord; permissions: string[] }> {
+      const repos = deps.repositories();
+      const user = await repos.users.findById(principal.id);
+      if (!user || !user.isActive) throw new AuthenticationError('Account is no longer active');
+      return { user, permissions: permissionsOf(await repos.roles.findByNames(user.roles)) };
+    },
+  };
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;

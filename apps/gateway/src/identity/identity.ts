@@ -1,0 +1,87 @@
+import { ExternalServiceError } from '@csda/errors';
+import { publishAudit, type Nats, type Redis } from '@csda/service-kit';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { registrationEnabled, type Config } from '../config.ts';
+import { createAuthHooks, type AuthHooks } from './auth.hooks.ts';
+import { createAuthService, type AuthService } from './auth.service.ts';
+import type { Audit, IdentityDeps } from './context.ts';
+import { createPasswordHasher } from './passwords.ts';
+import { createLoginRateLimiter } from './rate-limit.ts';
+import { createIdentityRepositories } from './repositories.ts';
+import { createRevocation } from './revocation.ts';
+import { createRoleService, type RoleService } from './roles.service.ts';
+import { createAccessTokens } from './tokens.ts';
+import { createUserService, type UserService } from './users.service.ts';
+
+export type IdentityConfig = Pick<
+  Config,
+  | 'NODE_ENV'
+  | 'REGISTRATION_ENABLED'
+  | 'ACCESS_TOKEN_TTL_S'
+  | 'REFRESH_TOKEN_TTL_S'
+  | 'LOGIN_MAX_ATTEMPTS_PER_ACCOUNT'
+  | 'LOGIN_MAX_ATTEMPTS_PER_IP'
+  | 'LOGIN_RATE_WINDOW_S'
+  | 'REVOCATION_CACHE_MS'
+>;
+
+export interface IdentityResources {
+  readonly config: IdentityConfig;
+  /** A new EntityManager fork per call. */
+  readonly em: () => EntityManager;
+  readonly redis: Redis;
+  readonly nats: Nats;
+  /** From resolveJwtSecret. */
+  readonly jwtSecret: string;
+  readonly now?: () => number;
+}
+
+/** Audit facts go to `csda.audit.gateway.<action>`; an action is not reported done until AUDIT has it. */
+export function gatewayAudit(nats: Nats): Audit {
+  return async (fact) => {
+    try {
+      await publishAudit(nats, 'gateway', fact);
+    } catch (err) {
+      throw new ExternalServiceError('audit', err);
+    }
+  };
+}
+
+/** The identity dependencies over opened resources (main.ts and the integration tests share this). */
+export function createIdentityDeps(resources: IdentityResources): IdentityDeps {
+  const { config } = resources;
+  const passwords = createPasswordHasher();
+  // Compute the dummy hash now, so the first login naming no account takes no longer than the others.
+  passwords.verifyDummy('warm-up').catch(() => undefined);
+  return {
+    repositories: () => createIdentityRepositories(resources.em()),
+    passwords,
+    accessTokens: createAccessTokens({ secret: resources.jwtSecret, ttlSeconds: config.ACCESS_TOKEN_TTL_S, now: resources.now }),
+    rateLimiter: createLoginRateLimiter(resources.redis, {
+      maxPerAccount: config.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT,
+      maxPerIp: config.LOGIN_MAX_ATTEMPTS_PER_IP,
+      windowSeconds: config.LOGIN_RATE_WINDOW_S,
+    }),
+    revocation: createRevocation(resources.redis, { accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_S, cacheMs: config.REVOCATION_CACHE_MS, now: resources.now }),
+    audit: gatewayAudit(resources.nats),
+    refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL_S,
+    registrationEnabled: registrationEnabled(config),
+    now: resources.now ?? Date.now,
+  };
+}
+
+export interface Identity {
+  readonly hooks: AuthHooks;
+  readonly authService: AuthService;
+  readonly userService: UserService;
+  readonly roleService: RoleService;
+}
+
+export function createIdentity(deps: IdentityDeps): Identity {
+  return {
+    hooks: createAuthHooks(deps),
+    authService: createAuthService(deps),
+    userService: createUserService(deps),
+    roleService: createRoleService(deps),
+  };
+}

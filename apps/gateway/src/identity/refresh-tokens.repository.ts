@@ -1,0 +1,69 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { RefreshTokenSchema } from './refresh-token.entity.ts';
+
+export interface RefreshTokenRecord {
+  readonly id: string;
+  readonly familyId: string;
+  readonly userId: string;
+  readonly expiresAt: Date;
+  readonly usedAt: Date | null;
+  readonly revokedAt: Date | null;
+}
+
+export interface NewRefreshToken {
+  readonly id: string;
+  readonly tokenHash: string;
+  readonly familyId: string;
+  readonly userId: string;
+  readonly expiresAt: Date;
+}
+
+interface ConsumedRow {
+  id: string;
+  family_id: string;
+  user_id: string;
+  expires_at: Date;
+}
+
+/** The only place that touches `identity.refresh_tokens`. Tokens are known by their hash only. */
+export function createRefreshTokenRepository(em: EntityManager) {
+  return {
+    async insert(token: NewRefreshToken): Promise<void> {
+      await em.insert(RefreshTokenSchema, { ...token });
+    },
+    /**
+     * Marks a live token used and returns it, in one statement: of two
+     * concurrent refreshes with the same token exactly one wins.
+     */
+    async consume(tokenHash: string, at: Date): Promise<RefreshTokenRecord | null> {
+      const rows = await em.execute<ConsumedRow[]>(
+        `update "identity"."refresh_tokens" set "used_at" = ?
+          where "token_hash" = ? and "used_at" is null and "revoked_at" is null and "expires_at" > ?
+          returning "id", "family_id", "user_id", "expires_at"`,
+        [at, tokenHash, at],
+      );
+      const row = rows[0];
+      return row ? { id: row.id, familyId: row.family_id, userId: row.user_id, expiresAt: new Date(row.expires_at), usedAt: at, revokedAt: null } : null;
+    },
+    async findByHash(tokenHash: string): Promise<RefreshTokenRecord | null> {
+      const row = await em.findOne(RefreshTokenSchema, { tokenHash }, { disableIdentityMap: true });
+      return row
+        ? { id: row.id, familyId: row.familyId, userId: row.userId, expiresAt: row.expiresAt, usedAt: row.usedAt ?? null, revokedAt: row.revokedAt ?? null }
+        : null;
+    },
+    /** Revokes every token of the family; returns how many were still unrevoked. */
+    async revokeFamily(familyId: string, at: Date): Promise<number> {
+      return em.nativeUpdate(RefreshTokenSchema, { familyId, revokedAt: null }, { revokedAt: at });
+    },
+    /** Revokes every token of the user; returns the families that had unrevoked tokens. */
+    async revokeAllForUser(userId: string, at: Date): Promise<string[]> {
+      const rows = await em.execute<{ family_id: string }[]>(
+        `update "identity"."refresh_tokens" set "revoked_at" = ? where "user_id" = ? and "revoked_at" is null returning "family_id"`,
+        [at, userId],
+      );
+      return [...new Set(rows.map((r) => r.family_id))];
+    },
+  };
+}
+
+export type RefreshTokenRepository = ReturnType<typeof createRefreshTokenRepository>;

@@ -1,0 +1,118 @@
+import { AuthorizationError } from '@csda/errors';
+import { hasPermission } from '@csda/auth';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { bearerAuth, errorEnvelopeSchema, protectedErrorResponses } from '../http/schemas.ts';
+import type { AuthHooks } from './auth.hooks.ts';
+import { principalOf } from './auth.hooks.ts';
+import { createUserBody, idParams, pageOf, pageQuery, patchUserBody, setRolesBody, userJson, userSchema } from './identity.schemas.ts';
+import type { UserService } from './users.service.ts';
+
+export interface UserRouteDeps {
+  readonly hooks: AuthHooks;
+  readonly userService: UserService;
+}
+
+const tags = ['users'];
+const notFound = { 404: errorEnvelopeSchema };
+
+/** `/api/v1/users`: reading needs `users:read` (or being that user), changes need `users:admin`. */
+export function userRoutes(deps: UserRouteDeps): FastifyPluginAsyncZod {
+  const { hooks, userService } = deps;
+  const admin = hooks.requirePermission('users:admin');
+  return async (app) => {
+    app.get(
+      '',
+      {
+        preHandler: hooks.requirePermission('users:read'),
+        schema: { tags, summary: 'List users', security: bearerAuth, querystring: pageQuery, response: { 200: pageOf(userSchema, 'UserPage'), ...protectedErrorResponses } },
+      },
+      async (request) => {
+        const { limit, offset } = request.query;
+        const page = await userService.list({ limit, offset });
+        return { items: page.items.map(userJson), total: page.total, limit, offset };
+      },
+    );
+
+    app.post(
+      '',
+      {
+        preHandler: admin,
+        schema: {
+          tags,
+          summary: 'Create a user (roles default to USER)',
+          security: bearerAuth,
+          body: createUserBody,
+          response: { 201: userSchema, 409: errorEnvelopeSchema, ...protectedErrorResponses },
+        },
+      },
+      async (request, reply) => {
+        const { is_active, ...rest } = request.body;
+        const user = await userService.create({ ...rest, isActive: is_active }, principalOf(request), { ip: request.ip, requestId: request.id });
+        return reply.status(201).send(userJson(user));
+      },
+    );
+
+    app.get(
+      '/:id',
+      {
+        preHandler: hooks.authenticate,
+        schema: { tags, summary: 'One user (any user may read their own account)', security: bearerAuth, params: idParams, response: { 200: userSchema, ...notFound, ...protectedErrorResponses } },
+      },
+      async (request) => {
+        const principal = principalOf(request);
+        if (principal.id !== request.params.id && !hasPermission(principal, 'users:read')) throw new AuthorizationError('Permission users:read required');
+        return userJson(await userService.get(request.params.id));
+      },
+    );
+
+    app.patch(
+      '/:id',
+      {
+        preHandler: admin,
+        schema: {
+          tags,
+          summary: 'Change username, email, password or active flag',
+          description: 'Deactivation and password changes revoke the user’s sessions and access tokens.',
+          security: bearerAuth,
+          params: idParams,
+          body: patchUserBody,
+          response: { 200: userSchema, 409: errorEnvelopeSchema, ...notFound, ...protectedErrorResponses },
+        },
+      },
+      async (request) => {
+        const { is_active, ...rest } = request.body;
+        return userJson(await userService.update(request.params.id, { ...rest, isActive: is_active }, principalOf(request), { ip: request.ip, requestId: request.id }));
+      },
+    );
+
+    app.delete(
+      '/:id',
+      {
+        preHandler: admin,
+        schema: { tags, summary: 'Delete a user', security: bearerAuth, params: idParams, response: { 204: z.null().describe('Deleted'), 409: errorEnvelopeSchema, ...notFound, ...protectedErrorResponses } },
+      },
+      async (request, reply) => {
+        await userService.delete(request.params.id, principalOf(request), { ip: request.ip, requestId: request.id });
+        return reply.status(204).send(null);
+      },
+    );
+
+    app.put(
+      '/:id/roles',
+      {
+        preHandler: admin,
+        schema: {
+          tags,
+          summary: "Replace the user's roles",
+          description: 'Revokes the user’s sessions and access tokens: the new roles apply from the next login.',
+          security: bearerAuth,
+          params: idParams,
+          body: setRolesBody,
+          response: { 200: userSchema, 409: errorEnvelopeSchema, ...notFound, ...protectedErrorResponses },
+        },
+      },
+      async (request) => userJson(await userService.setRoles(request.params.id, request.body.roles, principalOf(request), { ip: request.ip, requestId: request.id })),
+    );
+  };
+}

@@ -1,0 +1,155 @@
+import type { Client } from '@connectrpc/connect';
+import { principalHeaders, type Permission, type Principal } from '@csda/auth';
+import type { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
+import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { commonErrorResponses, errorEnvelopeSchema } from '../http/schemas.ts';
+import {
+  createSecretBody,
+  idParams,
+  listQuery,
+  msFromIso,
+  putValueBody,
+  revealQuery,
+  revealResponse,
+  rotateBody,
+  secretSchema,
+  secretToJson,
+  updateSecretBody,
+  versionSchema,
+} from './vault.schemas.ts';
+
+export interface VaultRouteDeps {
+  readonly vault: Client<typeof VaultService>;
+  /** Mints the short-lived internal identity token for a principal. */
+  readonly signer: { sign(principal: Principal): Promise<string> };
+  /** preHandler that authenticates the caller and requires `permission`. */
+  readonly authorize: (permission: Permission) => preHandlerAsyncHookHandler;
+}
+
+const errors = { 401: errorEnvelopeSchema, 403: errorEnvelopeSchema, 404: errorEnvelopeSchema, 409: errorEnvelopeSchema, ...commonErrorResponses };
+const list = (item: z.ZodType) => z.object({ items: z.array(item), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
+
+/** `/api/v1/vault/secrets…`: REST ↔ VaultService over Connect, as the authenticated caller. */
+export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
+  const callOptions = async (request: FastifyRequest) => {
+    const principal = request.principal;
+    if (!principal) throw new Error('vault route reached without an authenticated principal');
+    return {
+      headers: { ...principalHeaders(await deps.signer.sign(principal)), 'csda-request-id': request.id, 'csda-client-ip': request.ip },
+    };
+  };
+  const tags = ['vault'];
+
+  return async (app) => {
+    app.get(
+      '/secrets',
+      { preHandler: deps.authorize('secrets:read'), schema: { tags, summary: 'List secrets you own or that are shared with your roles', querystring: listQuery, response: { 200: list(secretSchema), ...errors } } },
+      async (request) => {
+        const q = request.query;
+        const res = await deps.vault.listSecrets({ limit: q.limit, offset: q.offset, tag: q.tag ?? '', namePrefix: q.name_prefix ?? '' }, await callOptions(request));
+        return { items: res.items.map(secretToJson), total: Number(res.total), limit: q.limit, offset: q.offset };
+      },
+    );
+
+    app.post(
+      '/secrets',
+      { preHandler: deps.authorize('secrets:write'), schema: { tags, summary: 'Create a secret (version 1 holds the value)', body: createSecretBody, response: { 201: secretSchema, ...errors } } },
+      async (request, reply) => {
+        const b = request.body;
+        const res = await deps.vault.createSecret(
+          {
+            name: b.name,
+            value: b.value,
+            description: b.description,
+            tags: b.tags,
+            sharedWithRoles: b.shared_with_roles,
+            expiresAtMs: msFromIso(b.expires_at),
+            rotation: b.rotation ? { enabled: b.rotation.enabled, intervalDays: b.rotation.interval_days ?? 0, strategy: b.rotation.strategy } : undefined,
+          },
+          await callOptions(request),
+        );
+        return reply.status(201).send(secretToJson(res.secret!));
+      },
+    );
+
+    app.get(
+      '/secrets/:id',
+      { preHandler: deps.authorize('secrets:read'), schema: { tags, summary: 'Secret metadata (no value)', params: idParams, response: { 200: secretSchema, ...errors } } },
+      async (request) => secretToJson((await deps.vault.getSecret({ id: request.params.id }, await callOptions(request))).secret!),
+    );
+
+    app.patch(
+      '/secrets/:id',
+      { preHandler: deps.authorize('secrets:write'), schema: { tags, summary: 'Change metadata, sharing, expiry or rotation settings', params: idParams, body: updateSecretBody, response: { 200: secretSchema, ...errors } } },
+      async (request) => {
+        const b = request.body;
+        const res = await deps.vault.updateSecret(
+          {
+            id: request.params.id,
+            name: b.name,
+            description: b.description,
+            tags: b.tags ?? [],
+            setTags: b.tags !== undefined,
+            sharedWithRoles: b.shared_with_roles ?? [],
+            setSharedWithRoles: b.shared_with_roles !== undefined,
+            expiresAtMs: msFromIso(b.expires_at),
+            setExpiresAt: b.expires_at !== undefined,
+            isActive: b.is_active,
+            rotation: b.rotation ? { enabled: b.rotation.enabled, intervalDays: b.rotation.interval_days ?? 0, strategy: b.rotation.strategy } : undefined,
+          },
+          await callOptions(request),
+        );
+        return secretToJson(res.secret!);
+      },
+    );
+
+    app.delete(
+      '/secrets/:id',
+      { preHandler: deps.authorize('secrets:write'), schema: { tags, summary: 'Delete a secret (soft delete)', params: idParams, response: { 204: z.null(), ...errors } } },
+      async (request, reply) => {
+        await deps.vault.deleteSecret({ id: request.params.id }, await callOptions(request));
+        return reply.status(204).send(null);
+      },
+    );
+
+    app.get(
+      '/secrets/:id/value',
+      { preHandler: deps.authorize('secrets:reveal'), schema: { tags, summary: 'Reveal the value of the current or a given version (audited)', params: idParams, querystring: revealQuery, response: { 200: revealResponse, ...errors } } },
+      async (request, reply) => {
+        const res = await deps.vault.revealSecret({ id: request.params.id, version: request.query.version ?? 0 }, await callOptions(request));
+        void reply.header('cache-control', 'no-store');
+        return { value: res.value, version: res.version };
+      },
+    );
+
+    app.put(
+      '/secrets/:id/value',
+      { preHandler: deps.authorize('secrets:write'), schema: { tags, summary: 'Store a new value as a new version (optional check-and-set)', params: idParams, body: putValueBody, response: { 200: secretSchema, ...errors } } },
+      async (request) => {
+        const res = await deps.vault.putSecretValue({ id: request.params.id, value: request.body.value, expectedVersion: request.body.expected_version }, await callOptions(request));
+        return secretToJson(res.secret!);
+      },
+    );
+
+    app.get(
+      '/secrets/:id/versions',
+      { preHandler: deps.authorize('secrets:read'), schema: { tags, summary: 'Versions of a secret, newest first, without values', params: idParams, response: { 200: list(versionSchema), ...errors } } },
+      async (request) => {
+        const res = await deps.vault.listSecretVersions({ id: request.params.id }, await callOptions(request));
+        const items = res.items.map((v) => ({ version: v.version, key_id: v.keyId, created_by: v.createdBy, created_at: new Date(Number(v.createdAtMs)).toISOString(), is_current: v.isCurrent }));
+        return { items, total: items.length, limit: items.length, offset: 0 };
+      },
+    );
+
+    app.post(
+      '/secrets/:id/rotate',
+      { preHandler: deps.authorize('secrets:write'), schema: { tags, summary: 'Rotate now: a new version with the given value or one generated by the strategy', params: idParams, body: rotateBody, response: { 200: secretSchema, ...errors } } },
+      async (request) => {
+        const res = await deps.vault.rotateSecret({ id: request.params.id, value: request.body?.value ?? '' }, await callOptions(request));
+        return secretToJson(res.secret!);
+      },
+    );
+  };
+}

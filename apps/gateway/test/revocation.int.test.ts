@@ -1,0 +1,68 @@
+import { connectRedis, createRedis, type Redis } from '@csda/service-kit';
+import { testNamespace } from '@csda/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLoginRateLimiter } from '../src/identity/rate-limit.ts';
+import { createRevocation } from '../src/identity/revocation.ts';
+import { redisUrl } from './support/identity-harness.ts';
+
+/** The deny list and login counters against real Redis, as two gateway instances would share them. */
+describe('revocation and login counters in Redis', () => {
+  const prefix = `${testNamespace()}:`;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    redis = createRedis(redisUrl(), prefix);
+    await connectRedis(redis);
+  });
+
+  afterAll(async () => {
+    const keys = await redis.keys('*').catch(() => []);
+    // keys() returns prefixed names; del() would prefix again.
+    for (const key of keys.filter((k) => k.startsWith(prefix))) await redis.del(key.slice(prefix.length));
+    redis.disconnect();
+  });
+
+  it('kills tokens issued before a user revocation, on another instance once its cache expires', async () => {
+    let now = 1_000_000;
+    const a = createRevocation(redis, { accessTokenTtlSeconds: 900, cacheMs: 2_000, now: () => now });
+    const b = createRevocation(redis, { accessTokenTtlSeconds: 900, cacheMs: 2_000, now: () => now });
+    const token = { userId: 'u1', sessionId: 's1', issuedAtMs: now - 10 };
+    expect(await b.isRevoked(token)).toBe(false); // b caches "not revoked"
+    await a.revokeUser('u1', now);
+    expect(await a.isRevoked(token)).toBe(true); // at once where it happened
+    expect(await b.isRevoked(token)).toBe(false); // b still trusts its cache…
+    now += 2_001;
+    expect(await b.isRevoked(token)).toBe(true); // …for no longer than cacheMs
+    expect(await b.isRevoked({ ...token, issuedAtMs: now })).toBe(false); // a later login is fine
+    const ttl = await redis.pttl('deny:user:u1');
+    expect(ttl).toBeGreaterThan(900_000);
+    expect(ttl).toBeLessThanOrEqual(960_000);
+  });
+
+  it('never moves a user revocation back in time', async () => {
+    const r = createRevocation(redis, { accessTokenTtlSeconds: 900, cacheMs: 0 });
+    await r.revokeUser('u2', 5_000);
+    await r.revokeUser('u2', 4_000);
+    expect(await redis.get('deny:user:u2')).toBe('5000');
+    expect(await r.isRevoked({ userId: 'u2', sessionId: 'x', issuedAtMs: 4_500 })).toBe(true);
+  });
+
+  it('kills every token of a revoked session, whenever issued', async () => {
+    const r = createRevocation(redis, { accessTokenTtlSeconds: 900, cacheMs: 0 });
+    await r.revokeSessions(['s-a', 's-b']);
+    expect(await r.isRevoked({ userId: 'u3', sessionId: 's-a', issuedAtMs: Date.now() + 60_000 })).toBe(true);
+    expect(await r.isRevoked({ userId: 'u3', sessionId: 's-c', issuedAtMs: Date.now() })).toBe(false);
+  });
+
+  it('counts login attempts in fixed windows keyed by a hash of the account, never its name', async () => {
+    const limiter = createLoginRateLimiter(redis, { maxPerAccount: 2, maxPerIp: 100, windowSeconds: 60 });
+    await limiter.hit('Zed@Example.test', '10.9.9.9');
+    await limiter.hit('zed@example.test ', '10.9.9.9');
+    await expect(limiter.hit('ZED@example.test', '10.9.9.9')).rejects.toMatchObject({ code: 'RATE_LIMITED', details: { retry_after_s: '60' } });
+    const keys = (await redis.keys(`${prefix}rl:*`)).join(' ');
+    expect(keys).not.toMatch(/zed/i);
+    expect(keys).toContain('rl:login:ip:10.9.9.9');
+    await limiter.resetAccount('zed@example.test');
+    await expect(limiter.hit('zed@example.test', '10.9.9.9')).resolves.toBeUndefined();
+  });
+});

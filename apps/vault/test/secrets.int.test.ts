@@ -61,13 +61,14 @@ describe('vault secrets over Connect', () => {
     const versions = await vault.listSecretVersions({ id: secret!.id }, await as(alice));
     expect(versions.items.map((v) => [v.version, v.isCurrent])).toEqual([[2, true], [1, false]]);
 
+    const asBob = await as(bob);
     for (const call of [
-      vault.getSecret({ id: secret!.id }, await as(bob)),
-      vault.revealSecret({ id: secret!.id }, await as(bob)),
-      vault.deleteSecret({ id: secret!.id }, await as(bob)),
-      vault.getSecret({ id: '00000000-0000-4000-8000-000000000000' }, await as(alice)),
+      () => vault.getSecret({ id: secret!.id }, asBob),
+      () => vault.revealSecret({ id: secret!.id }, asBob),
+      () => vault.deleteSecret({ id: secret!.id }, asBob),
+      async () => vault.getSecret({ id: '00000000-0000-4000-8000-000000000000' }, await as(alice)),
     ]) {
-      expect(await codeOf(call)).toBe('NOT_FOUND');
+      expect(await codeOf(call())).toBe('NOT_FOUND');
     }
     expect((await vault.listSecrets({}, await as(bob))).total).toBe(0n);
     expect((await vault.listSecrets({}, await as(admin))).items.map((s) => s.id)).toContain(secret!.id);

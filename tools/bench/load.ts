@@ -68,3 +68,42 @@ export async function runAll(total: number, concurrency: number, task: (i: numbe
 }
 
 export const fmt = (n: number, digits = 1) => n.toFixed(digits);
+
+/**
+ * A lean keep-alive JSON client (node:http) for load: lighter than fetch, so
+ * the load generator takes less of the CPU it shares with the services.
+ */
+export async function createJsonClient(baseUrl: string, sockets: number) {
+  const { Agent, request } = await import('node:http');
+  const agent = new Agent({ keepAlive: true, maxSockets: sockets });
+  const url = new URL(baseUrl);
+  return {
+    call(method: string, path: string, token: string | undefined, body?: unknown): Promise<Record<string, unknown> | undefined> {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      return new Promise((resolve, reject) => {
+        const req = request(
+          {
+            agent,
+            host: url.hostname,
+            port: url.port,
+            method,
+            path,
+            headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              const text = Buffer.concat(chunks).toString();
+              if ((res.statusCode ?? 500) >= 400) reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 200)}`));
+              else resolve(text ? (JSON.parse(text) as Record<string, unknown>) : undefined);
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end(payload);
+      });
+    },
+    close: () => agent.destroy(),
+  };
+}

@@ -21,7 +21,7 @@ import {
   startConsumer,
 } from '@csda/service-kit';
 import { createAuditLogRepository } from './audit/audit-log.repository.ts';
-import { auditConsumerSpec, createAuditHandler } from './audit/audit.consumer.ts';
+import { AUDIT_CONSUMER_CONCURRENCY, auditConsumerSpec, createAuditHandler } from './audit/audit.consumer.ts';
 import { assertServeConfig, configSchema, trustProxySetting, type Config } from './config.ts';
 import { definition } from './definition.ts';
 import { buildApp } from './http/app.ts';
@@ -67,7 +67,7 @@ await runCli(
       await ensureConsumer(nats, spec);
       const audit = await startConsumer(nats, {
         spec,
-        concurrency: 8,
+        concurrency: AUDIT_CONSUMER_CONCURRENCY,
         logger: logger.child({ consumer: spec.durable }),
         handler: createAuditHandler(nats.subjects, () => createAuditLogRepository(fork())),
       });

@@ -1,4 +1,5 @@
 export * from './audit.ts';
+export * from './batcher.ts';
 export * from './cli.ts';
 export * from './config.ts';
 export * from './consumer.ts';

@@ -29,15 +29,16 @@ export interface AuditFilter {
 /** The only place that touches `identity.audit_log`. */
 export function createAuditLogRepository(em: EntityManager) {
   return {
-    /** Inserts once per event id; a replayed event changes nothing. Returns whether a row was added. */
-    async record(entry: AuditRecord): Promise<boolean> {
+    /** Inserts once per event id (one statement for the batch); replayed events change nothing. Returns rows added. */
+    async record(entries: readonly AuditRecord[]): Promise<number> {
+      if (entries.length === 0) return 0;
       const result = await em
         .createQueryBuilder(AuditLogSchema)
-        .insert({ ...entry })
+        .insert(entries.map((entry) => ({ ...entry })))
         .onConflict('eventId')
         .ignore()
         .execute('run');
-      return (result.affectedRows ?? 0) > 0;
+      return result.affectedRows ?? 0;
     },
     /** Newest first (by occurrence, then arrival), one page, with the total matching. */
     async search(filter: AuditFilter, page: { limit: number; offset: number }): Promise<{ items: AuditLog[]; total: number }> {

@@ -1,5 +1,6 @@
 import { fromBinary, toJson, type JsonObject } from '@bufbuild/protobuf';
 import {
+  createBatcher,
   EVENT_ID_HEADER,
   EVENT_TYPE_HEADER,
   PermanentMessageError,
@@ -26,12 +27,24 @@ export function auditConsumerSpec(subjects: Subjects, ackWaitMs: number): Durabl
  * Persists one AUDIT message. Idempotent by event id, so redeliveries and
  * duplicates leave one row. Undecodable messages are permanent failures.
  */
+/** Messages the audit consumer handles at once; their rows are written together. */
+export const AUDIT_CONSUMER_CONCURRENCY = 64;
+
+/**
+ * Persists AUDIT messages. Concurrent messages are written with one
+ * multi-row insert (a batch flushes at 64 rows or after 10 ms); each message
+ * is acked only once its batch is committed.
+ */
 export function createAuditHandler(subjects: Subjects, repository: () => AuditLogRepository) {
   const prefix = subjects.subject('csda.audit.');
+  const batcher = createBatcher<AuditRecord>(async (records) => void (await repository().record(records)), {
+    maxSize: AUDIT_CONSUMER_CONCURRENCY,
+    maxWaitMs: 10,
+  });
   return async (msg: JsMsg, logger: Logger): Promise<void> => {
     const record = toAuditRecord(msg, prefix);
-    const added = await repository().record(record);
-    logger.debug({ action: record.action, added }, added ? 'audit entry recorded' : 'audit entry already recorded');
+    await batcher.add(record);
+    logger.debug({ action: record.action }, 'audit entry recorded');
   };
 }
 

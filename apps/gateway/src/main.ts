@@ -55,7 +55,7 @@ await runCli(
       const { lifecycle, logger, nats } = runtime;
       const fork = () => runtime.orm.em.fork() as EntityManager;
 
-      const redis = createRedis(cfg.REDIS_URL, cfg.REDIS_KEY_PREFIX);
+      const redis = createRedis(cfg.REDIS_URL, cfg.REDIS_KEY_PREFIX, logger);
       lifecycle.defer('redis', () => redis.quit());
       await connectWithRetry('redis', redactUrl(cfg.REDIS_URL), () => connectRedis(redis), logger, { deadlineMs: cfg.STARTUP_TIMEOUT_MS, signal: lifecycle.signal });
       runtime.health.addCheck('redis', redisCheck(redis));

@@ -30,8 +30,11 @@ describe('platform end to end', () => {
     expect(body.services.map((s) => [s.name, s.state])).toEqual(SIX.map((n) => [n, 'ready']));
   });
 
-  it('reaches every service over Connect for name, version and schema version', async () => {
-    const res = await get('/api/v1/system/services');
+  it('reaches every service over Connect for name, version and schema version (system:read only)', async () => {
+    expect((await get('/api/v1/system/services')).status).toBe(401);
+    const login = await get('/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: stack!.env.ADMIN_INITIAL_PASSWORD }) });
+    const { access_token: token } = (await login.json()) as { access_token: string };
+    const res = await get('/api/v1/system/services', { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { items: { name: string; status: string; version: string; schema_version: string; schema_current: boolean }[]; total: number };
     expect(body.total).toBe(6);

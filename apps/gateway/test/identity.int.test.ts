@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createRedis, type Redis } from '@csda/service-kit';
+import { createLogger, createRedis, type Redis } from '@csda/service-kit';
 import { freePort, query } from '@csda/testing';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -147,8 +147,7 @@ describe('identity: auth flow', () => {
   });
 
   it('fails closed with EXTERNAL_SERVICE_ERROR when Redis is down', async () => {
-    const dead: Redis = createRedis(`redis://127.0.0.1:${await freePort()}`, `${h.namespace}:`);
-    dead.on('error', () => undefined); // nothing listens there, on purpose
+    const dead: Redis = createRedis(`redis://127.0.0.1:${await freePort()}`, `${h.namespace}:`, createLogger({ service: 'test', level: 'silent' })); // nothing listens there, on purpose
     try {
       const broken = client(await h.app({}, { redis: dead }));
       const res = await broken('POST', '/api/v1/auth/login', { body: { username: 'dave', password } });

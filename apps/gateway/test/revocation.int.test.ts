@@ -1,4 +1,4 @@
-import { connectRedis, createRedis, type Redis } from '@csda/service-kit';
+import { connectRedis, createLogger, createRedis, type Redis } from '@csda/service-kit';
 import { testNamespace } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLoginRateLimiter } from '../src/identity/rate-limit.ts';
@@ -11,7 +11,7 @@ describe('revocation and login counters in Redis', () => {
   let redis: Redis;
 
   beforeAll(async () => {
-    redis = createRedis(redisUrl(), prefix);
+    redis = createRedis(redisUrl(), prefix, createLogger({ service: 'test', level: 'silent' }));
     await connectRedis(redis);
   });
 

@@ -21,8 +21,12 @@ export async function loadKeyring(env: { VAULT_KEYRING?: string | undefined; NOD
   const dir = join(env.CSDA_DATA_DIR, 'dev-keys');
   const file = join(dir, 'vault-keyring.json');
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  const warning = `VAULT_KEYRING is not set: using the DEVELOPMENT keyring at ${file}. Anyone who can read it can decrypt every local secret, and losing it loses them. Production (NODE_ENV=production) refuses to start without VAULT_KEYRING.`;
   const existing = await readFile(file, 'utf8').catch(() => undefined);
-  if (existing) return parseKeyring(existing);
+  if (existing) {
+    warn(warning);
+    return parseKeyring(existing);
+  }
   // Write to a private temp file, then link it into place: exactly one of several racing processes wins.
   const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   await writeFile(temp, generateKeyring('dev1'), { mode: 0o600, flag: 'wx' });
@@ -33,6 +37,6 @@ export async function loadKeyring(env: { VAULT_KEYRING?: string | undefined; NOD
   } finally {
     await unlink(temp).catch(() => undefined);
   }
-  warn(`VAULT_KEYRING is not set: using the development keyring at ${file}. Never use it in production; set VAULT_KEYRING.`);
+  warn(warning);
   return parseKeyring(await readFile(file, 'utf8'));
 }

@@ -1,5 +1,7 @@
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import type { CheckResult } from './health.ts';
+import { describeFailure } from './retry.ts';
 
 export { Redis };
 
@@ -8,8 +10,8 @@ export { Redis };
  * and afterwards reconnects by itself; commands fail fast while it is down
  * instead of queueing without bound.
  */
-export function createRedis(url: string, keyPrefix: string): Redis {
-  return new Redis(url, {
+export function createRedis(url: string, keyPrefix: string, logger: Pick<Logger, 'warn'>): Redis {
+  const redis = new Redis(url, {
     lazyConnect: true,
     keyPrefix,
     maxRetriesPerRequest: 1,
@@ -17,6 +19,17 @@ export function createRedis(url: string, keyPrefix: string): Redis {
     connectTimeout: 3_000,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   });
+  // Without a listener ioredis prints every connection error to the console; one log line per distinct failure instead.
+  let last = '';
+  redis.on('error', (err: Error) => {
+    const reason = describeFailure(err);
+    if (reason !== last) logger.warn({ dependency: 'redis' }, `redis: ${reason}`);
+    last = reason;
+  });
+  redis.on('ready', () => {
+    last = '';
+  });
+  return redis;
 }
 
 /** Connects a lazy client; on failure leaves it disconnected so the caller can retry. */

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { createInternalTokenSigner } from '@csda/auth';
+import { createInternalTokenSigner, PERMISSIONS } from '@csda/auth';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { createServiceClient } from '@csda/service-kit';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +18,9 @@ import { createAccessTokens } from '../identity/tokens.ts';
 import { createServiceDirectory } from '../system/service-directory.ts';
 import { buildApp } from './app.ts';
 
+const accessTokens = createAccessTokens({ secret: randomBytes(32), ttlSeconds: 900 });
+const adminToken = () => accessTokens.sign({ id: 'user-1', username: 'admin', roles: ['ADMIN'], permissions: [...PERMISSIONS] }, 'session-1');
+
 /** Identity with no database, Redis or NATS behind it: enough for routes that fail before reaching them. */
 function offlineIdentity(): Identity {
   return createIdentity({
@@ -25,7 +28,7 @@ function offlineIdentity(): Identity {
       throw new Error('no database in this test');
     },
     passwords: createPasswordHasher(),
-    accessTokens: createAccessTokens({ secret: randomBytes(32), ttlSeconds: 900 }),
+    accessTokens,
     rateLimiter: { hit: async () => undefined, resetAccount: async () => undefined },
     revocation: { revokeUser: async () => undefined, revokeSessions: async () => undefined, isRevoked: async () => false },
     audit: async () => undefined,
@@ -129,7 +132,8 @@ describe('gateway REST edge', () => {
 
   it('lists unreachable services in system/services instead of failing', async () => {
     app = await build(false);
-    const res = await app.inject({ method: 'GET', url: '/api/v1/system/services' });
+    expect((await app.inject({ method: 'GET', url: '/api/v1/system/services' })).statusCode).toBe(401);
+    const res = await app.inject({ method: 'GET', url: '/api/v1/system/services', headers: { authorization: `Bearer ${await adminToken()}` } });
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect(body.total).toBe(6);

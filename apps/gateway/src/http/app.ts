@@ -88,12 +88,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } });
 
   await app.register(opsRoutes(deps));
-  await app.register(systemRoutes(deps), { prefix: '/api/v1/system' });
   const { hooks } = deps.identity;
   await app.register(authRoutes({ hooks, authService: deps.identity.authService }), { prefix: '/api/v1/auth' });
   await app.register(userRoutes({ hooks, userService: deps.identity.userService }), { prefix: '/api/v1/users' });
   await app.register(roleRoutes({ hooks, roleService: deps.identity.roleService }), { prefix: '/api/v1/roles' });
   await app.register(auditRoutes({ hooks, auditLog: deps.auditLog }), { prefix: '/api/v1/audit' });
+  await app.register(systemRoutes({ ...deps, authorize: hooks.requirePermission }), { prefix: '/api/v1/system' });
   await app.register(vaultRoutes({ vault: deps.vault, signer: deps.signer, authorize: hooks.requirePermission }), { prefix: '/api/v1/vault' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

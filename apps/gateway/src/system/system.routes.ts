@@ -1,12 +1,16 @@
+import type { Permission } from '@csda/auth';
 import type { ServiceInfo } from '@csda/proto/csda/common/v1/service_info_pb.js';
+import type { preHandlerAsyncHookHandler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { commonErrorResponses } from '../http/schemas.ts';
+import { commonErrorResponses, errorEnvelopeSchema } from '../http/schemas.ts';
 import type { ServiceDirectory } from './service-directory.ts';
 
 export interface SystemRouteDeps {
   readonly directory: Pick<ServiceDirectory, 'info'>;
   readonly describeSelf: () => Promise<ServiceInfo>;
+  /** preHandler that authenticates the caller and requires `permission`. */
+  readonly authorize: (permission: Permission) => preHandlerAsyncHookHandler;
 }
 
 const INFO_TIMEOUT_MS = 2_000;
@@ -39,10 +43,11 @@ export function systemRoutes(deps: SystemRouteDeps): FastifyPluginAsyncZod {
     app.get(
       '/services',
       {
+        preHandler: deps.authorize('system:read'),
         schema: {
           tags: ['system'],
           summary: 'Name, version and schema version of every service, reached over Connect',
-          response: { 200: z.object({ items: z.array(serviceInfoSchema), total: z.number().int() }), ...commonErrorResponses },
+          response: { 200: z.object({ items: z.array(serviceInfoSchema), total: z.number().int() }), 401: errorEnvelopeSchema, 403: errorEnvelopeSchema, ...commonErrorResponses },
         },
       },
       async () => {

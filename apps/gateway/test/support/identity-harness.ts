@@ -78,7 +78,7 @@ export async function startIdentityHarness(label: string): Promise<IdentityHarne
   const orm = await openDatabase({ url: db.url, schema: 'identity', entities: definition.entities, migrations: definition.migrations, logger });
   await assertConnected(orm);
   const nats = await connectNats(natsUrl(), `${label}-test`, namespace);
-  const redis = createRedis(redisUrl(), `${namespace}:`);
+  const redis = createRedis(redisUrl(), `${namespace}:`, logger);
   await connectRedis(redis);
   const spec = auditConsumerSpec(nats.subjects, 1_000);
   const consumer: RunningConsumer = await startConsumer(nats, {

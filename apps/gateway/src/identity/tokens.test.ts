@@ -38,6 +38,16 @@ describe('access tokens', () => {
     expect(await rejection(tokens.verify(token))).toMatchObject({ code: 'AUTHENTICATION_ERROR', message: 'Access token expired' });
   });
 
+  it('refuses an expired token even after it was verified (and cached) while valid', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const tokens = createAccessTokens({ secret, ttlSeconds: 60, now: () => now });
+    const token = await tokens.sign(subject, 'f');
+    expect((await tokens.verify(token)).principal.id).toBe(subject.id);
+    expect(await tokens.verify(token)).toBe(await tokens.verify(token));
+    now += 61_000;
+    expect(await rejection(tokens.verify(token))).toMatchObject({ code: 'AUTHENTICATION_ERROR', message: 'Access token expired' });
+  });
+
   it('refuses a token signed with another secret', async () => {
     const other = createAccessTokens({ secret: randomBytes(32), ttlSeconds: 900 });
     const token = await other.sign(subject, 'f');

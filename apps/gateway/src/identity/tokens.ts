@@ -54,10 +54,14 @@ const claimsSchema = z.object({
   iat_ms: z.number().int().nonnegative(),
 });
 
+/** Verified access tokens remembered at most (oldest evicted first). */
+const VERIFIED_CACHE_SIZE = 10_000;
+
 /** Short-lived HS256 access tokens (jose). The authenticated hot path trusts their claims. */
 export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   const key: KeyObject = createSecretKey(typeof options.secret === 'string' ? Buffer.from(options.secret, 'utf8') : options.secret);
   const now = options.now ?? Date.now;
+  const verified = new Map<string, { result: VerifiedAccessToken; expiresAtMs: number }>();
   return {
     ttlSeconds: options.ttlSeconds,
     async sign(subject, sessionId, issuedAtMs) {
@@ -74,6 +78,10 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
         .sign(key);
     },
     async verify(token) {
+      // Verified tokens are remembered until they expire: the hot path then skips HMAC and claim parsing.
+      const cached = verified.get(token);
+      if (cached && cached.expiresAtMs > now()) return cached.result;
+      if (cached) verified.delete(token);
       let payload: unknown;
       try {
         ({ payload } = await jwtVerify(token, key, {
@@ -90,12 +98,15 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
       const claims = claimsSchema.safeParse(payload);
       if (!claims.success) throw new AuthenticationError('Invalid access token');
       const c = claims.data;
-      return {
+      const result: VerifiedAccessToken = Object.freeze({
         principal: Object.freeze({ kind: 'user', id: c.sub, name: c.username, roles: Object.freeze(c.roles), permissions: Object.freeze(c.perms) }),
         sessionId: c.sid,
         issuedAtMs: c.iat_ms,
         tokenId: c.jti,
-      };
+      });
+      if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+      verified.set(token, { result, expiresAtMs: Number((payload as { exp: number }).exp) * 1000 });
+      return result;
     },
   };
 }

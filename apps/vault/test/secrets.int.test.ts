@@ -113,6 +113,16 @@ describe('vault secrets over Connect', () => {
     expect(JSON.stringify(err)).not.toContain('value-of');
   });
 
+  it('refuses to reveal an inactive or expired secret until it is re-activated or extended', async () => {
+    const s = (await vault.createSecret({ name: 'lifecycle', value: 'still-here' }, await as(alice))).secret!;
+    await vault.updateSecret({ id: s.id, isActive: false }, await as(alice));
+    expect(await codeOf(vault.revealSecret({ id: s.id }, await as(alice)))).toBe('CONFLICT');
+    await vault.updateSecret({ id: s.id, isActive: true, setExpiresAt: true, expiresAtMs: BigInt(Date.now() - 1_000) }, await as(alice));
+    expect(await codeOf(vault.revealSecret({ id: s.id }, await as(alice)))).toBe('CONFLICT');
+    await vault.updateSecret({ id: s.id, setExpiresAt: true, expiresAtMs: 0n }, await as(alice));
+    expect((await vault.revealSecret({ id: s.id }, await as(alice))).value).toBe('still-here');
+  });
+
   it('keeps versions immutable in the database', async () => {
     const s = (await vault.createSecret({ name: 'immutable', value: 'x' }, await as(alice))).secret!;
     await expect(query(db.url, `update vault.secret_versions set ciphertext = '\\x00' where secret_id = $1`, [s.id])).rejects.toThrow(/immutable/);

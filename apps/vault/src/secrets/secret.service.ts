@@ -201,6 +201,10 @@ export function createSecretService(deps: SecretServiceDeps) {
       id = checkId(id);
       const found = await deps.repository().findSealed(id, visibilityOf(ctx.principal), version);
       if (!found) throw new NotFoundError('secret', version ? `${id} version ${version}` : id);
+      if (!found.secret.isActive) throw new ConflictError('Secret is inactive', { resource: 'secret', identifier: id, reason: 'inactive' });
+      if (found.secret.expiresAt && found.secret.expiresAt.getTime() <= Date.now()) {
+        throw new ConflictError('Secret has expired', { resource: 'secret', identifier: id, reason: 'expired' });
+      }
       let plaintext: Buffer;
       try {
         plaintext = decryptValue(deps.keyring(), found.sealed, aadFor(id, found.sealed.version));

@@ -4,7 +4,7 @@
 // throughput beside raw Argon2id verification. Runs its own isolated stack
 // (own database, NATS namespace, keys) and prints figures; asserts nothing.
 import { createClient } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
+import { createConnectTransport } from '@connectrpc/connect-node';
 import { createInternalTokenSigner, parsePrivateKey, principalHeaders, SEEDED_ROLES } from '@csda/auth';
 import { benchmarkUnwrapDecrypt } from '@csda/crypto';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
@@ -60,7 +60,7 @@ export async function benchVault(): Promise<void> {
 
     const signer = createInternalTokenSigner({ privateKey: parsePrivateKey(stack.env.INTERNAL_SIGNING_KEY!) });
     const principal = { kind: 'user' as const, id: user.id as string, name: 'bench', roles: ['USER'], permissions: [...SEEDED_ROLES.find((r) => r.name === 'USER')!.permissions] };
-    const vault = createClient(VaultService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${stack.services.vault.rpcPort}` }));
+    const vault = createClient(VaultService, createConnectTransport({ baseUrl: `http://127.0.0.1:${stack.services.vault.rpcPort}`, httpVersion: '2', useBinaryFormat: true }));
     const direct = await runLoad(CONCURRENCY, DURATION_MS, async (i) => {
       await vault.revealSecret({ id: ids[(i * 7919) % SECRETS]! }, { headers: principalHeaders(await signer.sign(principal)) });
     });

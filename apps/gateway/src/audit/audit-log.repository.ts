@@ -32,13 +32,15 @@ export function createAuditLogRepository(em: EntityManager) {
     /** Inserts once per event id (one statement for the batch); replayed events change nothing. Returns rows added. */
     async record(entries: readonly AuditRecord[]): Promise<number> {
       if (entries.length === 0) return 0;
-      const result = await em
-        .createQueryBuilder(AuditLogSchema)
-        .insert(entries.map((entry) => ({ ...entry })))
-        .onConflict('eventId')
-        .ignore()
-        .execute('run');
-      return result.affectedRows ?? 0;
+      // Hand-written on purpose: this runs for every audited action; the query builder's metadata work cost more than the insert.
+      const rows = entries.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?)').join(', ');
+      const params = entries.flatMap((e) => [e.eventId, e.subject, e.service, e.action, e.actor, e.resourceType, e.resourceId, e.eventType, JSON.stringify(e.payload), e.occurredAt]);
+      const inserted = await em.getConnection().execute<{ id: string }[]>(
+        `insert into identity.audit_log (event_id, subject, service, action, actor, resource_type, resource_id, event_type, payload, occurred_at)
+         values ${rows} on conflict (event_id) do nothing returning id`,
+        params,
+      );
+      return inserted.length;
     },
     /** Newest first (by occurrence, then arrival), one page, with the total matching. */
     async search(filter: AuditFilter, page: { limit: number; offset: number }): Promise<{ items: AuditLog[]; total: number }> {

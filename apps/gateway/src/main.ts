@@ -72,6 +72,7 @@ await runCli(
         handler: createAuditHandler(nats.subjects, () => createAuditLogRepository(fork())),
       });
       lifecycle.defer('audit consumer', () => audit.stop());
+      runtime.health.addCheck('audit consumer', () => audit.check());
 
       const app = await buildApp({
         logger,

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { create } from '@bufbuild/protobuf';
+import { AuditEventSchema } from '@csda/proto/csda/events/v1/audit_event_pb.js';
 import { ServiceStartedSchema } from '@csda/proto/csda/events/v1/service_started_pb.js';
 import { connectNats, createLogger, ensureConsumer, openDatabase, publishProto, startConsumer, type MikroORM, type Nats } from '@csda/service-kit';
 import { createTestDatabase, deleteNamespace, query, repoRoot, runCommand, testNamespace, type TestDatabase } from '@csda/testing';
@@ -101,6 +102,23 @@ describe('AUDIT → identity.audit_log (real NATS and PostgreSQL)', () => {
       expect(await rows(eventId)).toHaveLength(1);
     });
   }
+
+  it('stores events carrying NUL characters (PostgreSQL refuses them) without failing their batch', async () => {
+    const consumer = await startRealConsumer();
+    try {
+      const subject = nats.subjects.audit('gateway', 'login_failed');
+      const poisoned = create(AuditEventSchema, { eventId: 'evt-nul', actor: 'anonymous', action: 'login_failed', details: { username: 'mal\u0000lory' }, occurredAtMs: 1n });
+      const neighbour = create(AuditEventSchema, { eventId: 'evt-neighbour', actor: 'anonymous', action: 'login_failed', occurredAtMs: 1n });
+      await Promise.all([
+        publishProto(nats, subject, AuditEventSchema, poisoned, { eventId: 'evt-nul' }),
+        publishProto(nats, subject, AuditEventSchema, neighbour, { eventId: 'evt-neighbour' }),
+      ]);
+      await waitFor(async () => (await rows('evt-nul')).length === 1 && (await rows('evt-neighbour')).length === 1 && (await drained()));
+    } finally {
+      await consumer.stop();
+    }
+    expect((await rows('evt-nul'))[0]!.payload.details.username).toBe('mal\uFFFDlory');
+  });
 
   it('dead-letters an AUDIT message it can never decode, without blocking the next one', async () => {
     const consumer = await startRealConsumer();

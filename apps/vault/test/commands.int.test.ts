@@ -71,7 +71,7 @@ describe('vault commands', () => {
     const token = (text: string) => encodeFernet(Buffer.from(text), fernetKey);
     const exportJson = {
       secrets: [
-        { id: 101, name: 'legacy-plain', description: 'old', encrypted_value: 'plain-legacy-value', is_encrypted: false, user_id: 7, tags: '["ops"]', created_at: '2024-01-02T03:04:05Z', is_active: true },
+        { id: 101, name: 'legacy-plain', description: 'old', encrypted_value: 'plain-legacy-value', is_encrypted: false, user_id: 7, tags: '["ops"]', created_at: '2024-01-02T03:04:05Z', is_active: true, rotation_days: 0 },
         { id: 102, name: 'legacy-fernet', description: null, encrypted_value: token('fernet-v2'), is_encrypted: true, encryption_key_id: 'fernet_v1', user_id: 8, created_at: '2024-02-01T00:00:00Z', is_active: true, rotation_days: 30 },
       ],
       secret_versions: [{ secret_id: 102, version_number: 1, encrypted_value: token('fernet-v1'), encryption_key_id: 'fernet_v1', is_active: false, rotation_reason: 'manual', created_at: '2024-02-01T00:00:00Z' }],
@@ -100,6 +100,7 @@ describe('vault commands', () => {
       expect((await vault.revealSecret({ id: fernet.id, version: 1 }, await as())).value).toBe('fernet-v1');
       expect((await vault.revealSecret({ id: fernet.id }, await as())).value).toBe('fernet-v2');
       expect(byName['legacy-plain']!.tags).toEqual(['ops']);
+      expect(byName['legacy-plain']!.rotation).toMatchObject({ enabled: false, intervalDays: 0 });
     });
     const stored = await query<{ n: string }>(db.url, `select count(*) as n from vault.secret_versions where position(convert_to('legacy-value', 'UTF8') in ciphertext) > 0`);
     expect(Number(stored[0]!.n)).toBe(0);

@@ -84,3 +84,13 @@ export class VaultDecryptError extends AppError {
     super('VAULT_DECRYPT_ERROR', 'Secret value could not be decrypted', { details: { resource: 'secret', identifier: secretId } });
   }
 }
+
+/**
+ * True for errors raised by the PostgreSQL driver (they carry a 5-character
+ * SQLSTATE `code` and a `severity`), so they map to DATABASE_ERROR rather
+ * than INTERNAL_ERROR — with the driver's text kept out of responses.
+ */
+export function isDatabaseDriverError(err: unknown): boolean {
+  const e = err as { code?: unknown; severity?: unknown } | null;
+  return typeof e === 'object' && e !== null && typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && typeof e.severity === 'string';
+}

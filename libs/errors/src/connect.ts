@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { ErrorDetailSchema } from '@csda/proto/csda/common/v1/error_detail_pb.js';
-import { AppError } from './app-error.ts';
+import { AppError, isDatabaseDriverError } from './app-error.ts';
 import { CODE_TABLE, errorCodeFromConnect, isErrorCode, type ErrorCode } from './codes.ts';
 
 export interface DescribedError {
@@ -29,6 +29,7 @@ export function toConnectError(err: unknown, exposeInternals: boolean): ConnectE
 
 function describeLocal(err: unknown, exposeInternals: boolean): DescribedError {
   if (err instanceof AppError) return { code: err.code, message: err.message, details: err.details };
+  if (isDatabaseDriverError(err)) return { code: 'DATABASE_ERROR', message: exposeInternals && err instanceof Error ? err.message : 'Database error', details: {} };
   if (err instanceof ConnectError) {
     const code = errorCodeFromConnect(err.code);
     return { code, message: code === 'INTERNAL_ERROR' && !exposeInternals ? INTERNAL_MESSAGE : err.rawMessage, details: {} };

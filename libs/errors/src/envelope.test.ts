@@ -40,6 +40,14 @@ describe('error model', () => {
     expect(wire.rawMessage).not.toContain('deadlock');
   });
 
+  it('maps PostgreSQL driver errors to DATABASE_ERROR without their text in production', () => {
+    const pgError = Object.assign(new Error('duplicate key value violates unique constraint "users_email_key" on db.internal'), { code: '23505', severity: 'ERROR' });
+    expect(renderError(pgError, 'r', false)).toMatchObject({ status: 500, body: { error: { code: 'DATABASE_ERROR', message: 'A database error occurred' } } });
+    const wire = toConnectError(pgError, false);
+    expect(describeConnectError(wire)).toMatchObject({ code: 'DATABASE_ERROR', message: 'Database error' });
+    expect(renderError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 'r', false).body.error.code).toBe('INTERNAL_ERROR');
+  });
+
   it('turns unexpected errors into INTERNAL_ERROR without leaking their text when internals are hidden', () => {
     const wire = toConnectError(new TypeError('cannot read x of undefined at /app/src/secret.ts:12'), false);
     expect(wire.code).toBe(Code.Internal);

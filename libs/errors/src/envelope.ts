@@ -1,5 +1,5 @@
 import { ConnectError } from '@connectrpc/connect';
-import { AppError } from './app-error.ts';
+import { AppError, isDatabaseDriverError } from './app-error.ts';
 import { CODE_TABLE, type ErrorCode } from './codes.ts';
 import { describeConnectError, type DescribedError } from './connect.ts';
 
@@ -38,6 +38,7 @@ export function renderError(err: unknown, requestId: string, exposeInternals: bo
 function describe(err: unknown, exposeInternals: boolean): DescribedError {
   if (err instanceof AppError) return { code: err.code, message: err.message, details: err.details };
   if (err instanceof ConnectError) return describeConnectError(err);
+  if (isDatabaseDriverError(err)) return { code: 'DATABASE_ERROR', message: exposeInternals && err instanceof Error ? err.message : genericMessage('DATABASE_ERROR'), details: {} };
   const message = exposeInternals && err instanceof Error ? err.message : genericMessage('INTERNAL_ERROR');
   return { code: 'INTERNAL_ERROR', message, details: {} };
 }

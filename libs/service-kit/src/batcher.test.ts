@@ -19,4 +19,10 @@ describe('createBatcher', () => {
     expect(first.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(second.map((r) => r.status)).toEqual(['fulfilled']);
   });
+
+  it('settles items one by one when flush reports per-item outcomes', async () => {
+    const batcher = createBatcher<number>(async (items) => items.map((n) => (n % 2 ? new Error(`odd ${n}`) : undefined)), { maxSize: 4, maxWaitMs: 5 });
+    const results = await Promise.allSettled([1, 2, 3, 4].map((n) => batcher.add(n)));
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'rejected', 'fulfilled']);
+  });
 });

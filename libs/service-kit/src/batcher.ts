@@ -14,9 +14,11 @@ export interface Batcher<T> {
  * Groups concurrent work into one flush (e.g. one multi-row insert for many
  * consumed messages): fewer round trips and transactions under load, no
  * added latency beyond `maxWaitMs` when idle. Each caller learns the outcome
- * of its own batch, so acks and naks stay per message.
+ * of its own batch, so acks and naks stay per message; `flush` may instead
+ * return one outcome per item (undefined = done, anything else = that item's
+ * error) so one bad item does not fail the others.
  */
-export function createBatcher<T>(flush: (items: T[]) => Promise<void>, options: BatcherOptions): Batcher<T> {
+export function createBatcher<T>(flush: (items: T[]) => Promise<void | readonly unknown[]>, options: BatcherOptions): Batcher<T> {
   let pending: { item: T; resolve: () => void; reject: (err: unknown) => void }[] = [];
   let timer: NodeJS.Timeout | undefined;
 
@@ -26,7 +28,12 @@ export function createBatcher<T>(flush: (items: T[]) => Promise<void>, options: 
     const batch = pending;
     pending = [];
     flush(batch.map((p) => p.item)).then(
-      () => batch.forEach((p) => p.resolve()),
+      (outcomes) =>
+        batch.forEach((p, i) => {
+          const failure = outcomes?.[i];
+          if (failure === undefined) p.resolve();
+          else p.reject(failure);
+        }),
       (err: unknown) => batch.forEach((p) => p.reject(err)),
     );
   };

@@ -2,6 +2,7 @@ import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { EVENT_ID_HEADER, type DurableConsumerSpec, type Nats } from './events.ts';
+import type { CheckResult } from './health.ts';
 import { SpanKind, extractTraceContext, withSpan } from './telemetry.ts';
 
 /** Thrown by a handler for a message that can never succeed: dead-lettered at once. */
@@ -25,6 +26,8 @@ export interface ConsumerOptions {
 export interface RunningConsumer {
   /** Stops pulling, waits for in-flight handlers, leaves unacked messages for redelivery. */
   stop(): Promise<void>;
+  /** Readiness: failing once the pull loop has ended on its own (consumer deleted, connection closed). */
+  check(): Promise<CheckResult>;
 }
 
 /**
@@ -61,19 +64,36 @@ export async function startConsumer(nats: Nats, options: ConsumerOptions): Promi
     });
   };
 
+  let stopping = false;
+  let ended: string | undefined;
   const loop = (async () => {
     for await (const msg of messages) {
       while (inFlight.size >= options.concurrency) await Promise.race(inFlight);
       const task = handleOne(msg).finally(() => inFlight.delete(task));
       inFlight.add(task);
     }
-  })();
+  })().then(
+    () => {
+      if (!stopping) {
+        ended = 'consumer stopped pulling';
+        logger.error({ consumer: spec.durable }, 'consumer loop ended unexpectedly');
+      }
+    },
+    (err: unknown) => {
+      ended = 'consumer failed';
+      logger.error({ err, consumer: spec.durable }, 'consumer loop failed');
+    },
+  );
 
   return {
     async stop() {
+      stopping = true;
       messages.stop();
-      await loop.catch((err: unknown) => logger.warn({ err }, 'consumer loop ended with an error'));
+      await loop;
       await Promise.allSettled(inFlight);
+    },
+    async check() {
+      return ended ? { ok: false, detail: ended } : { ok: true };
     },
   };
 }

@@ -41,6 +41,13 @@ export function createLifecycle(logger: Logger, timeoutMs: number): Lifecycle {
 
   const lifecycle: Lifecycle = {
     defer(name, close) {
+      if (shutdownPromise) {
+        // Opened while shutting down (a signal during start-up): close it right away.
+        void Promise.resolve()
+          .then(close)
+          .catch((err: unknown) => logger.warn({ err, resource: name }, 'close failed'));
+        return;
+      }
       closers.push({ name, close });
     },
     shutdown(reason) {

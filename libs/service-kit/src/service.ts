@@ -102,7 +102,6 @@ export interface ServeOptions {
  */
 export async function serve(runtime: ServiceRuntime, options: ServeOptions): Promise<void> {
   const { config, definition, health, lifecycle, logger, metrics } = runtime;
-  lifecycle.defer('readiness', () => health.markStopping());
   const internalAuth = await createInternalAuth(config, logger);
   const rpc = await startRpcServer({
     host: config.HOST,
@@ -121,6 +120,8 @@ export async function serve(runtime: ServiceRuntime, options: ServeOptions): Pro
   }
   await ensureStreams(runtime.nats);
   health.markStarted();
+  // Registered last, so it runs first on shutdown: probes see "not ready" before the listeners close.
+  lifecycle.defer('readiness', () => health.markStopping());
   await announceStart(runtime);
   logger.info({ rpc_port: config.RPC_PORT, ops_port: options.opsServer ? config.OPS_PORT : undefined }, `${definition.name} ${definition.version} serving`);
 }

@@ -60,9 +60,6 @@ export function createAuditLogRepository(em: EntityManager) {
       });
       return { items, total };
     },
-    async countByEventId(eventId: string): Promise<number> {
-      return em.count(AuditLogSchema, { eventId });
-    },
   };
 }
 

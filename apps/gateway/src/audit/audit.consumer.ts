@@ -37,10 +37,18 @@ export const AUDIT_CONSUMER_CONCURRENCY = 64;
  */
 export function createAuditHandler(subjects: Subjects, repository: () => AuditLogRepository) {
   const prefix = subjects.subject('csda.audit.');
-  const batcher = createBatcher<AuditRecord>(async (records) => void (await repository().record(records)), {
-    maxSize: AUDIT_CONSUMER_CONCURRENCY,
-    maxWaitMs: 10,
-  });
+  const batcher = createBatcher<AuditRecord>(
+    async (records) => {
+      try {
+        await repository().record(records);
+        return undefined;
+      } catch {
+        // One bad row must not fail its neighbours: write them one by one, and report per row.
+        return Promise.all(records.map((r) => repository().record([r]).then(() => undefined, (err: unknown) => err ?? new Error('insert failed'))));
+      }
+    },
+    { maxSize: AUDIT_CONSUMER_CONCURRENCY, maxWaitMs: 10 },
+  );
   return async (msg: JsMsg, logger: Logger): Promise<void> => {
     const record = toAuditRecord(msg, prefix);
     await batcher.add(record);
@@ -49,7 +57,7 @@ export function createAuditHandler(subjects: Subjects, repository: () => AuditLo
 }
 
 function toAuditRecord(msg: JsMsg, prefix: string): AuditRecord {
-  const eventId = msg.headers?.get(EVENT_ID_HEADER);
+  const eventId = withoutNul(msg.headers?.get(EVENT_ID_HEADER)) as string | undefined;
   const eventType = msg.headers?.get(EVENT_TYPE_HEADER);
   if (!eventId || !eventType) throw new PermanentMessageError(`missing ${EVENT_ID_HEADER} or ${EVENT_TYPE_HEADER} header`);
   const desc = auditEventRegistry.getMessage(eventType);
@@ -59,7 +67,7 @@ function toAuditRecord(msg: JsMsg, prefix: string): AuditRecord {
   if (!service || rest.length === 0) throw new PermanentMessageError(`subject ${msg.subject} names no service and action`);
   let payload: JsonObject;
   try {
-    payload = toJson(desc, fromBinary(desc, msg.data)) as JsonObject;
+    payload = withoutNul(toJson(desc, fromBinary(desc, msg.data))) as JsonObject;
   } catch (err) {
     throw new PermanentMessageError(`payload is not a valid ${eventType}`, { cause: err });
   }
@@ -76,4 +84,12 @@ function toAuditRecord(msg: JsMsg, prefix: string): AuditRecord {
     payload,
     occurredAt: occurredMs > 0 ? new Date(occurredMs) : new Date(msg.info.timestampNanos / 1e6),
   };
+}
+
+/** PostgreSQL text and jsonb cannot hold U+0000; replace it (with U+FFFD) everywhere in a decoded payload. */
+function withoutNul(value: unknown): unknown {
+  if (typeof value === 'string') return value.includes('\u0000') ? value.replaceAll('\u0000', '\uFFFD') : value;
+  if (Array.isArray(value)) return value.map(withoutNul);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [withoutNul(k) as string, withoutNul(v)]));
+  return value;
 }

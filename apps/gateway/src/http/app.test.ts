@@ -100,6 +100,22 @@ describe('gateway REST edge', () => {
     expect(Object.keys(error.details).sort()).toEqual(['count', 'name']);
   });
 
+  it('refuses NUL characters anywhere in the body or query with VALIDATION_ERROR', async () => {
+    app = await build(false);
+    const body = await app.inject({ method: 'POST', url: '/probe/items', payload: { name: 'a\u0000b', count: 1 } });
+    expect(body.statusCode).toBe(422);
+    expect(body.json().error).toMatchObject({ code: 'VALIDATION_ERROR', details: { 'body.name': 'contains U+0000' } });
+    const query = await app.inject({ method: 'GET', url: '/api/v1/nope?q=%00' });
+    expect(query.statusCode).toBe(422);
+  });
+
+  it('answers a malformed URL with the envelope, not a framework body', async () => {
+    app = await build(false);
+    const res = await app.inject({ method: 'GET', url: '/api/v1/vault/secrets/%E0%A4%A' });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().error).toMatchObject({ code: 'VALIDATION_ERROR', details: { reason: 'FST_ERR_BAD_URL' } });
+  });
+
   it('rejects oversized bodies with PAYLOAD_TOO_LARGE 413', async () => {
     app = await build(false);
     const res = await app.inject({ method: 'POST', url: '/probe/items', payload: { name: 'x'.repeat(4_096), count: 1 } });
@@ -127,6 +143,7 @@ describe('gateway REST edge', () => {
     expect(body.services.map((s: { name: string }) => s.name)).toEqual(['gateway', 'vault', 'tool-runner', 'document-ingest', 'search', 'scheduler']);
     expect(body.services[0].state).toBe('ready');
     expect(body.services.slice(1).every((s: { state: string }) => s.state === 'unreachable')).toBe(true);
+    expect(JSON.stringify(body)).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|detail/);
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
   });
 

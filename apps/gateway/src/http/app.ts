@@ -15,7 +15,7 @@ import { userRoutes } from '../identity/users.routes.ts';
 import { systemRoutes } from '../system/system.routes.ts';
 import { vaultRoutes, type VaultRouteDeps } from '../vault/vault.routes.ts';
 import type { ServiceDirectory } from '../system/service-directory.ts';
-import { installErrorHandling } from './error-handler.ts';
+import { installErrorHandling, sendError } from './error-handler.ts';
 import { opsRoutes } from './ops.routes.ts';
 import { installTracing } from './tracing.ts';
 
@@ -53,6 +53,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     return503OnClosing: true,
+    // Errors Fastify raises before routing (a malformed URL, say) get the envelope too.
+    frameworkErrors: (err, request, reply) => void sendError(err, request, reply, deps.exposeInternals),
     trustProxy: deps.trustProxy ?? false,
   });
   app.decorateRequest('principal', undefined);

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { ServiceDirectory } from '../system/service-directory.ts';
 
 export interface OpsRouteDeps {
+  readonly exposeInternals: boolean;
   readonly health: HealthState;
   readonly registry: Registry;
   readonly directory: Pick<ServiceDirectory, 'health'>;
@@ -39,10 +40,11 @@ export function opsRoutes(deps: OpsRouteDeps): FastifyPluginAsyncZod {
       },
       async (_request, reply) => {
         const [own, backends] = await Promise.all([deps.health.report(), deps.directory.health()]);
-        const failing = Object.entries(own.checks).filter(([, r]) => !r.ok).map(([name, r]) => `${name}: ${r.detail ?? 'failing'}`);
+        // Details (driver messages, addresses) only outside production: this endpoint is public.
+        const failing = Object.entries(own.checks).filter(([, r]) => !r.ok).map(([name, r]) => (deps.exposeInternals ? `${name}: ${r.detail ?? 'failing'}` : name));
         const services = [
           { name: 'gateway', state: own.ready ? ('ready' as const) : ('not_ready' as const), ...(failing.length ? { detail: failing.join('; ') } : {}) },
-          ...backends,
+          ...backends.map((b) => (deps.exposeInternals ? b : { name: b.name, state: b.state })),
         ];
         const ready = services.every((s) => s.state === 'ready');
         return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', services });

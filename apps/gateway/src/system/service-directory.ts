@@ -54,7 +54,6 @@ export function createServiceDirectory(
     backend('scheduler', SchedulerService, config.SCHEDULER_URL, (c, options) => c.getInfo({}, options)),
   ];
   return {
-    names: backends.map((b) => b.name),
     /** gRPC health of every backend, in parallel, each bounded by a short deadline. */
     async health(): Promise<ServiceHealth[]> {
       return Promise.all(

@@ -3,6 +3,7 @@ import { aadFor, encryptValue, type Keyring } from '@csda/crypto';
 import type { AuditFact, Logger } from '@csda/service-kit';
 import type { LegacySecret } from '../legacy/legacy-export.ts';
 import type { SecretRepository } from '../secrets/secret.repository.ts';
+import { checkName } from '../secrets/secret.validation.ts';
 
 export interface ImportOptions {
   /** CSDA user id owning imported secrets whose legacy owner is not in `ownerMap`. */
@@ -39,19 +40,21 @@ export async function importLegacy(
       continue;
     }
     const id = randomUUID();
+    // The Python system allowed 0 (or any number) for "no rotation"; CSDA stores 1–3650 or nothing.
+    const rotationDays = legacy.rotationDays && legacy.rotationDays >= 1 && legacy.rotationDays <= 3_650 ? legacy.rotationDays : null;
     const ownerId = (legacy.ownerLegacyId && options.ownerMap[legacy.ownerLegacyId]) || options.defaultOwnerId;
     await repository().transaction(async (tx) => {
       await tx.insertSecret({
         id,
         ownerId,
-        name: legacy.name,
+        name: checkName(legacy.name),
         description: legacy.description ?? '',
         tags: legacy.tags ?? [],
         sharedWithRoles: [],
         expiresAt: legacy.expiresAt ?? null,
         isActive: legacy.isActive ?? true,
-        rotationEnabled: Boolean(legacy.rotationDays),
-        rotationIntervalDays: legacy.rotationDays ?? null,
+        rotationEnabled: rotationDays !== null,
+        rotationIntervalDays: rotationDays,
         rotationStrategy: 'manual',
         nextRotationAt: legacy.nextRotationAt ?? null,
         lastRotatedAt: legacy.lastRotatedAt ?? null,

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createLogger, createRedis, type Redis } from '@csda/service-kit';
 import { freePort, query } from '@csda/testing';
 import type { FastifyInstance } from 'fastify';
@@ -96,6 +96,25 @@ describe('identity: auth flow', () => {
     expect((await register('alice2', 'ALICE@example.test')).body!.error).toMatchObject({ code: 'CONFLICT', details: { field: 'email' } });
   });
 
+  it('refuses control characters (NUL included) in usernames, emails and logins with VALIDATION_ERROR', async () => {
+    // The field named in details (NUL may already be refused at the HTTP edge, as `body.<field>`).
+    const refused = (res: { status: number; body?: Body }, field: string) => {
+      expect(res.status, JSON.stringify(res.body)).toBe(422);
+      expect(res.body!.error.code).toBe('VALIDATION_ERROR');
+      expect(Object.keys(res.body!.error.details)).toEqual([expect.stringMatching(new RegExp(`^(body\\.)?${field}$`))]);
+    };
+    const bad = ['nul\u0000user', 'bell\u0007user', 'tab\tuser', 'line\nuser', 'esc\u001b[31muser', 'del\u007fuser', 'c1\u0085user'];
+    for (const [i, text] of bad.entries()) {
+      const ip = `198.51.100.${60 + i}`;
+      refused(await api('POST', '/api/v1/auth/login', { body: { username: text, password }, ip }), 'username');
+      refused(await api('POST', '/api/v1/auth/login', { body: { username: `${text}@example.test`, password }, ip }), 'username');
+      refused(await register(text, `ok${i}@example.test`), 'username');
+      refused(await register(`okuser${i}`, `${text}@example.test`), 'email');
+    }
+    // Nothing reached the database or the audit trail.
+    expect(await query(h.db.url, `select 1 from identity.users where username like 'okuser%' or email like 'ok_@example.test'`)).toHaveLength(0);
+  });
+
   it('answers unknown user, wrong password and inactive account with one uniform error', async () => {
     await register('carol');
     await query(h.db.url, `update identity.users set is_active = false where username = 'carol'`);
@@ -134,6 +153,20 @@ describe('identity: auth flow', () => {
     expect(ghost.status).toBe(429);
     const strip = (b: Record<string, unknown>) => ({ ...b, request_id: undefined });
     expect(strip(ghost.body!.error)).toEqual(strip(limited.body!.error));
+  });
+
+  it('counts a known account once, named by username or email, and a good login resets that counter', async () => {
+    await register('hank', 'hank@example.test');
+    expect((await login('hank@example.test', 'wrong-password-1', '203.0.113.51')).status).toBe(401);
+    expect((await login('HANK@example.test', 'wrong-password-2', '203.0.113.52')).status).toBe(401);
+    expect((await login('hank', password, '203.0.113.53')).status).toBe(200); // resets the one counter
+    expect((await login('hank@example.test', 'wrong-password-3', '203.0.113.54')).status).toBe(401);
+    expect((await login('hank', 'wrong-password-4', '203.0.113.55')).status).toBe(401);
+    expect((await login('hank@example.test', password, '203.0.113.56')).status).toBe(200); // 3rd of 3: allowed, resets
+    for (let i = 0; i < 3; i++) expect((await login(i % 2 ? 'hank' : 'hank@example.test', `wrong-${i}-password`, `203.0.113.${60 + i}`)).status).toBe(401);
+    // Over the limit under either name.
+    expect((await login('hank', password, '203.0.113.70')).status).toBe(429);
+    expect((await login('hank@example.test', password, '203.0.113.71')).status).toBe(429);
   });
 
   it('limits login attempts per client address across accounts', async () => {
@@ -177,11 +210,21 @@ describe('identity: auth flow', () => {
     expect(succeeded.some((r) => r.actor === alice && r.payload.ip === '198.51.100.1' && r.payload.requestId)).toBe(true);
     const failed = await rows('login_failed');
     expect(failed.every((r) => r.actor === 'anonymous' && r.payload.outcome === 'failure')).toBe(true);
-    expect(failed.map((r) => r.payload.details.username)).toEqual(expect.arrayContaining(['nobody-here', 'dave', 'carol', 'GHOST-user']));
+    // Known accounts by their username; unknown logins only by a hash of the normalized text.
+    expect(failed.map((r) => r.payload.details.username)).toEqual(expect.arrayContaining(['dave', 'carol', 'erin', 'hank']));
+    const hash = (login: string) => createHash('sha256').update(login.trim().toLowerCase()).digest('hex').slice(0, 16);
+    const unknown = failed.filter((r) => r.payload.details.username_hash);
+    expect(unknown.map((r) => r.payload.details.username_hash)).toEqual(expect.arrayContaining([hash('nobody-here'), hash('GHOST-user'), hash('sprayed-7')]));
+    for (const r of unknown) {
+      expect(r.payload.details.username).toBeUndefined();
+      expect(r.payload.details.username_hash).toMatch(/^[0-9a-f]{16}$/);
+    }
+    expect(failed.find((r) => r.payload.details.username === 'erin' && r.payload.details.reason === 'rate_limited')).toBeDefined();
     expect(failed.map((r) => r.payload.details.reason)).toEqual(expect.arrayContaining(['unknown_user', 'bad_password', 'inactive', 'rate_limited']));
     expect((await rows('refresh_token_reused'))[0]!.actor).toBe(alice);
 
     const dump = await auditDump(h.db);
+    for (const typed of ['nobody-here', 'ghost-user', 'sprayed-']) expect(dump.toLowerCase()).not.toContain(typed);
     expect(dump).not.toContain(password);
     for (const token of seen) expect(dump).not.toContain(token);
     expect(dump).not.toContain('$argon2id$');

@@ -47,6 +47,29 @@ describe('revocation and login counters in Redis', () => {
     expect(await r.isRevoked({ userId: 'u2', sessionId: 'x', issuedAtMs: 4_500 })).toBe(true);
   });
 
+  it('never moves a user revocation back in time when two instances write at once', async () => {
+    const a = createRevocation(redis, { accessTokenTtlSeconds: 900, cacheMs: 0 });
+    const b = createRevocation(redis, { accessTokenTtlSeconds: 900, cacheMs: 0 });
+    for (let i = 0; i < 5; i++) {
+      const key = `u-race-${i}`;
+      // Both read before either writes under a GET-then-SET: the older time would win.
+      await Promise.all([a.revokeUser(key, 9_000 + i), b.revokeUser(key, 8_000 + i)]);
+      expect(await redis.get(`deny:user:${key}`)).toBe(String(9_000 + i));
+      expect(await b.isRevoked({ userId: key, sessionId: 'x', issuedAtMs: 8_500 })).toBe(true);
+      const ttl = await redis.pttl(`deny:user:${key}`);
+      expect(ttl).toBeGreaterThan(900_000);
+      expect(ttl).toBeLessThanOrEqual(960_000);
+    }
+  });
+
+  it('keeps the later time and renews the expiry when an earlier revocation arrives late', async () => {
+    const r = createRevocation(redis, { accessTokenTtlSeconds: 900, cacheMs: 0 });
+    await redis.set('deny:user:u-late', '7000', 'PX', 1_000);
+    await r.revokeUser('u-late', 6_000);
+    expect(await redis.get('deny:user:u-late')).toBe('7000');
+    expect(await redis.pttl('deny:user:u-late')).toBeGreaterThan(900_000);
+  });
+
   it('kills every token of a revoked session, whenever issued', async () => {
     const r = createRevocation(redis, { accessTokenTtlSeconds: 900, cacheMs: 0 });
     await r.revokeSessions(['s-a', 's-b']);
@@ -56,13 +79,24 @@ describe('revocation and login counters in Redis', () => {
 
   it('counts login attempts in fixed windows keyed by a hash of the account, never its name', async () => {
     const limiter = createLoginRateLimiter(redis, { maxPerAccount: 2, maxPerIp: 100, windowSeconds: 60 });
-    await limiter.hit('Zed@Example.test', '10.9.9.9');
-    await limiter.hit('zed@example.test ', '10.9.9.9');
-    await expect(limiter.hit('ZED@example.test', '10.9.9.9')).rejects.toMatchObject({ code: 'RATE_LIMITED', details: { retry_after_s: '60' } });
+    await limiter.hit({ login: 'Zed@Example.test' }, '10.9.9.9');
+    await limiter.hit({ login: 'zed@example.test ' }, '10.9.9.9');
+    await expect(limiter.hit({ login: 'ZED@example.test' }, '10.9.9.9')).rejects.toMatchObject({ code: 'RATE_LIMITED', details: { retry_after_s: '60' } });
     const keys = (await redis.keys(`${prefix}rl:*`)).join(' ');
     expect(keys).not.toMatch(/zed/i);
     expect(keys).toContain('rl:login:ip:10.9.9.9');
-    await limiter.resetAccount('zed@example.test');
-    await expect(limiter.hit('zed@example.test', '10.9.9.9')).resolves.toBeUndefined();
+    await limiter.resetAccount({ login: 'zed@example.test' });
+    await expect(limiter.hit({ login: 'zed@example.test' }, '10.9.9.9')).resolves.toBeUndefined();
+  });
+
+  it('keeps a known account’s counter apart from any typed login, even one spelling its id', async () => {
+    const limiter = createLoginRateLimiter(redis, { maxPerAccount: 1, maxPerIp: 100, windowSeconds: 60 });
+    const userId = '6f1c2a1e-0000-4000-8000-00000000abcd';
+    await limiter.hit({ userId }, '10.9.9.10');
+    await expect(limiter.hit({ login: userId }, '10.9.9.10')).resolves.toBeUndefined();
+    await expect(limiter.hit({ userId }, '10.9.9.10')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    expect((await redis.keys(`${prefix}rl:*`)).join(' ')).not.toContain(userId);
+    await limiter.resetAccount({ userId });
+    await expect(limiter.hit({ userId }, '10.9.9.10')).resolves.toBeUndefined();
   });
 });

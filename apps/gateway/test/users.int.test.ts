@@ -172,6 +172,82 @@ describe('identity: administration', () => {
     expect((await audit('limit=500')).status).toBe(422);
   });
 
+  const activeAdmins = async () =>
+    Number(
+      (await query<{ n: string }>(h.db.url, `select count(*) n from identity.users u join identity.user_roles r on r.user_id = u.id where r.role_name = 'ADMIN' and u.is_active`))[0]!.n,
+    );
+
+  it('serializes changes that could remove the last admin: of two racing, exactly one wins', async () => {
+    // An administrator of users who is no ADMIN: its token survives whatever happens to the two admins.
+    await query(h.db.url, `insert into identity.roles (name, description, permissions) values ('USER_ADMIN', 'Administers users', array['users:admin', 'users:read'])`);
+    const ops = await api('POST', '/api/v1/users', { token: tokens.admin, body: { username: 'ops', email: 'ops@example.test', password: userPassword, roles: ['USER_ADMIN'] } });
+    expect(ops.status, JSON.stringify(ops.body)).toBe(201);
+    tokens.ops = (await login('ops', userPassword)).body!.access_token;
+    const as = (method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown) => api(method, url, { token: tokens.ops, body });
+    ids.admin = (await api('GET', '/api/v1/auth/me', { token: tokens.admin })).body!.id;
+    const carol = await as('POST', '/api/v1/users', { username: 'carol', email: 'carol@example.test', password: userPassword, roles: ['ADMIN'] });
+    expect(carol.status).toBe(201);
+    ids.carol = carol.body!.id;
+
+    const demote = (id: string) => as('PUT', `/api/v1/users/${id}/roles`, { roles: ['USER'] });
+    const deactivate = (id: string) => as('PATCH', `/api/v1/users/${id}`, { is_active: false });
+    const remove = (id: string) => as('DELETE', `/api/v1/users/${id}`);
+    const rounds: [(id: string) => ReturnType<typeof api>, (id: string) => ReturnType<typeof api>][] = [
+      [demote, demote],
+      [demote, demote],
+      [demote, demote],
+      [deactivate, demote],
+      [demote, deactivate],
+      [deactivate, deactivate],
+      [remove, remove],
+    ];
+    for (const [first, second] of rounds) {
+      expect(await activeAdmins()).toBe(2);
+      const results = await Promise.all([first(ids.admin!), second(ids.carol!)]);
+      const statuses = results.map((r) => r.status);
+      expect(statuses.filter((s) => s === 409), JSON.stringify(statuses)).toHaveLength(1);
+      expect(statuses.filter((s) => s === 200 || s === 204)).toHaveLength(1);
+      expect(results.find((r) => r.status === 409)!.body!.error.code).toBe('CONFLICT');
+      expect(await activeAdmins()).toBe(1);
+      if (first === remove) break;
+      // Make both active admins again (gaining the role needs no lock).
+      for (const id of [ids.admin!, ids.carol!]) {
+        expect((await as('PATCH', `/api/v1/users/${id}`, { is_active: true })).status).toBe(200);
+        expect((await as('PUT', `/api/v1/users/${id}/roles`, { roles: ['ADMIN'] })).status).toBe(200);
+      }
+    }
+    expect(await activeAdmins()).toBe(1);
+  });
+
+  it('never lets a refresh racing a password change or deactivation keep a session alive', async () => {
+    const erin = await api('POST', '/api/v1/users', { token: tokens.ops, body: { username: 'erin', email: 'erin@example.test', password: userPassword } });
+    expect(erin.status).toBe(201);
+    const id = erin.body!.id as string;
+    let current = userPassword;
+    for (let i = 0; i < 24; i++) {
+      const signedIn = await api('POST', '/api/v1/auth/login', { body: { username: 'erin', password: current }, ip: `203.0.113.${i + 1}` });
+      expect(signedIn.status).toBe(200);
+      const next = `${userPassword}-${i}`;
+      const deactivating = i % 2 === 1;
+      const [refreshed, changed] = await Promise.all([
+        new Promise((r) => setTimeout(r, Math.floor(i / 2) % 4)).then(() => api('POST', '/api/v1/auth/refresh', { body: { refresh_token: signedIn.body!.refresh_token } })),
+        api('PATCH', `/api/v1/users/${id}`, { token: tokens.ops, body: deactivating ? { is_active: false } : { password: next } }),
+      ]);
+      expect(changed.status).toBe(200);
+      if (!deactivating) current = next;
+      expect([200, 401]).toContain(refreshed.status);
+      // Whichever came first, no refresh token of the user outlives the change…
+      const live = await query(h.db.url, 'select id from identity.refresh_tokens where user_id = $1 and revoked_at is null', [id]);
+      expect(live, `round ${i}: refresh answered ${refreshed.status}`).toHaveLength(0);
+      // …and neither does an access token issued before it.
+      if (refreshed.status === 200) {
+        expect((await api('POST', '/api/v1/auth/refresh', { body: { refresh_token: refreshed.body!.refresh_token } })).status).toBe(401);
+        expect((await api('GET', '/api/v1/auth/me', { token: refreshed.body!.access_token })).status).toBe(401);
+      }
+      if (deactivating) expect((await api('PATCH', `/api/v1/users/${id}`, { token: tokens.ops, body: { is_active: true } })).status).toBe(200);
+    }
+  });
+
   it('keeps passwords and their hashes out of the audit log and the logs', async () => {
     const dump = await auditDump(h.db);
     for (const secret of [adminPassword, userPassword, '$argon2id$']) {

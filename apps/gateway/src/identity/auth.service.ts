@@ -1,8 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { AuthenticationError, AuthorizationError, RateLimitedError } from '@csda/errors';
 import type { Principal } from '@csda/auth';
 import type { IdentityDeps, RequestContext } from './context.ts';
 import { assertPasswordPolicy } from './passwords.ts';
+import { normalizeLogin, type LoginAccount } from './rate-limit.ts';
 import type { IdentityRepositories } from './repositories.ts';
 import { permissionsOf, tokenSubject } from './subject.ts';
 import { generateRefreshToken, hashRefreshToken } from './tokens.ts';
@@ -25,6 +26,13 @@ export const DEFAULT_ROLE = 'USER';
 
 const INVALID_CREDENTIALS = 'Invalid credentials';
 const INVALID_REFRESH_TOKEN = 'Invalid refresh token';
+
+/**
+ * What `login_failed` records of a login naming no account: a SHA-256 prefix
+ * of the normalized login, never the text (it may be a password typed into
+ * the wrong field). Enough to correlate attempts on one name.
+ */
+export const loginHash = (login: string) => createHash('sha256').update(normalizeLogin(login), 'utf8').digest('hex').slice(0, 16);
 
 type AuthDeps = Pick<
   IdentityDeps,
@@ -50,7 +58,8 @@ export function createAuthService(deps: AuthDeps) {
     return { accessToken, refreshToken, expiresIn: deps.accessTokens.ttlSeconds };
   };
 
-  const loginFailed = (login: string, ctx: RequestContext, reason: string, user?: UserRecord) =>
+  // A known account is named by its username; an unknown login only by a hash.
+  const loginFailed = (login: string, ctx: RequestContext, reason: string, user: UserRecord | null) =>
     audit({
       action: 'login_failed',
       actor: 'anonymous',
@@ -58,8 +67,17 @@ export function createAuthService(deps: AuthDeps) {
       ...(user ? { resourceType: 'user', resourceId: user.id } : {}),
       ip: ctx.ip,
       requestId: ctx.requestId,
-      details: { username: login.slice(0, 256), reason },
+      details: { ...(user ? { username: user.username } : { username_hash: loginHash(login) }), reason },
     });
+
+  /** Revokes a refresh family under its user's lock, so a refresh in flight cannot add to it afterwards. */
+  const revokeFamily = async (repos: IdentityRepositories, userId: string, familyId: string) => {
+    await repos.transaction(async (tx) => {
+      await tx.users.lockForUpdate(userId);
+      await tx.refreshTokens.revokeFamily(familyId, new Date(now()));
+    });
+    await deps.revocation.revokeSessions([familyId]);
+  };
 
   return {
     async register(input: Registration, ctx: RequestContext): Promise<UserRecord> {
@@ -76,24 +94,40 @@ export function createAuthService(deps: AuthDeps) {
      * in about the same time (a dummy hash is verified when no user matches).
      */
     async login(login: string, password: string, ctx: RequestContext): Promise<TokenPair> {
+      const repos = deps.repositories();
+      const found = await repos.users.findByLogin(login);
+      // A known account is counted as one, whether named by username or email.
+      const account: LoginAccount = found ? { userId: found.id } : { login };
       try {
-        await deps.rateLimiter.hit(login, ctx.ip);
+        await deps.rateLimiter.hit(account, ctx.ip);
       } catch (err) {
-        if (err instanceof RateLimitedError) await loginFailed(login, ctx, 'rate_limited');
+        if (err instanceof RateLimitedError) await loginFailed(login, ctx, 'rate_limited', found);
         throw err;
       }
-      const repos = deps.repositories();
-      const readAtMs = now();
-      const user = await repos.users.findByLogin(login);
-      const passwordOk = user ? await deps.passwords.verify(user.passwordHash, password) : await deps.passwords.verifyDummy(password);
-      if (!user || !passwordOk || !user.isActive) {
-        await loginFailed(login, ctx, !user ? 'unknown_user' : !passwordOk ? 'bad_password' : 'inactive', user ?? undefined);
+      const passwordOk = found ? await deps.passwords.verify(found.passwordHash, password) : await deps.passwords.verifyDummy(password);
+      const refused = !found ? 'unknown_user' : !passwordOk ? 'bad_password' : !found.isActive ? 'inactive' : null;
+      // Issue under the user's lock, from a fresh read: a password change,
+      // deactivation or deletion that committed since the checks above wins.
+      const outcome =
+        !found || refused
+          ? { refused: refused ?? 'unknown_user' }
+          : await repos.transaction(async (tx) => {
+              if (!(await tx.users.lockForUpdate(found.id))) return { refused: 'unknown_user' };
+              const readAtMs = now();
+              const user = await tx.users.findById(found.id);
+              if (!user) return { refused: 'unknown_user' };
+              if (user.passwordHash !== found.passwordHash) return { refused: 'bad_password' };
+              if (!user.isActive) return { refused: 'inactive' };
+              await tx.users.recordLogin(user.id, new Date(readAtMs));
+              return { user, pair: await issue(tx, user, randomUUID(), readAtMs) };
+            });
+      if (!('pair' in outcome)) {
+        await loginFailed(login, ctx, outcome.refused, found);
         throw new AuthenticationError(INVALID_CREDENTIALS);
       }
+      const { user, pair } = outcome;
       // Best effort: a counter that outlives a good login only makes the next wait longer.
-      await deps.rateLimiter.resetAccount(login).catch(() => undefined);
-      await repos.users.recordLogin(user.id, new Date(readAtMs));
-      const pair = await issue(repos, user, randomUUID(), readAtMs);
+      await deps.rateLimiter.resetAccount(account).catch(() => undefined);
       await audit({ action: 'login_succeeded', actor: user.id, actorName: user.username, resourceType: 'user', resourceId: user.id, ip: ctx.ip, requestId: ctx.requestId });
       return pair;
     },
@@ -107,6 +141,12 @@ export function createAuthService(deps: AuthDeps) {
       const tokenHash = hashRefreshToken(refreshToken);
       const repos = deps.repositories();
       const outcome = await repos.transaction(async (tx) => {
+        // Lock the owner before touching the token: user changes (password,
+        // deactivation, roles, deletion) take the same lock before revoking,
+        // so a refresh either completes before them (and its new token is
+        // revoked with the rest) or runs after them (and finds its token revoked).
+        const owner = await tx.refreshTokens.findByHash(tokenHash);
+        if (!owner || !(await tx.users.lockForUpdate(owner.userId))) return { kind: 'invalid' as const };
         const at = new Date(now());
         const consumed = await tx.refreshTokens.consume(tokenHash, at);
         if (!consumed) return { kind: 'invalid' as const };
@@ -122,8 +162,7 @@ export function createAuthService(deps: AuthDeps) {
 
       const known = await repos.refreshTokens.findByHash(tokenHash);
       if (known?.usedAt) {
-        await repos.refreshTokens.revokeFamily(known.familyId, new Date(now()));
-        await deps.revocation.revokeSessions([known.familyId]);
+        await revokeFamily(repos, known.userId, known.familyId);
         await audit({
           action: 'refresh_token_reused',
           actor: known.userId,
@@ -143,8 +182,7 @@ export function createAuthService(deps: AuthDeps) {
       const repos = deps.repositories();
       const known = await repos.refreshTokens.findByHash(hashRefreshToken(refreshToken));
       if (!known) throw new AuthenticationError(INVALID_REFRESH_TOKEN);
-      await repos.refreshTokens.revokeFamily(known.familyId, new Date(now()));
-      await deps.revocation.revokeSessions([known.familyId]);
+      await revokeFamily(repos, known.userId, known.familyId);
       await audit({
         action: 'logout',
         actor: known.userId,

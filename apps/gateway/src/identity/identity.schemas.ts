@@ -3,12 +3,22 @@ import { PASSWORD_MAX_LENGTH } from './passwords.ts';
 import type { RoleRecord } from './roles.repository.ts';
 import type { UserRecord } from './users.repository.ts';
 
+/**
+ * Identity text that reaches PostgreSQL (queries, rows, audit jsonb) never
+ * holds a control character: PostgreSQL refuses U+0000 in text and jsonb,
+ * and the others only serve to forge log and audit lines.
+ */
+export const NO_CONTROL_CHARACTERS = /^[^\p{Cc}]*$/u;
+const noControl = 'must not contain control characters';
+
 // Transport limits only; the password policy itself is applied by the services (422 either way).
+// Passwords are only ever hashed, never stored or audited: any character is allowed.
 const password = z.string().min(1).max(PASSWORD_MAX_LENGTH * 4);
 const username = z
   .string()
+  .regex(NO_CONTROL_CHARACTERS, noControl)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$/, '3-64 characters: letters, digits, . _ -, starting with a letter or digit');
-const email = z.email().max(254);
+const email = z.email().max(254).regex(NO_CONTROL_CHARACTERS, noControl);
 const roleName = z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'an upper-case role name such as ADMIN');
 
 export const userSchema = z
@@ -41,7 +51,7 @@ export const roleSchema = z
 
 export const registerBody = z.object({ username, email, password }).meta({ id: 'RegisterRequest' });
 export const loginBody = z
-  .object({ username: z.string().min(1).max(320).describe('Username or email'), password })
+  .object({ username: z.string().min(1).max(320).regex(NO_CONTROL_CHARACTERS, noControl).describe('Username or email'), password })
   .meta({ id: 'LoginRequest' });
 export const refreshBody = z.object({ refresh_token: z.string().min(1).max(512) }).meta({ id: 'RefreshRequest' });
 

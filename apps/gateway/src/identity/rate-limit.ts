@@ -52,20 +52,33 @@ export interface LoginRateLimitOptions {
   readonly windowSeconds: number;
 }
 
+/**
+ * Whose attempts a login counts against: the account when the login names a
+ * known user (so its username and email share one counter), else the typed
+ * login itself (normalized), so unknown names are limited the same way.
+ */
+export type LoginAccount = { readonly userId: string } | { readonly login: string };
+
 export interface LoginRateLimiter {
   /**
-   * Counts one login attempt for the account name and the client address.
+   * Counts one login attempt for the account and the client address.
    * Throws RATE_LIMITED (the same for existing and unknown accounts) when
    * either is over its limit, and EXTERNAL_SERVICE_ERROR when Redis is
    * unreachable: login fails closed.
    */
-  hit(login: string, ip: string): Promise<void>;
+  hit(account: LoginAccount, ip: string): Promise<void>;
   /** A successful login clears the account's counter (not the address's). */
-  resetAccount(login: string): Promise<void>;
+  resetAccount(account: LoginAccount): Promise<void>;
 }
 
-// The account key hashes the normalized name: no usernames or emails in Redis.
-const accountKey = (login: string) => `rl:login:acct:${createHash('sha256').update(login.trim().toLowerCase()).digest('hex')}`;
+/** The normalized form of a typed login: what unknown-login counters (and their audit hashes) are keyed on. */
+export const normalizeLogin = (login: string) => login.trim().toLowerCase();
+
+// Account keys hash what they name: no usernames or emails in Redis. The
+// two kinds have distinct prefixes, so no typed login can alias an account.
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+const accountKey = (account: LoginAccount) =>
+  'userId' in account ? `rl:login:user:${sha256(account.userId)}` : `rl:login:acct:${sha256(normalizeLogin(account.login))}`;
 const ipKey = (ip: string) => `rl:login:ip:${ip}`;
 
 export function createLoginRateLimiter(redis: Redis, options: LoginRateLimitOptions): LoginRateLimiter {
@@ -73,10 +86,10 @@ export function createLoginRateLimiter(redis: Redis, options: LoginRateLimitOpti
   const client = redis as RedisWithHit;
   const windowMs = options.windowSeconds * 1000;
   return {
-    async hit(login, ip) {
+    async hit(account, ip) {
       let raw: number[];
       try {
-        raw = await client.loginHit(accountKey(login), ipKey(ip), windowMs, windowMs);
+        raw = await client.loginHit(accountKey(account), ipKey(ip), windowMs, windowMs);
       } catch (err) {
         throw new ExternalServiceError('redis', err);
       }
@@ -87,9 +100,9 @@ export function createLoginRateLimiter(redis: Redis, options: LoginRateLimitOpti
       ]);
       if (!decision.allowed) throw new RateLimitedError(decision.retryAfterS);
     },
-    async resetAccount(login) {
+    async resetAccount(account) {
       try {
-        await redis.del(accountKey(login));
+        await redis.del(accountKey(account));
       } catch (err) {
         throw new ExternalServiceError('redis', err);
       }

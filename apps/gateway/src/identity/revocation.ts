@@ -37,7 +37,24 @@ const sessionKey = (id: string) => `deny:sid:${id}`;
 // Clock skew between instances must not let a token outlive its entry.
 const MARGIN_MS = 60_000;
 
+// Sets KEYS[1] to max(current, ARGV[1]) with expiry ARGV[2] ms, atomically:
+// two revocations racing (two admins, two instances) never move it back.
+// Returns the value kept. Values are compared as numbers, stored as given.
+const REVOKE_USER_SCRIPT = `
+local kept = ARGV[1]
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(current) and tonumber(current) > tonumber(kept) then
+  kept = current
+end
+redis.call('SET', KEYS[1], kept, 'PX', ARGV[2])
+return kept
+`;
+
+type RedisWithRevoke = Redis & { revokeUserAt(key: string, atMs: string, ttlMs: number): Promise<string> };
+
 export function createRevocation(redis: Redis, options: RevocationOptions): Revocation {
+  if (!('revokeUserAt' in redis)) redis.defineCommand('revokeUserAt', { numberOfKeys: 1, lua: REVOKE_USER_SCRIPT });
+  const client = redis as RedisWithRevoke;
   const now = options.now ?? Date.now;
   const ttlMs = options.accessTokenTtlSeconds * 1000 + MARGIN_MS;
   const maxEntries = options.maxCacheEntries ?? 50_000;
@@ -66,11 +83,9 @@ export function createRevocation(redis: Redis, options: RevocationOptions): Revo
 
   return {
     async revokeUser(userId, atMs = now()) {
-      // Never move a revocation back in time (two admins acting at once).
-      const previous = Number((await run(() => redis.get(userKey(userId)))) ?? 0);
-      const at = Math.max(previous, atMs);
-      await run(() => redis.set(userKey(userId), String(at), 'PX', ttlMs));
-      remember(users, userId, at);
+      // Never move a revocation back in time (two admins acting at once): one atomic max-and-expire.
+      const kept = Number(await run(() => client.revokeUserAt(userKey(userId), String(Math.trunc(atMs)), ttlMs)));
+      remember(users, userId, Number.isFinite(kept) ? Math.max(kept, atMs) : atMs);
     },
     async revokeSessions(sessionIds) {
       if (sessionIds.length === 0) return;

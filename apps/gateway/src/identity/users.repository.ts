@@ -111,6 +111,25 @@ export function createUserRepository(em: EntityManager) {
     async recordLogin(id: string, at: Date): Promise<void> {
       await em.nativeUpdate(UserSchema, { id }, { lastLoginAt: at });
     },
+    /**
+     * Locks the user's row until the transaction ends (`select … for update`);
+     * false when there is no such user. Every path that issues refresh tokens
+     * and every change that revokes them takes this lock first, so they
+     * serialize: no token is issued from a state a concurrent change revoked.
+     * Only meaningful inside `transaction`.
+     */
+    async lockForUpdate(id: string): Promise<boolean> {
+      const rows = await em.execute<{ id: string }[]>('select "id" from "identity"."users" where "id" = ? for update', [id]);
+      return rows.length > 0;
+    },
+    /**
+     * Serializes changes that could remove an active administrator, until the
+     * transaction ends (transaction-level advisory lock). Take it before any
+     * row lock. Only meaningful inside `transaction`.
+     */
+    async lockAdministrators(): Promise<void> {
+      await em.execute(`select pg_advisory_xact_lock(hashtext('csda.identity.admins'))`);
+    },
     /** Active users holding `role`, not counting `exceptUserId`. */
     async countActiveWithRole(role: string, exceptUserId?: string): Promise<number> {
       const holders = (await em.find(UserRoleSchema, { roleName: role }, { fields: ['userId'], disableIdentityMap: true })).map((r) => r.userId);

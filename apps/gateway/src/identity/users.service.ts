@@ -46,18 +46,36 @@ export function createUserService(deps: UserDeps) {
     if (unknown.length) throw new ValidationError(`Unknown role: ${unknown.join(', ')}`, { roles: `unknown: ${unknown.join(', ')}` });
   };
 
-  /** Refuses a change that would leave no active administrator. */
+  /**
+   * Runs a change to user `id` in one transaction: under the administrators'
+   * lock when `mayLoseAdmin` (so the last-admin check and the change are
+   * atomic against other such changes), then under the user's row lock (so a
+   * concurrent refresh or login cannot issue a token from the old state).
+   * `work` gets the user as locked and the revocation time to use.
+   */
+  const change = <T>(id: string, mayLoseAdmin: boolean, work: (tx: IdentityRepositories, user: UserRecord, atMs: number) => Promise<T>): Promise<T> =>
+    deps.repositories().transaction(async (tx) => {
+      if (mayLoseAdmin) await tx.users.lockAdministrators();
+      if (!(await tx.users.lockForUpdate(id))) throw new NotFoundError('user', id);
+      // Taken under the locks: a token read before this instant is revoked, one read after sees the change.
+      const atMs = deps.now();
+      return work(tx, await existing(tx, id), atMs);
+    });
+
+  /**
+   * After the commit: every access token of the user read at or before
+   * `atMs` (the instant taken under the locks) dies. A token read in that
+   * same millisecond may predate the change, so it goes too: at worst a
+   * login racing the change has to sign in again.
+   */
+  const revokeAccessTokens = (id: string, atMs: number) => deps.revocation.revokeUser(id, atMs + 1);
+
+  /** Refuses a change that would leave no active administrator. Call under lockAdministrators. */
   const keepAnAdmin = async (repos: IdentityRepositories, user: UserRecord, losesAdmin: boolean) => {
     if (!losesAdmin || !user.isActive || !user.roles.includes(ADMIN_ROLE)) return;
     if ((await repos.users.countActiveWithRole(ADMIN_ROLE, user.id)) === 0) {
       throw new ConflictError('The last active administrator cannot lose that role', { user_id: user.id });
     }
-  };
-
-  /** After the database change: kill refresh families, then every access token issued before now. */
-  const revokeAccess = async (repos: IdentityRepositories, userId: string) => {
-    await repos.refreshTokens.revokeAllForUser(userId, new Date(deps.now()));
-    await deps.revocation.revokeUser(userId, deps.now());
   };
 
   const fact = (actor: Principal, ctx: RequestContext, action: string, userId: string, details?: Record<string, string>) => ({
@@ -92,46 +110,51 @@ export function createUserService(deps: UserDeps) {
     },
 
     async update(id: string, patch: UserPatch, actor: Principal, ctx: RequestContext): Promise<UserRecord> {
-      const repos = deps.repositories();
-      const user = await existing(repos, id);
       if (patch.password !== undefined) assertPasswordPolicy(patch.password);
-      await keepAnAdmin(repos, user, patch.isActive === false);
-      const changes: UserChanges = {
-        username: patch.username,
-        email: patch.email,
-        isActive: patch.isActive,
-        passwordHash: patch.password === undefined ? undefined : await deps.passwords.hash(patch.password),
-      };
+      // Hashing is slow: done before any lock is taken.
+      const passwordHash = patch.password === undefined ? undefined : await deps.passwords.hash(patch.password);
+      const changes: UserChanges = { username: patch.username, email: patch.email, isActive: patch.isActive, passwordHash };
       const fields = Object.entries({ username: patch.username, email: patch.email, is_active: patch.isActive, password: patch.password })
         .filter(([, v]) => v !== undefined)
         .map(([k]) => k);
-      const updated = (await repos.users.update(id, changes)) ?? (await existing(repos, id));
-      const deactivated = user.isActive && !updated.isActive;
-      if (deactivated || patch.password !== undefined) await revokeAccess(repos, id);
+      const { updated, deactivated, revokeAt } = await change(id, patch.isActive === false, async (tx, user, atMs) => {
+        await keepAnAdmin(tx, user, patch.isActive === false);
+        const updated = (await tx.users.update(id, changes)) ?? (await existing(tx, id));
+        const deactivated = user.isActive && !updated.isActive;
+        const revoke = deactivated || passwordHash !== undefined;
+        if (revoke) await tx.refreshTokens.revokeAllForUser(id, new Date(atMs));
+        return { updated, deactivated, revokeAt: revoke ? atMs : undefined };
+      });
+      if (revokeAt !== undefined) await revokeAccessTokens(id, revokeAt);
       await audit(fact(actor, ctx, 'user_updated', id, { fields: fields.join(','), ...(deactivated ? { deactivated: 'true' } : {}) }));
       return updated;
     },
 
     async delete(id: string, actor: Principal, ctx: RequestContext): Promise<void> {
-      const repos = deps.repositories();
-      const user = await existing(repos, id);
-      await keepAnAdmin(repos, user, true);
-      if (!(await repos.users.delete(id))) throw new NotFoundError('user', id);
-      // Refresh tokens went with the row (cascade); access tokens die through the deny list.
-      await deps.revocation.revokeUser(id, deps.now());
+      const { user, revokeAt } = await change(id, true, async (tx, user, atMs) => {
+        await keepAnAdmin(tx, user, true);
+        // Refresh tokens go with the row (cascade).
+        if (!(await tx.users.delete(id))) throw new NotFoundError('user', id);
+        return { user, revokeAt: atMs };
+      });
+      // Access tokens die through the deny list.
+      await revokeAccessTokens(id, revokeAt);
       await audit(fact(actor, ctx, 'user_deleted', id, { username: user.username }));
     },
 
     async setRoles(id: string, roles: readonly string[], actor: Principal, ctx: RequestContext): Promise<UserRecord> {
-      const repos = deps.repositories();
-      const user = await existing(repos, id);
       const wanted = [...new Set(roles)].sort();
-      await assertRolesExist(repos, wanted);
-      await keepAnAdmin(repos, user, !wanted.includes(ADMIN_ROLE));
-      await repos.users.setRoles(id, wanted);
-      await revokeAccess(repos, id);
-      await audit(fact(actor, ctx, 'user_roles_changed', id, { previous: [...user.roles].sort().join(','), roles: wanted.join(',') }));
-      return existing(repos, id);
+      await assertRolesExist(deps.repositories(), wanted);
+      const losesAdmin = !wanted.includes(ADMIN_ROLE);
+      const { previous, updated, revokeAt } = await change(id, losesAdmin, async (tx, user, atMs) => {
+        await keepAnAdmin(tx, user, losesAdmin);
+        await tx.users.setRoles(id, wanted);
+        await tx.refreshTokens.revokeAllForUser(id, new Date(atMs));
+        return { previous: user.roles, updated: await existing(tx, id), revokeAt: atMs };
+      });
+      await revokeAccessTokens(id, revokeAt);
+      await audit(fact(actor, ctx, 'user_roles_changed', id, { previous: [...previous].sort().join(','), roles: wanted.join(',') }));
+      return updated;
     },
   };
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { generateInternalKeyPair, loadDevKeyPair, parsePrivateKey, parsePublicKey } from './keys.ts';
+import { generateInternalKeyPair, loadDevKeyPair, parsePrivateKey, parsePublicKey, readOrCreateDevFile } from './keys.ts';
 
 const run = promisify(execFile);
 const dirs: string[] = [];
@@ -108,5 +108,21 @@ describe('loadDevKeyPair', () => {
     const again = await loadDevKeyPair(dir, () => undefined);
     expect(spki(again.publicKey)).toBe(spki(pair.publicKey));
     expect(spki(parsePublicKey(await readFile(join(dir, 'internal-ed25519.pub'), 'utf8')))).toBe(spki(pair.publicKey));
+  });
+});
+
+describe('readOrCreateDevFile', () => {
+  it('creates the file once (0600) even when many callers race, and everyone reads the winner', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'csda-devfile-'));
+    try {
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => readOrCreateDevFile(join(dir, 'keys'), 'secret', () => `value-${i}`)));
+      expect(new Set(results).size).toBe(1);
+      expect(results[0]).toMatch(/^value-\d$/);
+      expect((await stat(join(dir, 'keys', 'secret'))).mode & 0o777).toBe(0o600);
+      expect(await readdir(join(dir, 'keys'))).toEqual(['secret']);
+      expect(await readOrCreateDevFile(join(dir, 'keys'), 'secret', () => 'other')).toBe(results[0]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

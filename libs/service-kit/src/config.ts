@@ -38,6 +38,7 @@ export const baseConfigShape = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HOST: z.string().min(1).default('0.0.0.0'),
   DATABASE_URL: urlVar(['postgres', 'postgresql'], 'postgres://postgres@127.0.0.1:5432/csda'),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(20),
   NATS_URL: urlVar(['nats', 'tls'], 'nats://127.0.0.1:4222'),
   NATS_NAMESPACE: z
     .string()

@@ -38,7 +38,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<MikroORM> 
     debug: false,
     logger: (message) => options.logger.debug({ component: 'orm' }, message),
     discovery: { warnWhenNoEntities: false },
-    pool: { min: 0, max: options.poolMax ?? 10 },
+    pool: { min: 0, max: options.poolMax ?? 20 },
     migrations: {
       migrationsList: options.migrations,
       tableName: `${options.schema}.mikro_orm_migrations`,

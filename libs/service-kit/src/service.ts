@@ -69,7 +69,7 @@ export async function openRuntime<C extends BaseConfig>(definition: ServiceDefin
   lifecycle.defer('telemetry', () => telemetry.shutdown());
   const retry = { deadlineMs: config.STARTUP_TIMEOUT_MS, signal: lifecycle.signal };
 
-  const orm = await openDatabase({ url: config.DATABASE_URL, schema: definition.schema, entities: definition.entities, migrations: definition.migrations, logger });
+  const orm = await openDatabase({ url: config.DATABASE_URL, schema: definition.schema, entities: definition.entities, migrations: definition.migrations, logger, poolMax: config.DATABASE_POOL_MAX });
   lifecycle.defer('database', () => orm.close());
   await connectWithRetry('postgres', redactUrl(config.DATABASE_URL), () => assertConnected(orm), logger, retry);
 

@@ -163,6 +163,7 @@ describe('gateway REST edge', () => {
     const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/healthz', '/readyz', '/metrics', '/api/v1/system/services']));
+    expect(doc.paths['/api/v1/vault/secrets/{id}/value'].get.security).toEqual([{ bearerAuth: [] }]);
     const services = doc.paths['/api/v1/system/services'].get;
     expect(Object.keys(services.responses)).toEqual(expect.arrayContaining(['200', '422', '500', '503']));
     expect(Object.keys(doc.paths)).toEqual(

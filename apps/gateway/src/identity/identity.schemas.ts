@@ -64,17 +64,6 @@ export const patchUserBody = z
   .meta({ id: 'UpdateUserRequest' });
 export const setRolesBody = z.object({ roles: z.array(roleName).max(32) }).meta({ id: 'SetRolesRequest' });
 
-export const idParams = z.object({ id: z.uuid() });
-
-/** `?limit&offset` of every list: limit 1-200 (default 50). */
-export const pageQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
-});
-
-/** `{items, total, limit, offset}` of `item`. */
-export const pageOf = <T extends z.ZodType>(item: T, id: string) =>
-  z.object({ items: z.array(item), total: z.number().int(), limit: z.number().int(), offset: z.number().int() }).meta({ id });
 
 export const userJson = (u: UserRecord): z.infer<typeof userSchema> => ({
   id: u.id,

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { bearerAuth, protectedErrorResponses } from '../http/schemas.ts';
+import { bearerAuth, pageOf, pageQuery, protectedErrorResponses } from '../http/schemas.ts';
 import type { AuthHooks } from './auth.hooks.ts';
-import { pageOf, pageQuery, roleJson, roleSchema } from './identity.schemas.ts';
+import { roleJson, roleSchema } from './identity.schemas.ts';
 import type { RoleService } from './roles.service.ts';
 
 export interface RoleRouteDeps {

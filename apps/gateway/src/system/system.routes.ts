@@ -3,7 +3,7 @@ import type { ServiceInfo } from '@csda/proto/csda/common/v1/service_info_pb.js'
 import type { preHandlerAsyncHookHandler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { commonErrorResponses, errorEnvelopeSchema } from '../http/schemas.ts';
+import { bearerAuth, protectedErrorResponses } from '../http/schemas.ts';
 import type { ServiceDirectory } from './service-directory.ts';
 
 export interface SystemRouteDeps {
@@ -47,7 +47,8 @@ export function systemRoutes(deps: SystemRouteDeps): FastifyPluginAsyncZod {
         schema: {
           tags: ['system'],
           summary: 'Name, version and schema version of every service, reached over Connect',
-          response: { 200: z.object({ items: z.array(serviceInfoSchema), total: z.number().int() }), 401: errorEnvelopeSchema, 403: errorEnvelopeSchema, ...commonErrorResponses },
+          security: bearerAuth,
+          response: { 200: z.object({ items: z.array(serviceInfoSchema), total: z.number().int() }), ...protectedErrorResponses },
         },
       },
       async () => {

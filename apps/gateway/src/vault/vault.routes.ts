@@ -4,10 +4,9 @@ import type { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { commonErrorResponses, errorEnvelopeSchema } from '../http/schemas.ts';
+import { bearerAuth, errorEnvelopeSchema, idParams, pageOf, protectedErrorResponses } from '../http/schemas.ts';
 import {
   createSecretBody,
-  idParams,
   listQuery,
   msFromIso,
   putValueBody,
@@ -28,8 +27,7 @@ export interface VaultRouteDeps {
   readonly authorize: (permission: Permission) => preHandlerAsyncHookHandler;
 }
 
-const errors = { 401: errorEnvelopeSchema, 403: errorEnvelopeSchema, 404: errorEnvelopeSchema, 409: errorEnvelopeSchema, ...commonErrorResponses };
-const list = (item: z.ZodType) => z.object({ items: z.array(item), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
+const errors = { 404: errorEnvelopeSchema, 409: errorEnvelopeSchema, ...protectedErrorResponses };
 
 /** `/api/v1/vault/secrets…`: REST ↔ VaultService over Connect, as the authenticated caller. */
 export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
@@ -45,7 +43,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.get(
       '/secrets',
-      { preHandler: deps.authorize('secrets:read'), schema: { tags, summary: 'List secrets you own or that are shared with your roles', querystring: listQuery, response: { 200: list(secretSchema), ...errors } } },
+      { preHandler: deps.authorize('secrets:read'), schema: { tags, security: bearerAuth, summary: 'List secrets you own or that are shared with your roles', querystring: listQuery, response: { 200: pageOf(secretSchema, 'SecretPage'), ...errors } } },
       async (request) => {
         const q = request.query;
         const res = await deps.vault.listSecrets({ limit: q.limit, offset: q.offset, tag: q.tag ?? '', namePrefix: q.name_prefix ?? '' }, await callOptions(request));
@@ -55,7 +53,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
 
     app.post(
       '/secrets',
-      { preHandler: deps.authorize('secrets:write'), schema: { tags, summary: 'Create a secret (version 1 holds the value)', body: createSecretBody, response: { 201: secretSchema, ...errors } } },
+      { preHandler: deps.authorize('secrets:write'), schema: { tags, security: bearerAuth, summary: 'Create a secret (version 1 holds the value)', body: createSecretBody, response: { 201: secretSchema, ...errors } } },
       async (request, reply) => {
         const b = request.body;
         const res = await deps.vault.createSecret(
@@ -76,13 +74,13 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
 
     app.get(
       '/secrets/:id',
-      { preHandler: deps.authorize('secrets:read'), schema: { tags, summary: 'Secret metadata (no value)', params: idParams, response: { 200: secretSchema, ...errors } } },
+      { preHandler: deps.authorize('secrets:read'), schema: { tags, security: bearerAuth, summary: 'Secret metadata (no value)', params: idParams, response: { 200: secretSchema, ...errors } } },
       async (request) => secretToJson((await deps.vault.getSecret({ id: request.params.id }, await callOptions(request))).secret!),
     );
 
     app.patch(
       '/secrets/:id',
-      { preHandler: deps.authorize('secrets:write'), schema: { tags, summary: 'Change metadata, sharing, expiry or rotation settings', params: idParams, body: updateSecretBody, response: { 200: secretSchema, ...errors } } },
+      { preHandler: deps.authorize('secrets:write'), schema: { tags, security: bearerAuth, summary: 'Change metadata, sharing, expiry or rotation settings', params: idParams, body: updateSecretBody, response: { 200: secretSchema, ...errors } } },
       async (request) => {
         const b = request.body;
         const res = await deps.vault.updateSecret(
@@ -107,7 +105,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
 
     app.delete(
       '/secrets/:id',
-      { preHandler: deps.authorize('secrets:write'), schema: { tags, summary: 'Delete a secret (soft delete)', params: idParams, response: { 204: z.null(), ...errors } } },
+      { preHandler: deps.authorize('secrets:write'), schema: { tags, security: bearerAuth, summary: 'Delete a secret (soft delete)', params: idParams, response: { 204: z.null(), ...errors } } },
       async (request, reply) => {
         await deps.vault.deleteSecret({ id: request.params.id }, await callOptions(request));
         return reply.status(204).send(null);
@@ -116,7 +114,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
 
     app.get(
       '/secrets/:id/value',
-      { preHandler: deps.authorize('secrets:reveal'), schema: { tags, summary: 'Reveal the value of the current or a given version (audited)', params: idParams, querystring: revealQuery, response: { 200: revealResponse, ...errors } } },
+      { preHandler: deps.authorize('secrets:reveal'), schema: { tags, security: bearerAuth, summary: 'Reveal the value of the current or a given version (audited)', params: idParams, querystring: revealQuery, response: { 200: revealResponse, ...errors } } },
       async (request, reply) => {
         const res = await deps.vault.revealSecret({ id: request.params.id, version: request.query.version ?? 0 }, await callOptions(request));
         void reply.header('cache-control', 'no-store');
@@ -126,7 +124,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
 
     app.put(
       '/secrets/:id/value',
-      { preHandler: deps.authorize('secrets:write'), schema: { tags, summary: 'Store a new value as a new version (optional check-and-set)', params: idParams, body: putValueBody, response: { 200: secretSchema, ...errors } } },
+      { preHandler: deps.authorize('secrets:write'), schema: { tags, security: bearerAuth, summary: 'Store a new value as a new version (optional check-and-set)', params: idParams, body: putValueBody, response: { 200: secretSchema, ...errors } } },
       async (request) => {
         const res = await deps.vault.putSecretValue({ id: request.params.id, value: request.body.value, expectedVersion: request.body.expected_version }, await callOptions(request));
         return secretToJson(res.secret!);
@@ -135,7 +133,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
 
     app.get(
       '/secrets/:id/versions',
-      { preHandler: deps.authorize('secrets:read'), schema: { tags, summary: 'Versions of a secret, newest first, without values', params: idParams, response: { 200: list(versionSchema), ...errors } } },
+      { preHandler: deps.authorize('secrets:read'), schema: { tags, security: bearerAuth, summary: 'Versions of a secret, newest first, without values', params: idParams, response: { 200: pageOf(versionSchema, 'SecretVersionPage'), ...errors } } },
       async (request) => {
         const res = await deps.vault.listSecretVersions({ id: request.params.id }, await callOptions(request));
         const items = res.items.map((v) => ({ version: v.version, key_id: v.keyId, created_by: v.createdBy, created_at: new Date(Number(v.createdAtMs)).toISOString(), is_current: v.isCurrent }));
@@ -145,7 +143,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
 
     app.post(
       '/secrets/:id/rotate',
-      { preHandler: deps.authorize('secrets:write'), schema: { tags, summary: 'Rotate now: a new version with the given value or one generated by the strategy', params: idParams, body: rotateBody, response: { 200: secretSchema, ...errors } } },
+      { preHandler: deps.authorize('secrets:write'), schema: { tags, security: bearerAuth, summary: 'Rotate now: a new version with the given value or one generated by the strategy', params: idParams, body: rotateBody, response: { 200: secretSchema, ...errors } } },
       async (request) => {
         const res = await deps.vault.rotateSecret({ id: request.params.id, value: request.body?.value ?? '' }, await callOptions(request));
         return secretToJson(res.secret!);

@@ -1,5 +1,6 @@
 import type { Secret } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { z } from 'zod';
+import { pageQuery } from '../http/schemas.ts';
 
 const isoOrNull = z.iso.datetime({ offset: true }).nullable();
 
@@ -59,14 +60,10 @@ export const updateSecretBody = z
   .partial()
   .strict();
 
-export const listQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  offset: z.coerce.number().int().min(0).default(0),
+export const listQuery = pageQuery.extend({
   tag: z.string().max(64).optional(),
   name_prefix: z.string().max(255).optional(),
 });
-
-export const idParams = z.object({ id: z.uuid() });
 export const revealQuery = z.object({ version: z.coerce.number().int().min(1).optional() });
 export const revealResponse = z.object({ value: z.string(), version: z.number().int() }).meta({ id: 'SecretValue' });
 export const putValueBody = z.object({ value: z.string().min(1).max(65_536), expected_version: z.number().int().min(0).optional() });

@@ -1,3 +1,4 @@
+import { ConflictError } from '@csda/errors';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RotationStrategy, SealedVersion, SecretRecord, VersionRecord } from './secret.types.ts';
 
@@ -107,10 +108,19 @@ const visibleClause = (v: Visibility): { sql: string; params: unknown[] } =>
 
 function createQueries(em: EntityManager) {
   const run = <T>(sql: string, params: unknown[] = []) => em.getConnection().execute(sql, params, 'all', em.getTransactionContext()) as Promise<T>;
+  /** A write that may take a name already used by another of the owner's live secrets → CONFLICT. */
+  const runNamed = (name: string | undefined, sql: string, params: unknown[]) =>
+    run(sql, params).catch((err: unknown) => {
+      if ((err as { code?: string }).code === '23505' && String((err as Error).message).includes('secrets_owner_name_unique')) {
+        throw new ConflictError(`A secret named "${name ?? ''}" already exists`, { name: name ?? '' });
+      }
+      throw err;
+    });
 
   return {
     async insertSecret(s: NewSecret): Promise<void> {
-      await run(
+      await runNamed(
+        s.name,
         `insert into vault.secrets (id, owner_id, name, description, tags, shared_with_roles, expires_at, is_active,
            rotation_enabled, rotation_interval_days, rotation_strategy, next_rotation_at, last_rotated_at, created_at, updated_at)
          values (?, ?, ?, ?, ${TEXT_ARRAY}, ${TEXT_ARRAY}, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -178,7 +188,7 @@ function createQueries(em: EntityManager) {
         }
       }
       if (sets.length === 0) return;
-      await run(`update vault.secrets set ${sets.join(', ')}, updated_at = now() where id = ? and deleted_at is null`, [...params, id]);
+      await runNamed(changes.name, `update vault.secrets set ${sets.join(', ')}, updated_at = now() where id = ? and deleted_at is null`, [...params, id]);
     },
 
     async softDelete(id: string): Promise<void> {

@@ -46,7 +46,6 @@ export interface UpdateSecretInput {
 
 const visibilityOf = (p: Principal): Visibility => ({ userId: p.id, roles: p.roles, all: hasPermission(p, 'secrets:admin') });
 const canModify = (p: Principal, s: SecretRecord) => s.ownerId === p.id || hasPermission(p, 'secrets:admin');
-const isUniqueViolation = (err: unknown) => (err as { code?: string } | undefined)?.code === '23505';
 const nextRotation = (enabled: boolean, intervalDays: number | null, from: Date) =>
   enabled && intervalDays ? new Date(from.getTime() + intervalDays * DAY_MS) : null;
 
@@ -125,10 +124,6 @@ export function createSecretService(deps: SecretServiceDeps) {
           });
           await tx.insertVersion(id, seal(id, 1, value), ctx.principal.id);
           return (await tx.findVisible(id, visibilityOf(ctx.principal)))!;
-        })
-        .catch((err: unknown) => {
-          if (isUniqueViolation(err)) throw new ConflictError(`A secret named "${name}" already exists`, { name });
-          throw err;
         });
       await deps.audit(fact(ctx, 'secret_created', id, { name, version: '1' }));
       return created;
@@ -175,10 +170,6 @@ export function createSecretService(deps: SecretServiceDeps) {
           }
           await tx.update(id, changes);
           return (await tx.findVisible(id, visibilityOf(ctx.principal)))!;
-        })
-        .catch((err: unknown) => {
-          if (isUniqueViolation(err)) throw new ConflictError('A secret with this name already exists', { name: changes.name ?? '' });
-          throw err;
         });
       const fields = Object.entries(changes).filter(([, v]) => v !== undefined).map(([k]) => k).sort().join(',');
       await deps.audit(fact(ctx, 'secret_updated', id, { fields }));

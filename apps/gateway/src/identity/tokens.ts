@@ -23,7 +23,6 @@ export interface VerifiedAccessToken {
   readonly sessionId: string;
   /** Issue time in ms, compared with a user's revocation time. */
   readonly issuedAtMs: number;
-  readonly tokenId: string;
 }
 
 export interface AccessTokens {
@@ -102,7 +101,6 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
         principal: Object.freeze({ kind: 'user', id: c.sub, name: c.username, roles: Object.freeze(c.roles), permissions: Object.freeze(c.perms) }),
         sessionId: c.sid,
         issuedAtMs: c.iat_ms,
-        tokenId: c.jti,
       });
       if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
       verified.set(token, { result, expiresAtMs: Number((payload as { exp: number }).exp) * 1000 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ConfigError, loadConfig } from '@csda/service-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assertServeConfig, configSchema, registrationEnabled, trustProxySetting } from './config.ts';
-import { resolveJwtSecret } from './identity/jwt-secret.ts';
+import { resolveJwtSecret } from './identity/auth/jwt-secret.ts';
 
 const problems = (fn: () => unknown): readonly string[] => {
   try {

@@ -2,9 +2,9 @@ import { GatewayService } from '@csda/proto/csda/gateway/v1/gateway_pb.js';
 import type { ServiceDefinition } from '@csda/service-kit';
 import pkg from '../package.json' with { type: 'json' };
 import { AuditLogSchema } from './audit/audit-log.entity.ts';
-import { RefreshTokenSchema } from './identity/refresh-token.entity.ts';
-import { RoleSchema } from './identity/role.entity.ts';
-import { UserRoleSchema, UserSchema } from './identity/user.entity.ts';
+import { RefreshTokenSchema } from './identity/auth/refresh-token.entity.ts';
+import { RoleSchema } from './identity/roles/role.entity.ts';
+import { UserRoleSchema, UserSchema } from './identity/users/user.entity.ts';
 import { migrations } from './migrations/index.ts';
 
 export const definition: ServiceDefinition = {

@@ -25,9 +25,9 @@ import { AUDIT_CONSUMER_CONCURRENCY, auditConsumerSpec, createAuditHandler } fro
 import { assertServeConfig, configSchema, trustProxySetting, type Config } from './config.ts';
 import { definition } from './definition.ts';
 import { buildApp } from './http/app.ts';
-import { bootstrapAdmin, BOOTSTRAP_ADMIN } from './identity/bootstrap.ts';
+import { bootstrapAdmin, BOOTSTRAP_ADMIN } from './identity/users/bootstrap.ts';
 import { createIdentity, createIdentityDeps, gatewayAudit } from './identity/identity.ts';
-import { resolveJwtSecret } from './identity/jwt-secret.ts';
+import { resolveJwtSecret } from './identity/auth/jwt-secret.ts';
 import { createPasswordHasher, passwordProblem } from './identity/passwords.ts';
 import { createIdentityRepositories } from './identity/repositories.ts';
 import { createRoutes } from './rpc/routes.ts';

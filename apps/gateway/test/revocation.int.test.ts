@@ -1,8 +1,8 @@
 import { connectRedis, createLogger, createRedis, type Redis } from '@csda/service-kit';
 import { testNamespace } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLoginRateLimiter } from '../src/identity/rate-limit.ts';
-import { createRevocation } from '../src/identity/revocation.ts';
+import { createLoginRateLimiter } from '../src/identity/auth/rate-limit.ts';
+import { createRevocation } from '../src/identity/auth/revocation.ts';
 import { redisUrl } from './support/identity-harness.ts';
 
 /** The deny list and login counters against real Redis, as two gateway instances would share them. */

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { bearerAuth, protectedErrorResponses } from '../http/schemas.ts';
-import type { AuthHooks } from '../identity/auth.hooks.ts';
+import type { AuthHooks } from '../identity/auth/auth.hooks.ts';
 import type { AuditLog } from './audit-log.entity.ts';
 import type { AuditFilter, AuditLogRepository } from './audit-log.repository.ts';
 

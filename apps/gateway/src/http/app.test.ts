@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createIdentity, type Identity } from '../identity/identity.ts';
 import { createPasswordHasher } from '../identity/passwords.ts';
-import { createAccessTokens } from '../identity/tokens.ts';
+import { createAccessTokens } from '../identity/auth/tokens.ts';
 import { createServiceDirectory } from '../system/service-directory.ts';
 import { buildApp } from './app.ts';
 

@@ -8,10 +8,10 @@ import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, val
 import type { Registry } from 'prom-client';
 import type { AuditLogRepository } from '../audit/audit-log.repository.ts';
 import { auditRoutes } from '../audit/audit.routes.ts';
-import { authRoutes } from '../identity/auth.routes.ts';
+import { authRoutes } from '../identity/auth/auth.routes.ts';
 import type { Identity } from '../identity/identity.ts';
-import { roleRoutes } from '../identity/roles.routes.ts';
-import { userRoutes } from '../identity/users.routes.ts';
+import { roleRoutes } from '../identity/roles/role.routes.ts';
+import { userRoutes } from '../identity/users/user.routes.ts';
 import { systemRoutes } from '../system/system.routes.ts';
 import { vaultRoutes, type VaultRouteDeps } from '../vault/vault.routes.ts';
 import type { ServiceDirectory } from '../system/service-directory.ts';

@@ -1,9 +1,9 @@
 import type { AuditFact } from '@csda/service-kit';
 import type { PasswordHasher } from './passwords.ts';
-import type { LoginRateLimiter } from './rate-limit.ts';
+import type { LoginRateLimiter } from './auth/rate-limit.ts';
 import type { IdentityRepositories } from './repositories.ts';
-import type { Revocation } from './revocation.ts';
-import type { AccessTokens } from './tokens.ts';
+import type { Revocation } from './auth/revocation.ts';
+import type { AccessTokens } from './auth/tokens.ts';
 
 /** Facts about the REST call an action came from, for the audit trail. */
 export interface RequestContext {

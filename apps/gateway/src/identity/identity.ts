@@ -2,16 +2,16 @@ import { ExternalServiceError } from '@csda/errors';
 import { publishAudit, type Nats, type Redis } from '@csda/service-kit';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { registrationEnabled, type Config } from '../config.ts';
-import { createAuthHooks, type AuthHooks } from './auth.hooks.ts';
-import { createAuthService, type AuthService } from './auth.service.ts';
+import { createAuthHooks, type AuthHooks } from './auth/auth.hooks.ts';
+import { createAuthService, type AuthService } from './auth/auth.service.ts';
 import type { Audit, IdentityDeps } from './context.ts';
 import { createPasswordHasher } from './passwords.ts';
-import { createLoginRateLimiter } from './rate-limit.ts';
+import { createLoginRateLimiter } from './auth/rate-limit.ts';
 import { createIdentityRepositories } from './repositories.ts';
-import { createRevocation } from './revocation.ts';
-import { createRoleService, type RoleService } from './roles.service.ts';
-import { createAccessTokens } from './tokens.ts';
-import { createUserService, type UserService } from './users.service.ts';
+import { createRevocation } from './auth/revocation.ts';
+import { createRoleService, type RoleService } from './roles/role.service.ts';
+import { createAccessTokens } from './auth/tokens.ts';
+import { createUserService, type UserService } from './users/user.service.ts';
 
 export type IdentityConfig = Pick<
   Config,

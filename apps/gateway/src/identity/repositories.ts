@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { createRefreshTokenRepository, type RefreshTokenRepository } from './refresh-tokens.repository.ts';
-import { createRoleRepository, type RoleRepository } from './roles.repository.ts';
-import { createUserRepository, type UserRepository } from './users.repository.ts';
+import { createRefreshTokenRepository, type RefreshTokenRepository } from './auth/refresh-token.repository.ts';
+import { createRoleRepository, type RoleRepository } from './roles/role.repository.ts';
+import { createUserRepository, type UserRepository } from './users/user.repository.ts';
 
 export interface IdentityRepositories {
   readonly users: UserRepository;

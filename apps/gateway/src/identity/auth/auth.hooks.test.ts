@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { fastify, type FastifyInstance } from 'fastify';
 import { UnsecuredJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { installErrorHandling } from '../http/error-handler.ts';
+import { installErrorHandling } from '../../http/error-handler.ts';
 import { createAuthHooks, principalOf } from './auth.hooks.ts';
 import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, createAccessTokens } from './tokens.ts';
 

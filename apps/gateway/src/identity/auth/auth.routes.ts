@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { bearerAuth, commonErrorResponses, errorEnvelopeSchema } from '../http/schemas.ts';
+import { bearerAuth, commonErrorResponses, errorEnvelopeSchema } from '../../http/schemas.ts';
 import type { AuthHooks } from './auth.hooks.ts';
 import { principalOf } from './auth.hooks.ts';
 import type { AuthService } from './auth.service.ts';
-import { loginBody, meSchema, refreshBody, registerBody, tokenJson, tokenPairSchema, userJson, userSchema } from './identity.schemas.ts';
+import { userJson, userSchema } from '../users/user.schemas.ts';
+import { loginBody, meSchema, refreshBody, registerBody, tokenJson, tokenPairSchema } from './auth.schemas.ts';
 
 export interface AuthRouteDeps {
   readonly hooks: Pick<AuthHooks, 'authenticate'>;

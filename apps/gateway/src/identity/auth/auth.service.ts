@@ -1,13 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { AuthenticationError, AuthorizationError, RateLimitedError } from '@csda/errors';
 import type { Principal } from '@csda/auth';
-import type { IdentityDeps, RequestContext } from './context.ts';
-import { assertPasswordPolicy } from './passwords.ts';
+import type { IdentityDeps, RequestContext } from '../context.ts';
+import { assertPasswordPolicy } from '../passwords.ts';
 import { normalizeLogin, type LoginAccount } from './rate-limit.ts';
-import type { IdentityRepositories } from './repositories.ts';
+import type { IdentityRepositories } from '../repositories.ts';
 import { permissionsOf, tokenSubject } from './subject.ts';
 import { generateRefreshToken, hashRefreshToken } from './tokens.ts';
-import type { UserRecord } from './users.repository.ts';
+import type { UserRecord } from '../users/user.repository.ts';
 
 export interface TokenPair {
   readonly accessToken: string;

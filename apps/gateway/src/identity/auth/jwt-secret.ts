@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { readOrCreateDevFile } from '@csda/auth';
 import { ConfigError } from '@csda/service-kit';
-import { JWT_SECRET_MIN_BYTES, type Config } from '../config.ts';
+import { JWT_SECRET_MIN_BYTES, type Config } from '../../config.ts';
 
 export const DEV_JWT_SECRET_FILE = 'jwt-secret';
 

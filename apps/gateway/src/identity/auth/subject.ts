@@ -1,7 +1,7 @@
 import { isPermission } from '@csda/auth';
-import type { RoleRecord } from './roles.repository.ts';
+import type { RoleRecord } from '../roles/role.repository.ts';
 import type { TokenSubject } from './tokens.ts';
-import type { UserRecord } from './users.repository.ts';
+import type { UserRecord } from '../users/user.repository.ts';
 
 /** The effective permissions of a set of roles: the union of their known permissions, sorted. */
 export function permissionsOf(roles: readonly RoleRecord[]): string[] {

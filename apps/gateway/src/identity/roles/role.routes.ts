@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { bearerAuth, pageOf, pageQuery, protectedErrorResponses } from '../http/schemas.ts';
-import type { AuthHooks } from './auth.hooks.ts';
-import { roleJson, roleSchema } from './identity.schemas.ts';
-import type { RoleService } from './roles.service.ts';
+import { bearerAuth, pageOf, pageQuery, protectedErrorResponses } from '../../http/schemas.ts';
+import type { AuthHooks } from '../auth/auth.hooks.ts';
+import { roleJson, roleSchema } from './role.schemas.ts';
+import type { RoleService } from './role.service.ts';
 
 export interface RoleRouteDeps {
   readonly hooks: Pick<AuthHooks, 'requirePermission'>;

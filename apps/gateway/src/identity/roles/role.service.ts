@@ -1,5 +1,5 @@
-import type { IdentityDeps } from './context.ts';
-import type { RoleRecord } from './roles.repository.ts';
+import type { IdentityDeps } from '../context.ts';
+import type { RoleRecord } from './role.repository.ts';
 
 /** Roles and their permissions (read-only for now; ADMIN and USER are seeded). */
 export function createRoleService(deps: Pick<IdentityDeps, 'repositories'>) {

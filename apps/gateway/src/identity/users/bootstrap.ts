@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from '@csda/errors';
-import type { IdentityDeps } from './context.ts';
-import { assertPasswordPolicy, generatePassword } from './passwords.ts';
-import { ADMIN_ROLE } from './users.service.ts';
+import type { IdentityDeps } from '../context.ts';
+import { assertPasswordPolicy, generatePassword } from '../passwords.ts';
+import { ADMIN_ROLE } from './user.service.ts';
 
 export const BOOTSTRAP_ADMIN = { username: 'admin', email: 'admin@cdsa.local' } as const;
 /** Length of a generated initial password (base64url: 192 bits). */

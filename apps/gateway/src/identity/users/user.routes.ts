@@ -2,11 +2,11 @@ import { AuthorizationError } from '@csda/errors';
 import { hasPermission } from '@csda/auth';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { bearerAuth, errorEnvelopeSchema, idParams, pageOf, pageQuery, protectedErrorResponses } from '../http/schemas.ts';
-import type { AuthHooks } from './auth.hooks.ts';
-import { principalOf } from './auth.hooks.ts';
-import { createUserBody, patchUserBody, setRolesBody, userJson, userSchema } from './identity.schemas.ts';
-import type { UserService } from './users.service.ts';
+import { bearerAuth, errorEnvelopeSchema, idParams, pageOf, pageQuery, protectedErrorResponses } from '../../http/schemas.ts';
+import type { AuthHooks } from '../auth/auth.hooks.ts';
+import { principalOf } from '../auth/auth.hooks.ts';
+import { createUserBody, patchUserBody, setRolesBody, userJson, userSchema } from './user.schemas.ts';
+import type { UserService } from './user.service.ts';
 
 export interface UserRouteDeps {
   readonly hooks: AuthHooks;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createUserBody, loginBody, patchUserBody, registerBody } from './identity.schemas.ts';
+import { loginBody, registerBody } from '../auth/auth.schemas.ts';
+import { createUserBody, patchUserBody } from './user.schemas.ts';
 
 const password = 'a-good-long-password';
 // Every C0 control (U+0000 included), DEL and the C1 controls.

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError } from '@csda/errors';
 import type { Principal } from '@csda/auth';
-import type { IdentityDeps, RequestContext } from './context.ts';
-import { assertPasswordPolicy } from './passwords.ts';
-import type { IdentityRepositories } from './repositories.ts';
-import type { UserChanges, UserRecord } from './users.repository.ts';
+import type { IdentityDeps, RequestContext } from '../context.ts';
+import { assertPasswordPolicy } from '../passwords.ts';
+import type { IdentityRepositories } from '../repositories.ts';
+import type { UserChanges, UserRecord } from './user.repository.ts';
 
 export interface NewUserInput {
   readonly username: string;

@@ -49,6 +49,19 @@ export interface Principal {
   readonly permissions: readonly string[];
 }
 
+/**
+ * What a role name looks like: upper case, starting with a letter, then
+ * letters, digits or `_`, 64 characters at most (e.g. `ADMIN`, `USER_ADMIN`).
+ * The gateway's request schemas and the vault's validation use this one
+ * pattern; the identity migration's CHECK constraint spells the same rule in SQL.
+ */
+export const ROLE_NAME_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;
+
+/** True when `value` is a well-formed role name ({@link ROLE_NAME_PATTERN}). */
+export function isRoleName(value: string): boolean {
+  return ROLE_NAME_PATTERN.test(value);
+}
+
 /** A role created by the bootstrap. */
 export interface SeededRole {
   readonly name: string;

@@ -1,3 +1,4 @@
+import { ROLE_NAME_PATTERN } from '@csda/auth';
 import type { Secret } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { z } from 'zod';
 import { pageQuery } from '../http/schemas.ts';
@@ -42,7 +43,7 @@ export const createSecretBody = z.object({
   value: z.string().min(1).max(65_536),
   description: z.string().max(2_000).default(''),
   tags: z.array(z.string().min(1).max(64)).max(50).default([]),
-  shared_with_roles: z.array(z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/)).max(20).default([]),
+  shared_with_roles: z.array(z.string().regex(ROLE_NAME_PATTERN)).max(20).default([]),
   expires_at: z.iso.datetime({ offset: true }).nullable().default(null),
   rotation: rotationInput.optional(),
 });
@@ -52,7 +53,7 @@ export const updateSecretBody = z
     name: z.string().min(1).max(255),
     description: z.string().max(2_000),
     tags: z.array(z.string().min(1).max(64)).max(50),
-    shared_with_roles: z.array(z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/)).max(20),
+    shared_with_roles: z.array(z.string().regex(ROLE_NAME_PATTERN)).max(20),
     expires_at: z.iso.datetime({ offset: true }).nullable(),
     is_active: z.boolean(),
     rotation: rotationInput,

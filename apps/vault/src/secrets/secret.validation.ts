@@ -1,3 +1,4 @@
+import { isRoleName } from '@csda/auth';
 import { NotFoundError, ValidationError } from '@csda/errors';
 import { ROTATION_STRATEGIES, type RotationStrategy } from './secret.types.ts';
 
@@ -5,7 +6,6 @@ import { ROTATION_STRATEGIES, type RotationStrategy } from './secret.types.ts';
 export const MAX_VALUE_BYTES = 65_536;
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
-const ROLE = /^[A-Z][A-Z0-9_]{0,63}$/;
 
 export function checkName(name: string): string {
   const trimmed = name.trim();
@@ -36,7 +36,7 @@ export function checkTags(tags: readonly string[]): string[] {
 
 export function checkRoles(roles: readonly string[]): string[] {
   const clean = [...new Set(roles)];
-  if (clean.length > 20 || clean.some((r) => !ROLE.test(r))) throw new ValidationError('Invalid role name', { shared_with_roles: 'upper-case role names, at most 20' });
+  if (clean.length > 20 || clean.some((r) => !isRoleName(r))) throw new ValidationError('Invalid role name', { shared_with_roles: 'upper-case role names, at most 20' });
   return clean;
 }
 

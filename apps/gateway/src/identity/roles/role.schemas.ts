@@ -1,7 +1,8 @@
+import { ROLE_NAME_PATTERN } from '@csda/auth';
 import { z } from 'zod';
 import type { RoleRecord } from './role.repository.ts';
 
-export const roleName = z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'an upper-case role name such as ADMIN');
+export const roleName = z.string().regex(ROLE_NAME_PATTERN, 'an upper-case role name such as ADMIN');
 
 export const roleSchema = z
   .object({ name: z.string(), description: z.string(), permissions: z.array(z.string()) })

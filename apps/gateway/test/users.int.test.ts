@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { SEEDED_ROLES } from '@csda/auth';
 import { query, runCommand } from '@csda/testing';
-import { verify } from '@node-rs/argon2';
+import { hash, verify } from '@node-rs/argon2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditDump, client, startIdentityHarness, waitFor, type Body, type IdentityHarness } from './support/identity-harness.ts';
 
@@ -51,7 +51,7 @@ describe('identity: administration', () => {
       `select u.username, u.email, u.password_hash, array_agg(r.role_name) roles from identity.users u join identity.user_roles r on r.user_id = u.id group by u.id`,
     );
     expect(admins).toHaveLength(1);
-    expect(admins[0]).toMatchObject({ username: 'admin', email: 'admin@cdsa.local', roles: ['ADMIN'] });
+    expect(admins[0]).toMatchObject({ username: 'admin', email: 'admin@csda.local', roles: ['ADMIN'] });
     expect(JSON.stringify(admins)).not.toContain(adminPassword);
     expect(await verify(admins[0]!.password_hash, adminPassword)).toBe(true);
 
@@ -282,7 +282,20 @@ describe('identity: bootstrap with ADMIN_INITIAL_PASSWORD', () => {
     expect(res.stdout + res.stderr).not.toContain(password);
     const [row] = await query<{ password_hash: string }>(h.db.url, `select password_hash from identity.users where username = 'admin'`);
     expect(await verify(row!.password_hash, password)).toBe(true);
-    const login = await client(await h.app())('POST', '/api/v1/auth/login', { body: { username: 'admin@cdsa.local', password } });
+    const login = await client(await h.app())('POST', '/api/v1/auth/login', { body: { username: 'admin@csda.local', password } });
     expect(login.status).toBe(200);
+  });
+
+  it('keeps an admin bootstrapped with the old admin@cdsa.local address: it counts as existing and logs in by it', async () => {
+    const password = `legacy-${randomBytes(10).toString('hex')}`;
+    // As an install bootstrapped before the typo fix looks (the admin from the previous test, its email and password as then).
+    await query(h.db.url, `update identity.users set email = 'admin@cdsa.local', password_hash = $1 where username = 'admin'`, [await hash(password)]);
+    const res = await runCommand('gateway', 'bootstrap', { ...h.env, ADMIN_INITIAL_PASSWORD: `other-${randomBytes(10).toString('hex')}` });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toContain('Admin user already exists');
+    expect(await query(h.db.url, 'select email from identity.users')).toEqual([{ email: 'admin@cdsa.local' }]);
+    const api = client(await h.app());
+    expect((await api('POST', '/api/v1/auth/login', { body: { username: 'admin@cdsa.local', password }, ip: '198.51.100.201' })).status).toBe(200);
+    expect((await api('POST', '/api/v1/auth/login', { body: { username: 'ADMIN@CDSA.LOCAL', password }, ip: '198.51.100.202' })).status).toBe(200);
   });
 });

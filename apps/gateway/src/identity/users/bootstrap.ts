@@ -4,7 +4,13 @@ import type { IdentityDeps } from '../context.ts';
 import { assertPasswordPolicy, generatePassword } from '../passwords.ts';
 import { ADMIN_ROLE } from './user.service.ts';
 
-export const BOOTSTRAP_ADMIN = { username: 'admin', email: 'admin@cdsa.local' } as const;
+export const BOOTSTRAP_ADMIN = { username: 'admin', email: 'admin@csda.local' } as const;
+/**
+ * The address releases before the typo fix gave the first admin. Nothing
+ * rewrites it: an install bootstrapped then keeps its admin (still found as
+ * existing) and that admin keeps logging in with it.
+ */
+export const LEGACY_BOOTSTRAP_EMAIL = 'admin@cdsa.local';
 /** Length of a generated initial password (base64url: 192 bits). */
 export const GENERATED_PASSWORD_LENGTH = 32;
 

@@ -3,6 +3,7 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { EVENT_ID_HEADER, type DurableConsumerSpec, type Nats } from './events.ts';
 import type { CheckResult } from './health.ts';
+import type { ConsumerMetrics } from './metrics.ts';
 import { SpanKind, extractTraceContext, withSpan } from './telemetry.ts';
 
 /** Thrown by a handler for a message that can never succeed: dead-lettered at once. */
@@ -21,6 +22,8 @@ export interface ConsumerOptions {
   readonly logger: Logger;
   /** Messages handled at once. */
   readonly concurrency: number;
+  /** Pending / ack-pending (sampled at scrape time), redelivered and dead-lettered counts (`runtime.metrics.consumers`). */
+  readonly metrics?: ConsumerMetrics;
 }
 
 export interface RunningConsumer {
@@ -40,8 +43,11 @@ export async function startConsumer(nats: Nats, options: ConsumerOptions): Promi
   const consumer: Consumer = await nats.js.consumers.get(spec.stream, spec.durable);
   const messages: ConsumerMessages = await consumer.consume({ max_messages: options.concurrency * 2 });
   const inFlight = new Set<Promise<void>>();
+  const labels = { stream: spec.stream, consumer: spec.durable };
+  const untrack = options.metrics?.track(labels, () => consumer.info());
 
   const handleOne = async (msg: JsMsg): Promise<void> => {
+    if (msg.info.deliveryCount > 1) options.metrics?.redelivered(labels);
     const eventId = msg.headers?.get(EVENT_ID_HEADER) ?? '';
     const log = logger.child({ subject: msg.subject, seq: msg.seq, event_id: eventId, delivery: msg.info.deliveryCount });
     const parent = extractTraceContext({ get: (k) => msg.headers?.get(k), set: () => undefined });
@@ -54,6 +60,7 @@ export async function startConsumer(nats: Nats, options: ConsumerOptions): Promi
         if (permanent || msg.info.deliveryCount >= spec.maxDeliver) {
           await deadLetter(nats, spec, msg, err).catch((dlqErr: unknown) => log.error({ err: dlqErr }, 'dead-letter publish failed'));
           msg.term();
+          options.metrics?.deadLettered(labels, permanent ? 'permanent' : 'exhausted');
           log.error({ err }, permanent ? 'message rejected, dead-lettered' : 'message exhausted its deliveries, dead-lettered');
           return;
         }
@@ -91,6 +98,7 @@ export async function startConsumer(nats: Nats, options: ConsumerOptions): Promi
       messages.stop();
       await loop;
       await Promise.allSettled(inFlight);
+      untrack?.();
     },
     async check() {
       return ended ? { ok: false, detail: ended } : { ok: true };

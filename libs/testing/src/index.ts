@@ -2,4 +2,5 @@ export * from './database.ts';
 export * from './keys.ts';
 export * from './nats.ts';
 export * from './ports.ts';
+export * from './prometheus.ts';
 export * from './stack.ts';

@@ -44,6 +44,9 @@ export const baseConfigShape = {
     .string()
     .regex(/^[a-z0-9_]*$/, 'lowercase letters, digits and _ only')
     .default(''),
+  /** This service's NATS user (nats-permissions.ts); with NATS_PASSWORD, or neither for an open server. */
+  NATS_USER: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').optional(),
+  NATS_PASSWORD: z.string().optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: urlVar(['http', 'https']).optional(),
   STARTUP_TIMEOUT_MS: millis(60_000),
   SHUTDOWN_TIMEOUT_MS: millis(10_000),
@@ -54,6 +57,9 @@ export const baseConfigShape = {
   /** Ed25519 public key (SPKI PEM or base64 DER) that verifies the gateway's internal identity tokens. */
   INTERNAL_VERIFY_KEY: z.string().optional(),
 };
+
+/** Variables that are set together or not at all. */
+const PAIRED = [['NATS_USER', 'NATS_PASSWORD']] as const;
 
 /** Variables that must be set explicitly when NODE_ENV=production. */
 const REQUIRED_IN_PRODUCTION = ['DATABASE_URL', 'NATS_URL'] as const;
@@ -78,6 +84,9 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: Env): Readonly
     for (const key of REQUIRED_IN_PRODUCTION) {
       if (key in schema.shape && input[key] === undefined) problems.push(`${key}: required when NODE_ENV=production`);
     }
+  }
+  for (const [a, b] of PAIRED) {
+    if (a in schema.shape && (input[a] === undefined) !== (input[b] === undefined)) problems.push(`${input[a] === undefined ? a : b}: required when ${input[a] === undefined ? b : a} is set`);
   }
   const parsed = schema.safeParse(input);
   if (!parsed.success) {

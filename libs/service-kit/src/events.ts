@@ -12,7 +12,7 @@ import {
   type JsMsg,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { connect, headers as natsHeaders, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { connect, errors, headers as natsHeaders, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { context } from '@opentelemetry/api';
 import type { CheckResult } from './health.ts';
 import { SpanKind, injectTraceContext, withSpan } from './telemetry.ts';
@@ -87,10 +87,34 @@ export interface Nats {
   readonly subjects: Subjects;
 }
 
-/** Connects once (the caller retries) and opens JetStream. */
-export async function connectNats(url: string, name: string, namespace: string): Promise<Nats> {
+/**
+ * The inbox prefix a user's connection uses for replies (JetStream acks, API
+ * answers, pull deliveries). Each user may subscribe only below its own
+ * (nats-permissions.ts), so no service can read another's replies.
+ */
+export function natsInboxPrefix(user: string): string {
+  return `_INBOX.${user}`;
+}
+
+/** A service's NATS user (see nats-permissions.ts); omitted for an open server. */
+export interface NatsAuth {
+  readonly user: string;
+  readonly password: string;
+}
+
+/** NATS_USER / NATS_PASSWORD of a config (loadConfig checks they come together). */
+export function natsAuth(config: { readonly NATS_USER?: string | undefined; readonly NATS_PASSWORD?: string | undefined }): NatsAuth | undefined {
+  return config.NATS_USER && config.NATS_PASSWORD ? { user: config.NATS_USER, password: config.NATS_PASSWORD } : undefined;
+}
+
+/**
+ * Connects once (the caller retries) and opens JetStream. With `auth`, replies
+ * arrive below the user's own inbox prefix, the only one it may subscribe to.
+ */
+export async function connectNats(url: string, name: string, namespace: string, auth?: NatsAuth): Promise<Nats> {
+  const credentials = auth ? { user: auth.user, pass: auth.password, inboxPrefix: natsInboxPrefix(auth.user) } : {};
   // noAsyncTraces: no Error (with stack) captured per request on the hot path.
-  const connection = await connect({ servers: url, name, reconnect: true, maxReconnectAttempts: -1, timeout: 3_000, noAsyncTraces: true });
+  const connection = await connect({ servers: url, name, reconnect: true, maxReconnectAttempts: -1, timeout: 3_000, noAsyncTraces: true, ...credentials });
   const jsm = await jetstreamManager(connection, { timeout: 5_000 });
   return { connection, jsm, js: jetstream(connection, { timeout: 5_000 }), subjects: new Subjects(namespace) };
 }
@@ -104,22 +128,49 @@ export function natsCheck(nats: Nats): () => Promise<CheckResult> {
   };
 }
 
+/** A stream is missing or drifted and this NATS user may not fix it. */
+export class StreamProvisioningError extends Error {
+  constructor(stream: string, problem: 'missing' | 'drifted') {
+    super(
+      `JetStream stream ${stream} is ${problem} and this NATS user may not ${problem === 'missing' ? 'create' : 'update'} streams: ` +
+        'run the stream provisioning with the NATS provisioner user first (`npm start` does; in Kubernetes the nats-provision hook Job)',
+    );
+    this.name = 'StreamProvisioningError';
+  }
+}
+
 /**
  * Creates every stream that is missing and updates drifted ones. Safe to run
  * from many processes at once: a create that loses the race is an update.
+ * For a user without stream rights (every service user; only the provisioner
+ * has them) this only verifies: a missing or drifted stream is a
+ * {@link StreamProvisioningError}, refused by the server, not guessed here.
  */
 export async function ensureStreams(nats: Nats): Promise<void> {
   for (const config of nats.subjects.streams()) {
     const existing = await nats.jsm.streams.info(config.name).catch(() => undefined);
     if (!existing) {
       await nats.jsm.streams.add(config).catch(async (err: unknown) => {
+        if (isPermissionViolation(err)) throw new StreamProvisioningError(config.name, 'missing');
         if (!(await nats.jsm.streams.info(config.name).catch(() => undefined))) throw err;
       });
       continue;
     }
     const drifted = existing.config.max_age !== config.max_age || existing.config.subjects.join() !== config.subjects.join();
-    if (drifted) await nats.jsm.streams.update(config.name, { ...existing.config, max_age: config.max_age, subjects: config.subjects });
+    if (drifted) {
+      await nats.jsm.streams.update(config.name, { ...existing.config, max_age: config.max_age, subjects: config.subjects }).catch((err: unknown) => {
+        throw isPermissionViolation(err) ? new StreamProvisioningError(config.name, 'drifted') : err;
+      });
+    }
   }
+}
+
+/** True for the server's "Permissions Violation" (possibly wrapped as a cause). */
+export function isPermissionViolation(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof errors.PermissionViolationError) return true;
+  }
+  return false;
 }
 
 export interface DurableConsumerSpec {

@@ -11,6 +11,8 @@ export * from './internal-auth.ts';
 export * from './lifecycle.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
+export * from './nats-permissions.ts';
+export * from './nats-server-config.ts';
 export * from './ops-server.ts';
 export * from './redis.ts';
 export * from './retry.ts';

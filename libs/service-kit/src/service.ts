@@ -19,7 +19,7 @@ import {
   type MikroORM,
   type ServiceSchema,
 } from './database.ts';
-import { connectNats, ensureStreams, natsCheck, publishProto, type Nats } from './events.ts';
+import { connectNats, ensureStreams, natsAuth, natsCheck, publishProto, type Nats } from './events.ts';
 import { createHealthRpc, createHealthState, type HealthState } from './health.ts';
 import { serverInterceptor } from './interceptors.ts';
 import { createLifecycle, type Lifecycle } from './lifecycle.ts';
@@ -76,7 +76,7 @@ export async function openRuntime<C extends BaseConfig>(definition: ServiceDefin
   const nats = await connectWithRetry(
     'nats',
     redactUrl(config.NATS_URL),
-    () => connectNats(config.NATS_URL, definition.name, config.NATS_NAMESPACE),
+    () => connectNats(config.NATS_URL, definition.name, config.NATS_NAMESPACE, natsAuth(config)),
     logger,
     retry,
   );

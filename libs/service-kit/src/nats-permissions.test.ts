@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { baseConfigSchema, ConfigError, loadConfig } from './config.ts';
+import { natsAuth } from './events.ts';
+import { NATS_GRANTS, NATS_SERVICES, natsProvisionerPermissions, natsServicePermissions, natsUserName, natsUsers } from './nats-permissions.ts';
+import { natsPasswordEnv, renderNatsServerConfig } from './nats-server-config.ts';
+
+describe('NATS permission table', () => {
+  it('gives each service its own audit and event subjects, never a wildcard over another service', () => {
+    for (const service of NATS_SERVICES) {
+      const allow = natsServicePermissions('', service).publish.allow;
+      expect(allow).toContain(`csda.audit.${service}.>`);
+      expect(allow).toContain(`csda.events.${service}.>`);
+      const data = allow.filter((s) => !s.startsWith('$JS.'));
+      for (const other of NATS_SERVICES.filter((o) => o !== service)) {
+        expect(data.filter((s) => s.includes(`.${other}.`))).toEqual([]);
+      }
+      expect(allow.some((s) => s === '>' || s.startsWith('csda.audit.>') || s.startsWith('$JS.API.>') || s.includes('STREAM.DELETE') || s.includes('STREAM.PURGE'))).toBe(false);
+    }
+  });
+
+  it('lets only the gateway consume AUDIT, and only through its durable', () => {
+    const consumersOfAudit = NATS_SERVICES.filter((s) => natsServicePermissions('', s).publish.allow.some((a) => a.startsWith('$JS.API.CONSUMER.CREATE.AUDIT')));
+    expect(consumersOfAudit).toEqual(['gateway']);
+    expect(NATS_GRANTS.gateway.consumers).toEqual([{ stream: 'AUDIT', durable: 'gateway-audit-log' }]);
+  });
+
+  it('work queues: scheduler publishes secret jobs, the vault consumes them; ingest and tool-runner own theirs', () => {
+    const pub = (s: (typeof NATS_SERVICES)[number]) => natsServicePermissions('', s).publish.allow.filter((a) => a.startsWith('csda.jobs.'));
+    expect(pub('scheduler')).toEqual(['csda.jobs.secrets.>']);
+    expect(pub('vault')).toEqual([]);
+    expect(pub('document-ingest')).toEqual(['csda.jobs.documents.>']);
+    expect(pub('tool-runner')).toEqual(['csda.jobs.tools.>']);
+    expect(pub('gateway')).toEqual([]);
+    expect(natsServicePermissions('', 'vault').publish.allow).toContain('$JS.API.CONSUMER.MSG.NEXT.JOBS_SECRETS.vault-secret-jobs');
+    expect(natsServicePermissions('', 'vault').publish.allow.filter((a) => a.startsWith('csda.dlq.'))).toEqual(['csda.dlq.vault-secret-jobs']);
+  });
+
+  it('namespaces every subject, stream, user and inbox', () => {
+    const p = natsServicePermissions('ns1', 'gateway');
+    expect(p.publish.allow).toContain('ns1.csda.audit.gateway.>');
+    expect(p.publish.allow).toContain('$JS.API.CONSUMER.CREATE.ns1_AUDIT.gateway-audit-log.>');
+    expect(p.publish.allow.filter((a) => a.startsWith('csda.'))).toEqual([]);
+    expect(p.subscribe.allow).toEqual(['_INBOX.ns1_gateway.>']);
+    expect(natsProvisionerPermissions('ns1').publish.allow).toContain('$JS.API.STREAM.CREATE.ns1_EVENTS');
+    expect(natsUsers('ns1').map((u) => u.user)).toEqual([...NATS_SERVICES.map((s) => `ns1_${s}`), 'ns1_provisioner']);
+    expect(natsUserName('', 'vault')).toBe('vault');
+  });
+
+  it('renders passwords from the server environment by default, literals quoted', () => {
+    const text = renderNatsServerConfig({ namespace: '', listen: '0.0.0.0:4222', storeDir: '/data' });
+    expect(text).toContain(`password: $${natsPasswordEnv('tool-runner')}`);
+    expect(natsPasswordEnv('tool-runner')).toBe('NATS_PASSWORD_TOOL_RUNNER');
+    const literal = renderNatsServerConfig({ namespace: '', listen: '0.0.0.0:4222', storeDir: '/data', password: () => ({ value: 'a"b$c' }) });
+    expect(literal).toContain('password: "a\\"b$c"');
+  });
+});
+
+describe('NATS_USER / NATS_PASSWORD', () => {
+  it('are set together or not at all, and reach connectNats', () => {
+    expect(() => loadConfig(baseConfigSchema, { NATS_USER: 'vault' })).toThrow(ConfigError);
+    expect(() => loadConfig(baseConfigSchema, { NATS_PASSWORD: 'x' })).toThrow(/NATS_USER: required when NATS_PASSWORD is set/);
+    expect(() => loadConfig(baseConfigSchema, { NATS_USER: 'a.b', NATS_PASSWORD: 'x' })).toThrow(/NATS_USER/);
+    expect(natsAuth(loadConfig(baseConfigSchema, { NATS_USER: 'vault', NATS_PASSWORD: 'pw' }))).toEqual({ user: 'vault', password: 'pw' });
+    expect(natsAuth(loadConfig(baseConfigSchema, {}))).toBeUndefined();
+  });
+
+  it('never shows the password in a configuration error', () => {
+    const err = (() => {
+      try {
+        loadConfig(baseConfigSchema, { NATS_PASSWORD: 'hunter2-secret' });
+      } catch (e) {
+        return e as Error;
+      }
+      return undefined;
+    })();
+    expect(err?.message).not.toContain('hunter2-secret');
+  });
+});

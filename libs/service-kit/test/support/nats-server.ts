@@ -1,0 +1,58 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, isListening } from '@csda/testing';
+
+/** Debian's nats-server (2.9), or the one on PATH. */
+export const NATS_SERVER_BIN = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
+
+export interface TestNatsServer {
+  readonly url: string;
+  readonly dir: string;
+  /** Everything the server printed (permission violations show up here). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** `nats-server -t` on a config: undefined when valid, else the server's complaint. */
+export function checkNatsConfig(configText: string, dir: string, env: NodeJS.ProcessEnv = {}): Promise<string | undefined> {
+  const file = join(dir, `check-${Date.now()}.conf`);
+  return writeFile(file, configText).then(() => {
+    const r = spawnSync(NATS_SERVER_BIN, ['-c', file, '-t'], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } });
+    return r.status === 0 ? undefined : `${r.stdout}${r.stderr}`.trim();
+  });
+}
+
+/**
+ * Starts a private nats-server on a free port with the config `render`
+ * returns (given the listen address and a JetStream store in its own temp
+ * dir); never the machine's 4222.
+ */
+export async function startNatsServer(render: (listen: string, storeDir: string) => string, env: NodeJS.ProcessEnv = {}): Promise<TestNatsServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'csda-nats-'));
+  const port = await freePort();
+  const file = join(dir, 'nats-server.conf');
+  await writeFile(file, render(`127.0.0.1:${port}`, join(dir, 'jetstream')), { mode: 0o600 });
+  let out = '';
+  const child: ChildProcess = spawn(NATS_SERVER_BIN, ['-c', file], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 10_000;
+  while (!(await isListening(port))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`nats-server did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    dir,
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -25,7 +25,7 @@ import { AUDIT_CONSUMER_CONCURRENCY, auditConsumerSpec, createAuditHandler } fro
 import { assertServeConfig, configSchema, trustProxySetting, type Config } from './config.ts';
 import { definition } from './definition.ts';
 import { buildApp } from './http/app.ts';
-import { bootstrapAdmin, BOOTSTRAP_ADMIN } from './identity/users/bootstrap.ts';
+import { bootstrapAdmin } from './identity/users/bootstrap.ts';
 import { createIdentity, createIdentityDeps, gatewayAudit } from './identity/identity.ts';
 import { resolveJwtSecret } from './identity/auth/jwt-secret.ts';
 import { createPasswordHasher, passwordProblem } from './identity/passwords.ts';
@@ -121,11 +121,11 @@ await runCli(
           { initialPassword: initial },
         );
         if (!outcome.created) {
-          process.stdout.write(`Admin user already exists: ${BOOTSTRAP_ADMIN.username} (left unchanged)\n`);
+          process.stdout.write('Admin user already exists: an active user holds ADMIN (left unchanged)\n');
         } else if (outcome.generatedPassword !== undefined) {
-          process.stdout.write(`Admin user created: ${BOOTSTRAP_ADMIN.username}\nInitial password (shown once): ${outcome.generatedPassword}\n`);
+          process.stdout.write(`Admin user created: ${outcome.username}\nInitial password (shown once): ${outcome.generatedPassword}\n`);
         } else {
-          process.stdout.write(`Admin user created: ${BOOTSTRAP_ADMIN.username} (password from ADMIN_INITIAL_PASSWORD)\n`);
+          process.stdout.write(`Admin user created: ${outcome.username} (password from ADMIN_INITIAL_PASSWORD)\n`);
         }
       } finally {
         await runtime.lifecycle.shutdown('bootstrap finished');

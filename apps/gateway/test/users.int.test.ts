@@ -43,7 +43,7 @@ describe('identity: administration', () => {
     // A second run (even with ADMIN_INITIAL_PASSWORD) leaves the admin alone.
     const second = await runCommand('gateway', 'bootstrap', { ...h.env, ADMIN_INITIAL_PASSWORD: 'another-password-for-admin' });
     expect(second.code, second.stderr).toBe(0);
-    expect(second.stdout).toContain('Admin user already exists: admin (left unchanged)');
+    expect(second.stdout).toContain('Admin user already exists: an active user holds ADMIN (left unchanged)');
     expect(second.stdout).not.toContain('Initial password');
 
     const admins = await query<{ username: string; email: string; password_hash: string; roles: string[] }>(

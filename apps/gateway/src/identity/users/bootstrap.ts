@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import { ConflictError } from '@csda/errors';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { IdentityDeps } from '../context.ts';
 import { assertPasswordPolicy, generatePassword } from '../passwords.ts';
+import type { IdentityRepositories } from '../repositories.ts';
 import { ADMIN_ROLE } from './user.service.ts';
 
 export const BOOTSTRAP_ADMIN = { username: 'admin', email: 'admin@csda.local' } as const;
@@ -17,29 +17,64 @@ export const GENERATED_PASSWORD_LENGTH = 32;
 export type BootstrapOutcome =
   | { readonly created: false }
   /** `generatedPassword` is set only when no initial password was given: show it once, never log it. */
-  | { readonly created: true; readonly userId: string; readonly generatedPassword?: string };
+  | { readonly created: true; readonly userId: string; readonly username: string; readonly generatedPassword?: string };
 
 /**
- * Creates the first administrator unless a user named `admin` exists.
- * Idempotent, and safe when two bootstraps race (the unique index decides).
+ * `admin` / `admin@csda.local` when both are free; otherwise (a deactivated
+ * former admin still holds them, or someone registered the name first) the
+ * same with a random suffix, so the bootstrap never fails on a name nor
+ * hands an existing account the ADMIN role.
+ */
+async function freeIdentity(repos: IdentityRepositories): Promise<{ username: string; email: string }> {
+  const taken = async (u: { username: string; email: string }) =>
+    (await repos.users.findByLogin(u.username)) !== null || (await repos.users.findByLogin(u.email)) !== null;
+  if (!(await taken(BOOTSTRAP_ADMIN))) return { ...BOOTSTRAP_ADMIN };
+  for (;;) {
+    const suffix = randomBytes(4).toString('hex');
+    const candidate = { username: `admin-${suffix}`, email: `admin-${suffix}@csda.local` };
+    if (!(await taken(candidate))) return candidate;
+  }
+}
+
+/**
+ * Creates the first administrator when no ACTIVE user holds `ADMIN`, and
+ * otherwise does nothing: renaming, re-addressing or deleting `admin` while
+ * another active admin exists never lets a later run create one, and a name
+ * is never what is checked. When every ADMIN holder is deactivated (the API
+ * refuses to deactivate the last one, so only direct database work gets
+ * there), a run creates a new admin: that is the recovery path, and an
+ * operator runs it deliberately (the Helm hook runs on install only).
+ * The check and the insert run under the administrators' advisory lock, so
+ * two bootstraps racing create one admin. Both outcomes are audited.
  */
 export async function bootstrapAdmin(
   deps: Pick<IdentityDeps, 'repositories' | 'passwords' | 'audit'>,
   options: { readonly initialPassword?: string },
 ): Promise<BootstrapOutcome> {
   const repos = deps.repositories();
-  if (await repos.users.findByLogin(BOOTSTRAP_ADMIN.username)) return { created: false };
+  const skipped = async (): Promise<BootstrapOutcome> => {
+    await deps.audit({ action: 'bootstrap_skipped', actor: 'service:gateway', outcome: 'success', details: { reason: 'active_admin_exists' } });
+    return { created: false };
+  };
+  if ((await repos.users.countActiveWithRole(ADMIN_ROLE)) > 0) return skipped();
   const generatedPassword = options.initialPassword === undefined ? generatePassword(GENERATED_PASSWORD_LENGTH) : undefined;
   const password = options.initialPassword ?? (generatedPassword as string);
   assertPasswordPolicy(password, 'ADMIN_INITIAL_PASSWORD');
-  let userId: string;
-  try {
-    const user = await repos.users.create({ id: randomUUID(), ...BOOTSTRAP_ADMIN, passwordHash: await deps.passwords.hash(password), isActive: true, roles: [ADMIN_ROLE] });
-    userId = user.id;
-  } catch (err) {
-    if (err instanceof ConflictError) return { created: false };
-    throw err;
-  }
-  await deps.audit({ action: 'user_created', actor: 'service:gateway', resourceType: 'user', resourceId: userId, details: { username: BOOTSTRAP_ADMIN.username, roles: ADMIN_ROLE, via: 'bootstrap' } });
-  return generatedPassword === undefined ? { created: true, userId } : { created: true, userId, generatedPassword };
+  // Hashing is slow: done before the lock is taken.
+  const passwordHash = await deps.passwords.hash(password);
+  const user = await repos.transaction(async (tx) => {
+    await tx.users.lockAdministrators();
+    if ((await tx.users.countActiveWithRole(ADMIN_ROLE)) > 0) return null;
+    return tx.users.create({ id: randomUUID(), ...(await freeIdentity(tx)), passwordHash, isActive: true, roles: [ADMIN_ROLE] });
+  });
+  if (!user) return skipped();
+  await deps.audit({
+    action: 'user_created',
+    actor: 'service:gateway',
+    resourceType: 'user',
+    resourceId: user.id,
+    details: { username: user.username, roles: ADMIN_ROLE, via: 'bootstrap' },
+  });
+  const created = { created: true as const, userId: user.id, username: user.username };
+  return generatedPassword === undefined ? created : { ...created, generatedPassword };
 }

@@ -63,11 +63,13 @@ await runCli(
       const signer = createInternalTokenSigner({ privateKey: await internalSigningKey(cfg, (msg) => logger.warn(msg)) });
 
       const spec = auditConsumerSpec(nats.subjects, cfg.AUDIT_ACK_WAIT_MS);
-      await serve(runtime, { routes: createRoutes(runtime), opsServer: false });
+      // Production: /metrics only on OPS_PORT (the NetworkPolicy opens it to Prometheus, never to the ingress).
+      await serve(runtime, { routes: createRoutes(runtime), opsServer: cfg.NODE_ENV === 'production' });
       await ensureConsumer(nats, spec);
       const audit = await startConsumer(nats, {
         spec,
         concurrency: AUDIT_CONSUMER_CONCURRENCY,
+        metrics: runtime.metrics.consumers,
         logger: logger.child({ consumer: spec.durable }),
         handler: createAuditHandler(nats.subjects, () => createAuditLogRepository(fork())),
       });
@@ -77,16 +79,17 @@ await runCli(
       const app = await buildApp({
         logger,
         exposeInternals: cfg.NODE_ENV !== 'production',
+        metricsOnRestPort: cfg.NODE_ENV !== 'production',
         bodyLimitBytes: cfg.BODY_LIMIT_BYTES,
         version: definition.version,
         health: runtime.health,
         registry: runtime.metrics.registry,
-        directory: createServiceDirectory(cfg, signer),
+        directory: createServiceDirectory(cfg, signer, [runtime.metrics.rpcClientInterceptor]),
         describeSelf: () => describeService(runtime),
         trustProxy: trustProxySetting(cfg.TRUST_PROXY),
         identity: createIdentity(createIdentityDeps({ config: cfg, em: fork, redis, nats, jwtSecret })),
         auditLog: () => createAuditLogRepository(fork()),
-        vault: createServiceClient(VaultService, cfg.VAULT_URL),
+        vault: createServiceClient(VaultService, cfg.VAULT_URL, [runtime.metrics.rpcClientInterceptor]),
         signer,
       });
       await app.listen({ host: cfg.HOST, port: cfg.GATEWAY_PORT });

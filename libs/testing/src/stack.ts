@@ -120,6 +120,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   for (const name of SERVICES) {
     if (name !== 'gateway') env[URL_VARS[name]] = `http://127.0.0.1:${ports.get(name)!.rpc}`;
   }
+  // The gateway's ops port (in production its /metrics is served only there); spawnService gives the others their httpPort.
+  env.OPS_PORT = String(await freePort());
 
   const migrations = await Promise.all(SERVICES.map((name) => runCommand(name, 'migrate', env)));
   migrations.forEach((result, i) => {

@@ -16,6 +16,7 @@ import { systemRoutes } from '../system/system.routes.ts';
 import { vaultRoutes, type VaultRouteDeps } from '../vault/vault.routes.ts';
 import type { ServiceDirectory } from '../system/service-directory.ts';
 import { installErrorHandling, sendError } from './error-handler.ts';
+import { installHttpMetrics } from './metrics.ts';
 import { opsRoutes } from './ops.routes.ts';
 import { installTracing } from './tracing.ts';
 
@@ -26,6 +27,8 @@ export interface AppDeps {
   readonly version: string;
   readonly health: HealthState;
   readonly registry: Registry;
+  /** Serve `/metrics` on this (public) port; production serves it on the ops port instead. Default true. */
+  readonly metricsOnRestPort?: boolean;
   readonly directory: Pick<ServiceDirectory, 'health' | 'info'>;
   readonly describeSelf: () => Promise<ServiceInfo>;
   /** Fastify `trustProxy` (TRUST_PROXY): which hops may set X-Forwarded-For, for client addresses. */
@@ -67,6 +70,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
   });
   installTracing(app);
+  installHttpMetrics(app, deps.registry);
   installErrorHandling(app, deps.exposeInternals);
 
   await app.register(swagger, {

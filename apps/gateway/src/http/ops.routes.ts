@@ -8,6 +8,8 @@ export interface OpsRouteDeps {
   readonly exposeInternals: boolean;
   readonly health: HealthState;
   readonly registry: Registry;
+  /** false: no `/metrics` route here (production scrapes the ops port). */
+  readonly metricsOnRestPort?: boolean;
   readonly directory: Pick<ServiceDirectory, 'health'>;
 }
 
@@ -21,7 +23,7 @@ const readinessSchema = z
   .object({ status: z.enum(['ready', 'not_ready']), services: z.array(serviceStateSchema) })
   .meta({ id: 'Readiness' });
 
-/** Liveness, readiness of the whole platform, and Prometheus metrics. */
+/** Liveness, readiness of the whole platform, and (unless metricsOnRestPort is false) Prometheus metrics. */
 export function opsRoutes(deps: OpsRouteDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.get(
@@ -50,6 +52,7 @@ export function opsRoutes(deps: OpsRouteDeps): FastifyPluginAsyncZod {
         return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', services });
       },
     );
+    if (deps.metricsOnRestPort === false) return;
     app.get('/metrics', { schema: { tags: ['ops'], summary: 'Prometheus metrics', produces: ['text/plain'] } }, async (_request, reply) => {
       return reply.type(deps.registry.contentType).send(await deps.registry.metrics());
     });

@@ -1,5 +1,5 @@
 import type { DescService } from '@bufbuild/protobuf';
-import { ConnectError, type CallOptions, type Client } from '@connectrpc/connect';
+import { ConnectError, type CallOptions, type Client, type Interceptor } from '@connectrpc/connect';
 import { principalHeaders, servicePrincipal, type InternalTokenSigner } from '@csda/auth';
 import type { ServiceInfo } from '@csda/proto/csda/common/v1/service_info_pb.js';
 import { DocumentIngestService } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
@@ -29,11 +29,11 @@ const HEALTH_TIMEOUT_MS = 1_500;
 
 type GetInfo<S extends DescService> = (client: Client<S>, options: CallOptions) => Promise<{ info?: ServiceInfo }>;
 
-function backend<S extends DescService>(name: string, service: S, url: string, getInfo: GetInfo<S>): Backend {
-  const client = createServiceClient(service, url);
+function backend<S extends DescService>(name: string, service: S, url: string, getInfo: GetInfo<S>, interceptors: Interceptor[]): Backend {
+  const client = createServiceClient(service, url, interceptors);
   return {
     name,
-    health: createServiceClient(Health, url),
+    health: createServiceClient(Health, url, interceptors),
     getInfo: async (timeoutMs, headers) => (await getInfo(client, { timeoutMs, headers })).info,
   };
 }
@@ -41,17 +41,18 @@ function backend<S extends DescService>(name: string, service: S, url: string, g
 /** The gateway's own identity for calls it makes on its behalf (GetInfo). */
 const GATEWAY_PRINCIPAL = servicePrincipal('gateway', ['system:read']);
 
-/** The five backend services the gateway reaches over Connect. */
+/** The five backend services the gateway reaches over Connect (`interceptors`: client metrics…). */
 export function createServiceDirectory(
   config: Pick<Config, 'VAULT_URL' | 'TOOL_RUNNER_URL' | 'DOCUMENT_INGEST_URL' | 'SEARCH_URL' | 'SCHEDULER_URL'>,
   signer: Pick<InternalTokenSigner, 'sign'>,
+  interceptors: Interceptor[] = [],
 ) {
   const backends: Backend[] = [
-    backend('vault', VaultService, config.VAULT_URL, (c, options) => c.getInfo({}, options)),
-    backend('tool-runner', ToolRunnerService, config.TOOL_RUNNER_URL, (c, options) => c.getInfo({}, options)),
-    backend('document-ingest', DocumentIngestService, config.DOCUMENT_INGEST_URL, (c, options) => c.getInfo({}, options)),
-    backend('search', SearchService, config.SEARCH_URL, (c, options) => c.getInfo({}, options)),
-    backend('scheduler', SchedulerService, config.SCHEDULER_URL, (c, options) => c.getInfo({}, options)),
+    backend('vault', VaultService, config.VAULT_URL, (c, options) => c.getInfo({}, options), interceptors),
+    backend('tool-runner', ToolRunnerService, config.TOOL_RUNNER_URL, (c, options) => c.getInfo({}, options), interceptors),
+    backend('document-ingest', DocumentIngestService, config.DOCUMENT_INGEST_URL, (c, options) => c.getInfo({}, options), interceptors),
+    backend('search', SearchService, config.SEARCH_URL, (c, options) => c.getInfo({}, options), interceptors),
+    backend('scheduler', SchedulerService, config.SCHEDULER_URL, (c, options) => c.getInfo({}, options), interceptors),
   ];
   return {
     /** gRPC health of every backend, in parallel, each bounded by a short deadline. */

@@ -5,7 +5,7 @@
 // (own database, NATS namespace, keys) and prints figures; asserts nothing.
 import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
-import { createInternalTokenSigner, parsePrivateKey, principalHeaders, SEEDED_ROLES } from '@csda/auth';
+import { createInternalTokenSigner, parseSigningKey, principalHeaders, SEEDED_ROLES } from '@csda/auth';
 import { benchmarkUnwrapDecrypt } from '@csda/crypto';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { createTestDatabase, deleteNamespace, natsUrl, startStack, testNamespace } from '@csda/testing';
@@ -58,11 +58,11 @@ export async function benchVault(): Promise<void> {
       await json('GET', `/api/v1/vault/secrets/${ids[(i * 7919) % SECRETS]}/value`, token);
     });
 
-    const signer = createInternalTokenSigner({ privateKey: parsePrivateKey(stack.env.INTERNAL_SIGNING_KEY!) });
+    const signer = createInternalTokenSigner({ key: parseSigningKey('gateway', stack.keys.signingKeys.gateway!) });
     const principal = { kind: 'user' as const, id: user.id as string, name: 'bench', roles: ['USER'], permissions: [...SEEDED_ROLES.find((r) => r.name === 'USER')!.permissions] };
     const vault = createClient(VaultService, createConnectTransport({ baseUrl: `http://127.0.0.1:${stack.services.vault.rpcPort}`, httpVersion: '2', useBinaryFormat: true }));
     const direct = await runLoad(CONCURRENCY, DURATION_MS, async (i) => {
-      await vault.revealSecret({ id: ids[(i * 7919) % SECRETS]! }, { headers: principalHeaders(await signer.sign(principal)) });
+      await vault.revealSecret({ id: ids[(i * 7919) % SECRETS]! }, { headers: principalHeaders(await signer.sign(principal, 'vault')) });
     });
 
     const raw = benchmarkUnwrapDecrypt(50_000);

@@ -2,6 +2,7 @@ import { stat, readFile } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateInternalKeyPair } from '@csda/auth';
 import { ConfigError, loadConfig } from '@csda/service-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assertServeConfig, configSchema, registrationEnabled, trustProxySetting } from './config.ts';
@@ -34,7 +35,8 @@ describe('gateway identity configuration', () => {
 
   it('turns registration on outside production and off in production, unless REGISTRATION_ENABLED says otherwise', () => {
     expect(registrationEnabled(loadConfig(configSchema, { NODE_ENV: 'development' }))).toBe(true);
-    const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/csda', NATS_URL: 'nats://nats:4222' };
+    const verifyKeys = JSON.stringify([{ issuer: 'gateway', key: generateInternalKeyPair().publicKeyPem }]);
+    const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/csda', NATS_URL: 'nats://nats:4222', INTERNAL_VERIFY_KEYS: verifyKeys };
     expect(registrationEnabled(loadConfig(configSchema, prod))).toBe(false);
     expect(registrationEnabled(loadConfig(configSchema, { ...prod, REGISTRATION_ENABLED: 'true' }))).toBe(true);
     expect(registrationEnabled(loadConfig(configSchema, { NODE_ENV: 'development', REGISTRATION_ENABLED: 'false' }))).toBe(false);
@@ -49,12 +51,11 @@ describe('gateway identity configuration', () => {
     expect(loadConfig(configSchema, { JWT_SECRET: 'x'.repeat(32) }).JWT_SECRET).toHaveLength(32);
   });
 
-  it('requires the signing keys for serve in production only', () => {
-    expect(problems(() => assertServeConfig({ NODE_ENV: 'production', JWT_SECRET: undefined, INTERNAL_SIGNING_KEY: undefined }))).toEqual([
+  it('requires the JWT secret for serve in production only', () => {
+    expect(problems(() => assertServeConfig({ NODE_ENV: 'production', JWT_SECRET: undefined }))).toEqual([
       'JWT_SECRET: required when NODE_ENV=production (at least 32 bytes)',
-      'INTERNAL_SIGNING_KEY: required when NODE_ENV=production',
     ]);
-    expect(problems(() => assertServeConfig({ NODE_ENV: 'development', JWT_SECRET: undefined, INTERNAL_SIGNING_KEY: undefined }))).toEqual([]);
+    expect(problems(() => assertServeConfig({ NODE_ENV: 'development', JWT_SECRET: undefined }))).toEqual([]);
   });
 
   it('reads TRUST_PROXY as true, false or a list of addresses', () => {

@@ -26,8 +26,6 @@ export const configSchema = z.object({
     .string()
     .regex(/^(true|false|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$/, 'expected true, false or a comma-separated list of addresses/CIDRs')
     .default('false'),
-  /** Ed25519 private key (PKCS#8 PEM or base64 DER) for internal identity tokens; production requires it. */
-  INTERNAL_SIGNING_KEY: z.string().optional(),
 
   // Identity
   JWT_SECRET: z
@@ -52,13 +50,13 @@ export function registrationEnabled(config: Pick<Config, 'NODE_ENV' | 'REGISTRAT
   return config.REGISTRATION_ENABLED ?? config.NODE_ENV !== 'production';
 }
 
-/** What `serve` needs beyond the schema: production must bring its own signing keys. */
-export function assertServeConfig(config: Pick<Config, 'NODE_ENV' | 'JWT_SECRET' | 'INTERNAL_SIGNING_KEY'>): void {
+/**
+ * What `serve` needs beyond the schema: production must bring its own JWT
+ * secret (the internal signing key is checked by the service kit).
+ */
+export function assertServeConfig(config: Pick<Config, 'NODE_ENV' | 'JWT_SECRET'>): void {
   if (config.NODE_ENV !== 'production') return;
-  const problems: string[] = [];
-  if (config.JWT_SECRET === undefined) problems.push(`JWT_SECRET: required when NODE_ENV=production (at least ${JWT_SECRET_MIN_BYTES} bytes)`);
-  if (config.INTERNAL_SIGNING_KEY === undefined) problems.push('INTERNAL_SIGNING_KEY: required when NODE_ENV=production');
-  if (problems.length) throw new ConfigError(problems);
+  if (config.JWT_SECRET === undefined) throw new ConfigError([`JWT_SECRET: required when NODE_ENV=production (at least ${JWT_SECRET_MIN_BYTES} bytes)`]);
 }
 
 /** Fastify's `trustProxy` from TRUST_PROXY. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { createInternalTokenSigner, parsePrivateKey, principalHeaders, SEEDED_ROLES, type Principal } from '@csda/auth';
+import { createInternalTokenSigner, parseSigningKey, principalHeaders, SEEDED_ROLES, type Principal } from '@csda/auth';
 import { addKey, encodeFernet, generateFernetKey } from '@csda/crypto';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { createTestDatabase, deleteNamespace, generateTestKeys, natsUrl, query, runCommand, startService, testNamespace, type TestDatabase } from '@csda/testing';
@@ -15,10 +15,10 @@ const owner: Principal = { kind: 'user', id: 'user-owner', name: 'owner', roles:
 describe('vault commands', () => {
   const namespace = testNamespace();
   const keys = generateTestKeys();
-  const signer = createInternalTokenSigner({ privateKey: parsePrivateKey(keys.INTERNAL_SIGNING_KEY) });
+  const signer = createInternalTokenSigner({ key: parseSigningKey('gateway', keys.signingKeys.gateway!) });
   let db: TestDatabase;
   let dir: string;
-  const env = (keyring: string, extra: Record<string, string> = {}) => ({ ...keys, VAULT_KEYRING: keyring, DATABASE_URL: db.url, NATS_NAMESPACE: namespace, NATS_URL: natsUrl(), ...extra });
+  const env = (keyring: string, extra: Record<string, string> = {}) => ({ ...keys.envFor('vault'), VAULT_KEYRING: keyring, DATABASE_URL: db.url, NATS_NAMESPACE: namespace, NATS_URL: natsUrl(), ...extra });
   const withVault = async <T>(keyring: string, work: (vault: Client<typeof VaultService>) => Promise<T>): Promise<T> => {
     const service = await startService('vault', env(keyring));
     try {
@@ -27,12 +27,12 @@ describe('vault commands', () => {
       await service.stop();
     }
   };
-  const as = async () => ({ headers: principalHeaders(await signer.sign(owner)) });
+  const as = async () => ({ headers: principalHeaders(await signer.sign(owner, 'vault')) });
 
   beforeAll(async () => {
     db = await createTestDatabase('vault_cmd');
     dir = await mkdtemp(join(tmpdir(), 'csda-vault-cmd-'));
-    expect((await runCommand('vault', 'migrate', env(keys.VAULT_KEYRING))).code).toBe(0);
+    expect((await runCommand('vault', 'migrate', env(keys.env.VAULT_KEYRING))).code).toBe(0);
   });
   afterAll(async () => {
     await db?.drop();
@@ -41,14 +41,14 @@ describe('vault commands', () => {
   });
 
   it('re-wraps every data key under the new active KEK without touching values; the old key can then go', async () => {
-    const ids = await withVault(keys.VAULT_KEYRING, async (vault) => {
+    const ids = await withVault(keys.env.VAULT_KEYRING, async (vault) => {
       const made: string[] = [];
       for (const n of [1, 2, 3]) made.push((await vault.createSecret({ name: `kek-${n}`, value: `value-${n}` }, await as())).secret!.id);
       await vault.putSecretValue({ id: made[0]!, value: 'value-1b' }, await as());
       return made;
     });
     const before = await query<{ secret_id: string; version: number; ciphertext: Buffer }>(db.url, 'select secret_id, version, ciphertext from vault.secret_versions order by 1, 2');
-    const rotated = addKey(keys.VAULT_KEYRING, 'test2');
+    const rotated = addKey(keys.env.VAULT_KEYRING, 'test2');
 
     const first = await runCommand('vault', 'rewrap', env(rotated));
     expect(first.code, first.stderr).toBe(0);
@@ -79,7 +79,7 @@ describe('vault commands', () => {
     const file = join(dir, 'secrets.json');
     await writeFile(file, JSON.stringify(exportJson));
     const args = ['--secrets', file, '--owner-id', owner.id];
-    const importEnv = env(keys.VAULT_KEYRING, { LEGACY_ENCRYPTION_KEY: fernetKey });
+    const importEnv = env(keys.env.VAULT_KEYRING, { LEGACY_ENCRYPTION_KEY: fernetKey });
     const invoke = async () => {
       const r = await runCommand('vault', ['import-legacy', ...args], importEnv);
       return { code: r.code, out: r.stdout, errText: r.stderr };
@@ -90,7 +90,7 @@ describe('vault commands', () => {
     expect((await invoke()).out).toContain('0 secret(s) imported with 0 version(s), 2 already imported');
     expect(first.out + first.errText).not.toContain('plain-legacy-value');
 
-    await withVault(keys.VAULT_KEYRING, async (vault) => {
+    await withVault(keys.env.VAULT_KEYRING, async (vault) => {
       const list = await vault.listSecrets({ namePrefix: 'legacy-' }, await as());
       const byName = Object.fromEntries(list.items.map((s) => [s.name, s]));
       expect((await vault.revealSecret({ id: byName['legacy-plain']!.id }, await as())).value).toBe('plain-legacy-value');

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { createInternalTokenSigner, parsePrivateKey, servicePrincipal, INTERNAL_TOKEN_HEADER } from '@csda/auth';
+import { createInternalTokenSigner, parseSigningKey, servicePrincipal, INTERNAL_TOKEN_HEADER } from '@csda/auth';
 import { createTestDatabase, deleteNamespace, freePort, generateTestKeys, repoRoot, runCommand, testNamespace, type TestDatabase } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -28,7 +28,7 @@ describe('gRPC interop', () => {
     db = await createTestDatabase('grpc');
     expect((await runCommand('vault', 'migrate', { DATABASE_URL: db.url, NATS_NAMESPACE: namespace })).code).toBe(0);
     port = await freePort();
-    const env = { ...process.env, ...keys, DATABASE_URL: db.url, NATS_NAMESPACE: namespace, HOST: '127.0.0.1', RPC_PORT: String(port), OPS_PORT: String(await freePort()) };
+    const env = { ...process.env, ...keys.envFor('vault'), DATABASE_URL: db.url, NATS_NAMESPACE: namespace, HOST: '127.0.0.1', RPC_PORT: String(port), OPS_PORT: String(await freePort()) };
     child = spawn(process.execPath, ['apps/vault/src/main.ts', 'serve'], { cwd: repoRoot, env, stdio: 'pipe' });
     await new Promise<void>((resolve, reject) => {
       child.stdout!.on('data', (d: Buffer) => d.toString().includes('serving') && resolve());
@@ -62,8 +62,8 @@ describe('gRPC interop', () => {
     const c = client(['csda', 'vault', 'v1', 'VaultService']);
     await expect(call(c, 'GetInfo', {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
     const metadata = new grpc.Metadata();
-    const signer = createInternalTokenSigner({ privateKey: parsePrivateKey(keys.INTERNAL_SIGNING_KEY) });
-    metadata.set(INTERNAL_TOKEN_HEADER, await signer.sign(servicePrincipal('interop-test', ['system:read'])));
+    const signer = createInternalTokenSigner({ key: parseSigningKey('gateway', keys.signingKeys.gateway!) });
+    metadata.set(INTERNAL_TOKEN_HEADER, await signer.sign(servicePrincipal('gateway', ['system:read']), 'vault'));
     const res = await call(c, 'GetInfo', {}, metadata);
     c.close();
     expect(res.info).toMatchObject({ name: 'vault', version: '0.1.0', schemaVersion: 'Migration20261122010000-secrets', schemaCurrent: true });

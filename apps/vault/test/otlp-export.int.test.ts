@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { once } from 'node:events';
 import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { createInternalTokenSigner, parsePrivateKey, principalHeaders, servicePrincipal } from '@csda/auth';
+import { createInternalTokenSigner, parseSigningKey, principalHeaders, servicePrincipal } from '@csda/auth';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { createTestDatabase, deleteNamespace, generateTestKeys, natsUrl, runCommand, startService, testNamespace, type TestDatabase } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,14 +37,14 @@ describe('OpenTelemetry export', () => {
   it('exports the RPC span over OTLP, in the trace the caller started', async () => {
     const address = collector.address();
     const port = typeof address === 'object' && address ? address.port : 0;
-    const env = { ...keys, DATABASE_URL: db.url, NATS_NAMESPACE: namespace, NATS_URL: natsUrl(), OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` };
+    const env = { ...keys.envFor('vault'), DATABASE_URL: db.url, NATS_NAMESPACE: namespace, NATS_URL: natsUrl(), OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` };
     expect((await runCommand('vault', 'migrate', env)).code).toBe(0);
     const vault = await startService('vault', env);
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     try {
       const client = createClient(VaultService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${vault.rpcPort}` }));
-      const signer = createInternalTokenSigner({ privateKey: parsePrivateKey(keys.INTERNAL_SIGNING_KEY) });
-      await client.getInfo({}, { headers: { ...principalHeaders(await signer.sign(servicePrincipal('otlp-test', ['system:read']))), traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
+      const signer = createInternalTokenSigner({ key: parseSigningKey('gateway', keys.signingKeys.gateway!) });
+      await client.getInfo({}, { headers: { ...principalHeaders(await signer.sign(servicePrincipal('gateway', ['system:read']), 'vault')), traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
     } finally {
       expect(await vault.stop()).toBe(0); // shutdown flushes the batch processor
     }

@@ -1,6 +1,6 @@
 import { createClient, Code, ConnectError, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { createInternalTokenSigner, parsePrivateKey, principalHeaders, SEEDED_ROLES, type Principal } from '@csda/auth';
+import { createInternalTokenSigner, parseSigningKey, principalHeaders, SEEDED_ROLES, type Principal } from '@csda/auth';
 import { describeConnectError } from '@csda/errors';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { createTestDatabase, deleteNamespace, generateTestKeys, query, runCommand, startService, testNamespace, type TestDatabase } from '@csda/testing';
@@ -19,8 +19,8 @@ describe('vault secrets over Connect', () => {
   let db: TestDatabase;
   let service: Awaited<ReturnType<typeof startService>>;
   let vault: Client<typeof VaultService>;
-  const signer = createInternalTokenSigner({ privateKey: parsePrivateKey(keys.INTERNAL_SIGNING_KEY) });
-  const as = async (p: Principal) => ({ headers: principalHeaders(await signer.sign(p)) });
+  const signer = createInternalTokenSigner({ key: parseSigningKey('gateway', keys.signingKeys.gateway!) });
+  const as = async (p: Principal) => ({ headers: principalHeaders(await signer.sign(p, 'vault')) });
   const codeOf = async (promise: Promise<unknown>) => {
     const err = await promise.then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectError);
@@ -29,7 +29,7 @@ describe('vault secrets over Connect', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('vault');
-    const env = { DATABASE_URL: db.url, NATS_NAMESPACE: namespace, ...keys };
+    const env = { DATABASE_URL: db.url, NATS_NAMESPACE: namespace, ...keys.envFor('vault') };
     expect((await runCommand('vault', 'migrate', env)).code).toBe(0);
     service = await startService('vault', { ...env, NODE_ENV: 'production', NATS_URL: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
     vault = createClient(VaultService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.rpcPort}` }));
@@ -44,8 +44,8 @@ describe('vault secrets over Connect', () => {
 
   it('refuses calls without a token, with a token signed by another key, and with garbage', async () => {
     await expect(vault.getInfo({})).rejects.toMatchObject({ code: Code.Unauthenticated });
-    const other = createInternalTokenSigner({ privateKey: parsePrivateKey(generateTestKeys().INTERNAL_SIGNING_KEY) });
-    await expect(vault.listSecrets({}, { headers: principalHeaders(await other.sign(alice)) })).rejects.toMatchObject({ code: Code.Unauthenticated });
+    const other = createInternalTokenSigner({ key: parseSigningKey('gateway', generateTestKeys().signingKeys.gateway!) });
+    await expect(vault.listSecrets({}, { headers: principalHeaders(await other.sign(alice, 'vault')) })).rejects.toMatchObject({ code: Code.Unauthenticated });
     await expect(vault.listSecrets({}, { headers: principalHeaders('eyJhbGciOiJub25lIn0.e30.') })).rejects.toMatchObject({ code: Code.Unauthenticated });
   });
 

@@ -12,11 +12,17 @@ import {
   principalHeaders,
 } from './connect.ts';
 import { createInternalTokenSigner, createInternalTokenVerifier } from './internal-token.ts';
+import { signingKeyOf, verifyKeyOf, verifyKeySet } from './key-set.ts';
 import { servicePrincipal, type Principal } from './permissions.ts';
 
 const pair = generateKeyPairSync('ed25519');
-const signer = createInternalTokenSigner({ privateKey: pair.privateKey });
-const verifier = createInternalTokenVerifier({ publicKey: pair.publicKey });
+const schedulerPair = generateKeyPairSync('ed25519');
+const signer = createInternalTokenSigner({ key: signingKeyOf('gateway', pair.privateKey) });
+const schedulerSigner = createInternalTokenSigner({ key: signingKeyOf('scheduler', schedulerPair.privateKey) });
+const verifier = createInternalTokenVerifier({
+  audience: 'vault',
+  keys: verifyKeySet([verifyKeyOf('gateway', pair.publicKey), verifyKeyOf('scheduler', schedulerPair.publicKey)], ['gateway', 'scheduler']),
+});
 const alice: Principal = { kind: 'user', id: 'u-1', name: 'alice', roles: ['USER'], permissions: ['secrets:read'] };
 
 function transport(clientInterceptors: Interceptor[] = []) {
@@ -56,8 +62,9 @@ describe('internal auth interceptors', () => {
 
   it('refuses an invalid token with the same generic error', async () => {
     const { vault } = transport();
-    const forged = await createInternalTokenSigner({ privateKey: generateKeyPairSync('ed25519').privateKey }).sign(alice);
-    for (const token of [forged, 'not-a-token']) {
+    const forged = await createInternalTokenSigner({ key: signingKeyOf('gateway', generateKeyPairSync('ed25519').privateKey) }).sign(alice, 'vault');
+    const otherAudience = await signer.sign(alice, 'search');
+    for (const token of [forged, otherAudience, 'not-a-token']) {
       const err = await vault.getInfo({}, { headers: principalHeaders(token) }).then(() => undefined, (e: unknown) => ConnectError.from(e));
       expect(err?.code).toBe(Code.Unauthenticated);
       expect(err?.rawMessage).toBe('Authentication required');
@@ -66,7 +73,7 @@ describe('internal auth interceptors', () => {
 
   it('hands the verified principal to the handler', async () => {
     const { vault, seen } = transport();
-    const res = await vault.getInfo({}, { headers: principalHeaders(await signer.sign(alice)) });
+    const res = await vault.getInfo({}, { headers: principalHeaders(await signer.sign(alice, 'vault')) });
     expect(res.info?.name).toBe('vault for u-1');
     expect(seen).toEqual([alice]);
   });
@@ -79,9 +86,9 @@ describe('internal auth interceptors', () => {
 
   it('adds a service identity from the client interceptor, keeping a per-call token', async () => {
     const scheduler = servicePrincipal('scheduler', ['secrets:admin']);
-    const { vault, seen } = transport([internalAuthClientInterceptor(() => signer.sign(scheduler))]);
+    const { vault, seen } = transport([internalAuthClientInterceptor(() => schedulerSigner.sign(scheduler, 'vault'))]);
     await vault.getInfo({});
-    await vault.getInfo({}, { headers: principalHeaders(await signer.sign(alice)) });
+    await vault.getInfo({}, { headers: principalHeaders(await signer.sign(alice, 'vault')) });
     expect(seen.map((p) => p.id)).toEqual(['service:scheduler', 'u-1']);
     expect(seen[0]?.kind).toBe('service');
   });

@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { generateInternalKeyPair, loadDevKeyPair, parsePrivateKey, parsePublicKey, readOrCreateDevFile } from './keys.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { generateInternalKeyPair, loadDevPrivateKey, parsePrivateKey, parsePublicKey, readOrCreateDevFile } from './keys.ts';
 
 const run = promisify(execFile);
 const dirs: string[] = [];
@@ -51,63 +51,40 @@ describe('key parsing', () => {
 
   it('refuses junk and a private key given as the verify key, naming only the variable', () => {
     const { privateKeyPem } = generateInternalKeyPair();
-    expect(() => parsePublicKey(privateKeyPem)).toThrow('INTERNAL_VERIFY_KEY holds a private key');
-    expect(() => parsePublicKey(pemBody(privateKeyPem))).toThrow(/^INTERNAL_VERIFY_KEY is not an SPKI public key/);
+    expect(() => parsePublicKey(privateKeyPem)).toThrow('INTERNAL_VERIFY_KEYS holds a private key');
+    expect(() => parsePublicKey(pemBody(privateKeyPem))).toThrow(/^INTERNAL_VERIFY_KEYS is not an SPKI public key/);
     expect(() => parsePrivateKey('hunter2-not-a-key!')).toThrow(/^INTERNAL_SIGNING_KEY is not a PKCS#8 private key \(expected PEM or base64 DER\)$/);
     expect(() => parsePrivateKey('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----')).toThrow(/^INTERNAL_SIGNING_KEY is not/);
   });
 });
 
-describe('loadDevKeyPair', () => {
-  it('creates the pair once (0700 dir, 0600 files), reuses it, and warns loudly', async () => {
+describe('loadDevPrivateKey', () => {
+  it('creates one key per issuer once (0700 dir, 0600 files) and reuses it', async () => {
     const dir = await tempDir();
-    const warn = vi.fn();
-    const first = await loadDevKeyPair(dir, warn);
-    const second = await loadDevKeyPair(dir, warn);
-    expect(spki(second.publicKey)).toBe(spki(first.publicKey));
-    expect(second.privateKey.equals(first.privateKey)).toBe(true);
+    const first = await loadDevPrivateKey(dir, 'gateway');
+    const again = await loadDevPrivateKey(dir, 'gateway');
+    const scheduler = await loadDevPrivateKey(dir, 'scheduler');
+    expect(again.equals(first)).toBe(true);
+    expect(scheduler.equals(first)).toBe(false);
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
-    expect((await stat(join(dir, 'internal-ed25519.key'))).mode & 0o777).toBe(0o600);
-    expect((await stat(join(dir, 'internal-ed25519.pub'))).mode & 0o777).toBe(0o600);
-    expect(spki(parsePublicKey(await readFile(join(dir, 'internal-ed25519.pub'), 'utf8')))).toBe(spki(first.publicKey));
-    expect(warn).toHaveBeenCalledTimes(2);
-    expect(warn.mock.calls[0]?.[0]).toMatch(/DEVELOPMENT.*Production.*MUST set both/s);
-    expect(warn.mock.calls[0]?.[0]).not.toContain('PRIVATE KEY');
+    expect((await stat(join(dir, 'internal-gateway.key'))).mode & 0o777).toBe(0o600);
+    expect((await readdir(dir)).sort()).toEqual(['internal-gateway.key', 'internal-scheduler.key']);
   });
 
-  it('ends with one pair when six callers race', async () => {
-    const dir = await tempDir();
-    const pairs = await Promise.all(Array.from({ length: 6 }, () => loadDevKeyPair(dir, () => undefined)));
-    expect(new Set(pairs.map((p) => spki(p.publicKey))).size).toBe(1);
-    expect((await readdir(dir)).sort()).toEqual(['internal-ed25519.key', 'internal-ed25519.pub']);
-  });
-
-  it('ends with one pair when six processes race', async () => {
+  it('ends with one key when six processes race', async () => {
     const dir = await tempDir();
     const module = fileURLToPath(new URL('./keys.ts', import.meta.url));
     // Every child waits for the same instant, so the calls really overlap.
-    const script = `const { loadDevKeyPair } = await import(${JSON.stringify(module)});
+    const script = `const { loadDevPrivateKey } = await import(${JSON.stringify(module)});
+      const { createPublicKey } = await import('node:crypto');
       await new Promise((resolve) => setTimeout(resolve, Number(process.argv[2]) - Date.now()));
-      const p = await loadDevKeyPair(process.argv[1], () => {});
-      process.stdout.write(p.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'));`;
+      const k = await loadDevPrivateKey(process.argv[1], 'gateway');
+      process.stdout.write(createPublicKey(k).export({ type: 'spki', format: 'der' }).toString('base64'));`;
     const startAt = String(Date.now() + 1500);
-    const outputs = await Promise.all(
-      Array.from({ length: 6 }, () => run(process.execPath, ['--input-type=module', '-e', script, dir, startAt])),
-    );
-    const keys = new Set(outputs.map((o) => o.stdout));
-    expect(keys.size).toBe(1);
-    const [only] = keys;
-    expect(spki((await loadDevKeyPair(dir, () => undefined)).publicKey)).toBe(only);
-    expect((await readdir(dir)).sort()).toEqual(['internal-ed25519.key', 'internal-ed25519.pub']);
-  });
-
-  it('repairs a stale public file from the private key', async () => {
-    const dir = await tempDir();
-    const pair = await loadDevKeyPair(dir, () => undefined);
-    await writeFile(join(dir, 'internal-ed25519.pub'), generateInternalKeyPair().publicKeyPem);
-    const again = await loadDevKeyPair(dir, () => undefined);
-    expect(spki(again.publicKey)).toBe(spki(pair.publicKey));
-    expect(spki(parsePublicKey(await readFile(join(dir, 'internal-ed25519.pub'), 'utf8')))).toBe(spki(pair.publicKey));
+    const outputs = await Promise.all(Array.from({ length: 6 }, () => run(process.execPath, ['--input-type=module', '-e', script, dir, startAt])));
+    expect(new Set(outputs.map((o) => o.stdout)).size).toBe(1);
+    expect(await readdir(dir)).toEqual(['internal-gateway.key']);
+    expect(spki(createPublicKey(await loadDevPrivateKey(dir, 'gateway')))).toBe(outputs[0]!.stdout);
   });
 });
 

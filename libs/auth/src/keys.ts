@@ -1,21 +1,11 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-
-/** File names of the development key pair inside its directory. */
-export const DEV_PRIVATE_KEY_FILE = 'internal-ed25519.key';
-export const DEV_PUBLIC_KEY_FILE = 'internal-ed25519.pub';
 
 /** An Ed25519 pair as PEM text (PKCS#8 private, SPKI public). */
 export interface InternalKeyPairPem {
   readonly privateKeyPem: string;
   readonly publicKeyPem: string;
-}
-
-/** An Ed25519 pair ready for the signer and verifier. */
-export interface InternalKeyPair {
-  readonly privateKey: KeyObject;
-  readonly publicKey: KeyObject;
 }
 
 /**
@@ -37,11 +27,11 @@ export function parsePrivateKey(text: string, name = 'INTERNAL_SIGNING_KEY'): Ke
 }
 
 /**
- * Parses `INTERNAL_VERIFY_KEY`: an Ed25519 public key as SPKI PEM or as
+ * Parses one key of `INTERNAL_VERIFY_KEYS`: an Ed25519 public key as SPKI PEM or as
  * base64 of the SPKI DER. A private key is refused: services must only ever
  * hold the public half. Errors name the variable, never its content.
  */
-export function parsePublicKey(text: string, name = 'INTERNAL_VERIFY_KEY'): KeyObject {
+export function parsePublicKey(text: string, name = 'INTERNAL_VERIFY_KEYS'): KeyObject {
   const input = text.trim();
   if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(input)) {
     throw new Error(`${name} holds a private key; give services only the public key (SPKI)`);
@@ -58,7 +48,7 @@ export function parsePublicKey(text: string, name = 'INTERNAL_VERIFY_KEY'): KeyO
   return key;
 }
 
-/** A fresh Ed25519 pair as PEM, e.g. for `INTERNAL_SIGNING_KEY` / `INTERNAL_VERIFY_KEY`. */
+/** A fresh Ed25519 pair as PEM, e.g. for `INTERNAL_SIGNING_KEY` and an `INTERNAL_VERIFY_KEYS` entry. */
 export function generateInternalKeyPair(): InternalKeyPairPem {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519', {
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
@@ -67,40 +57,18 @@ export function generateInternalKeyPair(): InternalKeyPairPem {
   return { privateKeyPem: privateKey, publicKeyPem: publicKey };
 }
 
-/**
- * Development only: the shared key pair in `<dir>/internal-ed25519.{key,pub}`,
- * created on first use (dir 0700, files 0600). Safe when several processes
- * start at once: the private key is written to a temp file and linked into
- * place, which fails if another process got there first, and the loser then
- * reads the winner's key. The public file is always derived from the private
- * one. Calls `warn` with a message saying production must set the variables.
- */
-export async function loadDevKeyPair(dir: string, warn: (msg: string) => void): Promise<InternalKeyPair> {
-  const privatePath = join(dir, DEV_PRIVATE_KEY_FILE);
-  const publicPath = join(dir, DEV_PUBLIC_KEY_FILE);
-  const privatePem = await readOrCreateDevFile(dir, DEV_PRIVATE_KEY_FILE, () => generateInternalKeyPair().privateKeyPem);
-  const privateKey = parsePrivateKey(privatePem, privatePath);
-  const publicKey = createPublicKey(privateKey);
-  const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  if ((await readIfExists(publicPath)) !== publicPem) {
-    // Same bytes from every process (derived from the one private key), so
-    // an overwriting rename is safe; it also replaces a stale public file.
-    const temp = tempPath(publicPath);
-    try {
-      await writeFile(temp, publicPem, { flag: 'wx', mode: 0o600 });
-      await rename(temp, publicPath);
-    } catch (err) {
-      await unlink(temp).catch(() => undefined);
-      throw err;
-    }
-  }
+/** Name of a service's development signing key inside the dev-keys directory. */
+export const devKeyFile = (issuer: string): string => `internal-${issuer}.key`;
 
-  warn(
-    `INTERNAL_SIGNING_KEY / INTERNAL_VERIFY_KEY are not set: using the DEVELOPMENT internal key pair in ${dir}. ` +
-      'Anyone who can read that directory can mint identities for every service. ' +
-      'Production (NODE_ENV=production) MUST set both variables.',
-  );
-  return { privateKey, publicKey };
+/**
+ * Development only: `issuer`'s Ed25519 private key in `<dir>/internal-<issuer>.key`,
+ * created on first use (dir 0700, file 0600) and safe when several processes
+ * start at once (see {@link readOrCreateDevFile}). Every issuer has its own
+ * key, as in production; verifiers derive the public halves from the same files.
+ */
+export async function loadDevPrivateKey(dir: string, issuer: string): Promise<KeyObject> {
+  const pem = await readOrCreateDevFile(dir, devKeyFile(issuer), () => generateInternalKeyPair().privateKeyPem);
+  return parsePrivateKey(pem, join(dir, devKeyFile(issuer)));
 }
 
 /**

@@ -47,7 +47,24 @@ export interface Principal {
   readonly name: string;
   readonly roles: readonly string[];
   readonly permissions: readonly string[];
+  /** A service acting for this user: ownership and visibility are the user's. */
+  readonly onBehalfOf?: OnBehalfOf;
+  /**
+   * Explicit grants of a service acting for a user, `<permission>:<resource id>`
+   * (e.g. `secrets:reveal:<secret id>`): the only resources it may touch.
+   */
+  readonly scope?: readonly string[];
 }
+
+/** The user a service principal acts for. */
+export interface OnBehalfOf {
+  readonly id: string;
+  readonly name: string;
+  readonly roles: readonly string[];
+}
+
+/** The only issuer whose tokens may name users: the gateway, which authenticates them. */
+export const USER_ISSUER = 'gateway';
 
 /**
  * What a role name looks like: upper case, starting with a letter, then
@@ -133,4 +150,52 @@ export function servicePrincipal(service: string, permissions: readonly Permissi
     roles: Object.freeze([]),
     permissions: Object.freeze([...new Set(permissions)]),
   });
+}
+
+/**
+ * A service principal acting for `user`, allowed exactly the `grants`
+ * (`[permission, resource id]` pairs, e.g. "reveal secret S for tool T").
+ * Its permissions are those the grants name, no more.
+ */
+export function actingFor(service: Principal, user: OnBehalfOf, grants: readonly (readonly [Permission, string])[]): Principal {
+  if (service.kind !== 'service') throw new TypeError('Only a service principal acts for a user');
+  if (grants.length === 0) throw new TypeError('Acting for a user needs at least one explicit grant');
+  for (const [permission, resource] of grants) {
+    if (!isPermission(permission)) throw new TypeError(`Unknown permission "${String(permission)}"`);
+    if (!resource) throw new TypeError('A grant names one resource');
+  }
+  return Object.freeze({
+    ...service,
+    permissions: Object.freeze([...new Set(grants.map(([permission]) => permission))]),
+    onBehalfOf: Object.freeze({ id: user.id, name: user.name, roles: Object.freeze([...user.roles]) }),
+    scope: Object.freeze(grants.map(([permission, resource]) => `${permission}:${resource}`)),
+  });
+}
+
+/** The user whose resources a call reaches: the acted-for user, else the principal itself. */
+export function subjectOf(principal: Principal): { readonly id: string; readonly roles: readonly string[] } {
+  return principal.onBehalfOf ?? principal;
+}
+
+/**
+ * True when `principal` may use `permission` on `resourceId`: it holds the
+ * permission and, if it carries a scope, the scope names that resource.
+ */
+export function scopeAllows(principal: Principal, permission: Permission, resourceId: string): boolean {
+  if (!hasPermission(principal, permission)) return false;
+  if (principal.scope === undefined && principal.onBehalfOf === undefined) return true;
+  return (principal.scope ?? []).includes(`${permission}:${resourceId}`);
+}
+
+/**
+ * The one check for resource operations: the principal holds `permission`,
+ * and a scoped principal (a service acting for a user) may use it only on a
+ * resource its scope names — never on collections (`resourceId` omitted).
+ */
+export function requireScoped(principal: Principal | undefined, permission: Permission, resourceId?: string): void {
+  requirePermission(principal, permission);
+  const scoped = principal!.scope !== undefined || principal!.onBehalfOf !== undefined;
+  if (scoped && (resourceId === undefined || !scopeAllows(principal!, permission, resourceId))) {
+    throw new AuthorizationError(`Permission ${permission} required`);
+  }
 }

@@ -36,6 +36,7 @@ describe('loadConfig', () => {
     const problems = problemsOf(() => loadConfig(schema, { NODE_ENV: 'production' }));
     expect(problems).toContain('DATABASE_URL: required when NODE_ENV=production');
     expect(problems).toContain('NATS_URL: required when NODE_ENV=production');
+    expect(problems).toContain('INTERNAL_VERIFY_KEYS: required when NODE_ENV=production');
   });
 
   it('treats empty variables as unset', () => {

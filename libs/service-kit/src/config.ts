@@ -1,3 +1,4 @@
+import { parsePrivateKey, parseVerifyKeys } from '@csda/auth';
 import { z } from 'zod';
 
 /** Thrown when the environment does not describe a valid configuration. */
@@ -54,15 +55,36 @@ export const baseConfigShape = {
   OPS_PORT: port(9090),
   /** Where development-only key material is generated and kept (never used in production). */
   CSDA_DATA_DIR: z.string().min(1).default('.data'),
-  /** Ed25519 public key (SPKI PEM or base64 DER) that verifies the gateway's internal identity tokens. */
-  INTERNAL_VERIFY_KEY: z.string().optional(),
+  /**
+   * Trusted internal-token verify keys: JSON `[{"issuer": "<service>", "key": "<SPKI PEM or base64 DER>"}, …]`.
+   * Parsed here, so a malformed key stops the process (exit 78) before any connection opens.
+   */
+  INTERNAL_VERIFY_KEYS: z
+    .string()
+    .optional()
+    .transform((text, ctx) => (text === undefined ? undefined : parseOrIssue(ctx, () => parseVerifyKeys(text)))),
+  /** This service's own Ed25519 signing key (PKCS#8 PEM or base64 DER), for services that call others. */
+  INTERNAL_SIGNING_KEY: z
+    .string()
+    .optional()
+    .transform((text, ctx) => (text === undefined ? undefined : parseOrIssue(ctx, () => parsePrivateKey(text)))),
 };
+
+/** Runs a parser inside a zod transform; its error message becomes the variable's problem. */
+function parseOrIssue<T>(ctx: z.RefinementCtx, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : 'invalid' });
+    return z.NEVER;
+  }
+}
 
 /** Variables that are set together or not at all. */
 const PAIRED = [['NATS_USER', 'NATS_PASSWORD']] as const;
 
 /** Variables that must be set explicitly when NODE_ENV=production. */
-const REQUIRED_IN_PRODUCTION = ['DATABASE_URL', 'NATS_URL'] as const;
+const REQUIRED_IN_PRODUCTION = ['DATABASE_URL', 'NATS_URL', 'INTERNAL_VERIFY_KEYS'] as const;
 
 export const baseConfigSchema = z.object(baseConfigShape);
 export type BaseConfig = z.infer<typeof baseConfigSchema>;
@@ -92,7 +114,8 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: Env): Readonly
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const key = String(issue.path[0] ?? '(root)');
-      problems.push(input[key] === undefined ? `${key}: missing (${issue.message})` : `${key}: ${issue.message}`);
+      if (input[key] === undefined) problems.push(`${key}: missing (${issue.message})`);
+      else problems.push(issue.message.startsWith(key) ? issue.message : `${key}: ${issue.message}`);
     }
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);

@@ -23,7 +23,7 @@ import { connectNats, ensureStreams, natsAuth, natsCheck, publishProto, type Nat
 import { createHealthRpc, createHealthState, type HealthState } from './health.ts';
 import { serverInterceptor } from './interceptors.ts';
 import { createLifecycle, type Lifecycle } from './lifecycle.ts';
-import { createInternalAuth } from './internal-auth.ts';
+import { internalAuthInterceptor, loadInternalIdentity, type InternalIdentity } from './internal-auth.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { startOpsServer } from './ops-server.ts';
@@ -52,6 +52,8 @@ export interface ServiceRuntime<C extends BaseConfig = BaseConfig> {
   readonly health: HealthState;
   readonly metrics: Metrics;
   readonly lifecycle: Lifecycle;
+  /** Verifies callers' tokens; signs this service's own calls when it has a key. */
+  readonly identity: InternalIdentity;
   readonly startedAt: number;
 }
 
@@ -65,6 +67,9 @@ export async function openRuntime<C extends BaseConfig>(definition: ServiceDefin
   const lifecycle = createLifecycle(logger, config.SHUTDOWN_TIMEOUT_MS);
   lifecycle.handleSignals();
   lifecycle.defer('logger', () => logger.flush());
+  // Keys first: a bad or missing key fails before any connection is opened.
+  const identity = await loadInternalIdentity(definition.name, config, (message) => logger.warn(message));
+  logger.info({ trusted_key_ids: identity.trusted, signing_key_id: identity.signer?.kid }, 'internal identity keys loaded');
   const telemetry = await startTelemetry({ service: definition.name, version: definition.version, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
   lifecycle.defer('telemetry', () => telemetry.shutdown());
   const retry = { deadlineMs: config.STARTUP_TIMEOUT_MS, signal: lifecycle.signal };
@@ -85,7 +90,7 @@ export async function openRuntime<C extends BaseConfig>(definition: ServiceDefin
   const health = createHealthState();
   health.addCheck('postgres', databaseCheck(orm));
   health.addCheck('nats', natsCheck(nats));
-  return { definition, config, logger, orm, nats, health, metrics: createMetrics(definition.name), lifecycle, startedAt: Date.now() };
+  return { definition, config, logger, orm, nats, health, metrics: createMetrics(definition.name), lifecycle, identity, startedAt: Date.now() };
 }
 
 export interface ServeOptions {
@@ -102,12 +107,11 @@ export interface ServeOptions {
  */
 export async function serve(runtime: ServiceRuntime, options: ServeOptions): Promise<void> {
   const { config, definition, health, lifecycle, logger, metrics } = runtime;
-  const internalAuth = await createInternalAuth(config, logger);
   const rpc = await startRpcServer({
     host: config.HOST,
     port: config.RPC_PORT,
     shutdownTimeoutMs: Math.floor(config.SHUTDOWN_TIMEOUT_MS / 2),
-    interceptors: [serverInterceptor(logger, config.NODE_ENV !== 'production'), metrics.rpcInterceptor, internalAuth],
+    interceptors: [serverInterceptor(logger, config.NODE_ENV !== 'production'), metrics.rpcInterceptor, internalAuthInterceptor(runtime.identity)],
     routes: (router) => {
       router.service(Health, createHealthRpc(health, definition.rpcServices.map((s) => s.typeName)));
       options.routes(router);

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generateTestKeys } from './keys.ts';
+import { generateTestKeys, type TestKeys } from './keys.ts';
 import { freePort } from './ports.ts';
 
 /** The repository root (libs/testing/src → ../../..). */
@@ -84,7 +84,12 @@ export async function startService(name: Exclude<ServiceName, 'gateway'>, env: R
 export interface Stack {
   readonly services: Record<ServiceName, RunningService>;
   readonly gatewayUrl: string;
+  /** Environment shared by every service (each also gets its own INTERNAL_SIGNING_KEY). */
   readonly env: Record<string, string>;
+  /** The stack's key material: sign as any service with `keys.signingKeys[<service>]`. */
+  readonly keys: TestKeys;
+  /** The environment one service runs with. */
+  envFor(name: ServiceName): Record<string, string>;
   /** SIGTERM to all, waits for every exit; returns exit codes by service. */
   stop(): Promise<Record<string, number | null>>;
 }
@@ -104,6 +109,7 @@ export interface StackOptions {
  * gateway reports every service ready.
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
+  const keys = generateTestKeys();
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',
@@ -111,7 +117,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     DATABASE_URL: options.databaseUrl,
     NATS_NAMESPACE: options.namespace,
     REDIS_KEY_PREFIX: `${options.namespace}:`,
-    ...generateTestKeys(),
+    ...keys.env,
     ADMIN_INITIAL_PASSWORD: options.adminPassword ?? 'test-admin-password-0123456789',
     ...options.env,
   };
@@ -123,22 +129,25 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   // The gateway's ops port (in production its /metrics is served only there); spawnService gives the others their httpPort.
   env.OPS_PORT = String(await freePort());
 
-  const migrations = await Promise.all(SERVICES.map((name) => runCommand(name, 'migrate', env)));
+  const envFor = (name: ServiceName) => ({ ...env, ...(keys.signingKeys[name] ? { INTERNAL_SIGNING_KEY: keys.signingKeys[name] } : {}), ...options.env });
+  const migrations = await Promise.all(SERVICES.map((name) => runCommand(name, 'migrate', envFor(name))));
   migrations.forEach((result, i) => {
     if (result.code !== 0) throw new Error(`${SERVICES[i]} migrate exited ${result.code}: ${result.stderr}${result.stdout}`);
   });
-  const bootstrap = await runCommand('gateway', 'bootstrap', env);
+  const bootstrap = await runCommand('gateway', 'bootstrap', envFor('gateway'));
   if (bootstrap.code !== 0) throw new Error(`gateway bootstrap exited ${bootstrap.code}: ${bootstrap.stderr}`);
 
   const services = {} as Record<ServiceName, RunningService>;
   for (const name of SERVICES) {
     const { rpc, http } = ports.get(name)!;
-    services[name] = spawnService(name, env, rpc, http);
+    services[name] = spawnService(name, envFor(name), rpc, http);
   }
 
   const stack: Stack = {
     services,
     env,
+    keys,
+    envFor,
     gatewayUrl: `http://127.0.0.1:${services.gateway.httpPort}`,
     async stop() {
       const codes: Record<string, number | null> = {};

@@ -70,10 +70,11 @@ export function createServiceDirectory(
     },
     /** GetInfo of every backend; an unreachable one is reported, not thrown. */
     async info(timeoutMs: number): Promise<{ name: string; info?: ServiceInfo; error?: string }[]> {
-      const headers = principalHeaders(await signer.sign(GATEWAY_PRINCIPAL));
       return Promise.all(
         backends.map(async (b) => {
           try {
+            // Each token names its callee: one minted for the vault is refused by every other service.
+            const headers = principalHeaders(await signer.sign(GATEWAY_PRINCIPAL, b.name));
             return { name: b.name, info: await b.getInfo(timeoutMs, headers) };
           } catch (err) {
             return { name: b.name, error: err instanceof ConnectError ? err.rawMessage : describeFailure(err) };

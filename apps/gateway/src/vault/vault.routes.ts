@@ -22,7 +22,7 @@ import {
 export interface VaultRouteDeps {
   readonly vault: Client<typeof VaultService>;
   /** Mints the short-lived internal identity token for a principal. */
-  readonly signer: { sign(principal: Principal): Promise<string> };
+  readonly signer: { sign(principal: Principal, audience: string): Promise<string> };
   /** preHandler that authenticates the caller and requires `permission`. */
   readonly authorize: (permission: Permission) => preHandlerAsyncHookHandler;
 }
@@ -35,7 +35,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
     const principal = request.principal;
     if (!principal) throw new Error('vault route reached without an authenticated principal');
     return {
-      headers: { ...principalHeaders(await deps.signer.sign(principal)), 'csda-request-id': request.id, 'csda-client-ip': request.ip },
+      headers: { ...principalHeaders(await deps.signer.sign(principal, 'vault')), 'csda-request-id': request.id, 'csda-client-ip': request.ip },
     };
   };
   const tags = ['vault'];

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { createInternalTokenSigner } from '@csda/auth';
+import { createInternalTokenSigner, signingKeyOf } from '@csda/auth';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { createServiceClient } from '@csda/service-kit';
 import { randomBytes } from 'node:crypto';
@@ -113,7 +113,7 @@ export async function startIdentityHarness(label: string): Promise<IdentityHarne
         health,
         registry: new Registry(),
         vault: createServiceClient(VaultService, closed),
-        signer: createInternalTokenSigner({ privateKey: generateKeyPairSync('ed25519').privateKey }),
+        signer: createInternalTokenSigner({ key: signingKeyOf('gateway', generateKeyPairSync('ed25519').privateKey) }),
         directory: createServiceDirectory(
           { VAULT_URL: closed, TOOL_RUNNER_URL: closed, DOCUMENT_INGEST_URL: closed, SEARCH_URL: closed, SCHEDULER_URL: closed },
           { sign: async () => 'unused' },

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { requirePermission, hasPermission, type Principal } from '@csda/auth';
+import { hasPermission, requirePermission, requireScoped, subjectOf, type Principal } from '@csda/auth';
 import { ConflictError, NotFoundError, VaultDecryptError } from '@csda/errors';
 import { DecryptError, aadFor, decryptValue, encryptValue, type Keyring } from '@csda/crypto';
 import type { AuditFact } from '@csda/service-kit';
@@ -44,8 +44,9 @@ export interface UpdateSecretInput {
   readonly rotation?: { enabled: boolean; intervalDays: number | null; strategy: string };
 }
 
-const visibilityOf = (p: Principal): Visibility => ({ userId: p.id, roles: p.roles, all: hasPermission(p, 'secrets:admin') });
-const canModify = (p: Principal, s: SecretRecord) => s.ownerId === p.id || hasPermission(p, 'secrets:admin');
+// A service acting for a user sees and changes what that user may, within its scope.
+const visibilityOf = (p: Principal): Visibility => ({ userId: subjectOf(p).id, roles: subjectOf(p).roles, all: hasPermission(p, 'secrets:admin') });
+const canModify = (p: Principal, s: SecretRecord) => s.ownerId === subjectOf(p).id || hasPermission(p, 'secrets:admin');
 const nextRotation = (enabled: boolean, intervalDays: number | null, from: Date) =>
   enabled && intervalDays ? new Date(from.getTime() + intervalDays * DAY_MS) : null;
 
@@ -64,7 +65,7 @@ export function createSecretService(deps: SecretServiceDeps) {
     resourceId: secretId,
     ip: ctx.ip,
     requestId: ctx.requestId,
-    details,
+    details: ctx.principal.onBehalfOf ? { ...details, on_behalf_of: ctx.principal.onBehalfOf.id } : details,
   });
 
   const seal = (secretId: string, version: number, plaintext: Buffer) => {
@@ -100,7 +101,7 @@ export function createSecretService(deps: SecretServiceDeps) {
 
   return {
     async create(ctx: CallContext, input: CreateSecretInput): Promise<SecretRecord> {
-      requirePermission(ctx.principal, 'secrets:write');
+      requireScoped(ctx.principal, 'secrets:write');
       const id = randomUUID();
       const name = checkName(input.name);
       const value = checkValue(input.value);
@@ -130,23 +131,23 @@ export function createSecretService(deps: SecretServiceDeps) {
     },
 
     async list(ctx: CallContext, filter: { tag: string; namePrefix: string; limit: number; offset: number }) {
-      requirePermission(ctx.principal, 'secrets:read');
+      requireScoped(ctx.principal, 'secrets:read');
       const paging = checkPaging(filter.limit, filter.offset);
       const page = await deps.repository().list(visibilityOf(ctx.principal), { tag: filter.tag || undefined, namePrefix: filter.namePrefix || undefined, ...paging });
       return { ...page, ...paging };
     },
 
     async get(ctx: CallContext, id: string): Promise<SecretRecord> {
-      requirePermission(ctx.principal, 'secrets:read');
       id = checkId(id);
+      requireScoped(ctx.principal, 'secrets:read', id);
       const secret = await deps.repository().findVisible(id, visibilityOf(ctx.principal));
       if (!secret) throw new NotFoundError('secret', id);
       return secret;
     },
 
     async update(ctx: CallContext, id: string, input: UpdateSecretInput): Promise<SecretRecord> {
-      requirePermission(ctx.principal, 'secrets:write');
       id = checkId(id);
+      requireScoped(ctx.principal, 'secrets:write', id);
       const changes: SecretChanges = {
         name: input.name === undefined ? undefined : checkName(input.name),
         description: input.description === undefined ? undefined : checkDescription(input.description),
@@ -177,8 +178,8 @@ export function createSecretService(deps: SecretServiceDeps) {
     },
 
     async remove(ctx: CallContext, id: string): Promise<void> {
-      requirePermission(ctx.principal, 'secrets:write');
       id = checkId(id);
+      requireScoped(ctx.principal, 'secrets:write', id);
       await deps.repository().transaction(async (tx) => {
         await modifiable(tx, ctx, id, true);
         await tx.softDelete(id);
@@ -187,9 +188,10 @@ export function createSecretService(deps: SecretServiceDeps) {
     },
 
     async reveal(ctx: CallContext, id: string, version: number): Promise<{ value: string; version: number }> {
-      requirePermission(ctx.principal, 'secrets:reveal');
-      requirePermission(ctx.principal, 'secrets:read');
       id = checkId(id);
+      requireScoped(ctx.principal, 'secrets:reveal', id);
+      // A scoped grant to reveal one secret implies reading it; everyone else needs both permissions.
+      if (ctx.principal.scope === undefined) requirePermission(ctx.principal, 'secrets:read');
       const found = await deps.repository().findSealed(id, visibilityOf(ctx.principal), version);
       if (!found) throw new NotFoundError('secret', version ? `${id} version ${version}` : id);
       if (!found.secret.isActive) throw new ConflictError('Secret is inactive', { resource: 'secret', identifier: id, reason: 'inactive' });
@@ -211,16 +213,16 @@ export function createSecretService(deps: SecretServiceDeps) {
     },
 
     async putValue(ctx: CallContext, id: string, value: string, expectedVersion: number | undefined): Promise<SecretRecord> {
-      requirePermission(ctx.principal, 'secrets:write');
       id = checkId(id);
+      requireScoped(ctx.principal, 'secrets:write', id);
       const updated = await addVersion(ctx, id, checkValue(value), expectedVersion, false);
       await deps.audit(fact(ctx, 'secret_value_updated', id, { version: String(updated.currentVersion) }));
       return updated;
     },
 
     async versions(ctx: CallContext, id: string): Promise<{ secret: SecretRecord; versions: VersionRecord[] }> {
-      requirePermission(ctx.principal, 'secrets:read');
       id = checkId(id);
+      requireScoped(ctx.principal, 'secrets:read', id);
       const repo = deps.repository();
       const secret = await repo.findVisible(id, visibilityOf(ctx.principal));
       if (!secret) throw new NotFoundError('secret', id);
@@ -228,8 +230,8 @@ export function createSecretService(deps: SecretServiceDeps) {
     },
 
     async rotate(ctx: CallContext, id: string, value: string): Promise<SecretRecord> {
-      requirePermission(ctx.principal, 'secrets:write');
       id = checkId(id);
+      requireScoped(ctx.principal, 'secrets:write', id);
       const current = await deps.repository().findVisible(id, visibilityOf(ctx.principal));
       if (!current || !canModify(ctx.principal, current)) throw new NotFoundError('secret', id);
       const next = value ? checkValue(value) : generateValue(current.rotation.strategy, id);

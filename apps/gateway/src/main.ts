@@ -1,5 +1,3 @@
-import { join } from 'node:path';
-import { createInternalTokenSigner, loadDevKeyPair, parsePrivateKey } from '@csda/auth';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import {
@@ -22,7 +20,7 @@ import {
 } from '@csda/service-kit';
 import { createAuditLogRepository } from './audit/audit-log.repository.ts';
 import { AUDIT_CONSUMER_CONCURRENCY, auditConsumerSpec, createAuditHandler } from './audit/audit.consumer.ts';
-import { assertServeConfig, configSchema, trustProxySetting, type Config } from './config.ts';
+import { assertServeConfig, configSchema, trustProxySetting } from './config.ts';
 import { definition } from './definition.ts';
 import { buildApp } from './http/app.ts';
 import { bootstrapAdmin } from './identity/users/bootstrap.ts';
@@ -34,16 +32,6 @@ import { createRoutes } from './rpc/routes.ts';
 import { createServiceDirectory } from './system/service-directory.ts';
 
 const config = () => loadConfig(configSchema, process.env);
-
-/** INTERNAL_SIGNING_KEY, or outside production the shared development pair under CSDA_DATA_DIR. */
-async function internalSigningKey(cfg: Readonly<Config>, warn: (msg: string) => void) {
-  if (cfg.INTERNAL_SIGNING_KEY === undefined) return (await loadDevKeyPair(join(cfg.CSDA_DATA_DIR, 'dev-keys'), warn)).privateKey;
-  try {
-    return parsePrivateKey(cfg.INTERNAL_SIGNING_KEY);
-  } catch (err) {
-    throw new ConfigError([err instanceof Error ? err.message : 'INTERNAL_SIGNING_KEY: invalid']);
-  }
-}
 
 await runCli(
   definition.name,
@@ -60,7 +48,8 @@ await runCli(
       await connectWithRetry('redis', redactUrl(cfg.REDIS_URL), () => connectRedis(redis), logger, { deadlineMs: cfg.STARTUP_TIMEOUT_MS, signal: lifecycle.signal });
       runtime.health.addCheck('redis', redisCheck(redis));
       const jwtSecret = await resolveJwtSecret(cfg, (msg) => logger.warn(msg));
-      const signer = createInternalTokenSigner({ privateKey: await internalSigningKey(cfg, (msg) => logger.warn(msg)) });
+      const signer = runtime.identity.signer;
+      if (!signer) throw new Error('the gateway has no internal signing key');
 
       const spec = auditConsumerSpec(nats.subjects, cfg.AUDIT_ACK_WAIT_MS);
       // Production: /metrics only on OPS_PORT (the NetworkPolicy opens it to Prometheus, never to the ingress).

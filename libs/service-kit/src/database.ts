@@ -101,7 +101,11 @@ export async function migrate(orm: MikroORM, url: string, schema: ServiceSchema)
   await lockClient.connect();
   try {
     await lockClient.query('SELECT pg_advisory_lock(hashtext($1))', [`csda.migrate.${schema}`]);
-    await orm.em.getConnection().execute(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    // Provisioned databases have the schema, owned by the service's role, which may not CREATE SCHEMA
+    // (and IF NOT EXISTS checks that right before it looks): create it only when missing.
+    const connection = orm.em.getConnection();
+    const [found] = await connection.execute<{ ns: string | null }[]>('select to_regnamespace(?)::text as ns', [schema]);
+    if (!found?.ns) await connection.execute(`CREATE SCHEMA "${schema}"`);
     const applied = await orm.migrator.up();
     return applied.map((m) => m.name);
   } finally {

@@ -3,7 +3,9 @@ import { Migration } from '@mikro-orm/migrations';
 /** Schema `identity` with the audit log fed from the AUDIT stream. */
 export class Migration20261122000000Init extends Migration {
   override up(): void {
-    this.addSql('create schema if not exists "identity"');
+    // Provisioned databases already have it (owned by the service's role, which may not CREATE SCHEMA:
+    // IF NOT EXISTS checks that right before it looks); a superuser URL creates it here.
+    this.addSql(`do $$ begin if to_regnamespace('identity') is null then create schema "identity"; end if; end $$`);
     this.addSql(`comment on schema "identity" is 'Owned by the gateway: users, roles, tokens, audit log.'`);
     this.addSql(`create table "identity"."audit_log" (
       "id" bigserial primary key,

@@ -7,7 +7,9 @@ import { Migration } from '@mikro-orm/migrations';
 export class Migration20261122000000Init extends Migration {
   override up(): void {
     this.addSql('create extension if not exists vector');
-    this.addSql('create schema if not exists "search"');
+    // Provisioned databases already have it (owned by the service's role, which may not CREATE SCHEMA:
+    // IF NOT EXISTS checks that right before it looks); a superuser URL creates it here.
+    this.addSql(`do $$ begin if to_regnamespace('search') is null then create schema "search"; end if; end $$`);
     this.addSql(`comment on schema "search" is 'Owned by the search service: chunk index for vector and keyword search.'`);
   }
 

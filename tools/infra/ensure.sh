@@ -4,6 +4,7 @@
 #   PostgreSQL 15+ with pgvector  at DATABASE_URL  (postgres://postgres@127.0.0.1:5432/csda)
 #   Redis                         at REDIS_URL     (redis://127.0.0.1:6379)
 #   NATS with JetStream           at NATS_URL      (nats://127.0.0.1:4222)
+#   (and the nats-server binary when CSDA_NEED_NATS_SERVER=1: npm start runs its own)
 # then creates the target database and the `vector` extension in it.
 #
 # Idempotent and fast (< 1 s) when everything already answers. A server that
@@ -247,10 +248,20 @@ ensure_nats() {
   ok "nats $ver at $host:$port (JetStream)"
 }
 
+# npm start runs its own nats-server with per-service users (tools/stack/nats.ts)
+# when NATS_URL is not set: start.sh sets CSDA_NEED_NATS_SERVER=1 so the binary is
+# installed even when the machine's NATS already answers.
+ensure_nats_binary() {
+  have nats-server || [[ -x /usr/sbin/nats-server ]] && return 0
+  need_root_apt "nats-server (npm start runs its own, with one user per service)" "nats-server" || return 1
+  apt_install nats-server
+}
+
 failed=0
 ensure_postgres || failed=1
 ensure_redis || failed=1
 ensure_nats || failed=1
+if [[ ${CSDA_NEED_NATS_SERVER:-} == 1 ]]; then ensure_nats_binary || failed=1; fi
 if ((failed)); then
   echo "✗ infrastructure is not ready (see above)" >&2
   exit 1

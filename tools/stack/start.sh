@@ -25,6 +25,8 @@ NODE=node_modules/.bin/node
 case " $* " in *" --help "* | *" -h "*) exec "$NODE" tools/stack/start.ts --help ;; esac
 
 echo "▸ infrastructure"
+# Without NATS_URL the stack runs its own nats-server with per-service users (tools/stack/nats.ts).
+[[ -n ${NATS_URL:-} ]] || export CSDA_NEED_NATS_SERVER=1
 bash tools/infra/ensure.sh
 
 exec "$NODE" tools/stack/start.ts "$@"

@@ -12,6 +12,7 @@ import { formatDuration } from './lines.ts';
 import type { Child, ExitInfo } from './processes.ts';
 import { describeExit, forget, killAllNow, liveChildren, mapLimit, probe, spawnNode, stopAll } from './processes.ts';
 import { removePidFile, runningStack, takenPorts, writePidFile } from './preflight.ts';
+import { prepareStackNats } from './nats.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const EX_USAGE = 64; // "unknown command": the gateway has no bootstrap yet
@@ -28,6 +29,8 @@ Options:
 
 Environment (all optional):
   DATABASE_URL REDIS_URL NATS_URL NODE_ENV HOST   passed to every service
+  CSDA_NATS_PORT (4223)   port of the stack's own nats-server (per-service users), used
+                          unless NATS_URL is set (then that server is used as it is)
   GATEWAY_PORT (8080), GATEWAY_RPC_PORT (50050)
   <SVC>_RPC_PORT, <SVC>_OPS_PORT  with SVC = VAULT TOOL_RUNNER DOCUMENT_INGEST SEARCH SCHEDULER
                           (passed to that service as RPC_PORT / OPS_PORT)
@@ -262,6 +265,10 @@ async function main(): Promise<void> {
   }
   const readyTimeoutS = seconds(opts['ready-timeout'] ?? env.CSDA_STACK_READY_TIMEOUT, '--ready-timeout', 90);
   await preflight(stack.services, stack.host);
+  const ownNats = await prepareStackNats(stack.services, { env, dataDir, host: stack.host, root: ROOT }).catch((err: unknown) => {
+    throw new StackError((err as Error).message);
+  });
+  if (ownNats) say(c.dim(ownNats));
   const e = stack.services[0]?.env ?? {};
   say(
     c.dim(

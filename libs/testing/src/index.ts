@@ -3,4 +3,5 @@ export * from './keys.ts';
 export * from './nats.ts';
 export * from './ports.ts';
 export * from './prometheus.ts';
+export * from './roles.ts';
 export * from './stack.ts';

@@ -121,8 +121,9 @@ describe('Helm chart: deploy/helm/csda', () => {
       expect(c.readinessProbe.grpc.port).toBe(50051);
       const gateway = d.metadata.name === 'csda-gateway';
       expect(e.GATEWAY_PORT).toBe(gateway ? '8080' : undefined);
-      expect(e.OPS_PORT).toBe(gateway ? undefined : '9090');
-      expect(d.spec.template.metadata.annotations['prometheus.io/port']).toBe(gateway ? '8080' : '9090');
+      // Every server, the gateway included, serves /metrics on the ops port (see metrics-policy.test.ts).
+      expect(e.OPS_PORT).toBe('9090');
+      expect(d.spec.template.metadata.annotations['prometheus.io/port']).toBe('9090');
       expect(e.DATABASE_URL).toEqual({ secretKeyRef: { name: 'csda-database', key: 'url' } });
       for (const [name, value] of Object.entries(e).filter(([n]) => n.endsWith('_URL') && typeof e[n] === 'string' && n !== 'NATS_URL' && n !== 'REDIS_URL')) {
         const m = /^http:\/\/(csda-[a-z-]+):(\d+)$/.exec(value as string);

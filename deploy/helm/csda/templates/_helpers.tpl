@@ -90,10 +90,9 @@ the gateway, which signs them, gets the private INTERNAL_SIGNING_KEY.
 {{- if $svc.rest }}
 - name: GATEWAY_PORT
   value: {{ $v.ports.http | quote }}
-{{- else }}
+{{- end }}
 - name: OPS_PORT
   value: {{ $v.ports.ops | quote }}
-{{- end }}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:

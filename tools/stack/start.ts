@@ -13,6 +13,7 @@ import type { Child, ExitInfo } from './processes.ts';
 import { describeExit, forget, killAllNow, liveChildren, mapLimit, probe, spawnNode, stopAll } from './processes.ts';
 import { removePidFile, runningStack, takenPorts, writePidFile } from './preflight.ts';
 import { prepareStackNats } from './nats.ts';
+import { prepareStackDatabase } from './postgres.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const EX_USAGE = 64; // "unknown command": the gateway has no bootstrap yet
@@ -29,6 +30,9 @@ Options:
 
 Environment (all optional):
   DATABASE_URL REDIS_URL NATS_URL NODE_ENV HOST   passed to every service
+  DATABASE_ADMIN_URL (DATABASE_URL)  admin URL \`provision\` uses; each service then connects
+                          as its own role csda_<service> (dev passwords in .data/postgres-stack)
+  <SVC>_DATABASE_URL      a service's own URL instead (SVC = GATEWAY VAULT … SCHEDULER)
   CSDA_NATS_PORT (4223)   port of the stack's own nats-server (per-service users), used
                           unless NATS_URL is set (then that server is used as it is)
   GATEWAY_PORT (8080), GATEWAY_RPC_PORT (50050)
@@ -269,6 +273,10 @@ async function main(): Promise<void> {
     throw new StackError((err as Error).message);
   });
   if (ownNats) say(c.dim(ownNats));
+  const database = await prepareStackDatabase(stack.services, { env, dataDir, root: ROOT }).catch((err: unknown) => {
+    throw new StackError((err as Error).message);
+  });
+  say(c.dim(database));
   const e = stack.services[0]?.env ?? {};
   say(
     c.dim(

@@ -1,6 +1,6 @@
 import { ConfigError } from '../config.ts';
 import type { RoleRequest } from './provision.ts';
-import { DATABASE_SERVICES, defaultRoleName, ROLE_NAME, serviceEnvPrefix } from './services.ts';
+import { DATABASE_SERVICES, defaultRoleName, PG_ROLE_NAME, serviceEnvPrefix } from './services.ts';
 
 export interface ProvisionConfig {
   /** Admin connection to the CSDA database (creates roles, schemas, the extension). */
@@ -61,7 +61,7 @@ export function loadProvisionConfig(env: Env): ProvisionConfig {
       }
     }
     const source = raw ? `${urlVar} (its user)` : `role ${role}`;
-    if (!ROLE_NAME.test(role)) problems.push(`${source}: role name must match ${ROLE_NAME} (lowercase letters, digits, _; not pg_…)`);
+    if (!PG_ROLE_NAME.test(role)) problems.push(`${source}: role name must match ${PG_ROLE_NAME} (lowercase letters, digits, _; not pg_…)`);
     else if (role === adminUser) problems.push(`${source}: is the admin user of DATABASE_ADMIN_URL; each service needs its own unprivileged role`);
     else if (role === 'postgres') problems.push(`${source}: "postgres" is the superuser; each service needs its own unprivileged role`);
     if (password !== undefined && password.length < 12) problems.push(`${raw ? urlVar : passwordVar}: password shorter than 12 characters`);

@@ -35,4 +35,4 @@ export function serviceEnvPrefix(service: string): string {
 }
 
 /** Role names provisioning accepts: plain lowercase identifiers, never a reserved `pg_` name. */
-export const ROLE_NAME = /^(?!pg_)[a-z_][a-z0-9_]{0,62}$/;
+export const PG_ROLE_NAME = /^(?!pg_)[a-z_][a-z0-9_]{0,62}$/;

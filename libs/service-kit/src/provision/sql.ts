@@ -1,6 +1,6 @@
 // The provisioning SQL, in one place: `provision` runs these statements and
 // `provision print-sql` prints them for a DBA. Names are validated
-// (ROLE_NAME, ServiceSchema) and still quoted: identifiers with
+// (PG_ROLE_NAME, ServiceSchema) and still quoted: identifiers with
 // escapeIdentifier, values with escapeLiteral, and format('%I') server-side
 // where the name is only known there (current_database(), regclass).
 import pg from 'pg';

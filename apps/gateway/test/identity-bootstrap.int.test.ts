@@ -37,7 +37,7 @@ describe('identity: bootstrap only while no active user holds ADMIN', () => {
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toContain('Admin user created: admin (password from ADMIN_INITIAL_PASSWORD)');
     const token = await adminToken('admin');
-    const [{ id }] = await query<{ id: string }>(h.db.url, `select id from identity.users where username = 'admin'`);
+    const id = (await query<{ id: string }>(h.db.url, `select id from identity.users where username = 'admin'`))[0]!.id;
 
     const renamed = await api('PATCH', `/api/v1/users/${id}`, { token, body: { username: 'root', email: 'root@example.test' } });
     expect(renamed.status, JSON.stringify(renamed.body)).toBe(200);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { SEEDED_ROLES } from '@csda/auth';
+import { PERMISSIONS, SEEDED_ROLES } from '@csda/auth';
 import { query, runCommand } from '@csda/testing';
 import { hash, verify } from '@node-rs/argon2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,9 +178,10 @@ describe('identity: administration', () => {
     );
 
   it('serializes changes that could remove the last admin: of two racing, exactly one wins', async () => {
-    // An administrator of users who is no ADMIN: its token survives whatever happens to the two admins.
-    await query(h.db.url, `insert into identity.roles (name, description, permissions) values ('USER_ADMIN', 'Administers users', array['users:admin', 'users:read'])`);
-    const ops = await api('POST', '/api/v1/users', { token: tokens.admin, body: { username: 'ops', email: 'ops@example.test', password: userPassword, roles: ['USER_ADMIN'] } });
+    // An operator holding every permission without the ADMIN role (so it may grant and revoke ADMIN,
+    // see grants.ts, yet is no admin the last-admin check counts): its token survives whatever happens to the two admins.
+    await query(h.db.url, `insert into identity.roles (name, description, permissions) values ('OPERATOR', 'Every permission, not ADMIN', $1)`, [[...PERMISSIONS]]);
+    const ops = await api('POST', '/api/v1/users', { token: tokens.admin, body: { username: 'ops', email: 'ops@example.test', password: userPassword, roles: ['OPERATOR'] } });
     expect(ops.status, JSON.stringify(ops.body)).toBe(201);
     tokens.ops = (await login('ops', userPassword)).body!.access_token;
     const as = (method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown) => api(method, url, { token: tokens.ops, body });

@@ -1,4 +1,5 @@
 import type { AuditFact } from '@csda/service-kit';
+import type { FastifyRequest } from 'fastify';
 import type { PasswordHasher } from './passwords.ts';
 import type { LoginRateLimiter } from './auth/rate-limit.ts';
 import type { IdentityRepositories } from './repositories.ts';
@@ -9,6 +10,21 @@ import type { AccessTokens } from './auth/tokens.ts';
 export interface RequestContext {
   readonly ip: string;
   readonly requestId: string;
+  /** `<METHOD> <route template>`, e.g. `PUT /api/v1/users/:id/roles`. */
+  readonly route?: string;
+  /** The client's User-Agent, for telling one client's concurrent refreshes from a replay. */
+  readonly userAgent?: string;
+}
+
+/** The RequestContext of a Fastify request (its client address as TRUST_PROXY resolves it). */
+export function requestContext(request: FastifyRequest): RequestContext {
+  const ua = request.headers['user-agent'];
+  return {
+    ip: request.ip,
+    requestId: request.id,
+    route: `${request.method} ${request.routeOptions.url ?? request.url}`,
+    ...(typeof ua === 'string' ? { userAgent: ua } : {}),
+  };
 }
 
 /** Publishes one audit fact and resolves once AUDIT has it (rejects otherwise). */

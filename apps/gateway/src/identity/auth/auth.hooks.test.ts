@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { AuditFact } from '@csda/service-kit';
 import { fastify, type FastifyInstance } from 'fastify';
 import { UnsecuredJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,9 +14,14 @@ const root = { id: 'u-root', username: 'root', roles: ['ADMIN'], permissions: ['
 describe('auth hooks', () => {
   let app: FastifyInstance | undefined;
   const revoked = new Set<string>();
+  const audited: AuditFact[] = [];
 
   async function build() {
-    const hooks = createAuthHooks({ accessTokens: tokens, revocation: { isRevoked: async ({ sessionId }) => revoked.has(sessionId) } });
+    const hooks = createAuthHooks({
+      accessTokens: tokens,
+      revocation: { isRevoked: async ({ sessionId }) => revoked.has(sessionId) },
+      audit: async (fact) => void audited.push(fact),
+    });
     app = fastify();
     app.decorateRequest('principal', undefined);
     installErrorHandling(app, false);
@@ -30,6 +36,7 @@ describe('auth hooks', () => {
   afterEach(async () => {
     await app?.close();
     revoked.clear();
+    audited.length = 0;
   });
 
   it('sets request.principal from a valid bearer token', async () => {
@@ -67,9 +74,14 @@ describe('auth hooks', () => {
     const denied = await call('/admin', `Bearer ${await tokens.sign(alice, 's1')}`);
     expect(denied.statusCode).toBe(403);
     expect(denied.json().error).toMatchObject({ code: 'AUTHORIZATION_ERROR', message: 'Permission users:admin required' });
+    // The denial is audited: who, which route, which permission.
+    expect(audited).toEqual([
+      expect.objectContaining({ action: 'permission_denied', actor: 'u-alice', actorName: 'alice', outcome: 'failure', details: { reason: 'missing_permission', route: 'GET /admin', required: 'users:admin' } }),
+    ]);
     const allowed = await call('/admin', `Bearer ${await tokens.sign(root, 's2')}`);
     expect(allowed.statusCode).toBe(200);
     expect(allowed.json()).toEqual({ id: 'u-root' });
+    expect(audited).toHaveLength(1);
   });
 
   it('makes principalOf refuse a route wired without authentication', async () => {

@@ -1,6 +1,7 @@
-import { AuthenticationError } from '@csda/errors';
-import { requirePermission as check, type Permission, type Principal } from '@csda/auth';
+import { AuthenticationError, AuthorizationError } from '@csda/errors';
+import { hasPermission, type Permission, type Principal } from '@csda/auth';
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { requestContext, type Audit } from '../context.ts';
 import type { Revocation } from './revocation.ts';
 import type { AccessTokens } from './tokens.ts';
 
@@ -19,11 +20,15 @@ export interface AuthHooks {
   readonly authenticate: AuthPreHandler;
   /** Authenticates (if not done yet), then 403 AUTHORIZATION_ERROR unless the principal holds `permission`. */
   requirePermission(permission: Permission): AuthPreHandler;
+  /** The same check inside a handler (after `authenticate`): 403, audited, unless the principal holds `permission`. */
+  authorize(request: FastifyRequest, permission: Permission): Promise<void>;
 }
 
 export interface AuthHookDeps {
   readonly accessTokens: Pick<AccessTokens, 'verify'>;
   readonly revocation: Pick<Revocation, 'isRevoked'>;
+  /** Every 403 is recorded as `permission_denied` (actor, route, required permission). */
+  readonly audit: Audit;
 }
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/-]+=*)[ ]*$/i;
@@ -46,13 +51,27 @@ export function createAuthHooks(deps: AuthHookDeps): AuthHooks {
     }
     request.principal = verified.principal;
   };
+  const authorize = async (request: FastifyRequest, permission: Permission): Promise<void> => {
+    await authenticate(request);
+    const principal = principalOf(request);
+    if (hasPermission(principal, permission)) return;
+    const ctx = requestContext(request);
+    await deps.audit({
+      action: 'permission_denied',
+      actor: principal.id,
+      actorName: principal.name,
+      outcome: 'failure',
+      ip: ctx.ip,
+      requestId: ctx.requestId,
+      details: { reason: 'missing_permission', route: ctx.route ?? '', required: permission },
+    });
+    throw new AuthorizationError(`Permission ${permission} required`);
+  };
   return {
     authenticate,
+    authorize,
     requirePermission(permission) {
-      return async (request: FastifyRequest, _reply: FastifyReply) => {
-        await authenticate(request);
-        check(request.principal, permission);
-      };
+      return async (request: FastifyRequest, _reply: FastifyReply) => authorize(request, permission);
     },
   };
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { bearerAuth, commonErrorResponses, errorEnvelopeSchema } from '../../http/schemas.ts';
 import type { AuthHooks } from './auth.hooks.ts';
 import { principalOf } from './auth.hooks.ts';
+import { requestContext } from '../context.ts';
 import type { AuthService } from './auth.service.ts';
 import { userJson, userSchema } from '../users/user.schemas.ts';
 import { loginBody, meSchema, refreshBody, registerBody, tokenJson, tokenPairSchema } from './auth.schemas.ts';
@@ -29,7 +30,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const user = await authService.register(request.body, { ip: request.ip, requestId: request.id });
+        const user = await authService.register(request.body, requestContext(request));
         return reply.status(201).send(userJson(user));
       },
     );
@@ -47,7 +48,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
           response: { 200: tokenPairSchema, 401: errorEnvelopeSchema, 429: errorEnvelopeSchema, ...commonErrorResponses },
         },
       },
-      async (request) => tokenJson(await authService.login(request.body.username, request.body.password, { ip: request.ip, requestId: request.id })),
+      async (request) => tokenJson(await authService.login(request.body.username, request.body.password, requestContext(request))),
     );
 
     app.post(
@@ -61,7 +62,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
           response: { 200: tokenPairSchema, 401: errorEnvelopeSchema, ...commonErrorResponses },
         },
       },
-      async (request) => tokenJson(await authService.refresh(request.body.refresh_token, { ip: request.ip, requestId: request.id })),
+      async (request) => tokenJson(await authService.refresh(request.body.refresh_token, requestContext(request))),
     );
 
     app.post(
@@ -75,7 +76,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        await authService.logout(request.body.refresh_token, { ip: request.ip, requestId: request.id });
+        await authService.logout(request.body.refresh_token, requestContext(request));
         return reply.status(204).send(null);
       },
     );

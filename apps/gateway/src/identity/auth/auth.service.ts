@@ -5,7 +5,8 @@ import type { IdentityDeps, RequestContext } from '../context.ts';
 import { assertPasswordPolicy } from '../passwords.ts';
 import { normalizeLogin, type LoginAccount } from './rate-limit.ts';
 import type { IdentityRepositories } from '../repositories.ts';
-import { permissionsOf, tokenSubject } from './subject.ts';
+import { permissionsOf } from '../roles/role.permissions.ts';
+import { tokenSubject } from './subject.ts';
 import { generateRefreshToken, hashRefreshToken } from './tokens.ts';
 import type { UserRecord } from '../users/user.repository.ts';
 

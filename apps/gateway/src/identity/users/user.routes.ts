@@ -1,9 +1,8 @@
-import { AuthorizationError } from '@csda/errors';
-import { hasPermission } from '@csda/auth';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { bearerAuth, errorEnvelopeSchema, idParams, pageOf, pageQuery, protectedErrorResponses } from '../../http/schemas.ts';
 import type { AuthHooks } from '../auth/auth.hooks.ts';
+import { requestContext } from '../context.ts';
 import { principalOf } from '../auth/auth.hooks.ts';
 import { createUserBody, patchUserBody, setRolesBody, userJson, userSchema } from './user.schemas.ts';
 import type { UserService } from './user.service.ts';
@@ -16,7 +15,7 @@ export interface UserRouteDeps {
 const tags = ['users'];
 const notFound = { 404: errorEnvelopeSchema };
 
-/** `/api/v1/users`: reading needs `users:read` (or being that user), changes need `users:admin`. */
+/** `/api/v1/users`: reading needs `users:read` (or being that user), changes need `users:admin`, role changes `roles:admin` (see grants.ts). */
 export function userRoutes(deps: UserRouteDeps): FastifyPluginAsyncZod {
   const { hooks, userService } = deps;
   const admin = hooks.requirePermission('users:admin');
@@ -41,6 +40,7 @@ export function userRoutes(deps: UserRouteDeps): FastifyPluginAsyncZod {
         schema: {
           tags,
           summary: 'Create a user (roles default to USER)',
+          description: 'Explicit `roles` need `roles:admin`; no one creates an account holding a permission they lack (403).',
           security: bearerAuth,
           body: createUserBody,
           response: { 201: userSchema, 409: errorEnvelopeSchema, ...protectedErrorResponses },
@@ -48,7 +48,7 @@ export function userRoutes(deps: UserRouteDeps): FastifyPluginAsyncZod {
       },
       async (request, reply) => {
         const { is_active, ...rest } = request.body;
-        const user = await userService.create({ ...rest, isActive: is_active }, principalOf(request), { ip: request.ip, requestId: request.id });
+        const user = await userService.create({ ...rest, isActive: is_active }, principalOf(request), requestContext(request));
         return reply.status(201).send(userJson(user));
       },
     );
@@ -60,8 +60,7 @@ export function userRoutes(deps: UserRouteDeps): FastifyPluginAsyncZod {
         schema: { tags, summary: 'One user (any user may read their own account)', security: bearerAuth, params: idParams, response: { 200: userSchema, ...notFound, ...protectedErrorResponses } },
       },
       async (request) => {
-        const principal = principalOf(request);
-        if (principal.id !== request.params.id && !hasPermission(principal, 'users:read')) throw new AuthorizationError('Permission users:read required');
+        if (principalOf(request).id !== request.params.id) await hooks.authorize(request, 'users:read');
         return userJson(await userService.get(request.params.id));
       },
     );
@@ -82,7 +81,7 @@ export function userRoutes(deps: UserRouteDeps): FastifyPluginAsyncZod {
       },
       async (request) => {
         const { is_active, ...rest } = request.body;
-        return userJson(await userService.update(request.params.id, { ...rest, isActive: is_active }, principalOf(request), { ip: request.ip, requestId: request.id }));
+        return userJson(await userService.update(request.params.id, { ...rest, isActive: is_active }, principalOf(request), requestContext(request)));
       },
     );
 
@@ -93,7 +92,7 @@ export function userRoutes(deps: UserRouteDeps): FastifyPluginAsyncZod {
         schema: { tags, summary: 'Delete a user', security: bearerAuth, params: idParams, response: { 204: z.null().describe('Deleted'), 409: errorEnvelopeSchema, ...notFound, ...protectedErrorResponses } },
       },
       async (request, reply) => {
-        await userService.delete(request.params.id, principalOf(request), { ip: request.ip, requestId: request.id });
+        await userService.delete(request.params.id, principalOf(request), requestContext(request));
         return reply.status(204).send(null);
       },
     );
@@ -101,18 +100,20 @@ export function userRoutes(deps: UserRouteDeps): FastifyPluginAsyncZod {
     app.put(
       '/:id/roles',
       {
-        preHandler: admin,
+        preHandler: hooks.requirePermission('roles:admin'),
         schema: {
           tags,
-          summary: "Replace the user's roles",
-          description: 'Revokes the user’s sessions and access tokens: the new roles apply from the next login.',
+          summary: "Replace the user's roles (roles:admin)",
+          description:
+            'Needs `roles:admin`, and only roles whose permissions the caller holds, on an account holding no permission the caller lacks (403 otherwise). ' +
+            'Revokes the user’s sessions and access tokens: the new roles apply from the next login.',
           security: bearerAuth,
           params: idParams,
           body: setRolesBody,
           response: { 200: userSchema, 409: errorEnvelopeSchema, ...notFound, ...protectedErrorResponses },
         },
       },
-      async (request) => userJson(await userService.setRoles(request.params.id, request.body.roles, principalOf(request), { ip: request.ip, requestId: request.id })),
+      async (request) => userJson(await userService.setRoles(request.params.id, request.body.roles, principalOf(request), requestContext(request))),
     );
   };
 }

@@ -4,6 +4,8 @@ import type { Principal } from '@csda/auth';
 import type { IdentityDeps, RequestContext } from '../context.ts';
 import { assertPasswordPolicy } from '../passwords.ts';
 import type { IdentityRepositories } from '../repositories.ts';
+import type { RoleRecord } from '../roles/role.repository.ts';
+import { createGrantGuard } from './grants.ts';
 import type { UserChanges, UserRecord } from './user.repository.ts';
 
 export interface NewUserInput {
@@ -26,6 +28,9 @@ export const ADMIN_ROLE = 'ADMIN';
 
 type UserDeps = Pick<IdentityDeps, 'repositories' | 'passwords' | 'revocation' | 'audit' | 'now'>;
 
+/** The role a user created without explicit roles gets. */
+export const DEFAULT_USER_ROLE = 'USER';
+
 /**
  * Administration of users and their roles. Deactivation, deletion, role and
  * password changes revoke the user's refresh tokens and, through the deny
@@ -40,10 +45,14 @@ export function createUserService(deps: UserDeps) {
     return user;
   };
 
-  const assertRolesExist = async (repos: IdentityRepositories, roles: readonly string[]) => {
-    const found = new Set((await repos.roles.findByNames(roles)).map((r) => r.name));
+  const grants = createGrantGuard(deps);
+
+  const existingRoles = async (repos: IdentityRepositories, roles: readonly string[]): Promise<RoleRecord[]> => {
+    const records = await repos.roles.findByNames(roles);
+    const found = new Set(records.map((r) => r.name));
     const unknown = roles.filter((r) => !found.has(r));
     if (unknown.length) throw new ValidationError(`Unknown role: ${unknown.join(', ')}`, { roles: `unknown: ${unknown.join(', ')}` });
+    return records;
   };
 
   /**
@@ -101,8 +110,11 @@ export function createUserService(deps: UserDeps) {
     async create(input: NewUserInput, actor: Principal, ctx: RequestContext): Promise<UserRecord> {
       assertPasswordPolicy(input.password);
       const repos = deps.repositories();
-      const roles = [...new Set(input.roles ?? ['USER'])];
-      await assertRolesExist(repos, roles);
+      // Explicit roles are a grant (roles:admin); the default one is not, but
+      // either way no one creates an account holding a permission they lack.
+      if (input.roles !== undefined) await grants.assertMayAssignRoles(actor, ctx);
+      const roles = [...new Set(input.roles ?? [DEFAULT_USER_ROLE])];
+      await grants.assertMayGrant(repos, actor, await existingRoles(repos, roles), ctx);
       const passwordHash = await deps.passwords.hash(input.password);
       const user = await repos.users.create({ id: randomUUID(), username: input.username, email: input.email, passwordHash, isActive: input.isActive ?? true, roles });
       await audit(fact(actor, ctx, 'user_created', user.id, { roles: roles.join(','), is_active: String(user.isActive) }));
@@ -118,6 +130,7 @@ export function createUserService(deps: UserDeps) {
         .filter(([, v]) => v !== undefined)
         .map(([k]) => k);
       const { updated, deactivated, revokeAt } = await change(id, patch.isActive === false, async (tx, user, atMs) => {
+        await grants.assertMayAdminister(tx, actor, user, ctx);
         await keepAnAdmin(tx, user, patch.isActive === false);
         const updated = (await tx.users.update(id, changes)) ?? (await existing(tx, id));
         const deactivated = user.isActive && !updated.isActive;
@@ -132,6 +145,7 @@ export function createUserService(deps: UserDeps) {
 
     async delete(id: string, actor: Principal, ctx: RequestContext): Promise<void> {
       const { user, revokeAt } = await change(id, true, async (tx, user, atMs) => {
+        await grants.assertMayAdminister(tx, actor, user, ctx);
         await keepAnAdmin(tx, user, true);
         // Refresh tokens go with the row (cascade).
         if (!(await tx.users.delete(id))) throw new NotFoundError('user', id);
@@ -144,9 +158,13 @@ export function createUserService(deps: UserDeps) {
 
     async setRoles(id: string, roles: readonly string[], actor: Principal, ctx: RequestContext): Promise<UserRecord> {
       const wanted = [...new Set(roles)].sort();
-      await assertRolesExist(deps.repositories(), wanted);
+      await grants.assertMayAssignRoles(actor, ctx, id);
+      const records = await existingRoles(deps.repositories(), wanted);
       const losesAdmin = !wanted.includes(ADMIN_ROLE);
       const { previous, updated, revokeAt } = await change(id, losesAdmin, async (tx, user, atMs) => {
+        // Both the roles handed out and the account they replace must be within the actor's own permissions.
+        await grants.assertMayGrant(tx, actor, records, ctx, id);
+        await grants.assertMayAdminister(tx, actor, user, ctx);
         await keepAnAdmin(tx, user, losesAdmin);
         await tx.users.setRoles(id, wanted);
         await tx.refreshTokens.revokeAllForUser(id, new Date(atMs));

@@ -37,6 +37,8 @@ function fileFor(obj: K8sObject): string {
   const workload = labels['csda.io/workload'];
   if (obj.kind === 'Job' && workload === 'migrate') return 'migrations/jobs.yaml';
   if (obj.kind === 'Job' && workload === 'bootstrap') return 'bootstrap/job.yaml';
+  // Stream provisioning belongs with the migrations (plain kubectl applies them together; migrate Jobs retry until it is done).
+  if (obj.kind === 'Job' && workload === 'provision') return 'migrations/jobs.yaml';
   if (obj.kind === 'CronJob') return 'cronjobs.yaml';
   const component = labels['app.kubernetes.io/component'];
   if (obj.kind === 'NetworkPolicy') return component ? `networkpolicies/${component}.yaml` : 'networkpolicies/common.yaml';

@@ -97,7 +97,7 @@ describe('Helm chart: deploy/helm/csda', () => {
 
   it('meets Pod Security "restricted" on every pod, with resources and gRPC probes', () => {
     for (const objects of [defaults, ci, prod]) expect(podSecurityProblems(objects)).toEqual([]);
-    expect(podSpecs(defaults)).toHaveLength(6 + 6 + 1 + 2);
+    expect(podSpecs(defaults)).toHaveLength(6 + 6 + 1 + 2 + 1);
   });
 
   it('has a Deployment, Service, ServiceAccount and PDB per service, selecting only server pods', () => {
@@ -144,7 +144,7 @@ describe('Helm chart: deploy/helm/csda', () => {
 
   it('gives every container INTERNAL_VERIFY_KEY and only the gateway INTERNAL_SIGNING_KEY, from the identity Secret', async () => {
     for (const [objects, ref] of [[defaults, defaultIdentity], [ci, ciIdentity], [prod, defaultIdentity]] as const) {
-      expect(podSpecs(objects)).toHaveLength(6 + 6 + 1 + 2);
+      expect(podSpecs(objects)).toHaveLength(6 + 6 + 1 + 2 + 1);
       expect(internalIdentityProblems(objects, ref)).toEqual([]);
     }
     const gw = env(byKind(ci, 'Deployment').find((d) => d.metadata.name === 'csda-gateway').spec.template.spec.containers[0]);
@@ -248,7 +248,7 @@ describe('plain manifests: k8s/', () => {
     for (const [dir, objects] of rendered) expect(internalIdentityProblems(objects, defaultIdentity), dir).toEqual([]);
     for (const overlay of ['dev', 'prod']) {
       const all = ['', '/migrations', '/bootstrap'].flatMap((sub) => rendered.get(`overlays/${overlay}${sub}`)!);
-      expect(podSpecs(all), overlay).toHaveLength(6 + 6 + 1 + 2);
+      expect(podSpecs(all), overlay).toHaveLength(6 + 6 + 1 + 2 + 1);
       const gw = env(byKind(all, 'Deployment').find((d) => d.metadata.name === 'csda-gateway').spec.template.spec.containers[0]);
       expect(gw.INTERNAL_SIGNING_KEY).toEqual({ secretKeyRef: { name: 'csda-internal-identity', key: 'signing-key' } });
       expect(gw.JWT_SECRET).toEqual({ secretKeyRef: { name: 'csda-gateway', key: 'jwt-secret' } });

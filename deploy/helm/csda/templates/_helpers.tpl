@@ -70,6 +70,56 @@ csda.io/workload: {{ .workload }}
 {{- end -}}
 
 {{/*
+NATS_URL, NATS_NAMESPACE and, with nats.users.existingSecret, the NATS user of
+`user` (a service, or "provisioner"): NATS_USER = [<namespace>_]<user>,
+NATS_PASSWORD from key <user> of that Secret (libs/service-kit/src/nats-permissions.ts).
+Args: root, user.
+*/}}
+{{- define "csda.natsEnv" -}}
+{{- $v := .root.Values -}}
+{{- if $v.nats.existingSecret }}
+- name: NATS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.nats.existingSecret }}
+      key: {{ $v.nats.secretKey }}
+{{- else }}
+- name: NATS_URL
+  value: {{ $v.nats.url | quote }}
+{{- end }}
+{{- if $v.nats.namespace }}
+- name: NATS_NAMESPACE
+  value: {{ $v.nats.namespace | quote }}
+{{- end }}
+{{- if $v.nats.users.existingSecret }}
+- name: NATS_USER
+  value: {{ ternary (printf "%s_%s" $v.nats.namespace .user) .user (ne $v.nats.namespace "") | quote }}
+- name: NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.nats.users.existingSecret }}
+      key: {{ .user }}
+{{- end }}
+{{- end -}}
+
+{{/*
+A service's database URL (its own PostgreSQL role) as env var `envName`, from
+services.<name>.database.existingSecret/secretKey, else the shared
+database.existingSecret of older releases, else the Secret
+<database.secretPrefix><name> (csda-db-vault, …); key database.secretKey.
+Args: root, name, svc, envName.
+*/}}
+{{- define "csda.databaseUrlEnv" -}}
+{{- $v := .root.Values -}}
+{{- $own := default dict .svc.database -}}
+- name: {{ .envName }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $own.existingSecret | default $v.database.existingSecret | default (printf "%s%s" $v.database.secretPrefix .name) }}
+      key: {{ $own.secretKey | default $v.database.secretKey }}
+{{- end -}}
+
+{{/*
 Environment of one service's container (server, migration, one-shot alike,
 so configuration validation at start sees the same settings). Args: root, name, svc.
 Every container verifies internal identity tokens (INTERNAL_VERIFY_KEY); only
@@ -98,20 +148,7 @@ the gateway, which signs them, gets the private INTERNAL_SIGNING_KEY.
     secretKeyRef:
       name: {{ $v.database.existingSecret }}
       key: {{ $v.database.secretKey }}
-{{- if $v.nats.existingSecret }}
-- name: NATS_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ $v.nats.existingSecret }}
-      key: {{ $v.nats.secretKey }}
-{{- else }}
-- name: NATS_URL
-  value: {{ $v.nats.url | quote }}
-{{- end }}
-{{- if $v.nats.namespace }}
-- name: NATS_NAMESPACE
-  value: {{ $v.nats.namespace | quote }}
-{{- end }}
+{{- include "csda.natsEnv" (dict "root" $root "user" .name) }}
 {{- if $svc.redis }}
 {{- if $v.redis.existingSecret }}
 - name: REDIS_URL

@@ -179,7 +179,8 @@ export async function runMigrate(definition: ServiceDefinition, config: BaseConf
   const runtime = await openRuntime(definition, config);
   try {
     const applied = await migrate(runtime.orm, config.DATABASE_URL, definition.schema);
-    await ensureStreams(runtime.nats);
+    // A service user may not create streams: wait for the provisioning step (a Job started alongside) rather than fail at once.
+    await connectWithRetry('JetStream streams', redactUrl(config.NATS_URL), () => ensureStreams(runtime.nats), runtime.logger, { deadlineMs: config.STARTUP_TIMEOUT_MS });
     await afterStreams?.(runtime);
     const status = await schemaStatus(runtime.orm);
     runtime.logger.info({ applied, schema_version: status.version }, applied.length ? `applied ${applied.length} migration(s)` : 'schema already current');

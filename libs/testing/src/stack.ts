@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateTestKeys, type TestKeys } from './keys.ts';
 import { freePort } from './ports.ts';
+import { provisionTestDatabase } from './roles.ts';
 
 /** The repository root (libs/testing/src → ../../..). */
 export const repoRoot = resolve(import.meta.dirname, '../../..');
@@ -88,8 +89,10 @@ export interface Stack {
   readonly env: Record<string, string>;
   /** The stack's key material: sign as any service with `keys.signingKeys[<service>]`. */
   readonly keys: TestKeys;
-  /** The environment one service runs with. */
+  /** The environment one service runs with (its DATABASE_URL names its own role). */
   envFor(name: ServiceName): Record<string, string>;
+  /** Each service's DATABASE_URL: its own PostgreSQL role (`env.DATABASE_URL` is the admin URL). */
+  readonly databaseUrls: Readonly<Record<ServiceName, string>>;
   /** SIGTERM to all, waits for every exit; returns exit codes by service. */
   stop(): Promise<Record<string, number | null>>;
 }
@@ -129,7 +132,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   // The gateway's ops port (in production its /metrics is served only there); spawnService gives the others their httpPort.
   env.OPS_PORT = String(await freePort());
 
-  const envFor = (name: ServiceName) => ({ ...env, ...(keys.signingKeys[name] ? { INTERNAL_SIGNING_KEY: keys.signingKeys[name] } : {}), ...options.env });
+  // Every service, its migrate and bootstrap run as its own role, as in production.
+  const databaseUrls = await provisionTestDatabase(options.databaseUrl);
+  const envFor = (name: ServiceName) => ({
+    ...env,
+    ...(keys.signingKeys[name] ? { INTERNAL_SIGNING_KEY: keys.signingKeys[name] } : {}),
+    DATABASE_URL: databaseUrls[name],
+    ...options.env,
+  });
   const migrations = await Promise.all(SERVICES.map((name) => runCommand(name, 'migrate', envFor(name))));
   migrations.forEach((result, i) => {
     if (result.code !== 0) throw new Error(`${SERVICES[i]} migrate exited ${result.code}: ${result.stderr}${result.stdout}`);
@@ -148,6 +158,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     env,
     keys,
     envFor,
+    databaseUrls,
     gatewayUrl: `http://127.0.0.1:${services.gateway.httpPort}`,
     async stop() {
       const codes: Record<string, number | null> = {};

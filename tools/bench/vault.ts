@@ -32,8 +32,8 @@ export async function benchVault(): Promise<void> {
       ...(process.env.BENCH_PROFILE_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}` } : {}),
       NATS_URL: natsUrl(),
       // The login figure measures Argon2-bound throughput, so the brute-force limits are lifted for this run only.
-      LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: '1000000',
-      LOGIN_MAX_ATTEMPTS_PER_IP: '1000000',
+      LOGIN_FREE_FAILURES: '1000000',
+      LOGIN_MAX_FAILURES_PER_CLIENT: '1000000',
     },
   });
   try {

@@ -24,9 +24,14 @@ describe('gateway identity configuration', () => {
     expect(cfg).toMatchObject({
       ACCESS_TOKEN_TTL_S: 900,
       REFRESH_TOKEN_TTL_S: 1_209_600,
-      LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: 5,
-      LOGIN_MAX_ATTEMPTS_PER_IP: 50,
+      LOGIN_FREE_FAILURES: 5,
+      LOGIN_BACKOFF_BASE_S: 1,
+      LOGIN_BACKOFF_MAX_S: 900,
+      LOGIN_ACCOUNT_FAILURE_CEILING: 50,
+      LOGIN_MAX_FAILURES_PER_CLIENT: 100,
       LOGIN_RATE_WINDOW_S: 900,
+      LOGIN_KNOWN_CLIENT_TTL_S: 2_592_000,
+      LOGIN_CEILING_DELAY_MS: 1_000,
       REVOCATION_CACHE_MS: 2_000,
       TRUST_PROXY: 'false',
     });
@@ -44,10 +49,10 @@ describe('gateway identity configuration', () => {
   });
 
   it('names a short JWT_SECRET and bad numbers', () => {
-    const found = problems(() => loadConfig(configSchema, { JWT_SECRET: 'x'.repeat(31), ACCESS_TOKEN_TTL_S: '5', LOGIN_MAX_ATTEMPTS_PER_IP: 'lots' }));
+    const found = problems(() => loadConfig(configSchema, { JWT_SECRET: 'x'.repeat(31), ACCESS_TOKEN_TTL_S: '5', LOGIN_MAX_FAILURES_PER_CLIENT: 'lots' }));
     expect(found).toContain('JWT_SECRET: must be at least 32 bytes');
     expect(found.some((p) => p.startsWith('ACCESS_TOKEN_TTL_S: '))).toBe(true);
-    expect(found.some((p) => p.startsWith('LOGIN_MAX_ATTEMPTS_PER_IP: '))).toBe(true);
+    expect(found.some((p) => p.startsWith('LOGIN_MAX_FAILURES_PER_CLIENT: '))).toBe(true);
     expect(loadConfig(configSchema, { JWT_SECRET: 'x'.repeat(32) }).JWT_SECRET).toHaveLength(32);
   });
 

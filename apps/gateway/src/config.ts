@@ -35,9 +35,15 @@ export const configSchema = z.object({
   ACCESS_TOKEN_TTL_S: seconds(60, 86_400, 900),
   REFRESH_TOKEN_TTL_S: seconds(300, 90 * 86_400, 14 * 86_400),
   REGISTRATION_ENABLED: z.stringbool().optional(),
-  LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: count(5),
-  LOGIN_MAX_ATTEMPTS_PER_IP: count(50),
+  // Login throttling (identity/auth/login-throttle.ts): failures, never attempts, are counted.
+  LOGIN_FREE_FAILURES: count(5),
+  LOGIN_BACKOFF_BASE_S: seconds(1, 3_600, 1),
+  LOGIN_BACKOFF_MAX_S: seconds(1, 86_400, 900),
+  LOGIN_ACCOUNT_FAILURE_CEILING: count(50),
+  LOGIN_MAX_FAILURES_PER_CLIENT: count(100),
   LOGIN_RATE_WINDOW_S: seconds(1, 86_400, 900),
+  LOGIN_KNOWN_CLIENT_TTL_S: seconds(60, 365 * 86_400, 30 * 86_400),
+  LOGIN_CEILING_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(1_000),
   REVOCATION_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
   /** Read by `bootstrap` only; checked against the password policy there. */
   ADMIN_INITIAL_PASSWORD: z.string().optional(),

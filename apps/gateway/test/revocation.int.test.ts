@@ -1,7 +1,7 @@
 import { connectRedis, createLogger, createRedis, type Redis } from '@csda/service-kit';
 import { testNamespace } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLoginRateLimiter } from '../src/identity/auth/rate-limit.ts';
+import { createLoginThrottle, type LoginAccount, type LoginThrottleOptions } from '../src/identity/auth/login-throttle.ts';
 import { createRevocation } from '../src/identity/auth/revocation.ts';
 import { redisUrl } from './support/identity-harness.ts';
 
@@ -77,26 +77,45 @@ describe('revocation and login counters in Redis', () => {
     expect(await r.isRevoked({ userId: 'u3', sessionId: 's-c', issuedAtMs: Date.now() })).toBe(false);
   });
 
-  it('counts login attempts in fixed windows keyed by a hash of the account, never its name', async () => {
-    const limiter = createLoginRateLimiter(redis, { maxPerAccount: 2, maxPerIp: 100, windowSeconds: 60 });
-    await limiter.hit({ login: 'Zed@Example.test' }, '10.9.9.9');
-    await limiter.hit({ login: 'zed@example.test ' }, '10.9.9.9');
-    await expect(limiter.hit({ login: 'ZED@example.test' }, '10.9.9.9')).rejects.toMatchObject({ code: 'RATE_LIMITED', details: { retry_after_s: '60' } });
-    const keys = (await redis.keys(`${prefix}rl:*`)).join(' ');
-    expect(keys).not.toMatch(/zed/i);
-    expect(keys).toContain('rl:login:ip:10.9.9.9');
-    await limiter.resetAccount({ login: 'zed@example.test' });
-    await expect(limiter.hit({ login: 'zed@example.test' }, '10.9.9.9')).resolves.toBeUndefined();
+  const throttle = (over: Partial<LoginThrottleOptions> = {}) =>
+    createLoginThrottle(redis, {
+      freeFailures: 2,
+      backoffBaseMs: 60_000,
+      backoffMaxMs: 600_000,
+      accountCeiling: 100,
+      maxFailuresPerClient: 100,
+      windowMs: 60_000,
+      knownClientTtlMs: 60_000,
+      ceilingDelayMs: 0,
+      ...over,
+    });
+  const attempt = async (t: ReturnType<typeof throttle>, account: LoginAccount, ip: string) => {
+    await t.check(account, ip);
+    await t.failed(account, ip);
+  };
+
+  it('counts failures per (account, client) keyed by hashes, never names or addresses', async () => {
+    const t = throttle();
+    await attempt(t, { login: 'Zed@Example.test' }, '10.9.9.9');
+    await attempt(t, { login: 'zed@example.test ' }, '10.9.9.9');
+    await attempt(t, { login: 'ZED@example.test' }, '10.9.9.9'); // third: over the two free ones, sets a 60 s wait
+    await expect(t.check({ login: 'zed@example.test' }, '10.9.9.9')).rejects.toMatchObject({ code: 'RATE_LIMITED', details: { retry_after_s: '60' } });
+    await expect(t.check({ login: 'zed@example.test' }, '10.9.9.8')).resolves.toEqual({ slowMs: 0 });
+    const keys = (await redis.keys(`${prefix}lt:*`)).join(' ');
+    expect(keys).not.toMatch(/zed|10\.9/i);
   });
 
-  it('keeps a known account’s counter apart from any typed login, even one spelling its id', async () => {
-    const limiter = createLoginRateLimiter(redis, { maxPerAccount: 1, maxPerIp: 100, windowSeconds: 60 });
+  it('keeps a known account’s counter apart from any typed login, even one spelling its id, and resets it on success', async () => {
+    const t = throttle({ freeFailures: 0 });
     const userId = '6f1c2a1e-0000-4000-8000-00000000abcd';
-    await limiter.hit({ userId }, '10.9.9.10');
-    await expect(limiter.hit({ login: userId }, '10.9.9.10')).resolves.toBeUndefined();
-    await expect(limiter.hit({ userId }, '10.9.9.10')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
-    expect((await redis.keys(`${prefix}rl:*`)).join(' ')).not.toContain(userId);
-    await limiter.resetAccount({ userId });
-    await expect(limiter.hit({ userId }, '10.9.9.10')).resolves.toBeUndefined();
+    await attempt(t, { userId }, '10.9.9.10');
+    await expect(t.check({ login: userId }, '10.9.9.10')).resolves.toEqual({ slowMs: 0 });
+    await expect(t.check({ userId }, '10.9.9.10')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    expect((await redis.keys(`${prefix}lt:*`)).join(' ')).not.toContain(userId);
+    const other = throttle({ freeFailures: 1 });
+    await other.check({ userId: 'u-reset' }, '10.9.9.11');
+    await other.succeeded({ userId: 'u-reset' }, '10.9.9.11');
+    await attempt(other, { userId: 'u-reset' }, '10.9.9.11');
+    await expect(other.check({ userId: 'u-reset' }, '10.9.9.11')).resolves.toEqual({ slowMs: 0 });
   });
 });

@@ -1,7 +1,7 @@
 import type { AuditFact } from '@csda/service-kit';
 import type { FastifyRequest } from 'fastify';
 import type { PasswordHasher } from './passwords.ts';
-import type { LoginRateLimiter } from './auth/rate-limit.ts';
+import type { LoginThrottle } from './auth/login-throttle.ts';
 import type { IdentityRepositories } from './repositories.ts';
 import type { Revocation } from './auth/revocation.ts';
 import type { AccessTokens } from './auth/tokens.ts';
@@ -36,7 +36,7 @@ export interface IdentityDeps {
   readonly repositories: () => IdentityRepositories;
   readonly passwords: PasswordHasher;
   readonly accessTokens: AccessTokens;
-  readonly rateLimiter: LoginRateLimiter;
+  readonly rateLimiter: LoginThrottle;
   readonly revocation: Revocation;
   readonly audit: Audit;
   readonly refreshTokenTtlSeconds: number;

@@ -6,7 +6,7 @@ import { createAuthHooks, type AuthHooks } from './auth/auth.hooks.ts';
 import { createAuthService, type AuthService } from './auth/auth.service.ts';
 import type { Audit, IdentityDeps } from './context.ts';
 import { createPasswordHasher } from './passwords.ts';
-import { createLoginRateLimiter } from './auth/rate-limit.ts';
+import { createLoginThrottle } from './auth/login-throttle.ts';
 import { createIdentityRepositories } from './repositories.ts';
 import { createRevocation } from './auth/revocation.ts';
 import { createRoleService, type RoleService } from './roles/role.service.ts';
@@ -19,9 +19,14 @@ export type IdentityConfig = Pick<
   | 'REGISTRATION_ENABLED'
   | 'ACCESS_TOKEN_TTL_S'
   | 'REFRESH_TOKEN_TTL_S'
-  | 'LOGIN_MAX_ATTEMPTS_PER_ACCOUNT'
-  | 'LOGIN_MAX_ATTEMPTS_PER_IP'
+  | 'LOGIN_FREE_FAILURES'
+  | 'LOGIN_BACKOFF_BASE_S'
+  | 'LOGIN_BACKOFF_MAX_S'
+  | 'LOGIN_ACCOUNT_FAILURE_CEILING'
+  | 'LOGIN_MAX_FAILURES_PER_CLIENT'
   | 'LOGIN_RATE_WINDOW_S'
+  | 'LOGIN_KNOWN_CLIENT_TTL_S'
+  | 'LOGIN_CEILING_DELAY_MS'
   | 'REVOCATION_CACHE_MS'
 >;
 
@@ -57,10 +62,16 @@ export function createIdentityDeps(resources: IdentityResources): IdentityDeps {
     repositories: () => createIdentityRepositories(resources.em()),
     passwords,
     accessTokens: createAccessTokens({ secret: resources.jwtSecret, ttlSeconds: config.ACCESS_TOKEN_TTL_S, now: resources.now }),
-    rateLimiter: createLoginRateLimiter(resources.redis, {
-      maxPerAccount: config.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT,
-      maxPerIp: config.LOGIN_MAX_ATTEMPTS_PER_IP,
-      windowSeconds: config.LOGIN_RATE_WINDOW_S,
+    rateLimiter: createLoginThrottle(resources.redis, {
+      freeFailures: config.LOGIN_FREE_FAILURES,
+      backoffBaseMs: config.LOGIN_BACKOFF_BASE_S * 1000,
+      backoffMaxMs: config.LOGIN_BACKOFF_MAX_S * 1000,
+      accountCeiling: config.LOGIN_ACCOUNT_FAILURE_CEILING,
+      maxFailuresPerClient: config.LOGIN_MAX_FAILURES_PER_CLIENT,
+      windowMs: config.LOGIN_RATE_WINDOW_S * 1000,
+      knownClientTtlMs: config.LOGIN_KNOWN_CLIENT_TTL_S * 1000,
+      ceilingDelayMs: config.LOGIN_CEILING_DELAY_MS,
+      now: resources.now,
     }),
     revocation: createRevocation(resources.redis, { accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_S, cacheMs: config.REVOCATION_CACHE_MS, now: resources.now }),
     audit: gatewayAudit(resources.nats),

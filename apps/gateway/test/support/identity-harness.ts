@@ -59,7 +59,8 @@ export interface IdentityHarness {
   readonly redis: Redis;
   readonly logs: () => string;
   /** Builds (and remembers, for close) an app; `overrides` are config variables. */
-  app(overrides?: Record<string, string>, options?: { redis?: Redis }): Promise<FastifyInstance>;
+  /** `now` replaces the identity clock (login back-off, token times), for tests that move time. */
+  app(overrides?: Record<string, string>, options?: { redis?: Redis; now?: () => number }): Promise<FastifyInstance>;
   close(): Promise<void>;
 }
 
@@ -119,7 +120,7 @@ export async function startIdentityHarness(label: string): Promise<IdentityHarne
           { sign: async () => 'unused' },
         ),
         describeSelf: async () => create(ServiceInfoSchema, { name: 'gateway', version: definition.version }),
-        identity: createIdentity(createIdentityDeps({ config, em: fork, redis: options.redis ?? redis, nats, jwtSecret })),
+        identity: createIdentity(createIdentityDeps({ config, em: fork, redis: options.redis ?? redis, nats, jwtSecret, now: options.now })),
         auditLog: () => createAuditLogRepository(fork()),
       });
       apps.push(app);
@@ -143,12 +144,12 @@ export type Body = Record<string, any>;
 
 /** `app.inject` with JSON, a bearer token and a client address. */
 export function client(app: FastifyInstance) {
-  return async (method: InjectOptions['method'], url: string, options: { token?: string; body?: unknown; ip?: string } = {}) => {
+  return async (method: InjectOptions['method'], url: string, options: { token?: string; body?: unknown; ip?: string; headers?: Record<string, string> } = {}) => {
     const res = await app.inject({
       method,
       url,
       remoteAddress: options.ip ?? '198.51.100.1',
-      headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
+      headers: { ...options.headers, ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) },
       ...(options.body === undefined ? {} : { payload: options.body as InjectOptions['payload'] }),
     });
     return { status: res.statusCode, headers: res.headers, body: res.body ? (JSON.parse(res.body) as Body) : undefined };

@@ -1,9 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { AuthenticationError, AuthorizationError, RateLimitedError } from '@csda/errors';
 import type { Principal } from '@csda/auth';
 import type { IdentityDeps, RequestContext } from '../context.ts';
 import { assertPasswordPolicy } from '../passwords.ts';
-import { normalizeLogin, type LoginAccount } from './rate-limit.ts';
+import { normalizeLogin, type LoginAccount } from './login-throttle.ts';
 import type { IdentityRepositories } from '../repositories.ts';
 import { permissionsOf } from '../roles/role.permissions.ts';
 import { tokenSubject } from './subject.ts';
@@ -99,12 +100,15 @@ export function createAuthService(deps: AuthDeps) {
       const found = await repos.users.findByLogin(login);
       // A known account is counted as one, whether named by username or email.
       const account: LoginAccount = found ? { userId: found.id } : { login };
+      let slowMs: number;
       try {
-        await deps.rateLimiter.hit(account, ctx.ip);
+        ({ slowMs } = await deps.rateLimiter.check(account, ctx.ip));
       } catch (err) {
         if (err instanceof RateLimitedError) await loginFailed(login, ctx, 'rate_limited', found);
         throw err;
       }
+      // Over the account's failure ceiling, a known-good client is slowed, not refused (login-throttle.ts).
+      if (slowMs > 0) await delay(slowMs);
       const passwordOk = found ? await deps.passwords.verify(found.passwordHash, password) : await deps.passwords.verifyDummy(password);
       const refused = !found ? 'unknown_user' : !passwordOk ? 'bad_password' : !found.isActive ? 'inactive' : null;
       // Issue under the user's lock, from a fresh read: a password change,
@@ -123,12 +127,13 @@ export function createAuthService(deps: AuthDeps) {
               return { user, pair: await issue(tx, user, randomUUID(), readAtMs) };
             });
       if (!('pair' in outcome)) {
+        await deps.rateLimiter.failed(account, ctx.ip);
         await loginFailed(login, ctx, outcome.refused, found);
         throw new AuthenticationError(INVALID_CREDENTIALS);
       }
       const { user, pair } = outcome;
-      // Best effort: a counter that outlives a good login only makes the next wait longer.
-      await deps.rateLimiter.resetAccount(account).catch(() => undefined);
+      // Best effort: failures that outlive a good login only make that client's next wait longer.
+      await deps.rateLimiter.succeeded(account, ctx.ip).catch(() => undefined);
       await audit({ action: 'login_succeeded', actor: user.id, actorName: user.username, resourceType: 'user', resourceId: user.id, ip: ctx.ip, requestId: ctx.requestId });
       return pair;
     },

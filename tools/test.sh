@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tools/infra/install-deps.sh
-bash tools/infra/ensure.sh
+CSDA_NEED_CHROMIUM=1 bash tools/infra/ensure.sh # + Chromium for the /docs CSP test
 export PATH="$PWD/node_modules/.bin:$PATH" NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

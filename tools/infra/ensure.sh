@@ -257,11 +257,24 @@ ensure_nats_binary() {
   apt_install nats-server
 }
 
+# npm test drives /docs in headless Chromium (apps/gateway/test/docs-csp.int.test.ts):
+# tools/test.sh sets CSDA_NEED_CHROMIUM=1 so Debian's chromium is there (about 35 s
+# to install with --no-install-recommends, once; npm start never needs it).
+ensure_chromium() {
+  have chromium || [[ -x /usr/bin/chromium ]] && return 0
+  need_root_apt "Chromium (the gateway's /docs CSP test runs it headless)" "chromium" \
+    "or point CHROMIUM_PATH at a Chromium/Chrome binary" || return 1
+  local t0=$SECONDS
+  apt_install chromium || return 1
+  ok "chromium installed ($((SECONDS - t0)) s)"
+}
+
 failed=0
 ensure_postgres || failed=1
 ensure_redis || failed=1
 ensure_nats || failed=1
 if [[ ${CSDA_NEED_NATS_SERVER:-} == 1 ]]; then ensure_nats_binary || failed=1; fi
+if [[ ${CSDA_NEED_CHROMIUM:-} == 1 && -z ${CHROMIUM_PATH:-} ]]; then ensure_chromium || failed=1; fi
 if ((failed)); then
   echo "✗ infrastructure is not ready (see above)" >&2
   exit 1

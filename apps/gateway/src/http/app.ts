@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { ServiceInfo } from '@csda/proto/csda/common/v1/service_info_pb.js';
@@ -17,6 +18,7 @@ import { vaultRoutes, type VaultRouteDeps } from '../vault/vault.routes.ts';
 import type { ServiceDirectory } from '../system/service-directory.ts';
 import { installErrorHandling, sendError } from './error-handler.ts';
 import { installHttpMetrics } from './metrics.ts';
+import { rawSecurityHeaders, securityHeaderOptions } from './security-headers.ts';
 import { opsRoutes } from './ops.routes.ts';
 import { installTracing } from './tracing.ts';
 
@@ -46,6 +48,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The REST edge as a Fastify instance (not listening: main.ts owns the port, tests use inject). */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const headers = securityHeaderOptions({ production: !deps.exposeInternals });
+  const applyHeaders = rawSecurityHeaders(headers);
   const app = fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.bodyLimitBytes,
@@ -57,7 +61,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     return503OnClosing: true,
     // Errors Fastify raises before routing (a malformed URL, say) get the envelope too.
-    frameworkErrors: (err, request, reply) => void sendError(err, request, reply, deps.exposeInternals),
+    frameworkErrors: (err, request, reply) => {
+      applyHeaders(request.raw, reply.raw);
+      void sendError(err, request, reply, deps.exposeInternals);
+    },
     trustProxy: deps.trustProxy ?? false,
   });
   app.decorateRequest('principal', undefined);
@@ -72,6 +79,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installTracing(app);
   installHttpMetrics(app, deps.registry);
   installErrorHandling(app, deps.exposeInternals);
+  // Before every route, so each response (errors and /docs included) carries the headers.
+  await app.register(helmet, headers);
 
   await app.register(swagger, {
     openapi: {

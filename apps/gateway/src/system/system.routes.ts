@@ -7,6 +7,8 @@ import { bearerAuth, protectedErrorResponses } from '../http/schemas.ts';
 import type { ServiceDirectory } from './service-directory.ts';
 
 export interface SystemRouteDeps {
+  /** Development: an unreachable service's raw error (address, errno). Production: its status only. */
+  readonly exposeInternals: boolean;
   readonly directory: Pick<ServiceDirectory, 'info'>;
   readonly describeSelf: () => Promise<ServiceInfo>;
   /** preHandler that authenticates the caller and requires `permission`. */
@@ -23,6 +25,7 @@ const serviceInfoSchema = z
     schema_version: z.string().nullable(),
     schema_current: z.boolean().nullable(),
     started_at: z.string().nullable(),
+    /** Development only: why the service could not be reached. */
     error: z.string().optional(),
   })
   .meta({ id: 'ServiceInfo' });
@@ -53,7 +56,8 @@ export function systemRoutes(deps: SystemRouteDeps): FastifyPluginAsyncZod {
       },
       async () => {
         const [self, backends] = await Promise.all([deps.describeSelf(), deps.directory.info(INFO_TIMEOUT_MS)]);
-        const items = [toJson('gateway', self), ...backends.map((b) => toJson(b.name, b.info, b.error))];
+        // The raw error names backend addresses and driver codes: never in production.
+        const items = [toJson('gateway', self), ...backends.map((b) => toJson(b.name, b.info, deps.exposeInternals ? b.error : undefined))];
         return { items, total: items.length };
       },
     );

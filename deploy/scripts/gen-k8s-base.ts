@@ -37,6 +37,8 @@ function fileFor(obj: K8sObject): string {
   const workload = labels['csda.io/workload'];
   if (obj.kind === 'Job' && workload === 'migrate') return 'migrations/jobs.yaml';
   if (obj.kind === 'Job' && workload === 'bootstrap') return 'bootstrap/job.yaml';
+  // The optional database provisioning runs first, on its own (skipped where a DBA provisions).
+  if (obj.kind === 'Job' && labels['app.kubernetes.io/component'] === 'db-provision') return 'db-provision/job.yaml';
   // Stream provisioning belongs with the migrations (plain kubectl applies them together; migrate Jobs retry until it is done).
   if (obj.kind === 'Job' && workload === 'provision') return 'migrations/jobs.yaml';
   if (obj.kind === 'CronJob') return 'cronjobs.yaml';
@@ -66,10 +68,11 @@ export async function renderK8sBase(): Promise<Map<string, string>> {
     objs.sort((a, b) => kindOrder.indexOf(a.kind) - kindOrder.indexOf(b.kind) || a.metadata.name.localeCompare(b.metadata.name));
     out.set(file, header + objs.map((o) => stringify(o, { lineWidth: 0 })).join('---\n'));
   }
-  const top = [...out.keys()].filter((f) => !f.startsWith('migrations/') && !f.startsWith('bootstrap/'));
+  const top = [...out.keys()].filter((f) => !f.startsWith('migrations/') && !f.startsWith('bootstrap/') && !f.startsWith('db-provision/'));
   out.set('kustomization.yaml', kustomization(top, 'Services, ServiceAccounts, PDBs, NetworkPolicies, CronJobs. Apply after migrations/.'));
   out.set('migrations/kustomization.yaml', kustomization(['jobs.yaml'], 'Migration Jobs: apply first and wait for completion (plain kubectl has no hooks).'));
   out.set('bootstrap/kustomization.yaml', kustomization(['job.yaml'], 'First-admin bootstrap Job: apply after the services.'));
+  out.set('db-provision/kustomization.yaml', kustomization(['job.yaml'], 'Optional database provisioning Job (roles, schemas, grants): apply and wait before migrations/, unless a DBA ran the SQL.'));
   return out;
 }
 

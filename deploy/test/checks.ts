@@ -78,8 +78,8 @@ export interface InternalIdentityRef {
 export function internalIdentityProblems(objects: readonly K8sObject[], ref: InternalIdentityRef): string[] {
   const problems: string[] = [];
   for (const { owner, component, spec } of podSpecs(objects)) {
-    // The stream-provisioning Job runs no service code and verifies no tokens.
-    if (component === 'nats-provision') continue;
+    // The stream- and database-provisioning Jobs run no service code and verify no tokens.
+    if (component === 'nats-provision' || component === 'db-provision') continue;
     for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
       const entries = (c.env ?? []).filter((e: Json) => e.name === 'INTERNAL_VERIFY_KEY' || e.name === 'INTERNAL_SIGNING_KEY');
       const bad = (what: string) => problems.push(`${owner} ${c.name}: ${what}`);

@@ -124,7 +124,7 @@ describe('Helm chart: deploy/helm/csda', () => {
       // Every server, the gateway included, serves /metrics on the ops port (see metrics-policy.test.ts).
       expect(e.OPS_PORT).toBe('9090');
       expect(d.spec.template.metadata.annotations['prometheus.io/port']).toBe('9090');
-      expect(e.DATABASE_URL).toEqual({ secretKeyRef: { name: 'csda-database', key: 'url' } });
+      expect(e.DATABASE_URL).toEqual({ secretKeyRef: { name: d.metadata.name.replace(/^csda-/, 'csda-db-'), key: 'url' } });
       for (const [name, value] of Object.entries(e).filter(([n]) => n.endsWith('_URL') && typeof e[n] === 'string' && n !== 'NATS_URL' && n !== 'REDIS_URL')) {
         const m = /^http:\/\/(csda-[a-z-]+):(\d+)$/.exec(value as string);
         expect(m, `${d.metadata.name} ${name}`).not.toBeNull();

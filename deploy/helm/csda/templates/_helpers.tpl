@@ -143,11 +143,7 @@ the gateway, which signs them, gets the private INTERNAL_SIGNING_KEY.
 {{- end }}
 - name: OPS_PORT
   value: {{ $v.ports.ops | quote }}
-- name: DATABASE_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ $v.database.existingSecret }}
-      key: {{ $v.database.secretKey }}
+{{- include "csda.databaseUrlEnv" (dict "root" $root "name" .name "svc" $svc "envName" "DATABASE_URL") | nindent 0 }}
 {{- include "csda.natsEnv" (dict "root" $root "user" .name) }}
 {{- if $svc.redis }}
 {{- if $v.redis.existingSecret }}

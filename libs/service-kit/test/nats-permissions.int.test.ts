@@ -175,6 +175,27 @@ describe.each([
     await job?.ackAck();
   });
 
+  it('a queue cannot feed AUDIT: the vault pointing a push consumer of its own queue at csda.audit.gateway.* stores nothing there', async () => {
+    const vault = await as('vault');
+    const gateway = await as('gateway');
+    const before = (await gateway.jsm.streams.info(stream('AUDIT'))).state.messages;
+    await (await as('scheduler')).js.publish(sub('csda.jobs.secrets.launder'), new TextEncoder().encode('forged audit payload'));
+    const created = await vault.jsm.consumers
+      .add(stream('JOBS_SECRETS'), {
+        durable_name: 'vault-secret-jobs',
+        ack_policy: AckPolicy.Explicit,
+        deliver_subject: sub('csda.audit.gateway.login_succeeded'),
+        filter_subject: sub('csda.jobs.secrets.>'),
+      })
+      .then(
+        () => true,
+        () => false,
+      );
+    expect(created).toBe(true); // the server accepts the push consumer (its own durable) …
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await gateway.jsm.streams.info(stream('AUDIT'))).state.messages).toBe(before); // … but AUDIT stores none of it
+  });
+
   it('the gateway consumes AUDIT with its durable (create, pull, ack)', async () => {
     const gateway = await as('gateway');
     const [consumer] = NATS_GRANTS.gateway.consumers;

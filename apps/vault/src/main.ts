@@ -7,7 +7,7 @@ import { importLegacy } from './commands/import-legacy.ts';
 import { rewrapAll } from './commands/rewrap.ts';
 import { configSchema, type Config } from './config.ts';
 import { definition } from './definition.ts';
-import { loadKeyring } from './keyring.ts';
+import { addKeyringCheck, loadKeyring } from './keyring.ts';
 import { parseLegacyExport } from './legacy/legacy-export.ts';
 import { createRoutes } from './rpc/routes.ts';
 import { createSecretRepository } from './secrets/secret.repository.ts';
@@ -38,6 +38,7 @@ await runCli(
   {
     async serve() {
       const { runtime, keyring, repository } = await open(config());
+      addKeyringCheck(runtime, keyring);
       const secrets = createSecretService({ repository, keyring: () => keyring, audit: audit(runtime) });
       await serve(runtime, { routes: createRoutes(runtime, secrets), opsServer: true });
     },

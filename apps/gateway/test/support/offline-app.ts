@@ -25,7 +25,7 @@ function offlineIdentity(): Identity {
     },
     passwords: createPasswordHasher(),
     accessTokens,
-    rateLimiter: { hit: async () => undefined, resetAccount: async () => undefined },
+    rateLimiter: { check: async () => ({ slowMs: 0 }), failed: async () => undefined, succeeded: async () => undefined },
     revocation: { revokeUser: async () => undefined, revokeSessions: async () => undefined, isRevoked: async () => false },
     audit: async () => undefined,
     refreshTokenTtlSeconds: 3_600,

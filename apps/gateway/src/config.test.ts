@@ -24,6 +24,8 @@ describe('gateway identity configuration', () => {
     expect(cfg).toMatchObject({
       ACCESS_TOKEN_TTL_S: 900,
       REFRESH_TOKEN_TTL_S: 1_209_600,
+      REFRESH_FAMILY_MAX_AGE_S: 2_592_000,
+      REFRESH_REUSE_GRACE_S: 5,
       LOGIN_FREE_FAILURES: 5,
       LOGIN_BACKOFF_BASE_S: 1,
       LOGIN_BACKOFF_MAX_S: 900,

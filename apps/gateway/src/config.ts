@@ -34,6 +34,10 @@ export const configSchema = z.object({
     .optional(),
   ACCESS_TOKEN_TTL_S: seconds(60, 86_400, 900),
   REFRESH_TOKEN_TTL_S: seconds(300, 90 * 86_400, 14 * 86_400),
+  /** Absolute lifetime of a login's refresh-token family, however often refreshed. */
+  REFRESH_FAMILY_MAX_AGE_S: seconds(300, 365 * 86_400, 30 * 86_400),
+  /** The same client (address + user agent) may spend a refresh token again this long after: concurrent refreshes. */
+  REFRESH_REUSE_GRACE_S: seconds(0, 60, 5),
   REGISTRATION_ENABLED: z.stringbool().optional(),
   // Login throttling (identity/auth/login-throttle.ts): failures, never attempts, are counted.
   LOGIN_FREE_FAILURES: count(5),

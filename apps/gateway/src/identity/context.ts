@@ -40,6 +40,10 @@ export interface IdentityDeps {
   readonly revocation: Revocation;
   readonly audit: Audit;
   readonly refreshTokenTtlSeconds: number;
+  /** Absolute lifetime of a refresh-token family from its login; unset: none. */
+  readonly refreshFamilyMaxAgeSeconds?: number;
+  /** How long after spending a refresh token the same client may spend it again (a sibling, no alarm); unset: 0. */
+  readonly refreshReuseGraceSeconds?: number;
   readonly registrationEnabled: boolean;
   readonly now: () => number;
 }

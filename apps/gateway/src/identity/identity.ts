@@ -19,6 +19,8 @@ export type IdentityConfig = Pick<
   | 'REGISTRATION_ENABLED'
   | 'ACCESS_TOKEN_TTL_S'
   | 'REFRESH_TOKEN_TTL_S'
+  | 'REFRESH_FAMILY_MAX_AGE_S'
+  | 'REFRESH_REUSE_GRACE_S'
   | 'LOGIN_FREE_FAILURES'
   | 'LOGIN_BACKOFF_BASE_S'
   | 'LOGIN_BACKOFF_MAX_S'
@@ -76,6 +78,8 @@ export function createIdentityDeps(resources: IdentityResources): IdentityDeps {
     revocation: createRevocation(resources.redis, { accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_S, cacheMs: config.REVOCATION_CACHE_MS, now: resources.now }),
     audit: gatewayAudit(resources.nats),
     refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL_S,
+    refreshFamilyMaxAgeSeconds: config.REFRESH_FAMILY_MAX_AGE_S,
+    refreshReuseGraceSeconds: config.REFRESH_REUSE_GRACE_S,
     registrationEnabled: registrationEnabled(config),
     now: resources.now ?? Date.now,
   };

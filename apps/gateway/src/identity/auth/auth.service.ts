@@ -8,6 +8,8 @@ import { normalizeLogin, type LoginAccount } from './login-throttle.ts';
 import type { IdentityRepositories } from '../repositories.ts';
 import { permissionsOf } from '../roles/role.permissions.ts';
 import { tokenSubject } from './subject.ts';
+import { clientKey } from './client-key.ts';
+import type { RefreshTokenRecord } from './refresh-token.repository.ts';
 import { generateRefreshToken, hashRefreshToken } from './tokens.ts';
 import type { UserRecord } from '../users/user.repository.ts';
 
@@ -38,25 +40,53 @@ export const loginHash = (login: string) => createHash('sha256').update(normaliz
 
 type AuthDeps = Pick<
   IdentityDeps,
-  'repositories' | 'passwords' | 'accessTokens' | 'rateLimiter' | 'revocation' | 'audit' | 'refreshTokenTtlSeconds' | 'registrationEnabled' | 'now'
+  | 'repositories'
+  | 'passwords'
+  | 'accessTokens'
+  | 'rateLimiter'
+  | 'revocation'
+  | 'audit'
+  | 'refreshTokenTtlSeconds'
+  | 'refreshFamilyMaxAgeSeconds'
+  | 'refreshReuseGraceSeconds'
+  | 'registrationEnabled'
+  | 'now'
 >;
+
+/** A refresh-token family: its id and when its login happened (its absolute lifetime runs from there). */
+interface Family {
+  readonly id: string;
+  readonly startedAt: Date;
+}
+
+/**
+ * Who spends a refresh token, as far as the grace window is concerned: the
+ * client's address (its /64 for IPv6, see clientKey) and user agent, hashed.
+ */
+export const refreshClient = (ctx: RequestContext) =>
+  createHash('sha256').update(`${clientKey(ctx.ip)}\n${ctx.userAgent ?? ''}`, 'utf8').digest('hex');
 
 /** Register, login, refresh (rotation with reuse detection), logout, me. No transport, no SQL. */
 export function createAuthService(deps: AuthDeps) {
   const { audit, now } = deps;
 
-  /** A new refresh token in `familyId` and an access token read at `readAtMs`. */
-  const issue = async (repos: IdentityRepositories, user: UserRecord, familyId: string, readAtMs: number): Promise<TokenPair> => {
+  const familyMaxAgeMs = deps.refreshFamilyMaxAgeSeconds === undefined ? undefined : deps.refreshFamilyMaxAgeSeconds * 1000;
+  const graceMs = (deps.refreshReuseGraceSeconds ?? 0) * 1000;
+
+  /** A new refresh token in `family` (never outliving the family) and an access token read at `readAtMs`. */
+  const issue = async (repos: IdentityRepositories, user: UserRecord, family: Family, readAtMs: number): Promise<TokenPair> => {
     const roles = await repos.roles.findByNames(user.roles);
     const refreshToken = generateRefreshToken();
+    const sliding = now() + deps.refreshTokenTtlSeconds * 1000;
     await repos.refreshTokens.insert({
       id: randomUUID(),
       tokenHash: hashRefreshToken(refreshToken),
-      familyId,
+      familyId: family.id,
       userId: user.id,
-      expiresAt: new Date(now() + deps.refreshTokenTtlSeconds * 1000),
+      familyStartedAt: family.startedAt,
+      expiresAt: new Date(familyMaxAgeMs === undefined ? sliding : Math.min(sliding, family.startedAt.getTime() + familyMaxAgeMs)),
     });
-    const accessToken = await deps.accessTokens.sign(tokenSubject(user, roles), familyId, readAtMs);
+    const accessToken = await deps.accessTokens.sign(tokenSubject(user, roles), family.id, readAtMs);
     return { accessToken, refreshToken, expiresIn: deps.accessTokens.ttlSeconds };
   };
 
@@ -79,6 +109,19 @@ export function createAuthService(deps: AuthDeps) {
       await tx.refreshTokens.revokeFamily(familyId, new Date(now()));
     });
     await deps.revocation.revokeSessions([familyId]);
+  };
+
+  /**
+   * The token, when `client` spent it less than the grace window ago and its
+   * family is still alive: a concurrent or retried refresh, not a replay.
+   * Read under the owner's lock (so the first refresh has committed).
+   */
+  const graceReplay = async (tx: IdentityRepositories, tokenHash: string, at: Date, client: string, bornAfter: Date): Promise<RefreshTokenRecord | null> => {
+    if (graceMs <= 0) return null;
+    const spent = await tx.refreshTokens.findByHash(tokenHash);
+    if (!spent?.usedAt || spent.revokedAt || spent.usedBy !== client) return null;
+    const sinceMs = at.getTime() - spent.usedAt.getTime();
+    return sinceMs >= 0 && sinceMs <= graceMs && spent.familyStartedAt > bornAfter ? spent : null;
   };
 
   return {
@@ -124,7 +167,7 @@ export function createAuthService(deps: AuthDeps) {
               if (user.passwordHash !== found.passwordHash) return { refused: 'bad_password' };
               if (!user.isActive) return { refused: 'inactive' };
               await tx.users.recordLogin(user.id, new Date(readAtMs));
-              return { user, pair: await issue(tx, user, randomUUID(), readAtMs) };
+              return { user, pair: await issue(tx, user, { id: randomUUID(), startedAt: new Date(readAtMs) }, readAtMs) };
             });
       if (!('pair' in outcome)) {
         await deps.rateLimiter.failed(account, ctx.ip);
@@ -142,9 +185,17 @@ export function createAuthService(deps: AuthDeps) {
      * Rotates: the presented token is marked used and a new one issued in the
      * same family. A spent token presented again means it was copied: the
      * whole family (and its access tokens) is revoked and the reuse audited.
+     * Two exceptions, both as mature providers do it (Auth0's rotation "reuse
+     * interval", Okta's grace period): the SAME client (address and user
+     * agent) presenting the token again within REFRESH_REUSE_GRACE_S of
+     * spending it (two tabs refreshing at once, a retried request) gets a
+     * sibling token in the same family instead of an alarm; and no family
+     * outlives REFRESH_FAMILY_MAX_AGE_S from its login, however often it is
+     * refreshed (its tokens then simply stop working).
      */
     async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenPair> {
       const tokenHash = hashRefreshToken(refreshToken);
+      const client = refreshClient(ctx);
       const repos = deps.repositories();
       const outcome = await repos.transaction(async (tx) => {
         // Lock the owner before touching the token: user changes (password,
@@ -154,7 +205,8 @@ export function createAuthService(deps: AuthDeps) {
         const owner = await tx.refreshTokens.findByHash(tokenHash);
         if (!owner || !(await tx.users.lockForUpdate(owner.userId))) return { kind: 'invalid' as const };
         const at = new Date(now());
-        const consumed = await tx.refreshTokens.consume(tokenHash, at);
+        const bornAfter = new Date(familyMaxAgeMs === undefined ? 0 : at.getTime() - familyMaxAgeMs);
+        const consumed = (await tx.refreshTokens.consume(tokenHash, at, client, bornAfter)) ?? (await graceReplay(tx, tokenHash, at, client, bornAfter));
         if (!consumed) return { kind: 'invalid' as const };
         const readAtMs = now();
         const user = await tx.users.findById(consumed.userId);
@@ -162,7 +214,7 @@ export function createAuthService(deps: AuthDeps) {
           await tx.refreshTokens.revokeFamily(consumed.familyId, at);
           return { kind: 'invalid' as const };
         }
-        return { kind: 'issued' as const, pair: await issue(tx, user, consumed.familyId, readAtMs) };
+        return { kind: 'issued' as const, pair: await issue(tx, user, { id: consumed.familyId, startedAt: consumed.familyStartedAt }, readAtMs) };
       });
       if (outcome.kind === 'issued') return outcome.pair;
 

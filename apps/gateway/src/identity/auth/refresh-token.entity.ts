@@ -17,6 +17,10 @@ export const RefreshTokenSchema = defineEntity({
     expiresAt: p.datetime().columnType('timestamptz'),
     usedAt: p.datetime().columnType('timestamptz').nullable(),
     revokedAt: p.datetime().columnType('timestamptz').nullable(),
+    /** When the family's login happened: the family dies REFRESH_FAMILY_MAX_AGE_S after it, however often refreshed. */
+    familyStartedAt: p.datetime().columnType('timestamptz').defaultRaw('now()'),
+    /** Hash of the client (address and user agent) that spent the token (refresh-token.repository.ts). */
+    usedBy: p.text().nullable(),
   },
 });
 

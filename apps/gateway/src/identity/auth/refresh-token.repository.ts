@@ -6,7 +6,9 @@ export interface RefreshTokenRecord {
   readonly familyId: string;
   readonly userId: string;
   readonly expiresAt: Date;
+  readonly familyStartedAt: Date;
   readonly usedAt: Date | null;
+  readonly usedBy: string | null;
   readonly revokedAt: Date | null;
 }
 
@@ -16,6 +18,7 @@ export interface NewRefreshToken {
   readonly familyId: string;
   readonly userId: string;
   readonly expiresAt: Date;
+  readonly familyStartedAt: Date;
 }
 
 interface ConsumedRow {
@@ -23,6 +26,7 @@ interface ConsumedRow {
   family_id: string;
   user_id: string;
   expires_at: Date;
+  family_started_at: Date;
 }
 
 /** The only place that touches `identity.refresh_tokens`. Tokens are known by their hash only. */
@@ -32,23 +36,45 @@ export function createRefreshTokenRepository(em: EntityManager) {
       await em.insert(RefreshTokenSchema, { ...token });
     },
     /**
-     * Marks a live token used and returns it, in one statement: of two
-     * concurrent refreshes with the same token exactly one wins.
+     * Marks a live token used by `client` and returns it, in one statement:
+     * of two concurrent refreshes with the same token exactly one wins. A
+     * token whose family started at or before `familyStartedAfter` is dead
+     * (the family's absolute lifetime).
      */
-    async consume(tokenHash: string, at: Date): Promise<RefreshTokenRecord | null> {
+    async consume(tokenHash: string, at: Date, client: string, familyStartedAfter: Date): Promise<RefreshTokenRecord | null> {
       const rows = await em.execute<ConsumedRow[]>(
-        `update "identity"."refresh_tokens" set "used_at" = ?
-          where "token_hash" = ? and "used_at" is null and "revoked_at" is null and "expires_at" > ?
-          returning "id", "family_id", "user_id", "expires_at"`,
-        [at, tokenHash, at],
+        `update "identity"."refresh_tokens" set "used_at" = ?, "used_by" = ?
+          where "token_hash" = ? and "used_at" is null and "revoked_at" is null and "expires_at" > ? and "family_started_at" > ?
+          returning "id", "family_id", "user_id", "expires_at", "family_started_at"`,
+        [at, client, tokenHash, at, familyStartedAfter],
       );
       const row = rows[0];
-      return row ? { id: row.id, familyId: row.family_id, userId: row.user_id, expiresAt: new Date(row.expires_at), usedAt: at, revokedAt: null } : null;
+      return row
+        ? {
+            id: row.id,
+            familyId: row.family_id,
+            userId: row.user_id,
+            expiresAt: new Date(row.expires_at),
+            familyStartedAt: new Date(row.family_started_at),
+            usedAt: at,
+            usedBy: client,
+            revokedAt: null,
+          }
+        : null;
     },
     async findByHash(tokenHash: string): Promise<RefreshTokenRecord | null> {
       const row = await em.findOne(RefreshTokenSchema, { tokenHash }, { disableIdentityMap: true });
       return row
-        ? { id: row.id, familyId: row.familyId, userId: row.userId, expiresAt: row.expiresAt, usedAt: row.usedAt ?? null, revokedAt: row.revokedAt ?? null }
+        ? {
+            id: row.id,
+            familyId: row.familyId,
+            userId: row.userId,
+            expiresAt: row.expiresAt,
+            familyStartedAt: row.familyStartedAt,
+            usedAt: row.usedAt ?? null,
+            usedBy: row.usedBy ?? null,
+            revokedAt: row.revokedAt ?? null,
+          }
         : null;
     },
     /** Revokes every token of the family; returns how many were still unrevoked. */

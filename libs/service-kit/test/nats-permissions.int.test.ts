@@ -1,11 +1,10 @@
 // Every NATS boundary of the generated configuration, attacked against a real
 // nats-server (Debian's 2.9) started here on a free port with that config, so
 // each refusal comes from the server, not from our code.
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { create } from '@bufbuild/protobuf';
 import { ServiceStartedSchema } from '@csda/proto/csda/events/v1/service_started_pb.js';
+import { checkNatsConfig, runStreamProvisioning, startNatsServer, type TestNatsServer } from '@csda/testing';
 import { AckPolicy } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,24 +12,12 @@ import { publishAudit } from '../src/audit.ts';
 import { connectNats, ensureConsumer, ensureStreams, isPermissionViolation, publishProto, StreamProvisioningError, type Nats } from '../src/events.ts';
 import { NATS_GRANTS, NATS_PROVISIONER, NATS_SERVICES, natsUserName, type NatsServiceName } from '../src/nats-permissions.ts';
 import { natsPasswordEnv, renderNatsServerConfig } from '../src/nats-server-config.ts';
-import { checkNatsConfig, startNatsServer, type TestNatsServer } from './support/nats-server.ts';
 
 // OpenBSD's bcrypt test vector: "U*U" hashed at cost 5. Proves a hash passed through
 // the server's environment (how the shipped config takes passwords) authenticates.
 const BCRYPT_PASSWORD = 'U*U';
 const BCRYPT_HASH = '$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW';
 const event = (id: string) => create(ServiceStartedSchema, { eventId: id, service: 'x', version: '1', occurredAtMs: 1n });
-
-const provisionEntry = fileURLToPath(new URL('../src/provision/streams.ts', import.meta.url));
-
-/** Runs `node libs/service-kit/src/provision/streams.ts` as a given NATS user. */
-function provisionCommand(url: string, namespace: string, user: string, password: string) {
-  return spawnSync(process.execPath, [provisionEntry], {
-    encoding: 'utf8',
-    timeout: 30_000,
-    env: { PATH: process.env.PATH, NATS_URL: url, NATS_NAMESPACE: namespace, NATS_USER: user, NATS_PASSWORD: password, LOG_LEVEL: 'silent', STARTUP_TIMEOUT_MS: '5000' },
-  });
-}
 
 /** Resolves to the error a refused operation rejects with; fails the test if it succeeds. */
 async function refusal(operation: Promise<unknown>): Promise<unknown> {
@@ -102,14 +89,14 @@ describe.each([
   });
 
   it('the provision-streams command refuses a service user and names the step', async () => {
-    const run = provisionCommand(server.url, namespace, userOf('tool-runner'), passwords.get(userOf('tool-runner')) as string);
+    const run = runStreamProvisioning(server.url, namespace, userOf('tool-runner'), passwords.get(userOf('tool-runner')) as string);
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/may not create streams: run the stream provisioning with the NATS provisioner user/);
     expect(run.stderr).not.toContain(passwords.get(userOf('tool-runner')));
   });
 
   it('the provisioner creates the streams (provision-streams command); then every service verifies them, announces itself and audits with a JetStream ack', async () => {
-    const run = provisionCommand(server.url, namespace, userOf(NATS_PROVISIONER), passwords.get(userOf(NATS_PROVISIONER)) as string);
+    const run = runStreamProvisioning(server.url, namespace, userOf(NATS_PROVISIONER), passwords.get(userOf(NATS_PROVISIONER)) as string);
     expect(run.stderr).toBe('');
     expect(run.stdout).toContain(`provisioned JetStream streams: ${stream('EVENTS')}`);
     expect(run.status).toBe(0);

@@ -2,8 +2,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort, isListening } from '@csda/testing';
+import { join, resolve } from 'node:path';
+import { freePort, isListening } from './ports.ts';
 
 /** Debian's nats-server (2.9), or the one on PATH. */
 export const NATS_SERVER_BIN = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
@@ -55,4 +55,15 @@ export async function startNatsServer(render: (listen: string, storeDir: string)
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+const provisionEntry = resolve(import.meta.dirname, '../../service-kit/src/provision/streams.ts');
+
+/** Runs the stream-provisioning command (libs/service-kit/src/provision/streams.ts) as `user`; its exit code and output. */
+export function runStreamProvisioning(url: string, namespace: string, user: string, password: string) {
+  return spawnSync(process.execPath, [provisionEntry], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { PATH: process.env.PATH, NATS_URL: url, NATS_NAMESPACE: namespace, NATS_USER: user, NATS_PASSWORD: password, LOG_LEVEL: 'silent', STARTUP_TIMEOUT_MS: '5000' },
+  });
 }

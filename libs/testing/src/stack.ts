@@ -104,6 +104,8 @@ export interface StackOptions {
   readonly readyTimeoutMs?: number;
   /** Password of the bootstrapped `admin` (default a fixed test password). */
   readonly adminPassword?: string;
+  /** Per-service additions (e.g. each service's own NATS_USER / NATS_PASSWORD), applied last. */
+  readonly serviceEnv?: (name: ServiceName) => Record<string, string>;
 }
 
 /**
@@ -139,6 +141,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     ...(keys.signingKeys[name] ? { INTERNAL_SIGNING_KEY: keys.signingKeys[name] } : {}),
     DATABASE_URL: databaseUrls[name],
     ...options.env,
+    ...options.serviceEnv?.(name),
   });
   const migrations = await Promise.all(SERVICES.map((name) => runCommand(name, 'migrate', envFor(name))));
   migrations.forEach((result, i) => {

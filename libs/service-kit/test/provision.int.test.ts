@@ -229,6 +229,21 @@ describe('provision (real PostgreSQL)', () => {
     expect(run.stderr + run.stdout).not.toContain('topsecret');
   });
 
+  it('fails with a hint when the admin may not create roles', async () => {
+    const weak = `csda_weak_${randomBytes(3).toString('hex')}`;
+    await query(db.url, `create role ${weak} login`);
+    try {
+      await query(db.url, `grant connect on database ${pg.escapeIdentifier(db.name)} to ${weak}`);
+      const run = await runProvision({ DATABASE_ADMIN_URL: urlAs(db.url, weak), VAULT_DATABASE_PASSWORD: 'hunter2-hunter2-hunter2', LOG_LEVEL: 'silent' });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/csda provision: .+: the user of DATABASE_ADMIN_URL must be a superuser, or own the database and have CREATEROLE/);
+      expect(run.stderr + run.stdout).not.toContain('hunter2');
+    } finally {
+      await query(db.url, `revoke connect on database ${pg.escapeIdentifier(db.name)} from ${weak}`);
+      await query(db.url, `drop role ${weak}`);
+    }
+  });
+
   it('provisions from the environment and reports each role without its password', async () => {
     const run = await runProvision({ DATABASE_ADMIN_URL: db.url, LOG_LEVEL: 'silent' });
     expect(run.code, run.stderr).toBe(0);

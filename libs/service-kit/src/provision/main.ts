@@ -35,7 +35,13 @@ async function provision(): Promise<void> {
     { deadlineMs: config.startupTimeoutMs },
   );
   try {
-    const report = await provisionDatabase(client, config.roles);
+    const report = await provisionDatabase(client, config.roles).catch((err: unknown) => {
+      if ((err as { code?: string }).code !== '42501') throw err;
+      throw new Error(
+        `${(err as Error).message}: the user of DATABASE_ADMIN_URL must be a superuser, or own the database and have CREATEROLE ` +
+          '(or have a DBA run the SQL of `print-sql` instead)',
+      );
+    });
     for (const r of report.roles) {
       process.stdout.write(`provisioned ${r.service}: role ${r.role} owns schema ${r.schema} in ${report.database}${r.passwordSet ? ' (password set)' : ''}\n`);
     }
@@ -49,4 +55,4 @@ async function printSql(): Promise<void> {
   process.stdout.write(provisionScript(DATABASE_SERVICES.map((s) => ({ ...s, role: defaultRoleName(s.service) }))));
 }
 
-await runCli('provision', { provision, 'print-sql': printSql }, [process.argv[0] ?? 'node', process.argv[1] ?? '', process.argv[2] ?? 'provision']);
+await runCli('csda', { provision, 'print-sql': printSql }, [process.argv[0] ?? 'node', process.argv[1] ?? '', process.argv[2] ?? 'provision']);

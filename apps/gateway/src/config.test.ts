@@ -69,7 +69,11 @@ describe('gateway identity configuration', () => {
     expect(trustProxySetting('true')).toBe(true);
     expect(trustProxySetting('false')).toBe(false);
     expect(trustProxySetting(loadConfig(configSchema, { TRUST_PROXY: '10.0.0.0/8,127.0.0.1' }).TRUST_PROXY)).toBe('10.0.0.0/8,127.0.0.1');
+    expect(trustProxySetting(' 10.0.0.0/8 , fd00::/8,loopback ')).toBe('10.0.0.0/8,fd00::/8,loopback');
     expect(problems(() => loadConfig(configSchema, { TRUST_PROXY: 'everyone; rm -rf' }))[0]).toMatch(/^TRUST_PROXY: /);
+    for (const bad of ['10.0.0.0/33', '10.0.0/8', 'fd00::/129', '10.0.0.0/8/1', '10.0.0.0/8,', '1.2.3.4/-1', '::g/64', '10.0.0.0/08x']) {
+      expect(problems(() => loadConfig(configSchema, { TRUST_PROXY: bad }))[0], bad).toMatch(/^TRUST_PROXY: /);
+    }
   });
 });
 

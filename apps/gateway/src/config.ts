@@ -1,5 +1,6 @@
 import { ConfigError, baseConfigShape, portVar, urlVar } from '@csda/service-kit';
 import { z } from 'zod';
+import { parseTrustProxy } from './trust-proxy.ts';
 
 const serviceUrl = (port: number) => urlVar(['http', 'https'], `http://127.0.0.1:${port}`);
 const seconds = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
@@ -21,11 +22,14 @@ export const configSchema = z.object({
   SEARCH_URL: serviceUrl(50054),
   SCHEDULER_URL: serviceUrl(50055),
   AUDIT_ACK_WAIT_MS: z.coerce.number().int().min(500).max(600_000).default(30_000),
-  /** `true`, `false`, or a comma-separated list of proxy addresses/CIDRs (Fastify `trustProxy`). */
+  /** `true`, `false`, or a comma-separated list of proxy addresses/CIDRs (Fastify `trustProxy`; see trust-proxy.ts). */
   TRUST_PROXY: z
     .string()
-    .regex(/^(true|false|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$/, 'expected true, false or a comma-separated list of addresses/CIDRs')
-    .default('false'),
+    .default('false')
+    .superRefine((value, ctx) => {
+      const parsed = parseTrustProxy(value);
+      if ('problems' in parsed) ctx.addIssue({ code: 'custom', message: `expected true, false or a comma-separated list of addresses/CIDRs (${parsed.problems.join('; ')})` });
+    }),
 
   // Identity
   JWT_SECRET: z
@@ -71,7 +75,7 @@ export function assertServeConfig(config: Pick<Config, 'NODE_ENV' | 'JWT_SECRET'
 
 /** Fastify's `trustProxy` from TRUST_PROXY. */
 export function trustProxySetting(value: string): boolean | string {
-  if (value === 'true') return true;
-  if (value === 'false') return false;
-  return value;
+  const parsed = parseTrustProxy(value);
+  if ('problems' in parsed) throw new ConfigError(parsed.problems.map((p) => `TRUST_PROXY: ${p}`));
+  return parsed.setting;
 }

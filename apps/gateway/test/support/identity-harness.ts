@@ -27,7 +27,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { Registry } from 'prom-client';
 import { createAuditLogRepository } from '../../src/audit/audit-log.repository.ts';
 import { auditConsumerSpec, createAuditHandler } from '../../src/audit/audit.consumer.ts';
-import { configSchema } from '../../src/config.ts';
+import { configSchema, trustProxySetting } from '../../src/config.ts';
 import { definition } from '../../src/definition.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { createIdentity, createIdentityDeps } from '../../src/identity/identity.ts';
@@ -120,6 +120,7 @@ export async function startIdentityHarness(label: string): Promise<IdentityHarne
           { sign: async () => 'unused' },
         ),
         describeSelf: async () => create(ServiceInfoSchema, { name: 'gateway', version: definition.version }),
+        trustProxy: trustProxySetting(config.TRUST_PROXY),
         identity: createIdentity(createIdentityDeps({ config, em: fork, redis: options.redis ?? redis, nats, jwtSecret, now: options.now })),
         auditLog: () => createAuditLogRepository(fork()),
       });

@@ -140,6 +140,8 @@ the gateway, which signs them, gets the private INTERNAL_SIGNING_KEY.
 {{- if $svc.rest }}
 - name: GATEWAY_PORT
   value: {{ $v.ports.http | quote }}
+- name: TRUST_PROXY
+  value: {{ $v.gateway.trustProxy | quote }}
 {{- end }}
 - name: OPS_PORT
   value: {{ $v.ports.ops | quote }}

@@ -9,6 +9,7 @@ import {
   describeService,
   ensureConsumer,
   loadConfig,
+  openAuditOutbox,
   openRuntime,
   redactUrl,
   redisCheck,
@@ -20,6 +21,7 @@ import {
 } from '@csda/service-kit';
 import { createAuditLogRepository } from './audit/audit-log.repository.ts';
 import { AUDIT_CONSUMER_CONCURRENCY, auditConsumerSpec, createAuditHandler } from './audit/audit.consumer.ts';
+import { verifyAuditChain } from './audit/audit-verify.ts';
 import { assertServeConfig, configSchema, trustProxySetting } from './config.ts';
 import { definition } from './definition.ts';
 import { buildApp } from './http/app.ts';
@@ -42,6 +44,7 @@ await runCli(
       const runtime = await openRuntime(definition, cfg);
       const { lifecycle, logger, nats } = runtime;
       const fork = () => runtime.orm.em.fork() as EntityManager;
+      const outbox = openAuditOutbox(runtime);
 
       const redis = createRedis(cfg.REDIS_URL, cfg.REDIS_KEY_PREFIX, logger);
       lifecycle.defer('redis', () => redis.quit());
@@ -76,7 +79,7 @@ await runCli(
         directory: createServiceDirectory(cfg, signer, [runtime.metrics.rpcClientInterceptor]),
         describeSelf: () => describeService(runtime),
         trustProxy: trustProxySetting(cfg.TRUST_PROXY),
-        identity: createIdentity(createIdentityDeps({ config: cfg, em: fork, redis, nats, jwtSecret })),
+        identity: createIdentity(createIdentityDeps({ config: cfg, em: fork, redis, outbox, jwtSecret })),
         auditLog: () => createAuditLogRepository(fork()),
         vault: createServiceClient(VaultService, cfg.VAULT_URL, [runtime.metrics.rpcClientInterceptor]),
         signer,
@@ -102,16 +105,17 @@ await runCli(
       try {
         const status = await schemaStatus(runtime.orm);
         if (!status.current) throw new Error(`schema ${definition.schema} is behind (${status.pending.length} pending migration(s)): run migrate first`);
-        const audit = gatewayAudit(runtime.nats);
+        const outbox = openAuditOutbox(runtime);
         const outcome = await bootstrapAdmin(
           {
             repositories: () => createIdentityRepositories(runtime.orm.em.fork() as EntityManager),
             passwords: createPasswordHasher(),
-            // The admin exists once created; a missing audit record must not make a rerun skip it silently.
-            audit: (fact) => audit(fact).catch((err: unknown) => runtime.logger.warn({ err, action: fact.action }, 'could not publish the bootstrap audit event')),
+            audit: gatewayAudit(outbox, () => runtime.orm.em.fork() as EntityManager),
           },
           { initialPassword: initial },
         );
+        // Recorded in the outbox either way; published now if NATS answers, else by the gateway's relay later.
+        await outbox.flush(15_000).catch((err: unknown) => runtime.logger.warn({ err }, 'bootstrap audit records left in the outbox for the gateway to relay'));
         if (!outcome.created) {
           process.stdout.write('Admin user already exists: an active user holds ADMIN (left unchanged)\n');
         } else if (outcome.generatedPassword !== undefined) {
@@ -121,6 +125,22 @@ await runCli(
         }
       } finally {
         await runtime.lifecycle.shutdown('bootstrap finished');
+      }
+    },
+    /** `audit verify`: recomputes the audit log's hash chain; exit 1 naming the first broken link. */
+    async audit() {
+      if (process.argv[3] !== 'verify') throw new ConfigError(['usage: gateway audit verify']);
+      const runtime = await openRuntime(definition, config());
+      try {
+        const verdict = await verifyAuditChain(() => createAuditLogRepository(runtime.orm.em.fork() as EntityManager));
+        if (verdict.broken) {
+          process.stdout.write(`audit verify: BROKEN at row ${verdict.broken.id} (event ${verdict.broken.eventId}): ${verdict.broken.reason}; ${verdict.rows - 1} row(s) before it are intact, last intact hash ${verdict.head}\n`);
+          return 1;
+        }
+        process.stdout.write(`audit verify: ${verdict.rows} row(s) intact; head ${verdict.head}\n`);
+        return 0;
+      } finally {
+        await runtime.lifecycle.shutdown('audit verify finished');
       }
     },
   },

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { ConfigError, loadConfig, openRuntime, publishAudit, runCli, runMigrate, serve, type ServiceRuntime } from '@csda/service-kit';
+import { ConfigError, loadConfig, openAuditOutbox, openRuntime, runCli, runMigrate, serve } from '@csda/service-kit';
 import { importLegacy } from './commands/import-legacy.ts';
 import { rewrapAll } from './commands/rewrap.ts';
 import { configSchema, type Config } from './config.ts';
@@ -18,20 +19,22 @@ const config = () => loadConfig(configSchema, process.env);
 async function open(cfg: Config) {
   const runtime = await openRuntime(definition, cfg);
   const keyring = await loadKeyring(cfg, (message) => runtime.logger.warn(message));
-  const repository = () => createSecretRepository(runtime.orm.em.fork() as EntityManager);
-  return { runtime, keyring, repository };
+  const outbox = openAuditOutbox(runtime);
+  const repository = () => createSecretRepository(runtime.orm.em.fork() as EntityManager, outbox);
+  return { runtime, keyring, repository, outbox };
 }
 
 async function oneShot(work: (ctx: Awaited<ReturnType<typeof open>>) => Promise<number | void>): Promise<number | void> {
   const ctx = await open(config());
   try {
-    return await work(ctx);
+    const code = await work(ctx);
+    // Publish what the command recorded; if NATS is away, the rows wait for the vault's relay.
+    await ctx.outbox.flush(15_000).catch((err: unknown) => ctx.runtime.logger.warn({ err }, 'audit records left in the outbox for the vault to relay'));
+    return code;
   } finally {
     await ctx.runtime.lifecycle.shutdown('command finished');
   }
 }
-
-const audit = (runtime: ServiceRuntime) => (fact: Parameters<typeof publishAudit>[2]) => publishAudit(runtime.nats, 'vault', fact);
 
 await runCli(
   definition.name,
@@ -39,13 +42,15 @@ await runCli(
     async serve() {
       const { runtime, keyring, repository } = await open(config());
       addKeyringCheck(runtime, keyring);
-      const secrets = createSecretService({ repository, keyring: () => keyring, audit: audit(runtime) });
+      const secrets = createSecretService({ repository, keyring: () => keyring });
       await serve(runtime, { routes: createRoutes(runtime, secrets), opsServer: true });
     },
     migrate: () => runMigrate(definition, config()),
     rewrap: () =>
       oneShot(async ({ runtime, keyring, repository }) => {
-        const result = await rewrapAll(repository, keyring, runtime.logger);
+        // Recorded in the audit trail: who ran the rotation (CSDA_OPERATOR, else the OS user and host).
+        const operator = process.env.CSDA_OPERATOR || `${userInfo().username}@${hostname()}`;
+        const result = await rewrapAll(repository, keyring, runtime.logger, operator);
         process.stdout.write(`rewrap: ${result.rewrapped} data key(s) re-wrapped under ${keyring.activeId}, ${result.failed} failed; versions by key: ${JSON.stringify(result.byKey)}\n`);
         return result.failed > 0 ? 1 : 0;
       }),
@@ -64,7 +69,7 @@ await runCli(
           process.env.LEGACY_ENCRYPTION_KEY || undefined,
         );
         const ownerMap = values['owner-map'] ? (JSON.parse(await readFile(values['owner-map'], 'utf8')) as Record<string, string>) : {};
-        const result = await importLegacy(parsed, repository, keyring, audit(runtime), { defaultOwnerId: values['owner-id'], ownerMap }, runtime.logger);
+        const result = await importLegacy(parsed, repository, keyring, { defaultOwnerId: values['owner-id'], ownerMap }, runtime.logger);
         process.stdout.write(`import-legacy: ${result.imported} secret(s) imported with ${result.versions} version(s), ${result.skipped} already imported\n`);
       }),
   },

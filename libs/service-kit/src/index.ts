@@ -21,3 +21,4 @@ export * from './rpc-client.ts';
 export * from './rpc-server.ts';
 export * from './service.ts';
 export * from './telemetry.ts';
+export * from './outbox.ts';

@@ -26,6 +26,7 @@ import { createLifecycle, type Lifecycle } from './lifecycle.ts';
 import { internalAuthInterceptor, loadInternalIdentity, type InternalIdentity } from './internal-auth.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { createAuditOutbox, startOutboxRelay, type AuditOutbox, type OutboxRelay } from './outbox.ts';
 import { startOpsServer } from './ops-server.ts';
 import { connectWithRetry, redactUrl } from './retry.ts';
 import { startRpcServer } from './rpc-server.ts';
@@ -91,6 +92,19 @@ export async function openRuntime<C extends BaseConfig>(definition: ServiceDefin
   health.addCheck('postgres', databaseCheck(orm));
   health.addCheck('nats', natsCheck(nats));
   return { definition, config, logger, orm, nats, health, metrics: createMetrics(definition.name), lifecycle, identity, startedAt: Date.now() };
+}
+
+/**
+ * Starts the relay of the service's outbox (`<schema>.outbox`, created by the
+ * service's migration) and returns its audit writer. The relay stops before
+ * NATS and the database close; unsent rows wait for the next start.
+ */
+export function openAuditOutbox(runtime: ServiceRuntime): AuditOutbox & Pick<OutboxRelay, 'flush'> {
+  const { definition, lifecycle, logger, nats, orm, health } = runtime;
+  const relay = startOutboxRelay({ orm, nats, schema: definition.schema, logger: logger.child({ component: 'outbox' }) });
+  lifecycle.defer('outbox relay', () => relay.stop());
+  health.addCheck('outbox', () => relay.check());
+  return { ...createAuditOutbox({ schema: definition.schema, service: definition.name, subjects: nats.subjects, relay }), flush: (ms) => relay.flush(ms) };
 }
 
 export interface ServeOptions {

@@ -6,3 +6,4 @@ export * from './ports.ts';
 export * from './prometheus.ts';
 export * from './roles.ts';
 export * from './stack.ts';
+export * from './wait.ts';

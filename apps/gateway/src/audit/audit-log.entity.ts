@@ -18,6 +18,10 @@ export const AuditLogSchema = defineEntity({
     payload: p.json<Record<string, unknown>>(),
     occurredAt: p.datetime().columnType('timestamptz'),
     recordedAt: p.datetime().columnType('timestamptz').defaultRaw('now()'),
+    /** Hash of the previous row (the genesis value for the first). */
+    prevHash: p.string().columnType('char(64)'),
+    /** SHA-256 over prevHash and this row's content (audit-chain.ts). */
+    hash: p.string().columnType('char(64)'),
   },
 });
 

@@ -1,5 +1,25 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { CHAIN_GENESIS, chainHash, type StoredChainRow } from './audit-chain.ts';
 import { AuditLogSchema, type AuditLog } from './audit-log.entity.ts';
+
+/** Advisory lock serialising appends, so ids follow chain order. */
+const CHAIN_LOCK = 'csda.identity.audit_log.chain';
+
+interface ChainRow {
+  id: string;
+  event_id: string;
+  subject: string;
+  service: string;
+  action: string;
+  actor: string;
+  resource_type: string | null;
+  resource_id: string | null;
+  event_type: string;
+  payload: unknown;
+  occurred_at: Date | string;
+  prev_hash: string;
+  hash: string;
+}
 
 export interface AuditRecord {
   readonly eventId: string;
@@ -29,18 +49,51 @@ export interface AuditFilter {
 /** The only place that touches `identity.audit_log`. */
 export function createAuditLogRepository(em: EntityManager) {
   return {
-    /** Inserts once per event id (one statement for the batch); replayed events change nothing. Returns rows added. */
+    /**
+     * Appends the entries not recorded yet (by event id), continuing the hash
+     * chain: one transaction holding the chain lock, so rows get ids in chain
+     * order. Replayed events change nothing. Returns rows added.
+     */
     async record(entries: readonly AuditRecord[]): Promise<number> {
       if (entries.length === 0) return 0;
-      // Hand-written on purpose: this runs for every audited action; the query builder's metadata work cost more than the insert.
-      const rows = entries.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?)').join(', ');
-      const params = entries.flatMap((e) => [e.eventId, e.subject, e.service, e.action, e.actor, e.resourceType, e.resourceId, e.eventType, JSON.stringify(e.payload), e.occurredAt]);
-      const inserted = await em.getConnection().execute<{ id: string }[]>(
-        `insert into identity.audit_log (event_id, subject, service, action, actor, resource_type, resource_id, event_type, payload, occurred_at)
-         values ${rows} on conflict (event_id) do nothing returning id`,
-        params,
+      return em.transactional(async (tx) => {
+        // Hand-written on purpose: this runs for every audited action; the query builder's metadata work cost more than the insert.
+        const run = <T>(sql: string, params: unknown[] = []) => tx.getConnection().execute(sql, params, 'all', tx.getTransactionContext()) as Promise<T>;
+        await run('select pg_advisory_xact_lock(hashtext(?))', [CHAIN_LOCK]);
+        const ids = [...new Set(entries.map((e) => e.eventId))];
+        const known = await run<{ event_id: string }[]>(`select event_id from identity.audit_log where event_id in (${ids.map(() => '?').join(', ')})`, ids);
+        const seen = new Set(known.map((r) => r.event_id));
+        const fresh = entries.filter((e) => !seen.has(e.eventId) && (seen.add(e.eventId), true));
+        if (fresh.length === 0) return 0;
+        const [last] = await run<{ hash: string }[]>('select hash from identity.audit_log order by id desc limit 1');
+        let prev = last?.hash ?? CHAIN_GENESIS;
+        const params: unknown[] = [];
+        for (const e of fresh) {
+          const hash = chainHash(prev, e);
+          params.push(e.eventId, e.subject, e.service, e.action, e.actor, e.resourceType, e.resourceId, e.eventType, JSON.stringify(e.payload), e.occurredAt, prev, hash);
+          prev = hash;
+        }
+        const rows = fresh.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?)').join(', ');
+        const inserted = await run<{ id: string }[]>(
+          `insert into identity.audit_log (event_id, subject, service, action, actor, resource_type, resource_id, event_type, payload, occurred_at, prev_hash, hash)
+           values ${rows} returning id`,
+          params,
+        );
+        return inserted.length;
+      });
+    },
+    /** Rows of the chain in id order after `afterId`, one page, for `audit verify`. */
+    async chainPage(afterId: string, limit: number): Promise<StoredChainRow[]> {
+      const rows = await em.getConnection().execute<ChainRow[]>(
+        `select id::text as id, event_id, subject, service, action, actor, resource_type, resource_id, event_type, payload, occurred_at, prev_hash, hash
+         from identity.audit_log where audit_log.id > ? order by audit_log.id limit ?`,
+        [afterId, limit],
       );
-      return inserted.length;
+      return rows.map((r) => ({
+        id: r.id, eventId: r.event_id, subject: r.subject, service: r.service, action: r.action, actor: r.actor,
+        resourceType: r.resource_type, resourceId: r.resource_id, eventType: r.event_type, payload: r.payload,
+        occurredAt: new Date(r.occurred_at), prevHash: r.prev_hash, hash: r.hash,
+      }));
     },
     /** Newest first (by occurrence, then arrival), one page, with the total matching. */
     async search(filter: AuditFilter, page: { limit: number; offset: number }): Promise<{ items: AuditLog[]; total: number }> {

@@ -23,10 +23,6 @@ export function auditConsumerSpec(subjects: Subjects, ackWaitMs: number): Durabl
   };
 }
 
-/**
- * Persists one AUDIT message. Idempotent by event id, so redeliveries and
- * duplicates leave one row. Undecodable messages are permanent failures.
- */
 /** Messages the audit consumer handles at once; their rows are written together. */
 export const AUDIT_CONSUMER_CONCURRENCY = 64;
 
@@ -70,6 +66,11 @@ function toAuditRecord(msg: JsMsg, prefix: string): AuditRecord {
     payload = withoutNul(toJson(desc, fromBinary(desc, msg.data))) as JsonObject;
   } catch (err) {
     throw new PermanentMessageError(`payload is not a valid ${eventType}`, { cause: err });
+  }
+  // The server lets a service publish only under its own name; the payload must not claim another service either.
+  const claimed = typeof payload.actor === 'string' && payload.actor.startsWith('service:') ? payload.actor.slice('service:'.length) : undefined;
+  if (claimed !== undefined && claimed !== service) {
+    throw new PermanentMessageError(`audit event on ${msg.subject} claims actor service:${claimed}; a service may only record its own actions`);
   }
   const occurredMs = Number(payload.occurredAtMs ?? 0);
   return {

@@ -1,5 +1,4 @@
-import { ExternalServiceError } from '@csda/errors';
-import { publishAudit, type Nats, type Redis } from '@csda/service-kit';
+import type { AuditOutbox, Redis } from '@csda/service-kit';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { registrationEnabled, type Config } from '../config.ts';
 import { createAuthHooks, type AuthHooks } from './auth/auth.hooks.ts';
@@ -37,20 +36,22 @@ export interface IdentityResources {
   /** A new EntityManager fork per call. */
   readonly em: () => EntityManager;
   readonly redis: Redis;
-  readonly nats: Nats;
+  /** The gateway's audit outbox (relayed to AUDIT, then into identity.audit_log). */
+  readonly outbox: AuditOutbox;
   /** From resolveJwtSecret. */
   readonly jwtSecret: string;
   readonly now?: () => number;
 }
 
-/** Audit facts go to `csda.audit.gateway.<action>`; an action is not reported done until AUDIT has it. */
-export function gatewayAudit(nats: Nats): Audit {
+/**
+ * Audit facts go to the gateway's outbox (PostgreSQL) and from there to
+ * `csda.audit.gateway.<action>`: recorded before the action is reported done,
+ * and NATS being down delays them without failing the request.
+ */
+export function gatewayAudit(outbox: AuditOutbox, em: () => EntityManager): Audit {
   return async (fact) => {
-    try {
-      await publishAudit(nats, 'gateway', fact);
-    } catch (err) {
-      throw new ExternalServiceError('audit', err);
-    }
+    await outbox.write(em(), [fact]);
+    outbox.kick();
   };
 }
 
@@ -76,7 +77,7 @@ export function createIdentityDeps(resources: IdentityResources): IdentityDeps {
       now: resources.now,
     }),
     revocation: createRevocation(resources.redis, { accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_S, cacheMs: config.REVOCATION_CACHE_MS, now: resources.now }),
-    audit: gatewayAudit(resources.nats),
+    audit: gatewayAudit(resources.outbox, resources.em),
     refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL_S,
     refreshFamilyMaxAgeSeconds: config.REFRESH_FAMILY_MAX_AGE_S,
     refreshReuseGraceSeconds: config.REFRESH_REUSE_GRACE_S,

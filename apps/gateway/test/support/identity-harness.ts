@@ -10,12 +10,14 @@ import {
   assertConnected,
   connectNats,
   connectRedis,
+  createAuditOutbox,
   createHealthState,
   createLogger,
   createRedis,
   loadConfig,
   openDatabase,
   startConsumer,
+  startOutboxRelay,
   type MikroORM,
   type Nats,
   type Redis,
@@ -89,6 +91,9 @@ export async function startIdentityHarness(label: string): Promise<IdentityHarne
     handler: createAuditHandler(nats.subjects, () => createAuditLogRepository(orm.em.fork() as EntityManager)),
   });
 
+  const relay = startOutboxRelay({ orm, nats, schema: 'identity', logger, pollMs: 50 });
+  const outbox = createAuditOutbox({ schema: 'identity', service: 'gateway', subjects: nats.subjects, relay });
+
   const apps: FastifyInstance[] = [];
   const jwtSecret = randomBytes(48).toString('base64url');
   const closed = `http://127.0.0.1:${await freePort()}`;
@@ -121,7 +126,7 @@ export async function startIdentityHarness(label: string): Promise<IdentityHarne
         ),
         describeSelf: async () => create(ServiceInfoSchema, { name: 'gateway', version: definition.version }),
         trustProxy: trustProxySetting(config.TRUST_PROXY),
-        identity: createIdentity(createIdentityDeps({ config, em: fork, redis: options.redis ?? redis, nats, jwtSecret, now: options.now })),
+        identity: createIdentity(createIdentityDeps({ config, em: fork, redis: options.redis ?? redis, outbox, jwtSecret, now: options.now })),
         auditLog: () => createAuditLogRepository(fork()),
       });
       apps.push(app);
@@ -129,6 +134,7 @@ export async function startIdentityHarness(label: string): Promise<IdentityHarne
     },
     async close() {
       for (const app of apps) await app.close();
+      await relay.stop();
       await consumer.stop();
       await orm.close();
       redis.disconnect();

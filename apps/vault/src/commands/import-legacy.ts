@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { aadFor, encryptValue, type Keyring } from '@csda/crypto';
-import type { AuditFact, Logger } from '@csda/service-kit';
+import type { Logger } from '@csda/service-kit';
 import type { LegacySecret } from '../legacy/legacy-export.ts';
 import type { SecretRepository } from '../secrets/secret.repository.ts';
 import { checkName } from '../secrets/secret.validation.ts';
@@ -27,7 +27,6 @@ export async function importLegacy(
   secrets: readonly LegacySecret[],
   repository: () => SecretRepository,
   keyring: Keyring,
-  audit: (fact: AuditFact) => Promise<unknown>,
   options: ImportOptions,
   logger: Logger,
 ): Promise<ImportResult> {
@@ -67,16 +66,16 @@ export async function importLegacy(
         await tx.insertVersion(id, { version, ...sealed }, 'service:vault-import', v.createdAt ?? legacy.createdAt ?? new Date());
       }
       await tx.recordLegacyImport(legacy.legacyId, id);
+      await tx.audit({
+        action: 'secret_imported',
+        actor: 'service:vault',
+        resourceType: 'secret',
+        resourceId: id,
+        details: { job: 'import-legacy', legacy_id: legacy.legacyId, versions: String(legacy.versions.length) },
+      });
     });
     imported++;
     versions += legacy.versions.length;
-    await audit({
-      action: 'secret_imported',
-      actor: 'service:vault-import',
-      resourceType: 'secret',
-      resourceId: id,
-      details: { legacy_id: legacy.legacyId, versions: String(legacy.versions.length) },
-    });
     logger.info({ legacy_id: legacy.legacyId, secret_id: id, versions: legacy.versions.length }, 'imported legacy secret');
   }
   return { imported, skipped, versions };

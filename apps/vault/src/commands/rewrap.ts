@@ -15,7 +15,8 @@ export interface RewrapResult {
  * twice at once. Rows whose key is missing from the keyring are counted as
  * failed and left untouched.
  */
-export async function rewrapAll(repository: () => SecretRepository, keyring: Keyring, logger: Logger, batchSize = 500): Promise<RewrapResult> {
+export async function rewrapAll(repository: () => SecretRepository, keyring: Keyring, logger: Logger, operator: string, batchSize = 500): Promise<RewrapResult> {
+  const before = await repository().countByKeyId();
   let rewrapped = 0;
   let failed = 0;
   let after: { secretId: string; version: number } | undefined;
@@ -35,5 +36,22 @@ export async function rewrapAll(repository: () => SecretRepository, keyring: Key
     }
     logger.info({ rewrapped, failed }, 'rewrap progress');
   }
-  return { rewrapped, failed, byKey: await repository().countByKeyId() };
+  const byKey = await repository().countByKeyId();
+  // Who ran it, how many, from which keys to which: never key material.
+  await repository().audit({
+    action: 'kek_rewrapped',
+    actor: 'service:vault',
+    outcome: failed > 0 ? 'failure' : 'success',
+    resourceType: 'keyring',
+    resourceId: keyring.activeId,
+    details: {
+      operator,
+      rewrapped: String(rewrapped),
+      failed: String(failed),
+      active_key_id: keyring.activeId,
+      from_key_ids: Object.keys(before).filter((k) => k !== keyring.activeId).sort().join(','),
+      versions_by_key: JSON.stringify(byKey),
+    },
+  });
+  return { rewrapped, failed, byKey };
 }

@@ -1,4 +1,5 @@
 import { ConflictError } from '@csda/errors';
+import type { AuditFact, AuditOutbox } from '@csda/service-kit';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RotationStrategy, SealedVersion, SecretRecord, VersionRecord } from './secret.types.ts';
 
@@ -106,7 +107,7 @@ const CHANGE_COLUMNS: Record<keyof SecretChanges, string> = {
 const visibleClause = (v: Visibility): { sql: string; params: unknown[] } =>
   v.all ? { sql: 'true', params: [] } : { sql: `(s.owner_id = ? or s.shared_with_roles && ${TEXT_ARRAY})`, params: [v.userId, JSON.stringify(v.roles)] };
 
-function createQueries(em: EntityManager) {
+function createQueries(em: EntityManager, outbox: Pick<AuditOutbox, 'write'>) {
   const run = <T>(sql: string, params: unknown[] = []) => em.getConnection().execute(sql, params, 'all', em.getTransactionContext()) as Promise<T>;
   /** A write that may take a name already used by another of the owner's live secrets → CONFLICT. */
   const runNamed = (name: string | undefined, sql: string, params: unknown[]) =>
@@ -249,19 +250,35 @@ function createQueries(em: EntityManager) {
     async recordLegacyImport(legacyId: string, secretId: string): Promise<void> {
       await run('insert into vault.legacy_imports (legacy_id, secret_id) values (?, ?)', [legacyId, secretId]);
     },
+    /** Adds an audit record to the outbox, in this transaction when there is one. */
+    audit(fact: AuditFact): Promise<void> {
+      return outbox.write(em, [fact]);
+    },
   };
 }
 
 /** Queries of schema `vault`, bound to one EntityManager (or one transaction). */
 export type SecretQueries = ReturnType<typeof createQueries>;
 
-/** The only place that touches schema `vault`. One instance per request (its own EntityManager fork). */
-export function createSecretRepository(em: EntityManager) {
+/**
+ * The only place that touches schema `vault`. One instance per request (its
+ * own EntityManager fork). Audit records go to the vault's outbox on the
+ * same connection: inside `transaction`, they commit with the change.
+ */
+export function createSecretRepository(em: EntityManager, outbox: AuditOutbox) {
+  const queries = createQueries(em, outbox);
   return {
-    ...createQueries(em),
-    /** Runs `work` in one transaction, with queries bound to it. */
-    transaction<T>(work: (tx: SecretQueries) => Promise<T>): Promise<T> {
-      return em.transactional((txEm) => work(createQueries(txEm as EntityManager)));
+    ...queries,
+    /** Records an audit fact on its own (reveals, refusals), then asks the relay to publish it. */
+    async audit(fact: AuditFact): Promise<void> {
+      await queries.audit(fact);
+      outbox.kick();
+    },
+    /** Runs `work` in one transaction, with queries bound to it; its audit records are relayed after the commit. */
+    async transaction<T>(work: (tx: SecretQueries) => Promise<T>): Promise<T> {
+      const result = await em.transactional((txEm) => work(createQueries(txEm as EntityManager, outbox)));
+      outbox.kick();
+      return result;
     },
   };
 }

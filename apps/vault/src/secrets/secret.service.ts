@@ -20,8 +20,6 @@ export interface SecretServiceDeps {
   /** A repository on a fresh EntityManager fork (one per call). */
   readonly repository: () => SecretRepository;
   readonly keyring: () => Keyring;
-  /** Durable audit publish (resolves once JetStream has it). */
-  readonly audit: (fact: AuditFact) => Promise<unknown>;
 }
 
 export interface CreateSecretInput {
@@ -83,7 +81,8 @@ export function createSecretService(deps: SecretServiceDeps) {
     return secret;
   };
 
-  const addVersion = async (ctx: CallContext, id: string, value: Buffer, expectedVersion: number | undefined, rotation: boolean) => {
+  /** Adds a version; `audit` names the record written with it (same transaction). */
+  const addVersion = async (ctx: CallContext, id: string, value: Buffer, expectedVersion: number | undefined, rotation: boolean, audit: (version: number) => AuditFact) => {
     return deps.repository().transaction(async (tx) => {
       const secret = await modifiable(tx, ctx, id, true);
       if (expectedVersion !== undefined && expectedVersion !== secret.currentVersion) {
@@ -95,6 +94,7 @@ export function createSecretService(deps: SecretServiceDeps) {
         const now = new Date();
         await tx.update(id, { lastRotatedAt: now, nextRotationAt: nextRotation(secret.rotation.enabled, secret.rotation.intervalDays, now) });
       }
+      await tx.audit(audit(version));
       return (await tx.findVisible(id, visibilityOf(ctx.principal)))!;
     });
   };
@@ -124,9 +124,9 @@ export function createSecretService(deps: SecretServiceDeps) {
             nextRotationAt: nextRotation(input.rotation.enabled, rotation.intervalDays, now),
           });
           await tx.insertVersion(id, seal(id, 1, value), ctx.principal.id);
+          await tx.audit(fact(ctx, 'secret_created', id, { name, version: '1' }));
           return (await tx.findVisible(id, visibilityOf(ctx.principal)))!;
         });
-      await deps.audit(fact(ctx, 'secret_created', id, { name, version: '1' }));
       return created;
     },
 
@@ -170,10 +170,10 @@ export function createSecretService(deps: SecretServiceDeps) {
             });
           }
           await tx.update(id, changes);
+          const fields = Object.entries(changes).filter(([, v]) => v !== undefined).map(([k]) => k).sort().join(',');
+          await tx.audit(fact(ctx, 'secret_updated', id, { fields }));
           return (await tx.findVisible(id, visibilityOf(ctx.principal)))!;
         });
-      const fields = Object.entries(changes).filter(([, v]) => v !== undefined).map(([k]) => k).sort().join(',');
-      await deps.audit(fact(ctx, 'secret_updated', id, { fields }));
       return updated;
     },
 
@@ -183,8 +183,8 @@ export function createSecretService(deps: SecretServiceDeps) {
       await deps.repository().transaction(async (tx) => {
         await modifiable(tx, ctx, id, true);
         await tx.softDelete(id);
+        await tx.audit(fact(ctx, 'secret_deleted', id));
       });
-      await deps.audit(fact(ctx, 'secret_deleted', id));
     },
 
     async reveal(ctx: CallContext, id: string, version: number): Promise<{ value: string; version: number }> {
@@ -192,21 +192,24 @@ export function createSecretService(deps: SecretServiceDeps) {
       requireScoped(ctx.principal, 'secrets:reveal', id);
       // A scoped grant to reveal one secret implies reading it; everyone else needs both permissions.
       if (ctx.principal.scope === undefined) requirePermission(ctx.principal, 'secrets:read');
-      const found = await deps.repository().findSealed(id, visibilityOf(ctx.principal), version);
+      const repo = deps.repository();
+      const found = await repo.findSealed(id, visibilityOf(ctx.principal), version);
       if (!found) throw new NotFoundError('secret', version ? `${id} version ${version}` : id);
-      if (!found.secret.isActive) throw new ConflictError('Secret is inactive', { resource: 'secret', identifier: id, reason: 'inactive' });
-      if (found.secret.expiresAt && found.secret.expiresAt.getTime() <= Date.now()) {
-        throw new ConflictError('Secret has expired', { resource: 'secret', identifier: id, reason: 'expired' });
+      const refused = !found.secret.isActive ? 'inactive' : found.secret.expiresAt && found.secret.expiresAt.getTime() <= Date.now() ? 'expired' : undefined;
+      if (refused) {
+        await repo.audit(fact(ctx, 'secret_reveal_refused', id, { reason: refused }, 'failure'));
+        throw new ConflictError(refused === 'inactive' ? 'Secret is inactive' : 'Secret has expired', { resource: 'secret', identifier: id, reason: refused });
       }
       let plaintext: Buffer;
       try {
         plaintext = decryptValue(deps.keyring(), found.sealed, aadFor(id, found.sealed.version));
       } catch (err) {
         if (!(err instanceof DecryptError)) throw err;
-        await deps.audit(fact(ctx, 'secret_revealed', id, { version: String(found.sealed.version), reason: 'decrypt_failed' }, 'failure'));
+        await repo.audit(fact(ctx, 'secret_revealed', id, { version: String(found.sealed.version), reason: 'decrypt_failed' }, 'failure'));
         throw new VaultDecryptError(id);
       }
-      await deps.audit(fact(ctx, 'secret_revealed', id, { version: String(found.sealed.version) }));
+      // The value leaves only once its reveal is on record (committed to the outbox).
+      await repo.audit(fact(ctx, 'secret_revealed', id, { version: String(found.sealed.version) }));
       const value = plaintext.toString('utf8');
       plaintext.fill(0);
       return { value, version: found.sealed.version };
@@ -215,9 +218,7 @@ export function createSecretService(deps: SecretServiceDeps) {
     async putValue(ctx: CallContext, id: string, value: string, expectedVersion: number | undefined): Promise<SecretRecord> {
       id = checkId(id);
       requireScoped(ctx.principal, 'secrets:write', id);
-      const updated = await addVersion(ctx, id, checkValue(value), expectedVersion, false);
-      await deps.audit(fact(ctx, 'secret_value_updated', id, { version: String(updated.currentVersion) }));
-      return updated;
+      return addVersion(ctx, id, checkValue(value), expectedVersion, false, (v) => fact(ctx, 'secret_value_updated', id, { version: String(v) }));
     },
 
     async versions(ctx: CallContext, id: string): Promise<{ secret: SecretRecord; versions: VersionRecord[] }> {
@@ -235,9 +236,8 @@ export function createSecretService(deps: SecretServiceDeps) {
       const current = await deps.repository().findVisible(id, visibilityOf(ctx.principal));
       if (!current || !canModify(ctx.principal, current)) throw new NotFoundError('secret', id);
       const next = value ? checkValue(value) : generateValue(current.rotation.strategy, id);
-      const updated = await addVersion(ctx, id, next, undefined, true);
-      await deps.audit(fact(ctx, 'secret_rotated', id, { version: String(updated.currentVersion), strategy: value ? 'supplied' : current.rotation.strategy }));
-      return updated;
+      const strategy = value ? 'supplied' : current.rotation.strategy;
+      return addVersion(ctx, id, next, undefined, true, (v) => fact(ctx, 'secret_rotated', id, { version: String(v), strategy }));
     },
   };
 }

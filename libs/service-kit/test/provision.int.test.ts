@@ -229,6 +229,22 @@ describe('provision (real PostgreSQL)', () => {
     expect(run.stderr + run.stdout).not.toContain('topsecret');
   });
 
+  it('works for a database owner with CREATEROLE and no superuser (managed PostgreSQL), the extension pre-created', async () => {
+    const dba = `csda_dba_${randomBytes(3).toString('hex')}`;
+    await query(db.url, `create role ${dba} login createrole`);
+    const managed = await createTestDatabase('kit_prov_managed'); // pgvector created by the superuser, as a cloud console does
+    try {
+      await query(managed.url, `alter database ${pg.escapeIdentifier(managed.name)} owner to ${dba}`);
+      const run = await runProvision({ DATABASE_ADMIN_URL: urlAs(managed.url, dba), LOG_LEVEL: 'silent' });
+      expect(run.code, run.stderr).toBe(0);
+      expect(await usageMatrix(managed, defaults)).toEqual(await usageMatrix(db, defaults));
+      expect(await attempt(managed, 'csda_search', 'select * from vault.secret_versions')).toMatch(/permission denied for schema vault/);
+    } finally {
+      await managed.drop();
+      await query(db.url, `drop role ${dba}`);
+    }
+  });
+
   it('fails with a hint when the admin may not create roles', async () => {
     const weak = `csda_weak_${randomBytes(3).toString('hex')}`;
     await query(db.url, `create role ${weak} login`);

@@ -58,8 +58,12 @@ describe('platform end to end', () => {
     expect(((await malformed.json()) as { error: { code: string } }).error.code).toMatch(/NOT_FOUND|VALIDATION_ERROR/);
   });
 
-  it('serves metrics, the OpenAPI document and the API reference', async () => {
-    expect(await (await get('/metrics')).text()).toContain('csda_rpc_server_handled_total');
+  it('serves metrics on the ops port only (production), the OpenAPI document and the API reference', async () => {
+    expect((await get('/metrics')).status).toBe(404);
+    const metrics = await (await fetch(`http://127.0.0.1:${stack!.env.OPS_PORT}/metrics`)).text();
+    expect(metrics).toContain('csda_rpc_server_handled_total');
+    expect(metrics).toMatch(/csda_http_requests_total\{[^}]*route="\/readyz"[^}]*status="200"/);
+    expect(metrics).toMatch(/csda_rpc_client_handled_total\{[^}]*rpc_service="grpc\.health\.v1\.Health"[^}]*code="ok"/);
     expect(((await (await get('/openapi.json')).json()) as { openapi: string }).openapi).toBe('3.1.0');
     expect((await get('/docs/')).status).toBe(200);
   });

@@ -13,6 +13,10 @@ export interface TestNatsServer {
   readonly dir: string;
   /** Everything the server printed (permission violations show up here). */
   output(): string;
+  /** Stops the server, keeping its port, config and JetStream store (an outage). */
+  kill(): Promise<void>;
+  /** Starts it again after `kill`, on the same port with the same store. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -36,22 +40,33 @@ export async function startNatsServer(render: (listen: string, storeDir: string)
   const file = join(dir, 'nats-server.conf');
   await writeFile(file, render(`127.0.0.1:${port}`, join(dir, 'jetstream')), { mode: 0o600 });
   let out = '';
-  const child: ChildProcess = spawn(NATS_SERVER_BIN, ['-c', file], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 10_000;
-  while (!(await isListening(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`nats-server did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  const launch = async () => {
+    const proc: ChildProcess = spawn(NATS_SERVER_BIN, ['-c', file], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    child = proc;
+    const deadline = Date.now() + 10_000;
+    while (!(await isListening(port))) {
+      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`nats-server did not start:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const kill = async () => {
+    if (child && child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  await launch();
   return {
     url: `nats://127.0.0.1:${port}`,
     dir,
     output: () => out,
+    kill,
+    restart: launch,
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
+      await kill();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -103,6 +103,21 @@ describe('provision (real PostgreSQL)', () => {
     expect(await attempt(db, 'csda_vault', `select '[1,0,0]'::public.vector`)).toMatch(/permission denied for schema public/);
   });
 
+  it('lets search use pgvector installed in another schema, unqualified, with USAGE there and nowhere else', async () => {
+    const other = await createTestDatabase('kit_prov_ext');
+    try {
+      await query(other.url, 'drop extension vector');
+      await query(other.url, 'create schema extensions');
+      await query(other.url, 'create extension vector schema extensions');
+      await provision(other.url);
+      expect(await attempt(other, 'csda_search', `create table search.chunks (id int, embedding vector(3)); select '[1,0,0]'::vector <=> '[0,1,0]'::vector`)).toBe('ok');
+      expect(await attempt(other, 'csda_vault', `select '[1]'::extensions.vector`)).toMatch(/permission denied for schema extensions/);
+      expect((await usageMatrix(other, defaults)).csda_search).toEqual(['extensions', 'search']);
+    } finally {
+      await other.drop();
+    }
+  });
+
   it('takes over a schema postgres created, with its objects, and migrate then works as the service role (upgrade path)', async () => {
     const old = await createTestDatabase('kit_prov_upgrade');
     try {

@@ -83,7 +83,8 @@ const notInExtension = (catalog: string, alias: string) =>
  * sequences, routines, and enum/domain/range/composite types; extension
  * members stay), schema-scoped unlike REASSIGN OWNED; no USAGE for PUBLIC or
  * any other service role; nothing it creates later executable or usable by
- * PUBLIC; USAGE on the extension's schema for the services that need `vector`.
+ * PUBLIC; USAGE on the extension's schema for the services that need `vector`
+ * (and that schema on their search_path in this database when it is not `public`).
  */
 export function databaseStatements(specs: readonly RoleSpec[]): string[] {
   const statements: string[] = [];
@@ -91,7 +92,7 @@ export function databaseStatements(specs: readonly RoleSpec[]): string[] {
   statements.push(
     doBlock(
       [
-        'DECLARE s record; r record; other text;',
+        'DECLARE s record; r record; other text; ext text;',
         `  roles text[] := ARRAY[${specs.map((s) => lit(s.role)).join(', ')}];`,
         'BEGIN',
         "  EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());",
@@ -131,8 +132,13 @@ export function databaseStatements(specs: readonly RoleSpec[]): string[] {
         "    EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC', s.role);",
         "    EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I REVOKE USAGE ON TYPES FROM PUBLIC', s.role);",
         '    IF s.vector THEN',
-        "      EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', (SELECT n.nspname FROM pg_catalog.pg_extension e",
-        "        JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'), s.role);",
+        '      SELECT n.nspname INTO ext FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace',
+        "        WHERE e.extname = 'vector';",
+        "      EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', ext, s.role);",
+        '      -- pgvector installed elsewhere (e.g. a schema `extensions`): its type must still resolve unqualified.',
+        "      IF ext <> 'public' THEN",
+        `        EXECUTE format('ALTER ROLE %I IN DATABASE %I SET search_path = "$user", public, %I', s.role, current_database(), ext);`,
+        '      END IF;',
         '    END IF;',
         '  END LOOP;',
         'END',

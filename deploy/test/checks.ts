@@ -65,15 +65,17 @@ export function podSecurityProblems(objects: readonly K8sObject[]): string[] {
 
 export interface InternalIdentityRef {
   secret: string;
-  verifyKey: string;
-  signingKey: string;
+  verifyKeys: string;
+  signingKeyPrefix: string;
+  signers: readonly string[];
 }
 
 /**
  * Internal identity wiring; returns the problems found. Every container of
- * every workload (Deployments, Jobs, CronJobs) verifies the gateway-signed
- * tokens, so it needs INTERNAL_VERIFY_KEY from the Secret; INTERNAL_SIGNING_KEY
- * (the private half) goes to gateway containers only, from the same Secret.
+ * every workload (Deployments, Jobs, CronJobs) verifies tokens, so it needs
+ * INTERNAL_VERIFY_KEYS from the Secret; INTERNAL_SIGNING_KEY (a private key)
+ * goes only to the containers of a signer, each from its own key
+ * <signingKeyPrefix><service> of the same Secret.
  */
 export function internalIdentityProblems(objects: readonly K8sObject[], ref: InternalIdentityRef): string[] {
   const problems: string[] = [];
@@ -81,7 +83,7 @@ export function internalIdentityProblems(objects: readonly K8sObject[], ref: Int
     // The stream- and database-provisioning Jobs run no service code and verify no tokens.
     if (component === 'nats-provision' || component === 'db-provision') continue;
     for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
-      const entries = (c.env ?? []).filter((e: Json) => e.name === 'INTERNAL_VERIFY_KEY' || e.name === 'INTERNAL_SIGNING_KEY');
+      const entries = (c.env ?? []).filter((e: Json) => e.name.startsWith('INTERNAL_'));
       const bad = (what: string) => problems.push(`${owner} ${c.name}: ${what}`);
       const check = (name: string, key: string) => {
         const found = entries.filter((e: Json) => e.name === name);
@@ -93,9 +95,11 @@ export function internalIdentityProblems(objects: readonly K8sObject[], ref: Int
           bad(`${name} is ${JSON.stringify(e.value ?? e.valueFrom)}, want secretKeyRef ${ref.secret}/${key}`);
         }
       };
-      check('INTERNAL_VERIFY_KEY', ref.verifyKey);
-      if (component === 'gateway') check('INTERNAL_SIGNING_KEY', ref.signingKey);
-      else if (entries.some((e: Json) => e.name === 'INTERNAL_SIGNING_KEY')) bad('has INTERNAL_SIGNING_KEY but only the gateway signs');
+      check('INTERNAL_VERIFY_KEYS', ref.verifyKeys);
+      if (component && ref.signers.includes(component)) check('INTERNAL_SIGNING_KEY', `${ref.signingKeyPrefix}${component}`);
+      else if (entries.some((e: Json) => e.name === 'INTERNAL_SIGNING_KEY')) bad(`has INTERNAL_SIGNING_KEY but ${component} does not sign`);
+      const unknown = entries.filter((e: Json) => e.name !== 'INTERNAL_VERIFY_KEYS' && e.name !== 'INTERNAL_SIGNING_KEY');
+      if (unknown.length > 0) bad(`unknown variable(s) ${unknown.map((e: Json) => e.name).join(', ')}`);
     }
   }
   return problems;

@@ -4,7 +4,9 @@
 // design asks for.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ISSUERS } from '@csda/auth';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { existingK8sBase, renderK8sBase } from '../scripts/gen-k8s-base.ts';
 import { SERVICES, byKind, env, ids, internalIdentityProblems, podSecurityProblems, podSpecs, type InternalIdentityRef, type Json } from './checks.ts';
 import { chartDir, helm, helmTemplate, kustomize, repoRoot, type K8sObject } from './render.ts';
@@ -15,8 +17,8 @@ const ciValues = join(deployDir, 'test/values-ci.yaml');
 const prodValues = join(deployDir, 'helm/examples/values-prod.yaml');
 const invalidValues = join(deployDir, 'test/values-invalid.yaml');
 const annotation = (o: K8sObject, key: string) => o.metadata.annotations?.[key];
-const defaultIdentity: InternalIdentityRef = { secret: 'csda-internal-identity', verifyKey: 'verify-key', signingKey: 'signing-key' };
-const ciIdentity: InternalIdentityRef = { secret: 'ci-internal-identity', verifyKey: 'ci-verify', signingKey: 'ci-signing' };
+const defaultIdentity: InternalIdentityRef = { secret: 'csda-internal-identity', verifyKeys: 'verify-keys', signingKeyPrefix: 'signing-key-', signers: ISSUERS };
+const ciIdentity: InternalIdentityRef = { secret: 'ci-internal-identity', verifyKeys: 'ci-verify', signingKeyPrefix: 'ci-signing-', signers: ISSUERS };
 
 describe('container image: deploy/Dockerfile', () => {
   const dockerfile = readFileSync(join(deployDir, 'Dockerfile'), 'utf8');
@@ -134,30 +136,34 @@ describe('Helm chart: deploy/helm/csda', () => {
     const gw = env(byKind(defaults, 'Deployment').find((d) => d.metadata.name === 'csda-gateway').spec.template.spec.containers[0]);
     expect(Object.keys(gw)).toEqual(expect.arrayContaining(['VAULT_URL', 'TOOL_RUNNER_URL', 'DOCUMENT_INGEST_URL', 'SEARCH_URL', 'SCHEDULER_URL', 'REDIS_URL']));
     expect(gw.JWT_SECRET).toEqual({ secretKeyRef: { name: 'csda-gateway', key: 'jwt-secret' } });
-    expect(gw.INTERNAL_SIGNING_KEY).toEqual({ secretKeyRef: { name: 'csda-internal-identity', key: 'signing-key' } });
-    expect(gw.INTERNAL_VERIFY_KEY).toEqual({ secretKeyRef: { name: 'csda-internal-identity', key: 'verify-key' } });
+    expect(gw.INTERNAL_SIGNING_KEY).toEqual({ secretKeyRef: { name: 'csda-internal-identity', key: 'signing-key-gateway' } });
+    expect(gw.INTERNAL_VERIFY_KEYS).toEqual({ secretKeyRef: { name: 'csda-internal-identity', key: 'verify-keys' } });
     const vault = env(byKind(ci, 'Deployment').find((d) => d.metadata.name === 'csda-vault').spec.template.spec.containers[0]);
     expect(vault.VAULT_KEYRING).toEqual({ secretKeyRef: { name: 'ci-vault', key: 'keyring' } });
     expect(vault.REDIS_URL).toBeUndefined();
     expect(vault.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://otel-collector:4318');
   });
 
-  it('gives every container INTERNAL_VERIFY_KEY and only the gateway INTERNAL_SIGNING_KEY, from the identity Secret', async () => {
+  it('gives every container INTERNAL_VERIFY_KEYS and each signer (only) its own INTERNAL_SIGNING_KEY, from the identity Secret', async () => {
+    // The chart's signers are exactly the services libs/auth lets call others on their own behalf.
+    expect(parseYaml(readFileSync(join(chartDir, 'values.yaml'), 'utf8')).internalIdentity.signers).toEqual([...ISSUERS]);
     for (const [objects, ref] of [[defaults, defaultIdentity], [ci, ciIdentity], [prod, defaultIdentity]] as const) {
       expect(podSpecs(objects)).toHaveLength(6 + 6 + 1 + 2 + 1);
       expect(internalIdentityProblems(objects, ref)).toEqual([]);
     }
     const gw = env(byKind(ci, 'Deployment').find((d) => d.metadata.name === 'csda-gateway').spec.template.spec.containers[0]);
-    expect(gw.INTERNAL_SIGNING_KEY).toEqual({ secretKeyRef: { name: 'ci-internal-identity', key: 'ci-signing' } });
+    expect(gw.INTERNAL_SIGNING_KEY).toEqual({ secretKeyRef: { name: 'ci-internal-identity', key: 'ci-signing-gateway' } });
     expect(gw.JWT_SECRET).toEqual({ secretKeyRef: { name: 'ci-gateway', key: 'jwt-secret' } });
-    // The checker itself catches a missing verify key and a signing key outside the gateway.
+    const scheduler = env(byKind(ci, 'Deployment').find((d) => d.metadata.name === 'csda-scheduler').spec.template.spec.containers[0]);
+    expect(scheduler.INTERNAL_SIGNING_KEY).toEqual({ secretKeyRef: { name: 'ci-internal-identity', key: 'ci-signing-scheduler' } });
+    // The checker itself catches a missing verify key set and a signing key in a service that does not sign.
     const broken = structuredClone(byKind(defaults, 'Deployment').find((d) => d.metadata.name === 'csda-vault'));
     const container = broken.spec.template.spec.containers[0];
-    container.env = container.env.filter((e: Json) => e.name !== 'INTERNAL_VERIFY_KEY');
-    container.env.push({ name: 'INTERNAL_SIGNING_KEY', valueFrom: { secretKeyRef: { name: 'csda-internal-identity', key: 'signing-key' } } });
+    container.env = container.env.filter((e: Json) => e.name !== 'INTERNAL_VERIFY_KEYS');
+    container.env.push({ name: 'INTERNAL_SIGNING_KEY', valueFrom: { secretKeyRef: { name: 'csda-internal-identity', key: 'signing-key-gateway' } } });
     expect(internalIdentityProblems([broken], defaultIdentity)).toEqual([
-      'Deployment/csda-vault app: 0 INTERNAL_VERIFY_KEY entries, want 1',
-      'Deployment/csda-vault app: has INTERNAL_SIGNING_KEY but only the gateway signs',
+      'Deployment/csda-vault app: 0 INTERNAL_VERIFY_KEYS entries, want 1',
+      'Deployment/csda-vault app: has INTERNAL_SIGNING_KEY but vault does not sign',
     ]);
     // The keys come from internalIdentity only, never from a service's secretEnv.
     const r = await helm(['template', 'csda', chartDir, '--set', 'services.gateway.secretEnv.INTERNAL_SIGNING_KEY=internal-signing-key']);
@@ -244,13 +250,13 @@ describe('plain manifests: k8s/', () => {
     }
   });
 
-  it('gives every container INTERNAL_VERIFY_KEY and only the gateway INTERNAL_SIGNING_KEY, from the identity Secret', () => {
+  it('gives every container INTERNAL_VERIFY_KEYS and each signer (only) its own INTERNAL_SIGNING_KEY, from the identity Secret', () => {
     for (const [dir, objects] of rendered) expect(internalIdentityProblems(objects, defaultIdentity), dir).toEqual([]);
     for (const overlay of ['dev', 'prod']) {
       const all = ['', '/migrations', '/bootstrap'].flatMap((sub) => rendered.get(`overlays/${overlay}${sub}`)!);
       expect(podSpecs(all), overlay).toHaveLength(6 + 6 + 1 + 2 + 1);
       const gw = env(byKind(all, 'Deployment').find((d) => d.metadata.name === 'csda-gateway').spec.template.spec.containers[0]);
-      expect(gw.INTERNAL_SIGNING_KEY).toEqual({ secretKeyRef: { name: 'csda-internal-identity', key: 'signing-key' } });
+      expect(gw.INTERNAL_SIGNING_KEY).toEqual({ secretKeyRef: { name: 'csda-internal-identity', key: 'signing-key-gateway' } });
       expect(gw.JWT_SECRET).toEqual({ secretKeyRef: { name: 'csda-gateway', key: 'jwt-secret' } });
     }
   });

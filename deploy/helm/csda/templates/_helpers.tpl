@@ -122,8 +122,10 @@ Args: root, name, svc, envName.
 {{/*
 Environment of one service's container (server, migration, one-shot alike,
 so configuration validation at start sees the same settings). Args: root, name, svc.
-Every container verifies internal identity tokens (INTERNAL_VERIFY_KEY); only
-the gateway, which signs them, gets the private INTERNAL_SIGNING_KEY.
+Every container verifies internal identity tokens (INTERNAL_VERIFY_KEYS, the
+public keys of every signing service); only services that call others on
+their own behalf (internalIdentity.signers) get their own private
+INTERNAL_SIGNING_KEY, each from its own key of the Secret.
 */}}
 {{- define "csda.env" -}}
 {{- $root := .root -}}
@@ -165,22 +167,22 @@ the gateway, which signs them, gets the private INTERNAL_SIGNING_KEY.
 {{- end }}
 - name: OTEL_SERVICE_NAME
   value: {{ printf "csda-%s" .name }}
-{{- range $envName := list "INTERNAL_VERIFY_KEY" "INTERNAL_SIGNING_KEY" }}
+{{- range $envName := list "INTERNAL_VERIFY_KEYS" "INTERNAL_SIGNING_KEY" }}
 {{- if hasKey (default dict $svc.secretEnv) $envName }}
-{{- fail (printf "services.%s.secretEnv.%s is not allowed: INTERNAL_VERIFY_KEY and INTERNAL_SIGNING_KEY come from internalIdentity.existingSecret (keys internalIdentity.verifyKeyKey, internalIdentity.signingKeyKey); remove it from secretEnv" $.name $envName) }}
+{{- fail (printf "services.%s.secretEnv.%s is not allowed: INTERNAL_VERIFY_KEYS and INTERNAL_SIGNING_KEY come from internalIdentity.existingSecret (keys internalIdentity.verifyKeysKey, internalIdentity.signingKeyPrefix<service>); remove it from secretEnv" $.name $envName) }}
 {{- end }}
 {{- end }}
-- name: INTERNAL_VERIFY_KEY
+- name: INTERNAL_VERIFY_KEYS
   valueFrom:
     secretKeyRef:
       name: {{ $v.internalIdentity.existingSecret }}
-      key: {{ $v.internalIdentity.verifyKeyKey }}
-{{- if eq .name "gateway" }}
+      key: {{ $v.internalIdentity.verifyKeysKey }}
+{{- if has .name $v.internalIdentity.signers }}
 - name: INTERNAL_SIGNING_KEY
   valueFrom:
     secretKeyRef:
       name: {{ $v.internalIdentity.existingSecret }}
-      key: {{ $v.internalIdentity.signingKeyKey }}
+      key: {{ printf "%s%s" $v.internalIdentity.signingKeyPrefix .name }}
 {{- end }}
 {{- range $target := $svc.calls }}
 - name: {{ include "csda.urlEnvName" $target }}

@@ -43,7 +43,8 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
           summary: 'Exchange username (or email) and password for an access and a refresh token',
           description:
             'Unknown user, wrong password and inactive account all answer AUTHENTICATION_ERROR "Invalid credentials". ' +
-            'Attempts are limited per account and per client address (RATE_LIMITED with a Retry-After header).',
+            'Failed logins back off per account and client address (IPv6: per /64) with a growing wait (RATE_LIMITED with a Retry-After header); ' +
+            'a success resets that client. Failures on one account from many addresses refuse new addresses but only slow ones it logged in from recently.',
           body: loginBody,
           response: { 200: tokenPairSchema, 401: errorEnvelopeSchema, 429: errorEnvelopeSchema, ...commonErrorResponses },
         },
@@ -57,7 +58,10 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
         schema: {
           tags,
           summary: 'Rotate a refresh token: returns a new pair; the presented token is spent',
-          description: 'Presenting a spent refresh token again revokes its whole family (every token of that login).',
+          description:
+            'Presenting a spent refresh token again revokes its whole family (every token of that login), except by the same client ' +
+            '(address and user agent) within REFRESH_REUSE_GRACE_S, which gets another token of the family (concurrent refreshes). ' +
+            'A family ends REFRESH_FAMILY_MAX_AGE_S after its login.',
           body: refreshBody,
           response: { 200: tokenPairSchema, 401: errorEnvelopeSchema, ...commonErrorResponses },
         },

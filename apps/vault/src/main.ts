@@ -40,10 +40,10 @@ await runCli(
   definition.name,
   {
     async serve() {
-      const { runtime, keyring, repository } = await open(config());
+      const { runtime, keyring, repository, outbox } = await open(config());
       addKeyringCheck(runtime, keyring);
       const secrets = createSecretService({ repository, keyring: () => keyring });
-      await serve(runtime, { routes: createRoutes(runtime, secrets), opsServer: true });
+      await serve(runtime, { routes: createRoutes(runtime, secrets), opsServer: true, audit: outbox });
     },
     migrate: () => runMigrate(definition, config()),
     rewrap: () =>

@@ -13,7 +13,7 @@ import {
   type Principal,
 } from '@csda/auth';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
-import { createTestDatabase, deleteNamespace, freePort, generateTestKeys, natsUrl, runCommand, startService, testNamespace, type TestDatabase } from '@csda/testing';
+import { createTestDatabase, deleteNamespace, freePort, generateTestKeys, natsUrl, query, runCommand, startService, testNamespace, type TestDatabase } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const perms = (role: string) => [...(SEEDED_ROLES.find((r) => r.name === role)?.permissions ?? [])];
@@ -78,6 +78,9 @@ describe('vault: service identities and audiences', () => {
     expect(await codeOf(vault.revealSecret({ id: other!.id }, headers(token)))).toBe(Code.PermissionDenied);
     expect(await codeOf(vault.listSecrets({}, headers(token)))).toBe(Code.PermissionDenied);
     expect(await codeOf(vault.putSecretValue({ id: granted!.id, value: 'overwritten' }, headers(token)))).toBe(Code.PermissionDenied);
+    // Each refusal is on record in the vault's outbox, naming the procedure.
+    const denials = await query<{ n: number }>(db.url, "select count(*)::int as n from vault.outbox where subject like '%.csda.audit.vault.permission_denied' or subject = 'csda.audit.vault.permission_denied'");
+    expect(denials[0]!.n).toBe(3);
     // The same scope for someone who cannot see the secret reveals nothing.
     const forBob = actingFor(servicePrincipal('scheduler', []), { id: 'user-bob', name: 'bob', roles: ['USER'] }, [['secrets:reveal', granted!.id]]);
     expect(await codeOf(vault.revealSecret({ id: granted!.id }, headers(await scheduler.sign(forBob, 'vault'))))).toBe(Code.NotFound);

@@ -4,6 +4,10 @@ import type { Principal } from './permissions.ts';
 
 /** Request header that carries the internal identity token between services. */
 export const INTERNAL_TOKEN_HEADER = 'csda-internal-token';
+/** Request header carrying the REST request id to the services, for audit correlation. */
+export const REQUEST_ID_HEADER = 'csda-request-id';
+/** Request header carrying the REST client's address (as the gateway's trusted-proxy rules resolved it). */
+export const CLIENT_IP_HEADER = 'csda-client-ip';
 
 /** Connect context value holding the verified caller; set by {@link internalAuthServerInterceptor}. */
 export const principalKey = createContextKey<Principal | undefined>(undefined, { description: 'csda principal' });

@@ -1,6 +1,8 @@
 import type { Interceptor } from '@connectrpc/connect';
-import { ConnectError } from '@connectrpc/connect';
-import { toConnectError } from '@csda/errors';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { CLIENT_IP_HEADER, principalKey, REQUEST_ID_HEADER } from '@csda/auth';
+import { AuthorizationError, toConnectError } from '@csda/errors';
+import type { AuditFact } from './audit.ts';
 import type { Logger } from 'pino';
 import { SpanKind, extractTraceContext, injectTraceContext, withSpan } from './telemetry.ts';
 
@@ -43,3 +45,33 @@ function elapsed(started: number): number {
 }
 
 export { ConnectError };
+
+/**
+ * Innermost, after the internal-auth check: a call refused for lack of
+ * permission (AuthorizationError / PermissionDenied) is recorded with `record`
+ * (the service's audit outbox) before the refusal goes back. A failure to
+ * record is logged; the caller still gets the refusal.
+ */
+export function permissionDeniedAuditInterceptor(record: (fact: AuditFact) => Promise<void>, logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (err) {
+      const denied = err instanceof AuthorizationError || (err instanceof ConnectError && err.code === Code.PermissionDenied);
+      if (denied) {
+        const principal = req.contextValues.get(principalKey);
+        const fact: AuditFact = {
+          action: 'permission_denied',
+          actor: principal?.id ?? 'anonymous',
+          actorName: principal?.name,
+          outcome: 'failure',
+          requestId: req.header.get(REQUEST_ID_HEADER) ?? undefined,
+          ip: req.header.get(CLIENT_IP_HEADER) ?? undefined,
+          details: { procedure: `${req.service.typeName}/${req.method.name}`, reason: err instanceof Error ? err.message.slice(0, 200) : 'denied' },
+        };
+        await record(fact).catch((auditErr: unknown) => logger.warn({ err: auditErr }, 'could not record a permission denial'));
+      }
+      throw err;
+    }
+  };
+}

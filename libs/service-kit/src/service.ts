@@ -8,6 +8,8 @@ import { ServiceInfoSchema } from '@csda/proto/csda/common/v1/service_info_pb.js
 import { ServiceStartedSchema } from '@csda/proto/csda/events/v1/service_started_pb.js';
 import { Health } from '@csda/proto/grpc/health/v1/health_pb.js';
 import type { Logger } from 'pino';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { AuditFact } from './audit.ts';
 import type { BaseConfig } from './config.ts';
 import {
   assertConnected,
@@ -21,7 +23,7 @@ import {
 } from './database.ts';
 import { connectNats, ensureStreams, natsAuth, natsCheck, publishProto, type Nats } from './events.ts';
 import { createHealthRpc, createHealthState, type HealthState } from './health.ts';
-import { serverInterceptor } from './interceptors.ts';
+import { permissionDeniedAuditInterceptor, serverInterceptor } from './interceptors.ts';
 import { createLifecycle, type Lifecycle } from './lifecycle.ts';
 import { internalAuthInterceptor, loadInternalIdentity, type InternalIdentity } from './internal-auth.ts';
 import { createLogger } from './logger.ts';
@@ -107,11 +109,18 @@ export function openAuditOutbox(runtime: ServiceRuntime): AuditOutbox & Pick<Out
   return { ...createAuditOutbox({ schema: definition.schema, service: definition.name, subjects: nats.subjects, relay }), flush: (ms) => relay.flush(ms) };
 }
 
+const recordDenial = (runtime: ServiceRuntime, outbox: AuditOutbox) => async (fact: AuditFact) => {
+  await outbox.write(runtime.orm.em.fork() as EntityManager, [fact]);
+  outbox.kick();
+};
+
 export interface ServeOptions {
   /** Registers the service's own Connect services (health is added here). */
   readonly routes: (router: ConnectRouter) => void;
   /** Serve /healthz, /readyz, /metrics on OPS_PORT (the gateway serves them itself). */
   readonly opsServer: boolean;
+  /** The service's audit outbox: RPCs refused for lack of permission are recorded there. */
+  readonly audit?: AuditOutbox;
 }
 
 /**
@@ -125,7 +134,12 @@ export async function serve(runtime: ServiceRuntime, options: ServeOptions): Pro
     host: config.HOST,
     port: config.RPC_PORT,
     shutdownTimeoutMs: Math.floor(config.SHUTDOWN_TIMEOUT_MS / 2),
-    interceptors: [serverInterceptor(logger, config.NODE_ENV !== 'production'), metrics.rpcInterceptor, internalAuthInterceptor(runtime.identity)],
+    interceptors: [
+      serverInterceptor(logger, config.NODE_ENV !== 'production'),
+      metrics.rpcInterceptor,
+      internalAuthInterceptor(runtime.identity),
+      ...(options.audit ? [permissionDeniedAuditInterceptor(recordDenial(runtime, options.audit), logger)] : []),
+    ],
     routes: (router) => {
       router.service(Health, createHealthRpc(health, definition.rpcServices.map((s) => s.typeName)));
       options.routes(router);

@@ -1,5 +1,5 @@
 import type { Client } from '@connectrpc/connect';
-import { principalHeaders, type Permission, type Principal } from '@csda/auth';
+import { CLIENT_IP_HEADER, principalHeaders, REQUEST_ID_HEADER, type Permission, type Principal } from '@csda/auth';
 import type { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -35,7 +35,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
     const principal = request.principal;
     if (!principal) throw new Error('vault route reached without an authenticated principal');
     return {
-      headers: { ...principalHeaders(await deps.signer.sign(principal, 'vault')), 'csda-request-id': request.id, 'csda-client-ip': request.ip },
+      headers: { ...principalHeaders(await deps.signer.sign(principal, 'vault')), [REQUEST_ID_HEADER]: request.id, [CLIENT_IP_HEADER]: request.ip },
     };
   };
   const tags = ['vault'];

@@ -1,13 +1,11 @@
 import { create } from '@bufbuild/protobuf';
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
-import { principalFrom } from '@csda/auth';
+import { CLIENT_IP_HEADER, principalFrom, REQUEST_ID_HEADER } from '@csda/auth';
 import { SecretSchema, SecretVersionSchema, type RotationSettings, type Secret, type VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import type { CallContext, SecretService } from './secret.service.ts';
 import type { SecretRecord } from './secret.types.ts';
 
 /** Headers the gateway forwards for correlation (never trusted for identity). */
-export const REQUEST_ID_HEADER = 'csda-request-id';
-export const CLIENT_IP_HEADER = 'csda-client-ip';
 
 const ms = (d: Date | null) => BigInt(d ? d.getTime() : 0);
 const date = (value: bigint) => (value > 0n ? new Date(Number(value)) : null);

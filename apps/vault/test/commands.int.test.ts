@@ -15,6 +15,8 @@ const owner: Principal = { kind: 'user', id: 'user-owner', name: 'owner', roles:
 describe('vault commands', () => {
   const namespace = testNamespace();
   const keys = generateTestKeys();
+  // The rotation test re-wraps everything under test2; later vaults on this database need a keyring holding it.
+  const rotated = addKey(keys.env.VAULT_KEYRING, 'test2');
   const signer = createInternalTokenSigner({ key: parseSigningKey('gateway', keys.signingKeys.gateway!) });
   let db: TestDatabase;
   let dir: string;
@@ -48,7 +50,6 @@ describe('vault commands', () => {
       return made;
     });
     const before = await query<{ secret_id: string; version: number; ciphertext: Buffer }>(db.url, 'select secret_id, version, ciphertext from vault.secret_versions order by 1, 2');
-    const rotated = addKey(keys.env.VAULT_KEYRING, 'test2');
 
     const first = await runCommand('vault', 'rewrap', env(rotated));
     expect(first.code, first.stderr).toBe(0);
@@ -79,7 +80,7 @@ describe('vault commands', () => {
     const file = join(dir, 'secrets.json');
     await writeFile(file, JSON.stringify(exportJson));
     const args = ['--secrets', file, '--owner-id', owner.id];
-    const importEnv = env(keys.env.VAULT_KEYRING, { LEGACY_ENCRYPTION_KEY: fernetKey });
+    const importEnv = env(rotated, { LEGACY_ENCRYPTION_KEY: fernetKey });
     const invoke = async () => {
       const r = await runCommand('vault', ['import-legacy', ...args], importEnv);
       return { code: r.code, out: r.stdout, errText: r.stderr };
@@ -90,7 +91,7 @@ describe('vault commands', () => {
     expect((await invoke()).out).toContain('0 secret(s) imported with 0 version(s), 2 already imported');
     expect(first.out + first.errText).not.toContain('plain-legacy-value');
 
-    await withVault(keys.env.VAULT_KEYRING, async (vault) => {
+    await withVault(rotated, async (vault) => {
       const list = await vault.listSecrets({ namePrefix: 'legacy-' }, await as());
       const byName = Object.fromEntries(list.items.map((s) => [s.name, s]));
       expect((await vault.revealSecret({ id: byName['legacy-plain']!.id }, await as())).value).toBe('plain-legacy-value');

@@ -108,7 +108,7 @@ await runCli(
         const outbox = openAuditOutbox(runtime);
         const outcome = await bootstrapAdmin(
           {
-            repositories: () => createIdentityRepositories(runtime.orm.em.fork() as EntityManager),
+            repositories: () => createIdentityRepositories(runtime.orm.em.fork() as EntityManager, outbox),
             passwords: createPasswordHasher(),
             audit: gatewayAudit(outbox, () => runtime.orm.em.fork() as EntityManager),
           },

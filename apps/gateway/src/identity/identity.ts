@@ -62,7 +62,7 @@ export function createIdentityDeps(resources: IdentityResources): IdentityDeps {
   // Compute the dummy hash now, so the first login naming no account takes no longer than the others.
   passwords.verifyDummy('warm-up').catch(() => undefined);
   return {
-    repositories: () => createIdentityRepositories(resources.em()),
+    repositories: () => createIdentityRepositories(resources.em(), resources.outbox),
     passwords,
     accessTokens: createAccessTokens({ secret: resources.jwtSecret, ttlSeconds: config.ACCESS_TOKEN_TTL_S, now: resources.now }),
     rateLimiter: createLoginThrottle(resources.redis, {

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AuthenticationError, AuthorizationError, RateLimitedError } from '@csda/errors';
 import type { Principal } from '@csda/auth';
+import type { AuditFact } from '@csda/service-kit';
 import type { IdentityDeps, RequestContext } from '../context.ts';
 import { assertPasswordPolicy } from '../passwords.ts';
 import { normalizeLogin, type LoginAccount } from './login-throttle.ts';
@@ -102,11 +103,15 @@ export function createAuthService(deps: AuthDeps) {
       details: { ...(user ? { username: user.username } : { username_hash: loginHash(login) }), reason },
     });
 
-  /** Revokes a refresh family under its user's lock, so a refresh in flight cannot add to it afterwards. */
-  const revokeFamily = async (repos: IdentityRepositories, userId: string, familyId: string) => {
+  /**
+   * Revokes a refresh family under its user's lock, so a refresh in flight
+   * cannot add to it afterwards; `record` is audited in the same transaction.
+   */
+  const revokeFamily = async (repos: IdentityRepositories, userId: string, familyId: string, record: AuditFact) => {
     await repos.transaction(async (tx) => {
       await tx.users.lockForUpdate(userId);
       await tx.refreshTokens.revokeFamily(familyId, new Date(now()));
+      await tx.audit(record);
     });
     await deps.revocation.revokeSessions([familyId]);
   };
@@ -129,9 +134,11 @@ export function createAuthService(deps: AuthDeps) {
       if (!deps.registrationEnabled) throw new AuthorizationError('Registration is disabled');
       assertPasswordPolicy(input.password);
       const passwordHash = await deps.passwords.hash(input.password);
-      const user = await deps.repositories().users.create({ id: randomUUID(), username: input.username, email: input.email, passwordHash, isActive: true, roles: [DEFAULT_ROLE] });
-      await audit({ action: 'user_registered', actor: user.id, actorName: user.username, resourceType: 'user', resourceId: user.id, ip: ctx.ip, requestId: ctx.requestId });
-      return user;
+      return deps.repositories().transaction(async (tx) => {
+        const user = await tx.users.create({ id: randomUUID(), username: input.username, email: input.email, passwordHash, isActive: true, roles: [DEFAULT_ROLE] });
+        await tx.audit({ action: 'user_registered', actor: user.id, actorName: user.username, resourceType: 'user', resourceId: user.id, ip: ctx.ip, requestId: ctx.requestId });
+        return user;
+      });
     },
 
     /**
@@ -167,18 +174,18 @@ export function createAuthService(deps: AuthDeps) {
               if (user.passwordHash !== found.passwordHash) return { refused: 'bad_password' };
               if (!user.isActive) return { refused: 'inactive' };
               await tx.users.recordLogin(user.id, new Date(readAtMs));
-              return { user, pair: await issue(tx, user, { id: randomUUID(), startedAt: new Date(readAtMs) }, readAtMs) };
+              const pair = await issue(tx, user, { id: randomUUID(), startedAt: new Date(readAtMs) }, readAtMs);
+              await tx.audit({ action: 'login_succeeded', actor: user.id, actorName: user.username, resourceType: 'user', resourceId: user.id, ip: ctx.ip, requestId: ctx.requestId });
+              return { user, pair };
             });
       if (!('pair' in outcome)) {
         await deps.rateLimiter.failed(account, ctx.ip);
         await loginFailed(login, ctx, outcome.refused, found);
         throw new AuthenticationError(INVALID_CREDENTIALS);
       }
-      const { user, pair } = outcome;
       // Best effort: failures that outlive a good login only make that client's next wait longer.
       await deps.rateLimiter.succeeded(account, ctx.ip).catch(() => undefined);
-      await audit({ action: 'login_succeeded', actor: user.id, actorName: user.username, resourceType: 'user', resourceId: user.id, ip: ctx.ip, requestId: ctx.requestId });
-      return pair;
+      return outcome.pair;
     },
 
     /**
@@ -220,8 +227,7 @@ export function createAuthService(deps: AuthDeps) {
 
       const known = await repos.refreshTokens.findByHash(tokenHash);
       if (known?.usedAt) {
-        await revokeFamily(repos, known.userId, known.familyId);
-        await audit({
+        await revokeFamily(repos, known.userId, known.familyId, {
           action: 'refresh_token_reused',
           actor: known.userId,
           outcome: 'failure',
@@ -240,8 +246,7 @@ export function createAuthService(deps: AuthDeps) {
       const repos = deps.repositories();
       const known = await repos.refreshTokens.findByHash(hashRefreshToken(refreshToken));
       if (!known) throw new AuthenticationError(INVALID_REFRESH_TOKEN);
-      await revokeFamily(repos, known.userId, known.familyId);
-      await audit({
+      await revokeFamily(repos, known.userId, known.familyId, {
         action: 'logout',
         actor: known.userId,
         resourceType: 'user',

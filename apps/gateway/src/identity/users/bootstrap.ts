@@ -65,16 +65,17 @@ export async function bootstrapAdmin(
   const user = await repos.transaction(async (tx) => {
     await tx.users.lockAdministrators();
     if ((await tx.users.countActiveWithRole(ADMIN_ROLE)) > 0) return null;
-    return tx.users.create({ id: randomUUID(), ...(await freeIdentity(tx)), passwordHash, isActive: true, roles: [ADMIN_ROLE] });
+    const created = await tx.users.create({ id: randomUUID(), ...(await freeIdentity(tx)), passwordHash, isActive: true, roles: [ADMIN_ROLE] });
+    await tx.audit({
+      action: 'user_created',
+      actor: 'service:gateway',
+      resourceType: 'user',
+      resourceId: created.id,
+      details: { username: created.username, roles: ADMIN_ROLE, via: 'bootstrap' },
+    });
+    return created;
   });
   if (!user) return skipped();
-  await deps.audit({
-    action: 'user_created',
-    actor: 'service:gateway',
-    resourceType: 'user',
-    resourceId: user.id,
-    details: { username: user.username, roles: ADMIN_ROLE, via: 'bootstrap' },
-  });
   const created = { created: true as const, userId: user.id, username: user.username };
   return generatedPassword === undefined ? created : { ...created, generatedPassword };
 }

@@ -37,8 +37,6 @@ export const DEFAULT_USER_ROLE = 'USER';
  * list, every access token issued before the change.
  */
 export function createUserService(deps: UserDeps) {
-  const { audit } = deps;
-
   const existing = async (repos: IdentityRepositories, id: string): Promise<UserRecord> => {
     const user = await repos.users.findById(id);
     if (!user) throw new NotFoundError('user', id);
@@ -116,9 +114,11 @@ export function createUserService(deps: UserDeps) {
       const roles = [...new Set(input.roles ?? [DEFAULT_USER_ROLE])];
       await grants.assertMayGrant(repos, actor, await existingRoles(repos, roles), ctx);
       const passwordHash = await deps.passwords.hash(input.password);
-      const user = await repos.users.create({ id: randomUUID(), username: input.username, email: input.email, passwordHash, isActive: input.isActive ?? true, roles });
-      await audit(fact(actor, ctx, 'user_created', user.id, { roles: roles.join(','), is_active: String(user.isActive) }));
-      return user;
+      return repos.transaction(async (tx) => {
+        const user = await tx.users.create({ id: randomUUID(), username: input.username, email: input.email, passwordHash, isActive: input.isActive ?? true, roles });
+        await tx.audit(fact(actor, ctx, 'user_created', user.id, { roles: roles.join(','), is_active: String(user.isActive) }));
+        return user;
+      });
     },
 
     async update(id: string, patch: UserPatch, actor: Principal, ctx: RequestContext): Promise<UserRecord> {
@@ -129,31 +129,31 @@ export function createUserService(deps: UserDeps) {
       const fields = Object.entries({ username: patch.username, email: patch.email, is_active: patch.isActive, password: patch.password })
         .filter(([, v]) => v !== undefined)
         .map(([k]) => k);
-      const { updated, deactivated, revokeAt } = await change(id, patch.isActive === false, async (tx, user, atMs) => {
+      const { updated, revokeAt } = await change(id, patch.isActive === false, async (tx, user, atMs) => {
         await grants.assertMayAdminister(tx, actor, user, ctx);
         await keepAnAdmin(tx, user, patch.isActive === false);
         const updated = (await tx.users.update(id, changes)) ?? (await existing(tx, id));
         const deactivated = user.isActive && !updated.isActive;
         const revoke = deactivated || passwordHash !== undefined;
         if (revoke) await tx.refreshTokens.revokeAllForUser(id, new Date(atMs));
-        return { updated, deactivated, revokeAt: revoke ? atMs : undefined };
+        await tx.audit(fact(actor, ctx, 'user_updated', id, { fields: fields.join(','), ...(deactivated ? { deactivated: 'true' } : {}) }));
+        return { updated, revokeAt: revoke ? atMs : undefined };
       });
       if (revokeAt !== undefined) await revokeAccessTokens(id, revokeAt);
-      await audit(fact(actor, ctx, 'user_updated', id, { fields: fields.join(','), ...(deactivated ? { deactivated: 'true' } : {}) }));
       return updated;
     },
 
     async delete(id: string, actor: Principal, ctx: RequestContext): Promise<void> {
-      const { user, revokeAt } = await change(id, true, async (tx, user, atMs) => {
+      const { revokeAt } = await change(id, true, async (tx, user, atMs) => {
         await grants.assertMayAdminister(tx, actor, user, ctx);
         await keepAnAdmin(tx, user, true);
         // Refresh tokens go with the row (cascade).
         if (!(await tx.users.delete(id))) throw new NotFoundError('user', id);
-        return { user, revokeAt: atMs };
+        await tx.audit(fact(actor, ctx, 'user_deleted', id, { username: user.username }));
+        return { revokeAt: atMs };
       });
       // Access tokens die through the deny list.
       await revokeAccessTokens(id, revokeAt);
-      await audit(fact(actor, ctx, 'user_deleted', id, { username: user.username }));
     },
 
     async setRoles(id: string, roles: readonly string[], actor: Principal, ctx: RequestContext): Promise<UserRecord> {
@@ -161,17 +161,17 @@ export function createUserService(deps: UserDeps) {
       await grants.assertMayAssignRoles(actor, ctx, id);
       const records = await existingRoles(deps.repositories(), wanted);
       const losesAdmin = !wanted.includes(ADMIN_ROLE);
-      const { previous, updated, revokeAt } = await change(id, losesAdmin, async (tx, user, atMs) => {
+      const { updated, revokeAt } = await change(id, losesAdmin, async (tx, user, atMs) => {
         // Both the roles handed out and the account they replace must be within the actor's own permissions.
         await grants.assertMayGrant(tx, actor, records, ctx, id);
         await grants.assertMayAdminister(tx, actor, user, ctx);
         await keepAnAdmin(tx, user, losesAdmin);
         await tx.users.setRoles(id, wanted);
         await tx.refreshTokens.revokeAllForUser(id, new Date(atMs));
-        return { previous: user.roles, updated: await existing(tx, id), revokeAt: atMs };
+        await tx.audit(fact(actor, ctx, 'user_roles_changed', id, { previous: [...user.roles].sort().join(','), roles: wanted.join(',') }));
+        return { updated: await existing(tx, id), revokeAt: atMs };
       });
       await revokeAccessTokens(id, revokeAt);
-      await audit(fact(actor, ctx, 'user_roles_changed', id, { previous: [...previous].sort().join(','), roles: wanted.join(',') }));
       return updated;
     },
   };

@@ -110,7 +110,7 @@ await runCli(
           {
             repositories: () => createIdentityRepositories(runtime.orm.em.fork() as EntityManager, outbox),
             passwords: createPasswordHasher(),
-            audit: gatewayAudit(outbox, () => runtime.orm.em.fork() as EntityManager),
+            audit: gatewayAudit(outbox),
           },
           { initialPassword: initial },
         );

@@ -14,6 +14,7 @@ export class PermanentMessageError extends Error {
   }
 }
 
+/** Handles one message; `logger` carries the message's subject, seq and event id when debug logging is on (building it costs, so only then). */
 export type MessageHandler = (msg: JsMsg, logger: Logger) => Promise<void>;
 
 export interface ConsumerOptions {
@@ -49,24 +50,26 @@ export async function startConsumer(nats: Nats, options: ConsumerOptions): Promi
   const handleOne = async (msg: JsMsg): Promise<void> => {
     if (msg.info.deliveryCount > 1) options.metrics?.redelivered(labels);
     const eventId = msg.headers?.get(EVENT_ID_HEADER) ?? '';
-    const log = logger.child({ subject: msg.subject, seq: msg.seq, event_id: eventId, delivery: msg.info.deliveryCount });
+    // A child logger costs a redaction pass over its bindings: make it only when something is logged.
+    let child: Logger | undefined;
+    const log = () => (child ??= logger.child({ subject: msg.subject, seq: msg.seq, event_id: eventId, delivery: msg.info.deliveryCount }));
     const parent = extractTraceContext({ get: (k) => msg.headers?.get(k), set: () => undefined });
     await withSpan(`consume ${spec.durable}`, SpanKind.CONSUMER, parent, async () => {
       try {
-        await options.handler(msg, log);
+        await options.handler(msg, logger.isLevelEnabled('debug') ? log() : logger);
         msg.ack();
       } catch (err) {
         const permanent = err instanceof PermanentMessageError;
         if (permanent || msg.info.deliveryCount >= spec.maxDeliver) {
-          await deadLetter(nats, spec, msg, err).catch((dlqErr: unknown) => log.error({ err: dlqErr }, 'dead-letter publish failed'));
+          await deadLetter(nats, spec, msg, err).catch((dlqErr: unknown) => log().error({ err: dlqErr }, 'dead-letter publish failed'));
           msg.term();
           options.metrics?.deadLettered(labels, permanent ? 'permanent' : 'exhausted');
-          log.error({ err }, permanent ? 'message rejected, dead-lettered' : 'message exhausted its deliveries, dead-lettered');
+          log().error({ err }, permanent ? 'message rejected, dead-lettered' : 'message exhausted its deliveries, dead-lettered');
           return;
         }
         const delay = spec.backoffMs[msg.info.deliveryCount - 1] ?? spec.backoffMs.at(-1) ?? 1_000;
         msg.nak(delay);
-        log.warn({ err, retry_in_ms: delay }, 'message failed, will be redelivered');
+        log().warn({ err, retry_in_ms: delay }, 'message failed, will be redelivered');
       }
     });
   };

@@ -9,7 +9,6 @@ import { ServiceStartedSchema } from '@csda/proto/csda/events/v1/service_started
 import { Health } from '@csda/proto/grpc/health/v1/health_pb.js';
 import type { Logger } from 'pino';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { AuditFact } from './audit.ts';
 import type { BaseConfig } from './config.ts';
 import {
   assertConnected,
@@ -106,13 +105,9 @@ export function openAuditOutbox(runtime: ServiceRuntime): AuditOutbox & Pick<Out
   const relay = startOutboxRelay({ orm, nats, schema: definition.schema, logger: logger.child({ component: 'outbox' }) });
   lifecycle.defer('outbox relay', () => relay.stop());
   health.addCheck('outbox', () => relay.check());
-  return { ...createAuditOutbox({ schema: definition.schema, service: definition.name, subjects: nats.subjects, relay }), flush: (ms) => relay.flush(ms) };
+  const em = () => orm.em.fork() as EntityManager;
+  return { ...createAuditOutbox({ schema: definition.schema, service: definition.name, subjects: nats.subjects, relay, em }), flush: (ms) => relay.flush(ms) };
 }
-
-const recordDenial = (runtime: ServiceRuntime, outbox: AuditOutbox) => async (fact: AuditFact) => {
-  await outbox.write(runtime.orm.em.fork() as EntityManager, [fact]);
-  outbox.kick();
-};
 
 export interface ServeOptions {
   /** Registers the service's own Connect services (health is added here). */
@@ -138,7 +133,7 @@ export async function serve(runtime: ServiceRuntime, options: ServeOptions): Pro
       serverInterceptor(logger, config.NODE_ENV !== 'production'),
       metrics.rpcInterceptor,
       internalAuthInterceptor(runtime.identity),
-      ...(options.audit ? [permissionDeniedAuditInterceptor(recordDenial(runtime, options.audit), logger)] : []),
+      ...(options.audit ? [permissionDeniedAuditInterceptor(options.audit.record, logger)] : []),
     ],
     routes: (router) => {
       router.service(Health, createHealthRpc(health, definition.rpcServices.map((s) => s.typeName)));

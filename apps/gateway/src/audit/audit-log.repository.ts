@@ -61,22 +61,26 @@ export function createAuditLogRepository(em: EntityManager) {
         const run = <T>(sql: string, params: unknown[] = []) => tx.getConnection().execute(sql, params, 'all', tx.getTransactionContext()) as Promise<T>;
         await run('select pg_advisory_xact_lock(hashtext(?))', [CHAIN_LOCK]);
         const ids = [...new Set(entries.map((e) => e.eventId))];
-        const known = await run<{ event_id: string }[]>(`select event_id from identity.audit_log where event_id in (${ids.map(() => '?').join(', ')})`, ids);
-        const seen = new Set(known.map((r) => r.event_id));
+        // One round trip: the ids already recorded, and the hash at the head of the chain.
+        const rows = await run<{ event_id: string | null; hash: string | null }[]>(
+          `select event_id, null as hash from identity.audit_log where event_id in (${ids.map(() => '?').join(', ')})
+           union all (select null, hash from identity.audit_log order by id desc limit 1)`,
+          ids,
+        );
+        const seen = new Set(rows.flatMap((r) => (r.event_id ? [r.event_id] : [])));
         const fresh = entries.filter((e) => !seen.has(e.eventId) && (seen.add(e.eventId), true));
         if (fresh.length === 0) return 0;
-        const [last] = await run<{ hash: string }[]>('select hash from identity.audit_log order by id desc limit 1');
-        let prev = last?.hash ?? CHAIN_GENESIS;
+        let prev = rows.find((r) => r.hash)?.hash ?? CHAIN_GENESIS;
         const params: unknown[] = [];
         for (const e of fresh) {
           const hash = chainHash(prev, e);
           params.push(e.eventId, e.subject, e.service, e.action, e.actor, e.resourceType, e.resourceId, e.eventType, JSON.stringify(e.payload), e.occurredAt, prev, hash);
           prev = hash;
         }
-        const rows = fresh.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?)').join(', ');
+        const values = fresh.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?)').join(', ');
         const inserted = await run<{ id: string }[]>(
           `insert into identity.audit_log (event_id, subject, service, action, actor, resource_type, resource_id, event_type, payload, occurred_at, prev_hash, hash)
-           values ${rows} returning id`,
+           values ${values} returning id`,
           params,
         );
         return inserted.length;

@@ -48,11 +48,8 @@ export interface IdentityResources {
  * `csda.audit.gateway.<action>`: recorded before the action is reported done,
  * and NATS being down delays them without failing the request.
  */
-export function gatewayAudit(outbox: AuditOutbox, em: () => EntityManager): Audit {
-  return async (fact) => {
-    await outbox.write(em(), [fact]);
-    outbox.kick();
-  };
+export function gatewayAudit(outbox: Pick<AuditOutbox, 'record'>): Audit {
+  return (fact) => outbox.record(fact);
 }
 
 /** The identity dependencies over opened resources (main.ts and the integration tests share this). */
@@ -77,7 +74,7 @@ export function createIdentityDeps(resources: IdentityResources): IdentityDeps {
       now: resources.now,
     }),
     revocation: createRevocation(resources.redis, { accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_S, cacheMs: config.REVOCATION_CACHE_MS, now: resources.now }),
-    audit: gatewayAudit(resources.outbox, resources.em),
+    audit: gatewayAudit(resources.outbox),
     refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL_S,
     refreshFamilyMaxAgeSeconds: config.REFRESH_FAMILY_MAX_AGE_S,
     refreshReuseGraceSeconds: config.REFRESH_REUSE_GRACE_S,

@@ -24,10 +24,7 @@ export function createIdentityRepositories(em: EntityManager, outbox: AuditOutbo
     users: createUserRepository(em),
     roles: createRoleRepository(em),
     refreshTokens: createRefreshTokenRepository(em),
-    async audit(fact) {
-      await outbox.write(em, [fact]);
-      if (!inTransaction) outbox.kick();
-    },
+    audit: (fact) => (inTransaction ? outbox.write(em, [fact]) : outbox.record(fact)),
     async transaction(work) {
       const result = await em.transactional((tx) => work(createIdentityRepositories(tx, outbox)));
       outbox.kick();

@@ -92,7 +92,7 @@ export async function startIdentityHarness(label: string): Promise<IdentityHarne
   });
 
   const relay = startOutboxRelay({ orm, nats, schema: 'identity', logger, pollMs: 50 });
-  const outbox = createAuditOutbox({ schema: 'identity', service: 'gateway', subjects: nats.subjects, relay });
+  const outbox = createAuditOutbox({ schema: 'identity', service: 'gateway', subjects: nats.subjects, relay, em: () => orm.em.fork() as EntityManager });
 
   const apps: FastifyInstance[] = [];
   const jwtSecret = randomBytes(48).toString('base64url');

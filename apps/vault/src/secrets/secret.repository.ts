@@ -262,18 +262,15 @@ export type SecretQueries = ReturnType<typeof createQueries>;
 
 /**
  * The only place that touches schema `vault`. One instance per request (its
- * own EntityManager fork). Audit records go to the vault's outbox on the
- * same connection: inside `transaction`, they commit with the change.
+ * own EntityManager fork). Audit records go to the vault's outbox: inside
+ * `transaction` on its connection, committing with the change.
  */
 export function createSecretRepository(em: EntityManager, outbox: AuditOutbox) {
   const queries = createQueries(em, outbox);
   return {
     ...queries,
-    /** Records an audit fact on its own (reveals, refusals), then asks the relay to publish it. */
-    async audit(fact: AuditFact): Promise<void> {
-      await queries.audit(fact);
-      outbox.kick();
-    },
+    /** Records an audit fact on its own (reveals, refusals): committed when this resolves, group-committed with concurrent ones. */
+    audit: (fact: AuditFact): Promise<void> => outbox.record(fact),
     /** Runs `work` in one transaction, with queries bound to it; its audit records are relayed after the commit. */
     async transaction<T>(work: (tx: SecretQueries) => Promise<T>): Promise<T> {
       const result = await em.transactional((txEm) => work(createQueries(txEm as EntityManager, outbox)));

@@ -1,4 +1,4 @@
-import { loadConfig, openRuntime, runCli, runMigrate, serve, type ServiceRuntime } from '@csda/service-kit';
+import { loadConfig, openRuntime, runService, type ServiceRuntime } from '@csda/service-kit';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { configSchema } from './config.ts';
 import { definition } from './definition.ts';
@@ -19,16 +19,7 @@ async function oneShot(name: string, job: OneShotJob): Promise<void> {
   }
 }
 
-await runCli(
-  definition.name,
-  {
-    async serve() {
-      const runtime = await runtimeFromEnv();
-      await serve(runtime, { routes: createRoutes(runtime), opsServer: true });
-    },
-    migrate: () => runMigrate(definition, loadConfig(configSchema, process.env)),
-    'rotate-secrets': () => oneShot('rotate-secrets', rotateSecrets),
-    'cleanup-expired': () => oneShot('cleanup-expired', cleanupExpired),
-  },
-  process.argv,
-);
+await runService(definition, configSchema, createRoutes, {
+  'rotate-secrets': () => oneShot('rotate-secrets', rotateSecrets),
+  'cleanup-expired': () => oneShot('cleanup-expired', cleanupExpired),
+});

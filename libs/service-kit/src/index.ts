@@ -19,6 +19,7 @@ export * from './redis.ts';
 export * from './retry.ts';
 export * from './rpc-client.ts';
 export * from './rpc-server.ts';
+export * from './run-service.ts';
 export * from './service.ts';
 export * from './telemetry.ts';
 export * from './outbox.ts';

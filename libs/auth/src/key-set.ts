@@ -1,4 +1,5 @@
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { sha256 } from '@csda/crypto';
 import { parsePrivateKey, parsePublicKey } from './keys.ts';
 
 /** A service's own signing key: the issuer it speaks for, its key id and the Ed25519 private key. */
@@ -29,7 +30,7 @@ export function keyIdOf(key: KeyObject): string {
   const publicKey = key.type === 'private' ? createPublicKey(key) : key;
   const { crv, kty, x } = publicKey.export({ format: 'jwk' });
   // RFC 7638: the required members in lexicographic order, no whitespace.
-  return createHash('sha256').update(JSON.stringify({ crv, kty, x })).digest('base64url');
+  return sha256(JSON.stringify({ crv, kty, x })).toString('base64url');
 }
 
 /** `issuer`'s signing key from its private key (already parsed). */

@@ -19,4 +19,5 @@ export {
   type FernetDecodeOptions,
   type FernetEncodeOptions,
 } from './fernet.ts';
+export { sha256, sha256Hex, type DigestInput } from './digest.ts';
 export { benchmarkUnwrapDecrypt, type CryptoBenchmarkResult } from './benchmark.ts';

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '@csda/crypto';
 
 /** `prev_hash` of the first row of the chain. */
 export const CHAIN_GENESIS = '0'.repeat(64);
@@ -37,7 +37,7 @@ export function chainHash(prevHash: string, row: ChainFields): string {
     row.payload,
     row.occurredAt.getTime(),
   ]);
-  return createHash('sha256').update(prevHash).update('\n').update(content).digest('hex');
+  return sha256Hex(`${prevHash}\n${content}`);
 }
 
 /** JSON with object keys sorted at every level. */

@@ -1,5 +1,6 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import { sha256Hex } from '@csda/crypto';
 import { AuthenticationError, AuthorizationError, RateLimitedError } from '@csda/errors';
 import type { Principal } from '@csda/auth';
 import type { AuditFact } from '@csda/service-kit';
@@ -37,7 +38,7 @@ const INVALID_REFRESH_TOKEN = 'Invalid refresh token';
  * of the normalized login, never the text (it may be a password typed into
  * the wrong field). Enough to correlate attempts on one name.
  */
-export const loginHash = (login: string) => createHash('sha256').update(normalizeLogin(login), 'utf8').digest('hex').slice(0, 16);
+export const loginHash = (login: string) => sha256Hex(normalizeLogin(login)).slice(0, 16);
 
 type AuthDeps = Pick<
   IdentityDeps,
@@ -65,7 +66,7 @@ interface Family {
  * client's address (its /64 for IPv6, see clientKey) and user agent, hashed.
  */
 export const refreshClient = (ctx: RequestContext) =>
-  createHash('sha256').update(`${clientKey(ctx.ip)}\n${ctx.userAgent ?? ''}`, 'utf8').digest('hex');
+  sha256Hex(`${clientKey(ctx.ip)}\n${ctx.userAgent ?? ''}`);
 
 /** Register, login, refresh (rotation with reuse detection), logout, me. No transport, no SQL. */
 export function createAuthService(deps: AuthDeps) {

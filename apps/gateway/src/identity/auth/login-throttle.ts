@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '@csda/crypto';
 import { ExternalServiceError, RateLimitedError } from '@csda/errors';
 import type { Redis } from '@csda/service-kit';
 import { clientKey } from './client-key.ts';
@@ -101,12 +101,11 @@ export const normalizeLogin = (login: string) => login.trim().toLowerCase();
 
 // Keys hash what they name: no usernames, emails or addresses in Redis. The
 // two account kinds have distinct prefixes, so no typed login can alias an account.
-const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
-const accountId = (account: LoginAccount) => ('userId' in account ? `u:${sha256(account.userId)}` : `l:${sha256(normalizeLogin(account.login))}`);
+const accountId = (account: LoginAccount) => ('userId' in account ? `u:${sha256Hex(account.userId)}` : `l:${sha256Hex(normalizeLogin(account.login))}`);
 const keysOf = (account: LoginAccount, ip: string) => {
   const acct = accountId(account);
-  const client = sha256(clientKey(ip));
-  const pair = sha256(`${acct}|${client}`);
+  const client = sha256Hex(clientKey(ip));
+  const pair = sha256Hex(`${acct}|${client}`);
   return { pair: `lt:pair:${pair}`, account: `lt:acct:${acct}`, client: `lt:client:${client}`, known: `lt:known:${pair}` };
 };
 

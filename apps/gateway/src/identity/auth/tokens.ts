@@ -1,4 +1,5 @@
-import { createHash, createSecretKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { createSecretKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { sha256Hex } from '@csda/crypto';
 import { AuthenticationError } from '@csda/errors';
 import type { Principal } from '@csda/auth';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
@@ -116,5 +117,5 @@ export function generateRefreshToken(): string {
 
 /** What the database stores instead of the token. */
 export function hashRefreshToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return sha256Hex(token);
 }

@@ -2,7 +2,8 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { describe, expect, it } from 'vitest';
 import { ConflictError, DatabaseError, NotFoundError, ValidationError } from './app-error.ts';
 import { CODE_TABLE, ERROR_CODES, errorCodeFromConnect } from './codes.ts';
-import { describeConnectError, toConnectError } from './connect.ts';
+import { describeConnectError, GENERIC_MESSAGES } from './classify.ts';
+import { toConnectError } from './connect.ts';
 import { renderError } from './envelope.ts';
 
 describe('error model', () => {
@@ -44,15 +45,34 @@ describe('error model', () => {
     const pgError = Object.assign(new Error('duplicate key value violates unique constraint "users_email_key" on db.internal'), { code: '23505', severity: 'ERROR' });
     expect(renderError(pgError, 'r', false)).toMatchObject({ status: 500, body: { error: { code: 'DATABASE_ERROR', message: 'A database error occurred' } } });
     const wire = toConnectError(pgError, false);
-    expect(describeConnectError(wire)).toMatchObject({ code: 'DATABASE_ERROR', message: 'Database error' });
+    expect(describeConnectError(wire)).toMatchObject({ code: 'DATABASE_ERROR', message: 'A database error occurred' });
     expect(renderError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 'r', false).body.error.code).toBe('INTERNAL_ERROR');
   });
 
   it('turns unexpected errors into INTERNAL_ERROR without leaking their text when internals are hidden', () => {
     const wire = toConnectError(new TypeError('cannot read x of undefined at /app/src/secret.ts:12'), false);
     expect(wire.code).toBe(Code.Internal);
-    expect(wire.rawMessage).toBe('Internal error');
+    expect(wire.rawMessage).toBe('An internal error occurred');
     expect(wire.cause).toBeInstanceOf(TypeError);
+  });
+
+  it('gives the same generic message on REST and across Connect for every error whose text is internal', () => {
+    const pgError = Object.assign(new Error('relation "vault.secret_versions" does not exist at db.internal:5432'), { code: '42P01', severity: 'ERROR' });
+    const cases = [
+      [new TypeError('cannot read x of undefined at /app/src/secret.ts:12'), 'INTERNAL_ERROR'],
+      [pgError, 'DATABASE_ERROR'],
+      ['a thrown string', 'INTERNAL_ERROR'],
+      [new ConnectError('upstream stack at /srv/x.ts:3', Code.Internal), 'INTERNAL_ERROR'],
+    ] as const;
+    for (const [err, code] of cases) {
+      const rest = renderError(err, 'r', false).body.error;
+      const viaConnect = renderError(toConnectError(err, false), 'r', false).body.error;
+      expect(rest).toMatchObject({ code, message: GENERIC_MESSAGES[code] });
+      expect(viaConnect).toMatchObject({ code, message: GENERIC_MESSAGES[code] });
+      expect(toConnectError(err, false).rawMessage).toBe(GENERIC_MESSAGES[code]);
+    }
+    // Development shows the error's own text on both paths alike.
+    expect(renderError(toConnectError(pgError, true), 'r', true).body.error.message).toBe(renderError(pgError, 'r', true).body.error.message);
   });
 
   it('maps foreign Connect errors by code, and unavailability to 503', () => {

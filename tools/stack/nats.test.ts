@@ -2,12 +2,18 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectNats, ensureStreams, isPermissionViolation, publishAudit } from '@csda/service-kit';
+import { auditOutboxMessage, connectNats, ensureStreams, isPermissionViolation, type Nats } from '@csda/service-kit';
 import { freePort } from '@csda/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_STACK_NATS_PORT, planStackNats, prepareStackNats } from './nats.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** An audit record published under `service`'s name the way the outbox relay publishes it. */
+async function publishAudit(nats: Nats, service: string, fact: { action: string; actor: string }): Promise<void> {
+  const message = auditOutboxMessage(nats.subjects, service, fact);
+  await nats.js.publish(message.subject, message.payload, { msgID: message.eventId });
+}
 
 describe('planStackNats', () => {
   it('runs its own server on CSDA_NATS_PORT unless NATS_URL is given', () => {

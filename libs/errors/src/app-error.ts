@@ -72,12 +72,6 @@ export class ExternalServiceError extends AppError {
   }
 }
 
-export class DatabaseError extends AppError {
-  constructor(cause?: unknown) {
-    super('DATABASE_ERROR', 'Database error', { cause });
-  }
-}
-
 /** A stored secret could not be decrypted (tampered row, missing key). Says nothing more, by design. */
 export class VaultDecryptError extends AppError {
   constructor(secretId: string) {

@@ -1,10 +1,13 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { describe, expect, it } from 'vitest';
-import { ConflictError, DatabaseError, NotFoundError, ValidationError } from './app-error.ts';
+import { ConflictError, NotFoundError, ValidationError } from './app-error.ts';
 import { CODE_TABLE, ERROR_CODES, errorCodeFromConnect } from './codes.ts';
 import { describeConnectError, GENERIC_MESSAGES } from './classify.ts';
 import { toConnectError } from './connect.ts';
 import { renderError } from './envelope.ts';
+
+/** What the PostgreSQL driver throws: a 5-character SQLSTATE `code` and a `severity`. */
+const pgDriverError = (message: string) => Object.assign(new Error(message), { code: '40P01', severity: 'ERROR' });
 
 describe('error model', () => {
   it('maps every envelope code to a Connect code that maps back to it', () => {
@@ -24,7 +27,7 @@ describe('error model', () => {
     const err = new Error('connect ECONNREFUSED 10.0.0.5:5432 at pg/lib/client.js');
     expect(renderError(err, 'r', false).body.error).toMatchObject({ code: 'INTERNAL_ERROR', message: 'An internal error occurred' });
     expect(renderError(err, 'r', true).body.error.message).toContain('ECONNREFUSED');
-    expect(renderError(new DatabaseError(err), 'r', false).body.error).toMatchObject({ code: 'DATABASE_ERROR', message: 'A database error occurred' });
+    expect(renderError(pgDriverError('deadlock detected'), 'r', false).body.error).toMatchObject({ code: 'DATABASE_ERROR', message: 'A database error occurred' });
   });
 
   it('carries an AppError across Connect with its code, message and details', () => {
@@ -36,7 +39,7 @@ describe('error model', () => {
   });
 
   it('keeps DATABASE_ERROR distinct from INTERNAL_ERROR across Connect', () => {
-    const wire = toConnectError(new DatabaseError(new Error('deadlock detected')), false);
+    const wire = toConnectError(pgDriverError('deadlock detected'), false);
     expect(describeConnectError(wire).code).toBe('DATABASE_ERROR');
     expect(wire.rawMessage).not.toContain('deadlock');
   });

@@ -48,10 +48,6 @@ export class Subjects {
     return this.subject(`csda.audit.${service}.${action}`);
   }
 
-  event(service: string, entity: string, verb: string): string {
-    return this.subject(`csda.events.${service}.${entity}.${verb}`);
-  }
-
   deadLetter(queue: string): string {
     return this.subject(`csda.dlq.${queue}`);
   }

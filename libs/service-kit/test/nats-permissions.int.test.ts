@@ -8,16 +8,23 @@ import { checkNatsConfig, runStreamProvisioning, startNatsServer, type TestNatsS
 import { AckPolicy } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publishAudit } from '../src/audit.ts';
 import { connectNats, ensureConsumer, ensureStreams, isPermissionViolation, publishProto, StreamProvisioningError, type Nats } from '../src/events.ts';
 import { NATS_GRANTS, NATS_PROVISIONER, NATS_SERVICES, natsUserName, type NatsServiceName } from '../src/nats-permissions.ts';
 import { natsPasswordEnv, renderNatsServerConfig } from '../src/nats-server-config.ts';
+import { auditOutboxMessage } from '../src/outbox.ts';
 
 // OpenBSD's bcrypt test vector: "U*U" hashed at cost 5. Proves a hash passed through
 // the server's environment (how the shipped config takes passwords) authenticates.
 const BCRYPT_PASSWORD = 'U*U';
 const BCRYPT_HASH = '$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW';
 const event = (id: string) => create(ServiceStartedSchema, { eventId: id, service: 'x', version: '1', occurredAtMs: 1n });
+
+/** An audit record published under `service`'s name the way the outbox relay publishes it (its id as Nats-Msg-Id). */
+async function publishAudit(nats: Nats, service: string, fact: { action: string; actor: string }): Promise<string> {
+  const message = auditOutboxMessage(nats.subjects, service, fact);
+  await nats.js.publish(message.subject, message.payload, { msgID: message.eventId });
+  return message.eventId;
+}
 
 /** Resolves to the error a refused operation rejects with; fails the test if it succeeds. */
 async function refusal(operation: Promise<unknown>): Promise<unknown> {
@@ -108,7 +115,7 @@ describe.each([
       const ack = await nats.js.publish(nats.subjects.audit(service, 'probe'), new Uint8Array([1]));
       expect(ack.stream).toBe(stream('AUDIT'));
       expect(await publishAudit(nats, service, { action: 'permission_probe', actor: `service:${service}` })).toMatch(/^[0-9a-f-]{36}$/);
-      await nats.js.publish(nats.subjects.event(service, 'probe', 'done'), new Uint8Array([1]));
+      await nats.js.publish(nats.subjects.subject(`csda.events.${service}.probe.done`), new Uint8Array([1]));
     }
     const info = await (await as('gateway')).jsm.streams.info(stream('AUDIT'));
     expect(info.state.messages).toBe(NATS_SERVICES.length * 3);

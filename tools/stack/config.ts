@@ -7,7 +7,11 @@ export interface ServiceDef {
   /** Prefix of the per-service port overrides, e.g. VAULT -> VAULT_RPC_PORT / VAULT_OPS_PORT. */
   envPrefix: string;
   rpcPort: number;
-  /** Ops port (/healthz /readyz /metrics); the gateway serves those on its REST port instead. */
+  /**
+   * Ops port (/healthz /readyz /metrics). Null for the gateway: the stack polls its REST port, which
+   * serves /healthz and /readyz (and /metrics in development; with NODE_ENV=production /metrics is only
+   * on the gateway's own OPS_PORT, default 9090, which the stack does not assign).
+   */
   opsPort: number | null;
   /** Name of the gateway variable holding this service's URL, e.g. VAULT_URL. */
   urlVar: string | null;

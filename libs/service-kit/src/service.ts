@@ -112,7 +112,10 @@ export function openAuditOutbox(runtime: ServiceRuntime): AuditOutbox & Pick<Out
 export interface ServeOptions {
   /** Registers the service's own Connect services (health is added here). */
   readonly routes: (router: ConnectRouter) => void;
-  /** Serve /healthz, /readyz, /metrics on OPS_PORT (the gateway serves them itself). */
+  /**
+   * Serve /healthz, /readyz, /metrics on OPS_PORT. The backends always do; the gateway only in
+   * production (so /metrics is off its public port), in development it serves them on its REST port.
+   */
   readonly opsServer: boolean;
   /** The service's audit outbox: RPCs refused for lack of permission are recorded there. */
   readonly audit?: AuditOutbox;

@@ -4,7 +4,7 @@ import { create } from '@bufbuild/protobuf';
 import { AuditEventSchema } from '@csda/proto/csda/events/v1/audit_event_pb.js';
 import { ServiceStartedSchema } from '@csda/proto/csda/events/v1/service_started_pb.js';
 import { connectNats, createLogger, ensureConsumer, openDatabase, publishProto, startConsumer, type MikroORM, type Nats } from '@csda/service-kit';
-import { createTestDatabase, deleteNamespace, query, repoRoot, runCommand, testNamespace, type TestDatabase } from '@csda/testing';
+import { createTestDatabase, deleteNamespace, query, repoRoot, runCommand, testNamespace, waitFor, type TestDatabase } from '@csda/testing';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { toBinary } from '@bufbuild/protobuf';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -14,14 +14,6 @@ import { auditConsumerSpec, createAuditHandler } from '../src/audit/audit.consum
 import { definition } from '../src/definition.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
-
-async function waitFor(predicate: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('AUDIT → identity.audit_log (real NATS and PostgreSQL)', () => {
   const namespace = testNamespace();

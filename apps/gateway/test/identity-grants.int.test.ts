@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { query, runCommand } from '@csda/testing';
+import { query, runCommand, waitFor } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, startIdentityHarness, waitFor, type Body, type IdentityHarness } from './support/identity-harness.ts';
+import { client, startIdentityHarness, type Body, type IdentityHarness } from './support/identity-harness.ts';
 
 /**
  * Self-escalation by a delegated user admin: granting roles needs

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { query } from '@csda/testing';
+import { query, waitFor } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, startIdentityHarness, waitFor, type IdentityHarness } from './support/identity-harness.ts';
+import { client, startIdentityHarness, type IdentityHarness } from './support/identity-harness.ts';
 
 /**
  * Refresh-token families: an absolute lifetime (REFRESH_FAMILY_MAX_AGE_S) and

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createLogger, createRedis, type Redis } from '@csda/service-kit';
-import { freePort, query } from '@csda/testing';
+import { freePort, query, waitFor } from '@csda/testing';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditDump, client, startIdentityHarness, waitFor, type Body, type IdentityHarness } from './support/identity-harness.ts';
+import { auditDump, client, startIdentityHarness, type Body, type IdentityHarness } from './support/identity-harness.ts';
 
 /** Register, login, me, refresh rotation and reuse, logout, rate limits and the audit trail, on real PostgreSQL, Redis and NATS. */
 describe('identity: auth flow', () => {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { PERMISSIONS, SEEDED_ROLES } from '@csda/auth';
-import { query, runCommand } from '@csda/testing';
+import { query, runCommand, waitFor } from '@csda/testing';
 import { hash, verify } from '@node-rs/argon2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditDump, client, startIdentityHarness, waitFor, type Body, type IdentityHarness } from './support/identity-harness.ts';
+import { auditDump, client, startIdentityHarness, type Body, type IdentityHarness } from './support/identity-harness.ts';
 
 /** The first admin (bootstrap command), user and role administration, and the audit API. */
 describe('identity: administration', () => {

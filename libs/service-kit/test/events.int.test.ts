@@ -1,6 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import { ServiceStartedSchema } from '@csda/proto/csda/events/v1/service_started_pb.js';
-import { deleteNamespace, natsUrl, testNamespace } from '@csda/testing';
+import { deleteNamespace, natsUrl, testNamespace, waitFor } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentMessageError, startConsumer } from '../src/consumer.ts';
 import { EVENT_ID_HEADER, connectNats, decodeProto, ensureConsumer, ensureStreams, publishProto, type Nats } from '../src/events.ts';
@@ -8,14 +8,6 @@ import { createLogger } from '../src/logger.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
 const event = (id: string) => create(ServiceStartedSchema, { eventId: id, service: 'vault', version: '1', occurredAtMs: 1n });
-
-async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('JetStream (real NATS)', () => {
   const namespace = testNamespace();

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { create } from '@bufbuild/protobuf';
 import { ServiceStartedSchema } from '@csda/proto/csda/events/v1/service_started_pb.js';
 import { Health } from '@csda/proto/grpc/health/v1/health_pb.js';
-import { deleteNamespace, findSamples, freePort, natsUrl, parsePrometheus, testNamespace, type PromSample } from '@csda/testing';
+import { deleteNamespace, findSamples, freePort, natsUrl, parsePrometheus, testNamespace, waitFor, type PromSample } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentMessageError, startConsumer } from '../src/consumer.ts';
 import { connectNats, ensureConsumer, ensureStreams, publishProto, type Nats } from '../src/events.ts';
@@ -15,14 +15,6 @@ import { startRpcServer, type RpcServer } from '../src/rpc-server.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
 const event = (id: string) => create(ServiceStartedSchema, { eventId: id, service: 'vault', version: '1', occurredAtMs: 1n });
-
-async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Service metrics scraped over HTTP from the kit's ops server, as Prometheus would. */
 describe('service metrics (real NATS, real RPC, scraped over HTTP)', () => {

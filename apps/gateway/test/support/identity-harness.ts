@@ -37,14 +37,6 @@ import { createServiceDirectory } from '../../src/system/service-directory.ts';
 
 export const redisUrl = () => process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-export async function waitFor(predicate: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /**
  * A real test environment for the identity slice: its own database (migrated
  * by the real `migrate` command), NATS namespace and Redis key prefix; the

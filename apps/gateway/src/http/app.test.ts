@@ -1,67 +1,12 @@
-import { generateKeyPairSync } from 'node:crypto';
-import { createInternalTokenSigner, PERMISSIONS, signingKeyOf } from '@csda/auth';
-import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
-import { createServiceClient } from '@csda/service-kit';
-import { randomBytes } from 'node:crypto';
-import { create } from '@bufbuild/protobuf';
-import { ServiceInfoSchema } from '@csda/proto/csda/common/v1/service_info_pb.js';
-import { createHealthState, createLogger } from '@csda/service-kit';
-import { freePort } from '@csda/testing';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createIdentity, type Identity } from '../identity/identity.ts';
-import { createPasswordHasher } from '../identity/passwords.ts';
-import { createAccessTokens } from '../identity/auth/tokens.ts';
-import { createServiceDirectory } from '../system/service-directory.ts';
-import { buildApp } from './app.ts';
-
-const accessTokens = createAccessTokens({ secret: randomBytes(32), ttlSeconds: 900 });
-const adminToken = () => accessTokens.sign({ id: 'user-1', username: 'admin', roles: ['ADMIN'], permissions: [...PERMISSIONS] }, 'session-1');
-
-/** Identity with no database, Redis or NATS behind it: enough for routes that fail before reaching them. */
-function offlineIdentity(): Identity {
-  return createIdentity({
-    repositories: () => {
-      throw new Error('no database in this test');
-    },
-    passwords: createPasswordHasher(),
-    accessTokens,
-    rateLimiter: { check: async () => ({ slowMs: 0 }), failed: async () => undefined, succeeded: async () => undefined },
-    revocation: { revokeUser: async () => undefined, revokeSessions: async () => undefined, isRevoked: async () => false },
-    audit: async () => undefined,
-    refreshTokenTtlSeconds: 3_600,
-    registrationEnabled: true,
-    now: Date.now,
-  });
-}
+import { buildOfflineApp, offlineAdminToken as adminToken } from '../../test/support/offline-app.ts';
 
 /** The REST edge through app.inject; backends are real clients pointed at ports where nothing listens. */
 async function build(exposeInternals: boolean): Promise<FastifyInstance> {
-  const closed = `http://127.0.0.1:${await freePort()}`;
-  const health = createHealthState();
-  health.markStarted();
-  const app = await buildApp({
-    logger: createLogger({ service: 'gateway', level: 'silent' }),
-    exposeInternals,
-    bodyLimitBytes: 1_024,
-    version: '0.1.0',
-    health,
-    registry: new Registry(),
-    vault: createServiceClient(VaultService, closed),
-    signer: createInternalTokenSigner({ key: signingKeyOf('gateway', generateKeyPairSync('ed25519').privateKey) }),
-    directory: createServiceDirectory(
-      { VAULT_URL: closed, TOOL_RUNNER_URL: closed, DOCUMENT_INGEST_URL: closed, SEARCH_URL: closed, SCHEDULER_URL: closed },
-      { sign: async () => 'unused' },
-    ),
-    describeSelf: async () => create(ServiceInfoSchema, { name: 'gateway', version: '0.1.0', schemaVersion: 'm1', schemaCurrent: true, startedAtMs: 0n }),
-    identity: offlineIdentity(),
-    auditLog: () => {
-      throw new Error('no database in this test');
-    },
-  });
+  const { app } = await buildOfflineApp({ exposeInternals });
   // Probe routes that exercise validation and failure paths of the shared error handling.
   app.withTypeProvider<ZodTypeProvider>().post('/probe/items', { schema: { body: z.object({ name: z.string().min(1), count: z.number().int().positive() }) } }, async (req) => req.body);
   app.get('/probe/crash', async () => {

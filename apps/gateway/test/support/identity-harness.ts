@@ -1,17 +1,10 @@
-import { generateKeyPairSync } from 'node:crypto';
-import { createInternalTokenSigner, signingKeyOf } from '@csda/auth';
-import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
-import { createServiceClient } from '@csda/service-kit';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import { create } from '@bufbuild/protobuf';
-import { ServiceInfoSchema } from '@csda/proto/csda/common/v1/service_info_pb.js';
 import {
   assertConnected,
   connectNats,
   connectRedis,
   createAuditOutbox,
-  createHealthState,
   createLogger,
   createRedis,
   loadConfig,
@@ -23,17 +16,15 @@ import {
   type Redis,
   type RunningConsumer,
 } from '@csda/service-kit';
-import { createTestDatabase, deleteNamespace, freePort, natsUrl, query, runCommand, testNamespace, type TestDatabase } from '@csda/testing';
+import { createTestDatabase, deleteNamespace, natsUrl, query, runCommand, testNamespace, type TestDatabase } from '@csda/testing';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import { Registry } from 'prom-client';
 import { createAuditLogRepository } from '../../src/audit/audit-log.repository.ts';
 import { auditConsumerSpec, createAuditHandler } from '../../src/audit/audit.consumer.ts';
 import { configSchema, trustProxySetting } from '../../src/config.ts';
 import { definition } from '../../src/definition.ts';
-import { buildApp } from '../../src/http/app.ts';
 import { createIdentity, createIdentityDeps } from '../../src/identity/identity.ts';
-import { createServiceDirectory } from '../../src/system/service-directory.ts';
+import { buildOfflineApp } from './offline-app.ts';
 
 export const redisUrl = () => process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -88,9 +79,6 @@ export async function startIdentityHarness(label: string): Promise<IdentityHarne
 
   const apps: FastifyInstance[] = [];
   const jwtSecret = randomBytes(48).toString('base64url');
-  const closed = `http://127.0.0.1:${await freePort()}`;
-  const health = createHealthState();
-  health.markStarted();
 
   return {
     db,
@@ -103,20 +91,10 @@ export async function startIdentityHarness(label: string): Promise<IdentityHarne
     async app(overrides = {}, options = {}) {
       const config = loadConfig(configSchema, { NODE_ENV: 'test', JWT_SECRET: jwtSecret, REVOCATION_CACHE_MS: '2000', ...overrides });
       const fork = () => orm.em.fork() as EntityManager;
-      const app = await buildApp({
+      const { app } = await buildOfflineApp({
         logger,
-        exposeInternals: false,
         bodyLimitBytes: config.BODY_LIMIT_BYTES,
         version: definition.version,
-        health,
-        registry: new Registry(),
-        vault: createServiceClient(VaultService, closed),
-        signer: createInternalTokenSigner({ key: signingKeyOf('gateway', generateKeyPairSync('ed25519').privateKey) }),
-        directory: createServiceDirectory(
-          { VAULT_URL: closed, TOOL_RUNNER_URL: closed, DOCUMENT_INGEST_URL: closed, SEARCH_URL: closed, SCHEDULER_URL: closed },
-          { sign: async () => 'unused' },
-        ),
-        describeSelf: async () => create(ServiceInfoSchema, { name: 'gateway', version: definition.version }),
         trustProxy: trustProxySetting(config.TRUST_PROXY),
         identity: createIdentity(createIdentityDeps({ config, em: fork, redis: options.redis ?? redis, outbox, jwtSecret, now: options.now })),
         auditLog: () => createAuditLogRepository(fork()),

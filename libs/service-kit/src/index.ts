@@ -23,3 +23,4 @@ export * from './run-service.ts';
 export * from './service.ts';
 export * from './telemetry.ts';
 export * from './outbox.ts';
+export * from './audit-outbox.ts';

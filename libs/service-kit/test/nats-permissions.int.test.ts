@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats, ensureConsumer, ensureStreams, isPermissionViolation, publishProto, StreamProvisioningError, type Nats } from '../src/events.ts';
 import { NATS_GRANTS, NATS_PROVISIONER, NATS_SERVICES, natsUserName, type NatsServiceName } from '../src/nats-permissions.ts';
 import { natsPasswordEnv, renderNatsServerConfig } from '../src/nats-server-config.ts';
-import { auditOutboxMessage } from '../src/outbox.ts';
+import { auditOutboxMessage } from '../src/audit-outbox.ts';
 
 // OpenBSD's bcrypt test vector: "U*U" hashed at cost 5. Proves a hash passed through
 // the server's environment (how the shipped config takes passwords) authenticates.

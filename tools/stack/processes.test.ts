@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { waitFor } from '@csda/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildStack } from './config.ts';
 import { runningStack, shortCommand, takenPorts, tryBind, writePidFile, removePidFile } from './preflight.ts';
@@ -60,15 +61,16 @@ describe('spawnNode / stopAll', () => {
   it('SIGTERMs the group, then SIGKILLs what ignores it, grandchildren included', async () => {
     const stubborn = script('stubborn.js', `
       const { spawn } = require('node:child_process');
+      process.on('SIGTERM', () => console.log('ignored'));
       const g = spawn(process.execPath, ['-e', 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)'], { stdio: 'ignore' });
       console.log('grandchild ' + g.pid);
-      process.on('SIGTERM', () => console.log('ignored'));
       setInterval(() => {}, 1000);`);
     const polite = script('polite.js', 'process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000); console.log("up")');
     const lines: string[] = [];
     const a = spawnNode({ ...quiet, name: 'stubborn', args: [stubborn], onStdout: (l) => lines.push(l) });
-    const b = spawnNode({ ...quiet, name: 'polite', args: [polite] });
-    await new Promise((r) => setTimeout(r, 400));
+    const b = spawnNode({ ...quiet, name: 'polite', args: [polite], onStdout: (l) => lines.push(`polite ${l}`) });
+    // Both must have their SIGTERM handlers installed (they print once they have); a loaded machine takes a while.
+    await waitFor(() => lines.some((l) => l.startsWith('grandchild')) && lines.includes('polite up'), { timeoutMs: 20_000, what: 'both children up' });
     const grandchild = Number(lines.find((l) => l.startsWith('grandchild'))?.split(' ')[1]);
     expect(grandchild).toBeGreaterThan(0);
     const stragglers: string[] = [];

@@ -5,5 +5,6 @@ export * from './nats-server.ts';
 export * from './ports.ts';
 export * from './prometheus.ts';
 export * from './roles.ts';
+export * from './run-node.ts';
 export * from './stack.ts';
 export * from './wait.ts';

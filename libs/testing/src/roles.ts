@@ -1,12 +1,9 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { resolve } from 'node:path';
+import { runNode, type RunResult } from './run-node.ts';
 
 /** The six services, each with its own PostgreSQL role. */
 export const DATABASE_SERVICE_NAMES = ['gateway', 'vault', 'tool-runner', 'document-ingest', 'search', 'scheduler'] as const;
 export type DatabaseServiceName = (typeof DATABASE_SERVICE_NAMES)[number];
 
-const repoRoot = resolve(import.meta.dirname, '../../..');
 /** The provisioning command of libs/service-kit (spawned: libs/testing cannot import the kit, which tests with it). */
 export const PROVISION_ENTRY = 'libs/service-kit/src/provision/main.ts';
 
@@ -26,23 +23,11 @@ export function serviceDatabaseUrls(adminUrl: string): Record<DatabaseServiceNam
   return Object.fromEntries(DATABASE_SERVICE_NAMES.map((s) => [s, urlAs(adminUrl, serviceRole(s))])) as Record<DatabaseServiceName, string>;
 }
 
-export interface ProvisionRun {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type ProvisionRun = RunResult;
 
 /** Runs `provision` with exactly `env` added to this process's environment. */
-export async function runProvision(env: Record<string, string>, args: readonly string[] = [], timeoutMs = 60_000): Promise<ProvisionRun> {
-  const child = spawn(process.execPath, [PROVISION_ENTRY, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: 'pipe' });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
+export function runProvision(env: Record<string, string>, args: readonly string[] = [], timeoutMs = 60_000): Promise<ProvisionRun> {
+  return runNode([PROVISION_ENTRY, ...args], env, timeoutMs);
 }
 
 /**

@@ -1,13 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateTestKeys, type TestKeys } from './keys.ts';
 import { freePort } from './ports.ts';
 import { provisionTestDatabase } from './roles.ts';
+import { repoRoot, runNode, type RunResult } from './run-node.ts';
 
-/** The repository root (libs/testing/src → ../../..). */
-export const repoRoot = resolve(import.meta.dirname, '../../..');
 
 export const SERVICES = ['vault', 'tool-runner', 'document-ingest', 'search', 'scheduler', 'gateway'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -20,24 +18,10 @@ const URL_VARS: Record<Exclude<ServiceName, 'gateway'>, string> = {
   scheduler: 'SCHEDULER_URL',
 };
 
-export interface RunResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 /** Runs `node apps/<service>/src/main.ts <command> [args…]` to completion. */
-export async function runCommand(service: ServiceName, command: string | readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<RunResult> {
-  const argv = typeof command === 'string' ? [command] : [...command];
-  const child = spawn(process.execPath, [`apps/${service}/src/main.ts`, ...argv], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: 'pipe' });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
+export function runCommand(service: ServiceName, command: string | readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<RunResult> {
+  return runNode([`apps/${service}/src/main.ts`, ...(typeof command === 'string' ? [command] : command)], env, timeoutMs);
 }
 
 export interface RunningService {

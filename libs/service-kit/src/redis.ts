@@ -1,9 +1,22 @@
+import { ExternalServiceError } from '@csda/errors';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { CheckResult } from './health.ts';
 import { describeFailure } from './retry.ts';
 
 export { Redis };
+
+/**
+ * Runs a Redis operation; a failure (Redis down, timeout) becomes
+ * `ExternalServiceError('redis')`, the one way callers report it (503).
+ */
+export async function redisOp<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    throw new ExternalServiceError('redis', err);
+  }
+}
 
 /**
  * A Redis client that connects on `connect()` (the start-up retry calls it)

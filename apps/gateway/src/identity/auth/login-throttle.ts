@@ -1,6 +1,6 @@
 import { sha256Hex } from '@csda/crypto';
-import { ExternalServiceError, RateLimitedError } from '@csda/errors';
-import type { Redis } from '@csda/service-kit';
+import { RateLimitedError } from '@csda/errors';
+import { redisOp, type Redis } from '@csda/service-kit';
 import { clientKey } from './client-key.ts';
 
 /**
@@ -158,19 +158,12 @@ export function createLoginThrottle(redis: Redis, options: LoginThrottleOptions)
   if (!('loginThrottleFailure' in redis)) redis.defineCommand('loginThrottleFailure', { numberOfKeys: 2, lua: FAILURE_SCRIPT });
   const client = redis as ThrottleRedis;
   const now = options.now ?? Date.now;
-  const run = async <T>(op: () => Promise<T>): Promise<T> => {
-    try {
-      return await op();
-    } catch (err) {
-      throw new ExternalServiceError('redis', err);
-    }
-  };
   return {
     async check(account, ip) {
       const k = keysOf(account, ip);
       const at = now();
       const o = options;
-      const raw = await run(() =>
+      const raw = await redisOp(() =>
         client.loginThrottleCheck(k.pair, k.account, k.client, k.known, at, o.windowMs, o.freeFailures, o.backoffBaseMs, o.backoffMaxMs, o.accountCeiling, o.maxFailuresPerClient),
       );
       const [blockedUntilMs = 0, accountFailures = 0, accountTtlMs = 0, clientFailures = 0, clientTtlMs = 0, known = 0] = raw.map(Number);
@@ -180,11 +173,11 @@ export function createLoginThrottle(redis: Redis, options: LoginThrottleOptions)
     },
     async failed(account, ip) {
       const k = keysOf(account, ip);
-      await run(() => client.loginThrottleFailure(k.account, k.client, options.windowMs));
+      await redisOp(() => client.loginThrottleFailure(k.account, k.client, options.windowMs));
     },
     async succeeded(account, ip) {
       const k = keysOf(account, ip);
-      await run(() => redis.multi().del(k.pair).set(k.known, '1', 'PX', options.knownClientTtlMs).exec());
+      await redisOp(() => redis.multi().del(k.pair).set(k.known, '1', 'PX', options.knownClientTtlMs).exec());
     },
   };
 }

@@ -1,5 +1,4 @@
-import { ExternalServiceError } from '@csda/errors';
-import type { Redis } from '@csda/service-kit';
+import { redisOp, type Redis } from '@csda/service-kit';
 
 /**
  * Revocation of access tokens without a database on the hot path. Two kinds
@@ -73,32 +72,25 @@ export function createRevocation(redis: Redis, options: RevocationOptions): Revo
     if (hit) cache.delete(key);
     return undefined;
   };
-  const run = async <T>(op: () => Promise<T>): Promise<T> => {
-    try {
-      return await op();
-    } catch (err) {
-      throw new ExternalServiceError('redis', err);
-    }
-  };
 
   return {
     async revokeUser(userId, atMs = now()) {
       // Never move a revocation back in time (two admins acting at once): one atomic max-and-expire.
-      const kept = Number(await run(() => client.revokeUserAt(userKey(userId), String(Math.trunc(atMs)), ttlMs)));
+      const kept = Number(await redisOp(() => client.revokeUserAt(userKey(userId), String(Math.trunc(atMs)), ttlMs)));
       remember(users, userId, Number.isFinite(kept) ? Math.max(kept, atMs) : atMs);
     },
     async revokeSessions(sessionIds) {
       if (sessionIds.length === 0) return;
       const multi = redis.multi();
       for (const id of sessionIds) multi.set(sessionKey(id), '1', 'PX', ttlMs);
-      await run(() => multi.exec());
+      await redisOp(() => multi.exec());
       for (const id of sessionIds) remember(sessions, id, true, ttlMs);
     },
     async isRevoked({ userId, sessionId, issuedAtMs }) {
       let user = fresh(users, userId);
       let session = fresh(sessions, sessionId);
       if (!user || !session) {
-        const [u, s] = await run(() => redis.mget(userKey(userId), sessionKey(sessionId)));
+        const [u, s] = await redisOp(() => redis.mget(userKey(userId), sessionKey(sessionId)));
         user ??= { value: u ? Number(u) : null, until: 0 };
         session ??= { value: s !== null && s !== undefined, until: 0 };
         remember(users, userId, user.value);

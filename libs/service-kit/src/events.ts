@@ -210,13 +210,28 @@ export async function publishProto<Desc extends DescMessage>(
   message: MessageShape<Desc>,
   options: PublishOptions,
 ): Promise<void> {
-  await withSpan(`publish ${subject}`, SpanKind.PRODUCER, context.active(), async () => {
-    const h = natsHeaders();
-    h.set(EVENT_TYPE_HEADER, schema.typeName);
-    h.set(EVENT_ID_HEADER, options.eventId);
-    injectTraceContext(h);
-    await nats.js.publish(subject, toBinary(schema, message), { msgID: options.eventId, headers: h });
-  });
+  await withSpan(`publish ${subject}`, SpanKind.PRODUCER, context.active(), () =>
+    publishPayload(nats, subject, toBinary(schema, message), { eventId: options.eventId, eventType: schema.typeName }),
+  );
+}
+
+/**
+ * Publishes an encoded payload with the platform's headers: its type, its id
+ * (also the Nats-Msg-Id that de-duplicates it) and a trace context — the one
+ * recorded with it (`traceHeaders`, as the outbox keeps it), else the active one.
+ */
+export async function publishPayload(
+  nats: Nats,
+  subject: string,
+  payload: Uint8Array,
+  meta: { readonly eventId: string; readonly eventType: string; readonly traceHeaders?: Readonly<Record<string, string>> },
+): Promise<void> {
+  const h = natsHeaders();
+  h.set(EVENT_TYPE_HEADER, meta.eventType);
+  h.set(EVENT_ID_HEADER, meta.eventId);
+  if (meta.traceHeaders) for (const [key, value] of Object.entries(meta.traceHeaders)) h.set(key, value);
+  else injectTraceContext(h);
+  await nats.js.publish(subject, payload, { msgID: meta.eventId, headers: h });
 }
 
 /** Decodes a message's payload as `schema`. */

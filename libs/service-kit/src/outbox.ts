@@ -1,10 +1,9 @@
 import { toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
-import { headers as natsHeaders } from '@nats-io/transport-node';
 import { context, propagation } from '@opentelemetry/api';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { MikroORM } from './database.ts';
-import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, type Nats } from './events.ts';
+import { publishPayload, type Nats } from './events.ts';
 import type { CheckResult } from './health.ts';
 
 /** One message waiting in a service's outbox, written in the same transaction as the change it reports. */
@@ -149,13 +148,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     });
   }
 
-  async function publishRow(row: OutboxRow): Promise<void> {
-    const h = natsHeaders();
-    h.set(EVENT_TYPE_HEADER, row.event_type);
-    h.set(EVENT_ID_HEADER, row.event_id);
-    for (const [key, value] of Object.entries(row.trace_headers ?? {})) h.set(key, value);
-    await nats.js.publish(row.subject, row.payload, { msgID: row.event_id, headers: h });
-  }
+  const publishRow = (row: OutboxRow) =>
+    publishPayload(nats, row.subject, row.payload, { eventId: row.event_id, eventType: row.event_type, traceHeaders: row.trace_headers ?? {} });
 
   async function purge(): Promise<void> {
     if (Date.now() - lastPurge < 60_000) return;

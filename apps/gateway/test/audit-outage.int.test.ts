@@ -24,8 +24,9 @@ describe('audit survives a NATS outage (transactional outbox)', () => {
   beforeAll(async () => {
     nats = await startNatsServer((listen, storeDir) => `listen: "${listen}"\njetstream { store_dir: "${storeDir}" }\n`);
     db = await createTestDatabase('outage');
-    stack = await startStack({ databaseUrl: db.url, namespace, adminPassword, env: { NATS_URL: nats.url } });
-  }, 120_000);
+    // Six processes on a loaded 2-core machine can take a while to come up.
+    stack = await startStack({ databaseUrl: db.url, namespace, adminPassword, env: { NATS_URL: nats.url }, readyTimeoutMs: 150_000 });
+  }, 180_000);
 
   afterAll(async () => {
     if (stack) await stack.stop();

@@ -5,7 +5,7 @@
  * the design needs them. NetworkPolicies in the Helm chart mirror it.
  */
 export const TRUSTED_CALLERS = Object.freeze({
-  gateway: Object.freeze(['gateway']),
+  gateway: Object.freeze(['gateway', 'scheduler']),
   vault: Object.freeze(['gateway', 'scheduler', 'tool-runner']),
   'tool-runner': Object.freeze(['gateway', 'scheduler']),
   'document-ingest': Object.freeze(['gateway', 'scheduler']),

@@ -23,6 +23,9 @@ export const PERMISSIONS = [
   'search:query',
   'schedules:read',
   'schedules:write',
+  'jobs:read',
+  'alerts:read',
+  'alerts:admin',
   'system:read',
 ] as const;
 
@@ -99,6 +102,8 @@ const USER_PERMISSIONS: readonly Permission[] = [
   'search:query',
   'schedules:read',
   'schedules:write',
+  'jobs:read',
+  'alerts:read',
 ];
 
 /** Roles the bootstrap seeds: `ADMIN` holds every permission, `USER` the own-resource ones. */

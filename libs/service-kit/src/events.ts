@@ -54,7 +54,9 @@ export class Subjects {
 
   /** Every stream of the platform (DESIGN.md "Talking"). */
   streams(): StreamConfig[] {
-    const s = (name: string, subject: string, retention: RetentionPolicy, maxAgeMs: number): StreamConfig =>
+    // Work queues de-duplicate for a day: a job id (e.g. rotate:<secret>:<due instant>) published again
+    // by another scheduler replica or an overlapping CronJob run is dropped, not queued twice.
+    const s = (name: string, subject: string, retention: RetentionPolicy, maxAgeMs: number, duplicateWindowMs = 2 * 60 * 1000): StreamConfig =>
       ({
         name: this.stream(name),
         subjects: [this.subject(subject)],
@@ -62,15 +64,15 @@ export class Subjects {
         storage: StorageType.File,
         discard: DiscardPolicy.Old,
         max_age: nanos(maxAgeMs),
-        duplicate_window: nanos(2 * 60 * 1000),
+        duplicate_window: nanos(duplicateWindowMs),
         num_replicas: 1,
       }) as StreamConfig;
     return [
       s('EVENTS', 'csda.events.>', RetentionPolicy.Limits, 7 * DAY_MS),
       s('AUDIT', 'csda.audit.>', RetentionPolicy.Limits, 30 * DAY_MS),
-      s('JOBS_DOCUMENTS', 'csda.jobs.documents.>', RetentionPolicy.Workqueue, 7 * DAY_MS),
-      s('JOBS_SECRETS', 'csda.jobs.secrets.>', RetentionPolicy.Workqueue, 7 * DAY_MS),
-      s('JOBS_TOOLS', 'csda.jobs.tools.>', RetentionPolicy.Workqueue, 7 * DAY_MS),
+      s('JOBS_DOCUMENTS', 'csda.jobs.documents.>', RetentionPolicy.Workqueue, 7 * DAY_MS, DAY_MS),
+      s('JOBS_SECRETS', 'csda.jobs.secrets.>', RetentionPolicy.Workqueue, 7 * DAY_MS, DAY_MS),
+      s('JOBS_TOOLS', 'csda.jobs.tools.>', RetentionPolicy.Workqueue, 7 * DAY_MS, DAY_MS),
       s('DEAD_LETTER', 'csda.dlq.>', RetentionPolicy.Limits, 30 * DAY_MS),
     ];
   }

@@ -37,7 +37,8 @@ export interface NatsGrant {
 /**
  * The least-privilege table. Work queues (DESIGN.md): documents belong to
  * document-ingest, tools to the tool-runner; secret jobs are published by the
- * scheduler and consumed by the vault. Only the gateway consumes AUDIT.
+ * scheduler and consumed by the vault. Only the gateway consumes AUDIT; the
+ * scheduler reads EVENTS (job results, expiry) for job records and alerts.
  * Durable names start with the owner's name.
  */
 export const NATS_GRANTS: Readonly<Record<NatsServiceName, NatsGrant>> = {
@@ -46,7 +47,7 @@ export const NATS_GRANTS: Readonly<Record<NatsServiceName, NatsGrant>> = {
   'tool-runner': { publishesJobs: ['tools'], consumers: [{ stream: 'JOBS_TOOLS', durable: 'tool-runner-tool-jobs' }] },
   'document-ingest': { publishesJobs: ['documents'], consumers: [{ stream: 'JOBS_DOCUMENTS', durable: 'document-ingest-document-jobs' }] },
   search: { publishesJobs: [], consumers: [] },
-  scheduler: { publishesJobs: ['secrets'], consumers: [] },
+  scheduler: { publishesJobs: ['secrets'], consumers: [{ stream: 'EVENTS', durable: 'scheduler-events' }] },
 };
 
 /** A nats-server `permissions` block. */

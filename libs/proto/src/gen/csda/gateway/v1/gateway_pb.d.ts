@@ -40,7 +40,110 @@ export declare type GetInfoResponse = Message<"csda.gateway.v1.GetInfoResponse">
 export declare const GetInfoResponseSchema: GenMessage<GetInfoResponse>;
 
 /**
- * gateway — REST edge; owns schema identity.
+ * @generated from message csda.gateway.v1.GetUsersRequest
+ */
+export declare type GetUsersRequest = Message<"csda.gateway.v1.GetUsersRequest"> & {
+  /**
+   * @generated from field: repeated string ids = 1;
+   */
+  ids: string[];
+};
+
+/**
+ * Describes the message csda.gateway.v1.GetUsersRequest.
+ * Use `create(GetUsersRequestSchema)` to create a new message.
+ */
+export declare const GetUsersRequestSchema: GenMessage<GetUsersRequest>;
+
+/**
+ * @generated from message csda.gateway.v1.UserStatus
+ */
+export declare type UserStatus = Message<"csda.gateway.v1.UserStatus"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string username = 2;
+   */
+  username: string;
+
+  /**
+   * @generated from field: bool is_active = 3;
+   */
+  isActive: boolean;
+
+  /**
+   * @generated from field: repeated string roles = 4;
+   */
+  roles: string[];
+
+  /**
+   * @generated from field: repeated string permissions = 5;
+   */
+  permissions: string[];
+};
+
+/**
+ * Describes the message csda.gateway.v1.UserStatus.
+ * Use `create(UserStatusSchema)` to create a new message.
+ */
+export declare const UserStatusSchema: GenMessage<UserStatus>;
+
+/**
+ * Users not found are absent (deleted users included).
+ *
+ * @generated from message csda.gateway.v1.GetUsersResponse
+ */
+export declare type GetUsersResponse = Message<"csda.gateway.v1.GetUsersResponse"> & {
+  /**
+   * @generated from field: repeated csda.gateway.v1.UserStatus users = 1;
+   */
+  users: UserStatus[];
+};
+
+/**
+ * Describes the message csda.gateway.v1.GetUsersResponse.
+ * Use `create(GetUsersResponseSchema)` to create a new message.
+ */
+export declare const GetUsersResponseSchema: GenMessage<GetUsersResponse>;
+
+/**
+ * @generated from message csda.gateway.v1.PurgeSessionsRequest
+ */
+export declare type PurgeSessionsRequest = Message<"csda.gateway.v1.PurgeSessionsRequest"> & {
+  /**
+   * @generated from field: int64 now_ms = 1;
+   */
+  nowMs: bigint;
+};
+
+/**
+ * Describes the message csda.gateway.v1.PurgeSessionsRequest.
+ * Use `create(PurgeSessionsRequestSchema)` to create a new message.
+ */
+export declare const PurgeSessionsRequestSchema: GenMessage<PurgeSessionsRequest>;
+
+/**
+ * @generated from message csda.gateway.v1.PurgeSessionsResponse
+ */
+export declare type PurgeSessionsResponse = Message<"csda.gateway.v1.PurgeSessionsResponse"> & {
+  /**
+   * @generated from field: int64 purged = 1;
+   */
+  purged: bigint;
+};
+
+/**
+ * Describes the message csda.gateway.v1.PurgeSessionsResponse.
+ * Use `create(PurgeSessionsResponseSchema)` to create a new message.
+ */
+export declare const PurgeSessionsResponseSchema: GenMessage<PurgeSessionsResponse>;
+
+/**
+ * gateway — REST edge; owns schema identity. Besides GetInfo, callable only by
+ * the scheduler's service identity (service:scheduler).
  *
  * @generated from service csda.gateway.v1.GatewayService
  */
@@ -54,6 +157,26 @@ export declare const GatewayService: GenService<{
     methodKind: "unary";
     input: typeof GetInfoRequestSchema;
     output: typeof GetInfoResponseSchema;
+  },
+  /**
+   * Users as the scheduler needs them to run a schedule for its owner: active flag, roles, permissions.
+   *
+   * @generated from rpc csda.gateway.v1.GatewayService.GetUsers
+   */
+  getUsers: {
+    methodKind: "unary";
+    input: typeof GetUsersRequestSchema;
+    output: typeof GetUsersResponseSchema;
+  },
+  /**
+   * Deletes refresh tokens that are spent (rotated or revoked) or expired; part of cleanup-expired.
+   *
+   * @generated from rpc csda.gateway.v1.GatewayService.PurgeSessions
+   */
+  purgeSessions: {
+    methodKind: "unary";
+    input: typeof PurgeSessionsRequestSchema;
+    output: typeof PurgeSessionsResponseSchema;
   },
 }>;
 

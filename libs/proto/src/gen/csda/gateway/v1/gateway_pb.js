@@ -9,7 +9,7 @@ import { file_csda_common_v1_service_info } from "../../common/v1/service_info_p
  * Describes the file csda/gateway/v1/gateway.proto.
  */
 export const file_csda_gateway_v1_gateway = /*@__PURE__*/
-  fileDesc("Ch1jc2RhL2dhdGV3YXkvdjEvZ2F0ZXdheS5wcm90bxIPY3NkYS5nYXRld2F5LnYxIhAKDkdldEluZm9SZXF1ZXN0IjwKD0dldEluZm9SZXNwb25zZRIpCgRpbmZvGAEgASgLMhsuY3NkYS5jb21tb24udjEuU2VydmljZUluZm8yXgoOR2F0ZXdheVNlcnZpY2USTAoHR2V0SW5mbxIfLmNzZGEuZ2F0ZXdheS52MS5HZXRJbmZvUmVxdWVzdBogLmNzZGEuZ2F0ZXdheS52MS5HZXRJbmZvUmVzcG9uc2ViBnByb3RvMw", [file_csda_common_v1_service_info]);
+  fileDesc("Ch1jc2RhL2dhdGV3YXkvdjEvZ2F0ZXdheS5wcm90bxIPY3NkYS5nYXRld2F5LnYxIhAKDkdldEluZm9SZXF1ZXN0IjwKD0dldEluZm9SZXNwb25zZRIpCgRpbmZvGAEgASgLMhsuY3NkYS5jb21tb24udjEuU2VydmljZUluZm8iHgoPR2V0VXNlcnNSZXF1ZXN0EgsKA2lkcxgBIAMoCSJhCgpVc2VyU3RhdHVzEgoKAmlkGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhEKCWlzX2FjdGl2ZRgDIAEoCBINCgVyb2xlcxgEIAMoCRITCgtwZXJtaXNzaW9ucxgFIAMoCSI+ChBHZXRVc2Vyc1Jlc3BvbnNlEioKBXVzZXJzGAEgAygLMhsuY3NkYS5nYXRld2F5LnYxLlVzZXJTdGF0dXMiJgoUUHVyZ2VTZXNzaW9uc1JlcXVlc3QSDgoGbm93X21zGAEgASgDIicKFVB1cmdlU2Vzc2lvbnNSZXNwb25zZRIOCgZwdXJnZWQYASABKAMyjwIKDkdhdGV3YXlTZXJ2aWNlEkwKB0dldEluZm8SHy5jc2RhLmdhdGV3YXkudjEuR2V0SW5mb1JlcXVlc3QaIC5jc2RhLmdhdGV3YXkudjEuR2V0SW5mb1Jlc3BvbnNlEk8KCEdldFVzZXJzEiAuY3NkYS5nYXRld2F5LnYxLkdldFVzZXJzUmVxdWVzdBohLmNzZGEuZ2F0ZXdheS52MS5HZXRVc2Vyc1Jlc3BvbnNlEl4KDVB1cmdlU2Vzc2lvbnMSJS5jc2RhLmdhdGV3YXkudjEuUHVyZ2VTZXNzaW9uc1JlcXVlc3QaJi5jc2RhLmdhdGV3YXkudjEuUHVyZ2VTZXNzaW9uc1Jlc3BvbnNlYgZwcm90bzM", [file_csda_common_v1_service_info]);
 
 /**
  * Describes the message csda.gateway.v1.GetInfoRequest.
@@ -26,7 +26,43 @@ export const GetInfoResponseSchema = /*@__PURE__*/
   messageDesc(file_csda_gateway_v1_gateway, 1);
 
 /**
- * gateway — REST edge; owns schema identity.
+ * Describes the message csda.gateway.v1.GetUsersRequest.
+ * Use `create(GetUsersRequestSchema)` to create a new message.
+ */
+export const GetUsersRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_gateway_v1_gateway, 2);
+
+/**
+ * Describes the message csda.gateway.v1.UserStatus.
+ * Use `create(UserStatusSchema)` to create a new message.
+ */
+export const UserStatusSchema = /*@__PURE__*/
+  messageDesc(file_csda_gateway_v1_gateway, 3);
+
+/**
+ * Describes the message csda.gateway.v1.GetUsersResponse.
+ * Use `create(GetUsersResponseSchema)` to create a new message.
+ */
+export const GetUsersResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_gateway_v1_gateway, 4);
+
+/**
+ * Describes the message csda.gateway.v1.PurgeSessionsRequest.
+ * Use `create(PurgeSessionsRequestSchema)` to create a new message.
+ */
+export const PurgeSessionsRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_gateway_v1_gateway, 5);
+
+/**
+ * Describes the message csda.gateway.v1.PurgeSessionsResponse.
+ * Use `create(PurgeSessionsResponseSchema)` to create a new message.
+ */
+export const PurgeSessionsResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_gateway_v1_gateway, 6);
+
+/**
+ * gateway — REST edge; owns schema identity. Besides GetInfo, callable only by
+ * the scheduler's service identity (service:scheduler).
  *
  * @generated from service csda.gateway.v1.GatewayService
  */

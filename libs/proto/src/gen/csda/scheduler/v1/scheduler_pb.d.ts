@@ -40,7 +40,1028 @@ export declare type GetInfoResponse = Message<"csda.scheduler.v1.GetInfoResponse
 export declare const GetInfoResponseSchema: GenMessage<GetInfoResponse>;
 
 /**
- * scheduler — schedules and job runs; owns schema scheduler.
+ * What a schedule runs: a closed union; later issues add run_tool and reindex_document here.
+ *
+ * @generated from message csda.scheduler.v1.ScheduleTarget
+ */
+export declare type ScheduleTarget = Message<"csda.scheduler.v1.ScheduleTarget"> & {
+  /**
+   * @generated from oneof csda.scheduler.v1.ScheduleTarget.kind
+   */
+  kind: {
+    /**
+     * @generated from field: csda.scheduler.v1.RotateSecretTarget rotate_secret = 1;
+     */
+    value: RotateSecretTarget;
+    case: "rotateSecret";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message csda.scheduler.v1.ScheduleTarget.
+ * Use `create(ScheduleTargetSchema)` to create a new message.
+ */
+export declare const ScheduleTargetSchema: GenMessage<ScheduleTarget>;
+
+/**
+ * @generated from message csda.scheduler.v1.RotateSecretTarget
+ */
+export declare type RotateSecretTarget = Message<"csda.scheduler.v1.RotateSecretTarget"> & {
+  /**
+   * @generated from field: string secret_id = 1;
+   */
+  secretId: string;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.RotateSecretTarget.
+ * Use `create(RotateSecretTargetSchema)` to create a new message.
+ */
+export declare const RotateSecretTargetSchema: GenMessage<RotateSecretTarget>;
+
+/**
+ * @generated from message csda.scheduler.v1.Schedule
+ */
+export declare type Schedule = Message<"csda.scheduler.v1.Schedule"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string owner_id = 2;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string description = 4;
+   */
+  description: string;
+
+  /**
+   * 5 fields, or a macro (@hourly, @daily, @weekly, @monthly, @yearly).
+   *
+   * @generated from field: string cron = 5;
+   */
+  cron: string;
+
+  /**
+   * IANA time zone, e.g. "Europe/Berlin".
+   *
+   * @generated from field: string time_zone = 6;
+   */
+  timeZone: string;
+
+  /**
+   * @generated from field: csda.scheduler.v1.ScheduleTarget target = 7;
+   */
+  target?: ScheduleTarget | undefined;
+
+  /**
+   * @generated from field: bool enabled = 8;
+   */
+  enabled: boolean;
+
+  /**
+   * "skip" (slots missed while down are skipped) | "run_once" (one catch-up run).
+   *
+   * @generated from field: string misfire_policy = 9;
+   */
+  misfirePolicy: string;
+
+  /**
+   * "forbid" (a slot is skipped while the previous run is unfinished) | "allow".
+   *
+   * @generated from field: string overlap_policy = 10;
+   */
+  overlapPolicy: string;
+
+  /**
+   * Unix ms; 0 when disabled or paused.
+   *
+   * @generated from field: int64 next_run_at_ms = 11;
+   */
+  nextRunAtMs: bigint;
+
+  /**
+   * @generated from field: int64 last_run_at_ms = 12;
+   */
+  lastRunAtMs: bigint;
+
+  /**
+   * @generated from field: string last_run_status = 13;
+   */
+  lastRunStatus: string;
+
+  /**
+   * Why it does not fire although enabled ("owner_inactive", ""), output only.
+   *
+   * @generated from field: string paused_reason = 14;
+   */
+  pausedReason: string;
+
+  /**
+   * @generated from field: int64 created_at_ms = 15;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * @generated from field: int64 updated_at_ms = 16;
+   */
+  updatedAtMs: bigint;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.Schedule.
+ * Use `create(ScheduleSchema)` to create a new message.
+ */
+export declare const ScheduleSchema: GenMessage<Schedule>;
+
+/**
+ * @generated from message csda.scheduler.v1.ScheduleRun
+ */
+export declare type ScheduleRun = Message<"csda.scheduler.v1.ScheduleRun"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string schedule_id = 2;
+   */
+  scheduleId: string;
+
+  /**
+   * The slot this run is for, Unix ms.
+   *
+   * @generated from field: int64 scheduled_for_ms = 3;
+   */
+  scheduledForMs: bigint;
+
+  /**
+   * @generated from field: int64 fired_at_ms = 4;
+   */
+  firedAtMs: bigint;
+
+  /**
+   * "queued" | "running" | "succeeded" | "failed" | "skipped".
+   *
+   * @generated from field: string status = 5;
+   */
+  status: string;
+
+  /**
+   * The background job it started ("" when skipped).
+   *
+   * @generated from field: string job_id = 6;
+   */
+  jobId: string;
+
+  /**
+   * @generated from field: string detail = 7;
+   */
+  detail: string;
+
+  /**
+   * @generated from field: int64 finished_at_ms = 8;
+   */
+  finishedAtMs: bigint;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.ScheduleRun.
+ * Use `create(ScheduleRunSchema)` to create a new message.
+ */
+export declare const ScheduleRunSchema: GenMessage<ScheduleRun>;
+
+/**
+ * @generated from message csda.scheduler.v1.CreateScheduleRequest
+ */
+export declare type CreateScheduleRequest = Message<"csda.scheduler.v1.CreateScheduleRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * @generated from field: string cron = 3;
+   */
+  cron: string;
+
+  /**
+   * @generated from field: string time_zone = 4;
+   */
+  timeZone: string;
+
+  /**
+   * @generated from field: csda.scheduler.v1.ScheduleTarget target = 5;
+   */
+  target?: ScheduleTarget | undefined;
+
+  /**
+   * @generated from field: bool enabled = 6;
+   */
+  enabled: boolean;
+
+  /**
+   * "" = "skip".
+   *
+   * @generated from field: string misfire_policy = 7;
+   */
+  misfirePolicy: string;
+
+  /**
+   * "" = "forbid".
+   *
+   * @generated from field: string overlap_policy = 8;
+   */
+  overlapPolicy: string;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.CreateScheduleRequest.
+ * Use `create(CreateScheduleRequestSchema)` to create a new message.
+ */
+export declare const CreateScheduleRequestSchema: GenMessage<CreateScheduleRequest>;
+
+/**
+ * @generated from message csda.scheduler.v1.CreateScheduleResponse
+ */
+export declare type CreateScheduleResponse = Message<"csda.scheduler.v1.CreateScheduleResponse"> & {
+  /**
+   * @generated from field: csda.scheduler.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.CreateScheduleResponse.
+ * Use `create(CreateScheduleResponseSchema)` to create a new message.
+ */
+export declare const CreateScheduleResponseSchema: GenMessage<CreateScheduleResponse>;
+
+/**
+ * @generated from message csda.scheduler.v1.ListSchedulesRequest
+ */
+export declare type ListSchedulesRequest = Message<"csda.scheduler.v1.ListSchedulesRequest"> & {
+  /**
+   * @generated from field: int32 limit = 1;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: int32 offset = 2;
+   */
+  offset: number;
+
+  /**
+   * "" = any; else "true" | "false".
+   *
+   * @generated from field: string enabled = 3;
+   */
+  enabled: string;
+
+  /**
+   * "" = any target type, else e.g. "rotate_secret".
+   *
+   * @generated from field: string target_type = 4;
+   */
+  targetType: string;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.ListSchedulesRequest.
+ * Use `create(ListSchedulesRequestSchema)` to create a new message.
+ */
+export declare const ListSchedulesRequestSchema: GenMessage<ListSchedulesRequest>;
+
+/**
+ * @generated from message csda.scheduler.v1.ListSchedulesResponse
+ */
+export declare type ListSchedulesResponse = Message<"csda.scheduler.v1.ListSchedulesResponse"> & {
+  /**
+   * @generated from field: repeated csda.scheduler.v1.Schedule items = 1;
+   */
+  items: Schedule[];
+
+  /**
+   * @generated from field: int64 total = 2;
+   */
+  total: bigint;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.ListSchedulesResponse.
+ * Use `create(ListSchedulesResponseSchema)` to create a new message.
+ */
+export declare const ListSchedulesResponseSchema: GenMessage<ListSchedulesResponse>;
+
+/**
+ * @generated from message csda.scheduler.v1.GetScheduleRequest
+ */
+export declare type GetScheduleRequest = Message<"csda.scheduler.v1.GetScheduleRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.GetScheduleRequest.
+ * Use `create(GetScheduleRequestSchema)` to create a new message.
+ */
+export declare const GetScheduleRequestSchema: GenMessage<GetScheduleRequest>;
+
+/**
+ * @generated from message csda.scheduler.v1.GetScheduleResponse
+ */
+export declare type GetScheduleResponse = Message<"csda.scheduler.v1.GetScheduleResponse"> & {
+  /**
+   * @generated from field: csda.scheduler.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.GetScheduleResponse.
+ * Use `create(GetScheduleResponseSchema)` to create a new message.
+ */
+export declare const GetScheduleResponseSchema: GenMessage<GetScheduleResponse>;
+
+/**
+ * Fields left unset keep their value.
+ *
+ * @generated from message csda.scheduler.v1.UpdateScheduleRequest
+ */
+export declare type UpdateScheduleRequest = Message<"csda.scheduler.v1.UpdateScheduleRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: optional string name = 2;
+   */
+  name?: string | undefined;
+
+  /**
+   * @generated from field: optional string description = 3;
+   */
+  description?: string | undefined;
+
+  /**
+   * @generated from field: optional string cron = 4;
+   */
+  cron?: string | undefined;
+
+  /**
+   * @generated from field: optional string time_zone = 5;
+   */
+  timeZone?: string | undefined;
+
+  /**
+   * @generated from field: csda.scheduler.v1.ScheduleTarget target = 6;
+   */
+  target?: ScheduleTarget | undefined;
+
+  /**
+   * @generated from field: optional bool enabled = 7;
+   */
+  enabled?: boolean | undefined;
+
+  /**
+   * @generated from field: optional string misfire_policy = 8;
+   */
+  misfirePolicy?: string | undefined;
+
+  /**
+   * @generated from field: optional string overlap_policy = 9;
+   */
+  overlapPolicy?: string | undefined;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.UpdateScheduleRequest.
+ * Use `create(UpdateScheduleRequestSchema)` to create a new message.
+ */
+export declare const UpdateScheduleRequestSchema: GenMessage<UpdateScheduleRequest>;
+
+/**
+ * @generated from message csda.scheduler.v1.UpdateScheduleResponse
+ */
+export declare type UpdateScheduleResponse = Message<"csda.scheduler.v1.UpdateScheduleResponse"> & {
+  /**
+   * @generated from field: csda.scheduler.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.UpdateScheduleResponse.
+ * Use `create(UpdateScheduleResponseSchema)` to create a new message.
+ */
+export declare const UpdateScheduleResponseSchema: GenMessage<UpdateScheduleResponse>;
+
+/**
+ * @generated from message csda.scheduler.v1.DeleteScheduleRequest
+ */
+export declare type DeleteScheduleRequest = Message<"csda.scheduler.v1.DeleteScheduleRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.DeleteScheduleRequest.
+ * Use `create(DeleteScheduleRequestSchema)` to create a new message.
+ */
+export declare const DeleteScheduleRequestSchema: GenMessage<DeleteScheduleRequest>;
+
+/**
+ * @generated from message csda.scheduler.v1.DeleteScheduleResponse
+ */
+export declare type DeleteScheduleResponse = Message<"csda.scheduler.v1.DeleteScheduleResponse"> & {
+};
+
+/**
+ * Describes the message csda.scheduler.v1.DeleteScheduleResponse.
+ * Use `create(DeleteScheduleResponseSchema)` to create a new message.
+ */
+export declare const DeleteScheduleResponseSchema: GenMessage<DeleteScheduleResponse>;
+
+/**
+ * @generated from message csda.scheduler.v1.ListScheduleRunsRequest
+ */
+export declare type ListScheduleRunsRequest = Message<"csda.scheduler.v1.ListScheduleRunsRequest"> & {
+  /**
+   * @generated from field: string schedule_id = 1;
+   */
+  scheduleId: string;
+
+  /**
+   * @generated from field: int32 limit = 2;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: int32 offset = 3;
+   */
+  offset: number;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.ListScheduleRunsRequest.
+ * Use `create(ListScheduleRunsRequestSchema)` to create a new message.
+ */
+export declare const ListScheduleRunsRequestSchema: GenMessage<ListScheduleRunsRequest>;
+
+/**
+ * @generated from message csda.scheduler.v1.ListScheduleRunsResponse
+ */
+export declare type ListScheduleRunsResponse = Message<"csda.scheduler.v1.ListScheduleRunsResponse"> & {
+  /**
+   * @generated from field: repeated csda.scheduler.v1.ScheduleRun items = 1;
+   */
+  items: ScheduleRun[];
+
+  /**
+   * @generated from field: int64 total = 2;
+   */
+  total: bigint;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.ListScheduleRunsResponse.
+ * Use `create(ListScheduleRunsResponseSchema)` to create a new message.
+ */
+export declare const ListScheduleRunsResponseSchema: GenMessage<ListScheduleRunsResponse>;
+
+/**
+ * A background job: every rotation, later every tool execution and reindex.
+ *
+ * @generated from message csda.scheduler.v1.Job
+ */
+export declare type Job = Message<"csda.scheduler.v1.Job"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * "rotate_secret" (later: "run_tool", "reindex_document").
+   *
+   * @generated from field: string type = 2;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string resource_type = 3;
+   */
+  resourceType: string;
+
+  /**
+   * @generated from field: string resource_id = 4;
+   */
+  resourceId: string;
+
+  /**
+   * @generated from field: string owner_id = 5;
+   */
+  ownerId: string;
+
+  /**
+   * "queued" | "running" | "succeeded" | "retrying" | "failed" | "dead".
+   *
+   * @generated from field: string status = 6;
+   */
+  status: string;
+
+  /**
+   * @generated from field: int32 attempts = 7;
+   */
+  attempts: number;
+
+  /**
+   * @generated from field: int32 max_attempts = 8;
+   */
+  maxAttempts: number;
+
+  /**
+   * @generated from field: string last_error = 9;
+   */
+  lastError: string;
+
+  /**
+   * @generated from field: string detail = 10;
+   */
+  detail: string;
+
+  /**
+   * "due" (the rotation pipeline) | "schedule" | "manual".
+   *
+   * @generated from field: string trigger = 11;
+   */
+  trigger: string;
+
+  /**
+   * @generated from field: string schedule_id = 12;
+   */
+  scheduleId: string;
+
+  /**
+   * @generated from field: int64 created_at_ms = 13;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * @generated from field: int64 started_at_ms = 14;
+   */
+  startedAtMs: bigint;
+
+  /**
+   * @generated from field: int64 finished_at_ms = 15;
+   */
+  finishedAtMs: bigint;
+
+  /**
+   * @generated from field: int64 updated_at_ms = 16;
+   */
+  updatedAtMs: bigint;
+
+  /**
+   * @generated from field: int64 next_attempt_at_ms = 17;
+   */
+  nextAttemptAtMs: bigint;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.Job.
+ * Use `create(JobSchema)` to create a new message.
+ */
+export declare const JobSchema: GenMessage<Job>;
+
+/**
+ * @generated from message csda.scheduler.v1.ListJobsRequest
+ */
+export declare type ListJobsRequest = Message<"csda.scheduler.v1.ListJobsRequest"> & {
+  /**
+   * @generated from field: int32 limit = 1;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: int32 offset = 2;
+   */
+  offset: number;
+
+  /**
+   * @generated from field: string type = 3;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string status = 4;
+   */
+  status: string;
+
+  /**
+   * @generated from field: string resource_id = 5;
+   */
+  resourceId: string;
+
+  /**
+   * created_at within [since_ms, until_ms); 0 = open.
+   *
+   * @generated from field: int64 since_ms = 6;
+   */
+  sinceMs: bigint;
+
+  /**
+   * @generated from field: int64 until_ms = 7;
+   */
+  untilMs: bigint;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.ListJobsRequest.
+ * Use `create(ListJobsRequestSchema)` to create a new message.
+ */
+export declare const ListJobsRequestSchema: GenMessage<ListJobsRequest>;
+
+/**
+ * @generated from message csda.scheduler.v1.ListJobsResponse
+ */
+export declare type ListJobsResponse = Message<"csda.scheduler.v1.ListJobsResponse"> & {
+  /**
+   * @generated from field: repeated csda.scheduler.v1.Job items = 1;
+   */
+  items: Job[];
+
+  /**
+   * @generated from field: int64 total = 2;
+   */
+  total: bigint;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.ListJobsResponse.
+ * Use `create(ListJobsResponseSchema)` to create a new message.
+ */
+export declare const ListJobsResponseSchema: GenMessage<ListJobsResponse>;
+
+/**
+ * @generated from message csda.scheduler.v1.GetJobRequest
+ */
+export declare type GetJobRequest = Message<"csda.scheduler.v1.GetJobRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.GetJobRequest.
+ * Use `create(GetJobRequestSchema)` to create a new message.
+ */
+export declare const GetJobRequestSchema: GenMessage<GetJobRequest>;
+
+/**
+ * @generated from message csda.scheduler.v1.GetJobResponse
+ */
+export declare type GetJobResponse = Message<"csda.scheduler.v1.GetJobResponse"> & {
+  /**
+   * @generated from field: csda.scheduler.v1.Job job = 1;
+   */
+  job?: Job | undefined;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.GetJobResponse.
+ * Use `create(GetJobResponseSchema)` to create a new message.
+ */
+export declare const GetJobResponseSchema: GenMessage<GetJobResponse>;
+
+/**
+ * @generated from message csda.scheduler.v1.Alert
+ */
+export declare type Alert = Message<"csda.scheduler.v1.Alert"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * "rotation_due" | "rotation_failed" | "secret_expiring" | "secret_expired".
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * "info" | "warning" | "critical".
+   *
+   * @generated from field: string severity = 3;
+   */
+  severity: string;
+
+  /**
+   * @generated from field: string owner_id = 4;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: string resource_type = 5;
+   */
+  resourceType: string;
+
+  /**
+   * @generated from field: string resource_id = 6;
+   */
+  resourceId: string;
+
+  /**
+   * Readable, never a value.
+   *
+   * @generated from field: string message = 7;
+   */
+  message: string;
+
+  /**
+   * @generated from field: int64 created_at_ms = 8;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * @generated from field: int64 acknowledged_at_ms = 9;
+   */
+  acknowledgedAtMs: bigint;
+
+  /**
+   * @generated from field: string acknowledged_by = 10;
+   */
+  acknowledgedBy: string;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.Alert.
+ * Use `create(AlertSchema)` to create a new message.
+ */
+export declare const AlertSchema: GenMessage<Alert>;
+
+/**
+ * @generated from message csda.scheduler.v1.ListAlertsRequest
+ */
+export declare type ListAlertsRequest = Message<"csda.scheduler.v1.ListAlertsRequest"> & {
+  /**
+   * @generated from field: int32 limit = 1;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: int32 offset = 2;
+   */
+  offset: number;
+
+  /**
+   * @generated from field: string kind = 3;
+   */
+  kind: string;
+
+  /**
+   * "" = any; "true" | "false".
+   *
+   * @generated from field: string acknowledged = 4;
+   */
+  acknowledged: string;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.ListAlertsRequest.
+ * Use `create(ListAlertsRequestSchema)` to create a new message.
+ */
+export declare const ListAlertsRequestSchema: GenMessage<ListAlertsRequest>;
+
+/**
+ * @generated from message csda.scheduler.v1.ListAlertsResponse
+ */
+export declare type ListAlertsResponse = Message<"csda.scheduler.v1.ListAlertsResponse"> & {
+  /**
+   * @generated from field: repeated csda.scheduler.v1.Alert items = 1;
+   */
+  items: Alert[];
+
+  /**
+   * @generated from field: int64 total = 2;
+   */
+  total: bigint;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.ListAlertsResponse.
+ * Use `create(ListAlertsResponseSchema)` to create a new message.
+ */
+export declare const ListAlertsResponseSchema: GenMessage<ListAlertsResponse>;
+
+/**
+ * @generated from message csda.scheduler.v1.AckAlertRequest
+ */
+export declare type AckAlertRequest = Message<"csda.scheduler.v1.AckAlertRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.AckAlertRequest.
+ * Use `create(AckAlertRequestSchema)` to create a new message.
+ */
+export declare const AckAlertRequestSchema: GenMessage<AckAlertRequest>;
+
+/**
+ * @generated from message csda.scheduler.v1.AckAlertResponse
+ */
+export declare type AckAlertResponse = Message<"csda.scheduler.v1.AckAlertResponse"> & {
+  /**
+   * @generated from field: csda.scheduler.v1.Alert alert = 1;
+   */
+  alert?: Alert | undefined;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.AckAlertResponse.
+ * Use `create(AckAlertResponseSchema)` to create a new message.
+ */
+export declare const AckAlertResponseSchema: GenMessage<AckAlertResponse>;
+
+/**
+ * @generated from message csda.scheduler.v1.AlertWebhook
+ */
+export declare type AlertWebhook = Message<"csda.scheduler.v1.AlertWebhook"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string url = 2;
+   */
+  url: string;
+
+  /**
+   * Alert kinds delivered; empty = all.
+   *
+   * @generated from field: repeated string kinds = 3;
+   */
+  kinds: string[];
+
+  /**
+   * The vault secret holding the Standard Webhooks signing secret ("whsec_…"), owned by the creator.
+   *
+   * @generated from field: string signing_secret_id = 4;
+   */
+  signingSecretId: string;
+
+  /**
+   * @generated from field: string created_by = 5;
+   */
+  createdBy: string;
+
+  /**
+   * @generated from field: int64 created_at_ms = 6;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * @generated from field: string description = 7;
+   */
+  description: string;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.AlertWebhook.
+ * Use `create(AlertWebhookSchema)` to create a new message.
+ */
+export declare const AlertWebhookSchema: GenMessage<AlertWebhook>;
+
+/**
+ * @generated from message csda.scheduler.v1.ListAlertWebhooksRequest
+ */
+export declare type ListAlertWebhooksRequest = Message<"csda.scheduler.v1.ListAlertWebhooksRequest"> & {
+};
+
+/**
+ * Describes the message csda.scheduler.v1.ListAlertWebhooksRequest.
+ * Use `create(ListAlertWebhooksRequestSchema)` to create a new message.
+ */
+export declare const ListAlertWebhooksRequestSchema: GenMessage<ListAlertWebhooksRequest>;
+
+/**
+ * @generated from message csda.scheduler.v1.ListAlertWebhooksResponse
+ */
+export declare type ListAlertWebhooksResponse = Message<"csda.scheduler.v1.ListAlertWebhooksResponse"> & {
+  /**
+   * @generated from field: repeated csda.scheduler.v1.AlertWebhook items = 1;
+   */
+  items: AlertWebhook[];
+};
+
+/**
+ * Describes the message csda.scheduler.v1.ListAlertWebhooksResponse.
+ * Use `create(ListAlertWebhooksResponseSchema)` to create a new message.
+ */
+export declare const ListAlertWebhooksResponseSchema: GenMessage<ListAlertWebhooksResponse>;
+
+/**
+ * @generated from message csda.scheduler.v1.CreateAlertWebhookRequest
+ */
+export declare type CreateAlertWebhookRequest = Message<"csda.scheduler.v1.CreateAlertWebhookRequest"> & {
+  /**
+   * @generated from field: string url = 1;
+   */
+  url: string;
+
+  /**
+   * @generated from field: repeated string kinds = 2;
+   */
+  kinds: string[];
+
+  /**
+   * @generated from field: string signing_secret_id = 3;
+   */
+  signingSecretId: string;
+
+  /**
+   * @generated from field: string description = 4;
+   */
+  description: string;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.CreateAlertWebhookRequest.
+ * Use `create(CreateAlertWebhookRequestSchema)` to create a new message.
+ */
+export declare const CreateAlertWebhookRequestSchema: GenMessage<CreateAlertWebhookRequest>;
+
+/**
+ * @generated from message csda.scheduler.v1.CreateAlertWebhookResponse
+ */
+export declare type CreateAlertWebhookResponse = Message<"csda.scheduler.v1.CreateAlertWebhookResponse"> & {
+  /**
+   * @generated from field: csda.scheduler.v1.AlertWebhook webhook = 1;
+   */
+  webhook?: AlertWebhook | undefined;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.CreateAlertWebhookResponse.
+ * Use `create(CreateAlertWebhookResponseSchema)` to create a new message.
+ */
+export declare const CreateAlertWebhookResponseSchema: GenMessage<CreateAlertWebhookResponse>;
+
+/**
+ * @generated from message csda.scheduler.v1.DeleteAlertWebhookRequest
+ */
+export declare type DeleteAlertWebhookRequest = Message<"csda.scheduler.v1.DeleteAlertWebhookRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.DeleteAlertWebhookRequest.
+ * Use `create(DeleteAlertWebhookRequestSchema)` to create a new message.
+ */
+export declare const DeleteAlertWebhookRequestSchema: GenMessage<DeleteAlertWebhookRequest>;
+
+/**
+ * @generated from message csda.scheduler.v1.DeleteAlertWebhookResponse
+ */
+export declare type DeleteAlertWebhookResponse = Message<"csda.scheduler.v1.DeleteAlertWebhookResponse"> & {
+};
+
+/**
+ * Describes the message csda.scheduler.v1.DeleteAlertWebhookResponse.
+ * Use `create(DeleteAlertWebhookResponseSchema)` to create a new message.
+ */
+export declare const DeleteAlertWebhookResponseSchema: GenMessage<DeleteAlertWebhookResponse>;
+
+/**
+ * scheduler — user schedules, background job records, alerts and their
+ * webhooks; owns schema scheduler. Callers are users through the gateway:
+ * owners see their own schedules, jobs and alerts; system:read sees all.
  *
  * @generated from service csda.scheduler.v1.SchedulerService
  */
@@ -54,6 +1075,112 @@ export declare const SchedulerService: GenService<{
     methodKind: "unary";
     input: typeof GetInfoRequestSchema;
     output: typeof GetInfoResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.scheduler.v1.SchedulerService.CreateSchedule
+   */
+  createSchedule: {
+    methodKind: "unary";
+    input: typeof CreateScheduleRequestSchema;
+    output: typeof CreateScheduleResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.scheduler.v1.SchedulerService.ListSchedules
+   */
+  listSchedules: {
+    methodKind: "unary";
+    input: typeof ListSchedulesRequestSchema;
+    output: typeof ListSchedulesResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.scheduler.v1.SchedulerService.GetSchedule
+   */
+  getSchedule: {
+    methodKind: "unary";
+    input: typeof GetScheduleRequestSchema;
+    output: typeof GetScheduleResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.scheduler.v1.SchedulerService.UpdateSchedule
+   */
+  updateSchedule: {
+    methodKind: "unary";
+    input: typeof UpdateScheduleRequestSchema;
+    output: typeof UpdateScheduleResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.scheduler.v1.SchedulerService.DeleteSchedule
+   */
+  deleteSchedule: {
+    methodKind: "unary";
+    input: typeof DeleteScheduleRequestSchema;
+    output: typeof DeleteScheduleResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.scheduler.v1.SchedulerService.ListScheduleRuns
+   */
+  listScheduleRuns: {
+    methodKind: "unary";
+    input: typeof ListScheduleRunsRequestSchema;
+    output: typeof ListScheduleRunsResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.scheduler.v1.SchedulerService.ListJobs
+   */
+  listJobs: {
+    methodKind: "unary";
+    input: typeof ListJobsRequestSchema;
+    output: typeof ListJobsResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.scheduler.v1.SchedulerService.GetJob
+   */
+  getJob: {
+    methodKind: "unary";
+    input: typeof GetJobRequestSchema;
+    output: typeof GetJobResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.scheduler.v1.SchedulerService.ListAlerts
+   */
+  listAlerts: {
+    methodKind: "unary";
+    input: typeof ListAlertsRequestSchema;
+    output: typeof ListAlertsResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.scheduler.v1.SchedulerService.AckAlert
+   */
+  ackAlert: {
+    methodKind: "unary";
+    input: typeof AckAlertRequestSchema;
+    output: typeof AckAlertResponseSchema;
+  },
+  /**
+   * Alert webhooks: alerts:admin only.
+   *
+   * @generated from rpc csda.scheduler.v1.SchedulerService.ListAlertWebhooks
+   */
+  listAlertWebhooks: {
+    methodKind: "unary";
+    input: typeof ListAlertWebhooksRequestSchema;
+    output: typeof ListAlertWebhooksResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.scheduler.v1.SchedulerService.CreateAlertWebhook
+   */
+  createAlertWebhook: {
+    methodKind: "unary";
+    input: typeof CreateAlertWebhookRequestSchema;
+    output: typeof CreateAlertWebhookResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.scheduler.v1.SchedulerService.DeleteAlertWebhook
+   */
+  deleteAlertWebhook: {
+    methodKind: "unary";
+    input: typeof DeleteAlertWebhookRequestSchema;
+    output: typeof DeleteAlertWebhookResponseSchema;
   },
 }>;
 

@@ -3,7 +3,7 @@
 /* eslint-disable */
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import type { Message } from "@bufbuild/protobuf";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
 import type { ServiceInfo } from "../../common/v1/service_info_pb.js";
 
 /**
@@ -54,14 +54,16 @@ export declare type RotationSettings = Message<"csda.vault.v1.RotationSettings">
   intervalDays: number;
 
   /**
-   * "random" (generate a new random value) or "manual" (value supplied on rotate).
+   * "random" (a new value from the policy), "manual" (the owner puts one; alerted when due),
+   * "postgres" (new password applied with ALTER ROLE, tested, then promoted),
+   * "webhook" (new value sent to / fetched from a signed HTTPS endpoint, promoted on 2xx).
    *
    * @generated from field: string strategy = 3;
    */
   strategy: string;
 
   /**
-   * Unix ms; 0 when unset.
+   * Output only. Unix ms; 0 when unset.
    *
    * @generated from field: int64 next_rotation_at_ms = 4;
    */
@@ -71,6 +73,36 @@ export declare type RotationSettings = Message<"csda.vault.v1.RotationSettings">
    * @generated from field: int64 last_rotated_at_ms = 5;
    */
   lastRotatedAtMs: bigint;
+
+  /**
+   * The strategy's parameters (snake_case keys, validated per strategy; never a value).
+   * random: length, charset, prefix. postgres: rotator_secret_id, password_length.
+   * webhook: url, mode ("push" | "pull"), signing_secret_id, timeout_ms.
+   *
+   * @generated from field: google.protobuf.Struct policy = 6;
+   */
+  policy?: JsonObject | undefined;
+
+  /**
+   * Output only: "ok" | "due" | "overdue" | "pending" | "failed".
+   *
+   * @generated from field: string status = 7;
+   */
+  status: string;
+
+  /**
+   * Output only: why the last rotation failed ("" when it did not); never a value.
+   *
+   * @generated from field: string last_error = 8;
+   */
+  lastError: string;
+
+  /**
+   * Output only: the version being rotated in (postgres two-phase), 0 when none.
+   *
+   * @generated from field: int32 pending_version = 9;
+   */
+  pendingVersion: number;
 };
 
 /**
@@ -279,6 +311,13 @@ export declare type ListSecretsRequest = Message<"csda.vault.v1.ListSecretsReque
    * @generated from field: string name_prefix = 4;
    */
   namePrefix: string;
+
+  /**
+   * Only secrets whose rotation.status is this ("" = any).
+   *
+   * @generated from field: string rotation_status = 5;
+   */
+  rotationStatus: string;
 };
 
 /**
@@ -586,7 +625,7 @@ export declare type RotateSecretRequest = Message<"csda.vault.v1.RotateSecretReq
   id: string;
 
   /**
-   * Required for the "manual" strategy; ignored by "random" when empty.
+   * Required for the "manual" strategy; must be empty for the others.
    *
    * @generated from field: string value = 2;
    */
@@ -614,6 +653,193 @@ export declare type RotateSecretResponse = Message<"csda.vault.v1.RotateSecretRe
  * Use `create(RotateSecretResponseSchema)` to create a new message.
  */
 export declare const RotateSecretResponseSchema: GenMessage<RotateSecretResponse>;
+
+/**
+ * @generated from message csda.vault.v1.DueRotation
+ */
+export declare type DueRotation = Message<"csda.vault.v1.DueRotation"> & {
+  /**
+   * @generated from field: string secret_id = 1;
+   */
+  secretId: string;
+
+  /**
+   * @generated from field: string owner_id = 2;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string strategy = 4;
+   */
+  strategy: string;
+
+  /**
+   * The version a rotation job replaces (a job naming another one is a no-op).
+   *
+   * @generated from field: int32 current_version = 5;
+   */
+  currentVersion: number;
+
+  /**
+   * next_rotation_at, Unix ms.
+   *
+   * @generated from field: int64 due_at_ms = 6;
+   */
+  dueAtMs: bigint;
+};
+
+/**
+ * Describes the message csda.vault.v1.DueRotation.
+ * Use `create(DueRotationSchema)` to create a new message.
+ */
+export declare const DueRotationSchema: GenMessage<DueRotation>;
+
+/**
+ * @generated from message csda.vault.v1.ListDueRotationsRequest
+ */
+export declare type ListDueRotationsRequest = Message<"csda.vault.v1.ListDueRotationsRequest"> & {
+  /**
+   * @generated from field: int64 now_ms = 1;
+   */
+  nowMs: bigint;
+
+  /**
+   * @generated from field: int32 limit = 2;
+   */
+  limit: number;
+
+  /**
+   * Page after this (due_at_ms, secret_id); both 0/"" for the first page.
+   *
+   * @generated from field: int64 after_due_at_ms = 3;
+   */
+  afterDueAtMs: bigint;
+
+  /**
+   * @generated from field: string after_secret_id = 4;
+   */
+  afterSecretId: string;
+};
+
+/**
+ * Describes the message csda.vault.v1.ListDueRotationsRequest.
+ * Use `create(ListDueRotationsRequestSchema)` to create a new message.
+ */
+export declare const ListDueRotationsRequestSchema: GenMessage<ListDueRotationsRequest>;
+
+/**
+ * @generated from message csda.vault.v1.ListDueRotationsResponse
+ */
+export declare type ListDueRotationsResponse = Message<"csda.vault.v1.ListDueRotationsResponse"> & {
+  /**
+   * @generated from field: repeated csda.vault.v1.DueRotation items = 1;
+   */
+  items: DueRotation[];
+};
+
+/**
+ * Describes the message csda.vault.v1.ListDueRotationsResponse.
+ * Use `create(ListDueRotationsResponseSchema)` to create a new message.
+ */
+export declare const ListDueRotationsResponseSchema: GenMessage<ListDueRotationsResponse>;
+
+/**
+ * @generated from message csda.vault.v1.ExpireSecretsRequest
+ */
+export declare type ExpireSecretsRequest = Message<"csda.vault.v1.ExpireSecretsRequest"> & {
+  /**
+   * @generated from field: int64 now_ms = 1;
+   */
+  nowMs: bigint;
+
+  /**
+   * @generated from field: int32 limit = 2;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message csda.vault.v1.ExpireSecretsRequest.
+ * Use `create(ExpireSecretsRequestSchema)` to create a new message.
+ */
+export declare const ExpireSecretsRequestSchema: GenMessage<ExpireSecretsRequest>;
+
+/**
+ * @generated from message csda.vault.v1.ExpireSecretsResponse
+ */
+export declare type ExpireSecretsResponse = Message<"csda.vault.v1.ExpireSecretsResponse"> & {
+  /**
+   * @generated from field: int32 expired = 1;
+   */
+  expired: number;
+
+  /**
+   * True when more expired secrets remain (call again).
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
+};
+
+/**
+ * Describes the message csda.vault.v1.ExpireSecretsResponse.
+ * Use `create(ExpireSecretsResponseSchema)` to create a new message.
+ */
+export declare const ExpireSecretsResponseSchema: GenMessage<ExpireSecretsResponse>;
+
+/**
+ * @generated from message csda.vault.v1.WarnExpiringSecretsRequest
+ */
+export declare type WarnExpiringSecretsRequest = Message<"csda.vault.v1.WarnExpiringSecretsRequest"> & {
+  /**
+   * @generated from field: int64 now_ms = 1;
+   */
+  nowMs: bigint;
+
+  /**
+   * Days before expiry, e.g. [14, 3, 1].
+   *
+   * @generated from field: repeated int32 threshold_days = 2;
+   */
+  thresholdDays: number[];
+
+  /**
+   * @generated from field: int32 limit = 3;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message csda.vault.v1.WarnExpiringSecretsRequest.
+ * Use `create(WarnExpiringSecretsRequestSchema)` to create a new message.
+ */
+export declare const WarnExpiringSecretsRequestSchema: GenMessage<WarnExpiringSecretsRequest>;
+
+/**
+ * @generated from message csda.vault.v1.WarnExpiringSecretsResponse
+ */
+export declare type WarnExpiringSecretsResponse = Message<"csda.vault.v1.WarnExpiringSecretsResponse"> & {
+  /**
+   * @generated from field: int32 warned = 1;
+   */
+  warned: number;
+
+  /**
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
+};
+
+/**
+ * Describes the message csda.vault.v1.WarnExpiringSecretsResponse.
+ * Use `create(WarnExpiringSecretsResponseSchema)` to create a new message.
+ */
+export declare const WarnExpiringSecretsResponseSchema: GenMessage<WarnExpiringSecretsResponse>;
 
 /**
  * Secrets with immutable, envelope-encrypted versions. Every call except
@@ -703,7 +929,8 @@ export declare const VaultService: GenService<{
     output: typeof ListSecretVersionsResponseSchema;
   },
   /**
-   * New version now: the given value, or one generated by the strategy.
+   * Rotates now through the secret's strategy (random, postgres, webhook: the
+   * same path as a scheduled rotation), or stores the given value (manual).
    *
    * @generated from rpc csda.vault.v1.VaultService.RotateSecret
    */
@@ -711,6 +938,40 @@ export declare const VaultService: GenService<{
     methodKind: "unary";
     input: typeof RotateSecretRequestSchema;
     output: typeof RotateSecretResponseSchema;
+  },
+  /**
+   * The scheduler's service identity only (service:scheduler), never users:
+   * Secrets whose rotation is due at now_ms, oldest due first, paged by (due_at_ms, secret_id).
+   * Automatic strategies that are not failed, and manual ones (the scheduler alerts their owners).
+   *
+   * @generated from rpc csda.vault.v1.VaultService.ListDueRotations
+   */
+  listDueRotations: {
+    methodKind: "unary";
+    input: typeof ListDueRotationsRequestSchema;
+    output: typeof ListDueRotationsResponseSchema;
+  },
+  /**
+   * Deactivates active secrets whose expires_at has passed (each audited, and
+   * csda.events.vault.secret.expired published through the outbox), at most `limit` per call.
+   *
+   * @generated from rpc csda.vault.v1.VaultService.ExpireSecrets
+   */
+  expireSecrets: {
+    methodKind: "unary";
+    input: typeof ExpireSecretsRequestSchema;
+    output: typeof ExpireSecretsResponseSchema;
+  },
+  /**
+   * For each threshold (days before expiry), secrets inside it that were not yet warned for it:
+   * records the warning and publishes csda.events.vault.secret.expiring once per secret and threshold.
+   *
+   * @generated from rpc csda.vault.v1.VaultService.WarnExpiringSecrets
+   */
+  warnExpiringSecrets: {
+    methodKind: "unary";
+    input: typeof WarnExpiringSecretsRequestSchema;
+    output: typeof WarnExpiringSecretsResponseSchema;
   },
 }>;
 

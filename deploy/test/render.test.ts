@@ -219,9 +219,16 @@ describe('Helm chart: deploy/helm/csda', () => {
     const callers = (svc: string) => policies[`csda-${svc}`].ingress[0].from[0].podSelector.matchExpressions[0].values;
     expect(callers('vault').sort()).toEqual(['gateway', 'scheduler']);
     for (const svc of ['tool-runner', 'document-ingest', 'search', 'scheduler']) expect(callers(svc)).toEqual(['gateway']);
-    expect(policies['csda-gateway'].ingress).toBeUndefined();
+    // Only the scheduler calls the gateway's RPC port (owners of schedules, session purge).
+    expect(callers('gateway')).toEqual(['scheduler']);
+    expect(policies['csda-gateway'].ingress[0].ports).toEqual([{ protocol: 'TCP', port: 50051 }]);
     expect(policies['csda-gateway'].egress[0].to[0].podSelector.matchExpressions[0].values).toHaveLength(5);
-    expect(policies['csda-scheduler'].egress[0].to[0].podSelector.matchExpressions[0].values).toEqual(['vault']);
+    expect(policies['csda-scheduler'].egress[0].to[0].podSelector.matchExpressions[0].values.sort()).toEqual(['gateway', 'vault']);
+    // Webhook rotation and alert webhooks: public HTTPS only, never the cluster's private ranges.
+    for (const svc of ['vault', 'scheduler']) {
+      const web = policies[`csda-${svc}`].egress.find((r: { ports: { port: number }[] }) => r.ports.some((p) => p.port === 443));
+      expect(web.to[0].ipBlock.except).toEqual(expect.arrayContaining(['10.0.0.0/8', '169.254.0.0/16', '127.0.0.0/8']));
+    }
   });
 });
 

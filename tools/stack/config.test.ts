@@ -81,6 +81,13 @@ describe('buildStack', () => {
     expect(byName('vault').env.VAULT_URL).toBeUndefined();
   });
 
+  it('wires the scheduler to the vault and the gateway RPC port only', () => {
+    const scheduler = byName('scheduler');
+    expect(scheduler.env).toMatchObject({ VAULT_URL: 'http://127.0.0.1:50051', GATEWAY_URL: 'http://127.0.0.1:50050' });
+    expect(scheduler.env.SEARCH_URL).toBeUndefined();
+    expect(byName('gateway').env.GATEWAY_URL).toBeUndefined();
+  });
+
   it('applies per-service overrides and keeps explicit settings', () => {
     const s = buildStack(
       { SEARCH_RPC_PORT: '6000', SEARCH_OPS_PORT: '6001', GATEWAY_PORT: '8181', VAULT_URL: 'http://vault:1', HOST: '0.0.0.0', NODE_ENV: 'production' },

@@ -13,18 +13,20 @@ export interface ServiceDef {
    * on the gateway's own OPS_PORT, default 9090, which the stack does not assign).
    */
   opsPort: number | null;
-  /** Name of the gateway variable holding this service's URL, e.g. VAULT_URL. */
-  urlVar: string | null;
+  /** Name of the variable holding this service's RPC URL for its callers, e.g. VAULT_URL. */
+  urlVar: string;
+  /** Services it calls (each gets their URL variable), as the Helm chart's `calls`. */
+  calls: readonly string[];
 }
 
 /** Start order matters only for display; the gateway goes last and waits for the others. */
 export const SERVICES: readonly ServiceDef[] = [
-  { name: 'vault', envPrefix: 'VAULT', rpcPort: 50051, opsPort: 9091, urlVar: 'VAULT_URL' },
-  { name: 'tool-runner', envPrefix: 'TOOL_RUNNER', rpcPort: 50052, opsPort: 9092, urlVar: 'TOOL_RUNNER_URL' },
-  { name: 'document-ingest', envPrefix: 'DOCUMENT_INGEST', rpcPort: 50053, opsPort: 9093, urlVar: 'DOCUMENT_INGEST_URL' },
-  { name: 'search', envPrefix: 'SEARCH', rpcPort: 50054, opsPort: 9094, urlVar: 'SEARCH_URL' },
-  { name: 'scheduler', envPrefix: 'SCHEDULER', rpcPort: 50055, opsPort: 9095, urlVar: 'SCHEDULER_URL' },
-  { name: 'gateway', envPrefix: 'GATEWAY', rpcPort: 50050, opsPort: null, urlVar: null },
+  { name: 'vault', envPrefix: 'VAULT', rpcPort: 50051, opsPort: 9091, urlVar: 'VAULT_URL', calls: [] },
+  { name: 'tool-runner', envPrefix: 'TOOL_RUNNER', rpcPort: 50052, opsPort: 9092, urlVar: 'TOOL_RUNNER_URL', calls: [] },
+  { name: 'document-ingest', envPrefix: 'DOCUMENT_INGEST', rpcPort: 50053, opsPort: 9093, urlVar: 'DOCUMENT_INGEST_URL', calls: [] },
+  { name: 'search', envPrefix: 'SEARCH', rpcPort: 50054, opsPort: 9094, urlVar: 'SEARCH_URL', calls: [] },
+  { name: 'scheduler', envPrefix: 'SCHEDULER', rpcPort: 50055, opsPort: 9095, urlVar: 'SCHEDULER_URL', calls: ['vault', 'gateway'] },
+  { name: 'gateway', envPrefix: 'GATEWAY', rpcPort: 50050, opsPort: null, urlVar: 'GATEWAY_URL', calls: ['vault', 'tool-runner', 'document-ingest', 'search', 'scheduler'] },
 ];
 
 export const DEFAULT_GATEWAY_PORT = 8080;
@@ -121,7 +123,7 @@ export function buildStack(env: Env, appsDir: string): Stack {
       own.GATEWAY_PORT = String(gatewayPort);
       readyUrl = `http://${reach}:${gatewayPort}/readyz`;
     }
-    if (def.urlVar) urls[def.urlVar] = env[def.urlVar] || `http://${reach}:${rpc}`;
+    urls[def.name] = env[def.urlVar] || `http://${reach}:${rpc}`;
     services.push({
       name: def.name,
       entry: path.join(appsDir, def.name, 'src', 'main.ts'),
@@ -131,7 +133,9 @@ export function buildStack(env: Env, appsDir: string): Stack {
     });
   }
   for (const s of services) {
-    s.env = { ...base, ...(s.name === 'gateway' ? urls : {}), ...s.env };
+    const def = SERVICES.find((d) => d.name === s.name)!;
+    const called = Object.fromEntries(def.calls.map((name) => [SERVICES.find((d) => d.name === name)!.urlVar, urls[name]!]));
+    s.env = { ...base, ...called, ...s.env };
   }
   return { services, host, gatewayUrl: `http://${reach}:${gatewayPort}` };
 }

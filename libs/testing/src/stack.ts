@@ -113,7 +113,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const ports = new Map<ServiceName, { rpc: number; http: number }>();
   for (const name of SERVICES) ports.set(name, { rpc: await freePort(), http: await freePort() });
   for (const name of SERVICES) {
-    if (name !== 'gateway') env[URL_VARS[name]] = `http://127.0.0.1:${ports.get(name)!.rpc}`;
+    env[name === 'gateway' ? 'GATEWAY_URL' : URL_VARS[name]] = `http://127.0.0.1:${ports.get(name)!.rpc}`;
   }
   // The gateway's ops port (in production its /metrics is served only there); spawnService gives the others their httpPort.
   env.OPS_PORT = String(await freePort());

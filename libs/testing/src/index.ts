@@ -3,6 +3,7 @@ export * from './keys.ts';
 export * from './nats.ts';
 export * from './nats-server.ts';
 export * from './ports.ts';
+export * from './postgres-cluster.ts';
 export * from './prometheus.ts';
 export * from './roles.ts';
 export * from './run-node.ts';

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { SchedulerService } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import {
   ConfigError,
@@ -30,7 +31,9 @@ import { createIdentity, createIdentityDeps, gatewayAudit } from './identity/ide
 import { resolveJwtSecret } from './identity/auth/jwt-secret.ts';
 import { createPasswordHasher, passwordProblem } from './identity/passwords.ts';
 import { createIdentityRepositories } from './identity/repositories.ts';
+import { createSessionPurge } from './identity/auth/session-purge.ts';
 import { createRoutes } from './rpc/routes.ts';
+import { createQueueInspector, registerQueueMetrics } from './system/queues.ts';
 import { createServiceDirectory } from './system/service-directory.ts';
 
 const config = () => loadConfig(configSchema, process.env);
@@ -54,9 +57,18 @@ await runCli(
       const signer = runtime.identity.signer;
       if (!signer) throw new Error('the gateway has no internal signing key');
 
+      const identityDeps = createIdentityDeps({ config: cfg, em: fork, redis, outbox, jwtSecret });
+      const queues = createQueueInspector(nats);
+      registerQueueMetrics(runtime.metrics.registry, queues);
+
       const spec = auditConsumerSpec(nats.subjects, cfg.AUDIT_ACK_WAIT_MS);
       // Production: /metrics only on OPS_PORT (the NetworkPolicy opens it to Prometheus, never to the ingress).
-      await serve(runtime, { routes: createRoutes(runtime), opsServer: cfg.NODE_ENV === 'production' });
+      // GetUsers / PurgeSessions answer the scheduler only; every refusal is audited through the outbox.
+      await serve(runtime, {
+        routes: createRoutes(runtime, { repositories: identityDeps.repositories, now: identityDeps.now, sessions: createSessionPurge(identityDeps) }),
+        opsServer: cfg.NODE_ENV === 'production',
+        audit: outbox,
+      });
       await ensureConsumer(nats, spec);
       const audit = await startConsumer(nats, {
         spec,
@@ -79,9 +91,11 @@ await runCli(
         directory: createServiceDirectory(cfg, signer, [runtime.metrics.rpcClientInterceptor]),
         describeSelf: () => describeService(runtime),
         trustProxy: trustProxySetting(cfg.TRUST_PROXY),
-        identity: createIdentity(createIdentityDeps({ config: cfg, em: fork, redis, outbox, jwtSecret })),
+        identity: createIdentity(identityDeps),
         auditLog: () => createAuditLogRepository(fork()),
         vault: createServiceClient(VaultService, cfg.VAULT_URL, [runtime.metrics.rpcClientInterceptor]),
+        scheduler: createServiceClient(SchedulerService, cfg.SCHEDULER_URL, [runtime.metrics.rpcClientInterceptor]),
+        queues,
         signer,
       });
       await app.listen({ host: cfg.HOST, port: cfg.GATEWAY_PORT });

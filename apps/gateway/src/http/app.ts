@@ -13,6 +13,11 @@ import { authRoutes } from '../identity/auth/auth.routes.ts';
 import type { Identity } from '../identity/identity.ts';
 import { roleRoutes } from '../identity/roles/role.routes.ts';
 import { userRoutes } from '../identity/users/user.routes.ts';
+import { alertRoutes } from '../scheduler/alerts.routes.ts';
+import { jobRoutes } from '../scheduler/jobs.routes.ts';
+import type { SchedulerRouteDeps } from '../scheduler/scheduler-routes.deps.ts';
+import { scheduleRoutes } from '../scheduler/schedules.routes.ts';
+import type { QueueInspector } from '../system/queues.ts';
 import { systemRoutes } from '../system/system.routes.ts';
 import { vaultRoutes, type VaultRouteDeps } from '../vault/vault.routes.ts';
 import type { ServiceDirectory } from '../system/service-directory.ts';
@@ -42,6 +47,10 @@ export interface AppDeps {
   /** Client of the vault service and the internal-token signer the vault routes call it with. */
   readonly vault: VaultRouteDeps['vault'];
   readonly signer: VaultRouteDeps['signer'];
+  /** Client of the scheduler service (schedules, jobs, alerts), called with the same signer. */
+  readonly scheduler: SchedulerRouteDeps['scheduler'];
+  /** The work queues' figures (`/api/v1/system/queues`). */
+  readonly queues: Pick<QueueInspector, 'snapshot'>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -94,6 +103,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'roles', description: 'Roles and their permissions' },
         { name: 'audit', description: 'The audit trail of security-relevant actions' },
         { name: 'vault', description: 'Secrets with envelope-encrypted versions; values only through the audited reveal endpoint' },
+        { name: 'schedules', description: 'Cron schedules that run a target (rotate_secret) as their owner' },
+        { name: 'jobs', description: 'Background jobs (every rotation): status, attempts, timings, last error' },
+        { name: 'alerts', description: 'Alerts (rotation due or failed, secret expiring or expired) and the webhooks they are delivered to' },
       ],
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
@@ -110,6 +122,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(auditRoutes({ hooks, auditLog: deps.auditLog }), { prefix: '/api/v1/audit' });
   await app.register(systemRoutes({ ...deps, authorize: hooks.requirePermission }), { prefix: '/api/v1/system' });
   await app.register(vaultRoutes({ vault: deps.vault, signer: deps.signer, authorize: hooks.requirePermission }), { prefix: '/api/v1/vault' });
+  const scheduler: SchedulerRouteDeps = { scheduler: deps.scheduler, signer: deps.signer, authorize: hooks.requirePermission };
+  await app.register(scheduleRoutes(scheduler), { prefix: '/api/v1/schedules' });
+  await app.register(jobRoutes(scheduler), { prefix: '/api/v1/jobs' });
+  await app.register(alertRoutes(scheduler), { prefix: '/api/v1/alerts' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

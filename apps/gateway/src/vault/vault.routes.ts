@@ -1,9 +1,10 @@
 import type { Client } from '@connectrpc/connect';
-import { CLIENT_IP_HEADER, principalHeaders, REQUEST_ID_HEADER, type Permission, type Principal } from '@csda/auth';
+import type { Permission } from '@csda/auth';
 import type { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
-import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { preHandlerAsyncHookHandler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { backendCallOptions, type PrincipalSigner } from '../http/backend-call.ts';
 import { bearerAuth, errorEnvelopeSchema, idParams, pageOf, protectedErrorResponses } from '../http/schemas.ts';
 import {
   createSecretBody,
@@ -13,6 +14,7 @@ import {
   revealQuery,
   revealResponse,
   rotateBody,
+  rotationToProto,
   secretSchema,
   secretToJson,
   updateSecretBody,
@@ -22,7 +24,7 @@ import {
 export interface VaultRouteDeps {
   readonly vault: Client<typeof VaultService>;
   /** Mints the short-lived internal identity token for a principal. */
-  readonly signer: { sign(principal: Principal, audience: string): Promise<string> };
+  readonly signer: PrincipalSigner;
   /** preHandler that authenticates the caller and requires `permission`. */
   readonly authorize: (permission: Permission) => preHandlerAsyncHookHandler;
 }
@@ -31,22 +33,16 @@ const errors = { 404: errorEnvelopeSchema, 409: errorEnvelopeSchema, ...protecte
 
 /** `/api/v1/vault/secrets…`: REST ↔ VaultService over Connect, as the authenticated caller. */
 export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
-  const callOptions = async (request: FastifyRequest) => {
-    const principal = request.principal;
-    if (!principal) throw new Error('vault route reached without an authenticated principal');
-    return {
-      headers: { ...principalHeaders(await deps.signer.sign(principal, 'vault')), [REQUEST_ID_HEADER]: request.id, [CLIENT_IP_HEADER]: request.ip },
-    };
-  };
+  const callOptions = backendCallOptions(deps.signer, 'vault');
   const tags = ['vault'];
 
   return async (app) => {
     app.get(
       '/secrets',
-      { preHandler: deps.authorize('secrets:read'), schema: { tags, security: bearerAuth, summary: 'List secrets you own or that are shared with your roles', querystring: listQuery, response: { 200: pageOf(secretSchema, 'SecretPage'), ...errors } } },
+      { preHandler: deps.authorize('secrets:read'), schema: { tags, security: bearerAuth, summary: 'List secrets you own or that are shared with your roles (filter by tag, name prefix, rotation status)', querystring: listQuery, response: { 200: pageOf(secretSchema, 'SecretPage'), ...errors } } },
       async (request) => {
         const q = request.query;
-        const res = await deps.vault.listSecrets({ limit: q.limit, offset: q.offset, tag: q.tag ?? '', namePrefix: q.name_prefix ?? '' }, await callOptions(request));
+        const res = await deps.vault.listSecrets({ limit: q.limit, offset: q.offset, tag: q.tag ?? '', namePrefix: q.name_prefix ?? '', rotationStatus: q.rotation_status ?? '' }, await callOptions(request));
         return { items: res.items.map(secretToJson), total: Number(res.total), limit: q.limit, offset: q.offset };
       },
     );
@@ -64,7 +60,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
             tags: b.tags,
             sharedWithRoles: b.shared_with_roles,
             expiresAtMs: msFromIso(b.expires_at),
-            rotation: b.rotation ? { enabled: b.rotation.enabled, intervalDays: b.rotation.interval_days ?? 0, strategy: b.rotation.strategy } : undefined,
+            rotation: b.rotation ? rotationToProto(b.rotation) : undefined,
           },
           await callOptions(request),
         );
@@ -80,7 +76,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
 
     app.patch(
       '/secrets/:id',
-      { preHandler: deps.authorize('secrets:write'), schema: { tags, security: bearerAuth, summary: 'Change metadata, sharing, expiry or rotation settings', params: idParams, body: updateSecretBody, response: { 200: secretSchema, ...errors } } },
+      { preHandler: deps.authorize('secrets:write'), schema: { tags, security: bearerAuth, summary: 'Change metadata, sharing, expiry or rotation settings (rotation is replaced as a whole)', params: idParams, body: updateSecretBody, response: { 200: secretSchema, ...errors } } },
       async (request) => {
         const b = request.body;
         const res = await deps.vault.updateSecret(
@@ -95,7 +91,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
             expiresAtMs: msFromIso(b.expires_at),
             setExpiresAt: b.expires_at !== undefined,
             isActive: b.is_active,
-            rotation: b.rotation ? { enabled: b.rotation.enabled, intervalDays: b.rotation.interval_days ?? 0, strategy: b.rotation.strategy } : undefined,
+            rotation: b.rotation ? rotationToProto(b.rotation) : undefined,
           },
           await callOptions(request),
         );
@@ -143,7 +139,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
 
     app.post(
       '/secrets/:id/rotate',
-      { preHandler: deps.authorize('secrets:write'), schema: { tags, security: bearerAuth, summary: 'Rotate now: a new version with the given value or one generated by the strategy', params: idParams, body: rotateBody, response: { 200: secretSchema, ...errors } } },
+      { preHandler: deps.authorize('secrets:write'), schema: { tags, security: bearerAuth, summary: 'Rotate now through the secret\'s strategy (manual: the body\'s value is required; random, postgres, webhook: no value, the strategy makes one); returns the metadata', params: idParams, body: rotateBody, response: { 200: secretSchema, ...errors } } },
       async (request) => {
         const res = await deps.vault.rotateSecret({ id: request.params.id, value: request.body?.value ?? '' }, await callOptions(request));
         return secretToJson(res.secret!);

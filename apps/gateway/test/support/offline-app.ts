@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { PERMISSIONS } from '@csda/auth';
 import { ServiceInfoSchema } from '@csda/proto/csda/common/v1/service_info_pb.js';
+import { SchedulerService } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { createHealthState, createLogger, createMetrics, createServiceClient, type Metrics } from '@csda/service-kit';
 import { freePort } from '@csda/testing';
@@ -60,6 +61,8 @@ export async function buildOfflineApp(overrides: Partial<AppDeps> = {}): Promise
     health,
     registry: metrics.registry,
     vault: createServiceClient(VaultService, backendUrl, clientMetrics),
+    scheduler: createServiceClient(SchedulerService, backendUrl, clientMetrics),
+    queues: { snapshot: async () => [] },
     signer: { sign: async () => 'unused' },
     directory: createServiceDirectory(
       { VAULT_URL: backendUrl, TOOL_RUNNER_URL: backendUrl, DOCUMENT_INGEST_URL: backendUrl, SEARCH_URL: backendUrl, SCHEDULER_URL: backendUrl },

@@ -81,6 +81,24 @@ export function createRefreshTokenRepository(em: EntityManager) {
     async revokeFamily(familyId: string, at: Date): Promise<number> {
       return em.nativeUpdate(RefreshTokenSchema, { familyId, revokedAt: null }, { revokedAt: at });
     },
+    /**
+     * Deletes at most `limit` refresh tokens that can never matter again
+     * (see sessions.ts for the rule) and returns how many it deleted:
+     * never spent and expired or revoked; or spent (used) and both expired
+     * and from a family that started at or before `familyStartedBefore`.
+     */
+    async purgeBatch(now: Date, familyStartedBefore: Date, limit: number): Promise<number> {
+      const rows = await em.execute<{ id: string }[]>(
+        `delete from "identity"."refresh_tokens" where "id" in (
+           select "id" from "identity"."refresh_tokens"
+            where ("used_at" is null and ("expires_at" <= ? or "revoked_at" is not null))
+               or ("used_at" is not null and "expires_at" <= ? and "family_started_at" <= ?)
+            limit ? for update skip locked)
+         returning "id"`,
+        [now, now, familyStartedBefore, limit],
+      );
+      return rows.length;
+    },
     /** Revokes every token of the user; returns the families that had unrevoked tokens. */
     async revokeAllForUser(userId: string, at: Date): Promise<string[]> {
       const rows = await em.execute<{ family_id: string }[]>(

@@ -70,6 +70,11 @@ export function createUserRepository(em: EntityManager) {
     async findById(id: string): Promise<UserRecord | null> {
       return one(await em.findOne(UserSchema, { id }, { disableIdentityMap: true }));
     },
+    /** The users of `ids` that exist, in no particular order. */
+    async findByIds(ids: readonly string[]): Promise<UserRecord[]> {
+      if (ids.length === 0) return [];
+      return withRoles(await em.find(UserSchema, { id: { $in: [...ids] } }, { disableIdentityMap: true }));
+    },
     /** By username, or by email when `login` contains `@`; case-insensitive. */
     async findByLogin(login: string): Promise<UserRecord | null> {
       const column = login.includes('@') ? 'email' : 'username';

@@ -76,6 +76,36 @@ describe('postgres rotation primitives against a password-checking cluster', () 
       expect(await login(cluster.url('postgres', 'postgres'))).toBe('28P01');
       expect(await login(cluster.url('no_such_role', 'whatever'))).toBe('28P01');
     });
+
+    it('refuses settings that would move it off 127.0.0.1', async () => {
+      await expect(startPostgresCluster({ settings: { listen_addresses: '*' } })).rejects.toThrow(/listen_addresses is fixed/);
+    });
+  });
+
+  describe('sslmode', () => {
+    it('require against a server without TLS is a non-transient TLS error', async () => {
+      const url = `${cluster.url('nobody', pw.get('nobody')!)}?sslmode=require`;
+      expect(await rejection(canLogin(url))).toMatchObject({ kind: 'tls', transient: false });
+      expect(await rejection(applyPassword(url, 'nobody', generatePassword()))).toMatchObject({ kind: 'tls', transient: false });
+    });
+
+    it('require encrypts without verifying; verify-ca / verify-full refuse an untrusted certificate', async () => {
+      const tls = await startPostgresCluster({ tls: true, settings: { log_connections: 'on' } });
+      try {
+        expect(tls.tlsCertificate).toContain('BEGIN CERTIFICATE');
+        await tls.query(`CREATE ROLE over_tls LOGIN PASSWORD 'over-tls-password'`);
+        const base = tls.url('over_tls', 'over-tls-password');
+        expect(await canLogin(`${base}?sslmode=require`)).toBe(true);
+        expect(await tls.serverLog()).toMatch(/connection authorized: user=over_tls database=postgres[^\n]* SSL enabled/);
+        await applyPassword(`${base}?sslmode=require`, 'over_tls', 'rotated-over-tls');
+        expect(await canLogin(`${tls.url('over_tls', 'rotated-over-tls')}?sslmode=require`)).toBe(true);
+        for (const mode of ['verify-ca', 'verify-full']) {
+          expect(await rejection(canLogin(`${tls.url('over_tls', 'rotated-over-tls')}?sslmode=${mode}`))).toMatchObject({ kind: 'tls', transient: false });
+        }
+      } finally {
+        await tls.stop();
+      }
+    });
   });
 
   const hostileRoles = ['app user', 'quo"te"d', 'back\\slash\\', 'ünï☃côdé 𝄞', `'; DROP ROLE rotator; --`, 'MiXeD Case', 'select'];

@@ -24,6 +24,8 @@ export interface PostgresClusterOptions {
   readonly osUser?: string;
   /** How long to wait for the server to accept the superuser's login; default 20 s. */
   readonly startTimeoutMs?: number;
+  /** Serve TLS too (`ssl = on`) with a fresh self-signed certificate for 127.0.0.1 / localhost; plain connections still work. */
+  readonly tls?: boolean;
 }
 
 export interface TestPostgresCluster {
@@ -36,6 +38,8 @@ export interface TestPostgresCluster {
   readonly superuser: string;
   /** `postgres://postgres:<random password>@127.0.0.1:<port>/postgres`. */
   readonly superuserUrl: string;
+  /** With `tls`: the server's self-signed certificate (PEM), to trust it as a CA. */
+  readonly tlsCertificate: string | undefined;
   /** A URL for `user` / `password` on this cluster (both percent-encoded), database default `postgres`. */
   url(user: string, password: string, database?: string): string;
   /** Runs one statement as the superuser; the rows. */
@@ -114,6 +118,7 @@ function osIds(user: string): { uid: number; gid: number } {
 }
 
 const SETTING_NAME = /^[a-z_][a-z0-9_.]*$/;
+const FIXED_SETTINGS = new Set(['listen_addresses', 'port', 'unix_socket_directories']);
 
 /**
  * Starts a throwaway PostgreSQL 15 cluster for one test file: `initdb` into a
@@ -130,7 +135,10 @@ const SETTING_NAME = /^[a-z_][a-z0-9_.]*$/;
  */
 export async function startPostgresCluster(options: PostgresClusterOptions = {}): Promise<TestPostgresCluster> {
   if ((options.auth ?? 'scram-sha-256') !== 'scram-sha-256') throw new Error(`unsupported auth ${String(options.auth)}`);
-  for (const name of Object.keys(options.settings ?? {})) if (!SETTING_NAME.test(name)) throw new Error(`bad setting name ${name}`);
+  for (const name of Object.keys(options.settings ?? {})) {
+    if (!SETTING_NAME.test(name)) throw new Error(`bad setting name ${name}`);
+    if (FIXED_SETTINGS.has(name)) throw new Error(`${name} is fixed by startPostgresCluster (127.0.0.1 only, a free port, its own socket dir)`);
+  }
   sweepAbandoned();
   installExitHook();
 
@@ -172,11 +180,28 @@ export async function startPostgresCluster(options: PostgresClusterOptions = {})
       ['# written by @csda/testing startPostgresCluster: every login must prove its password', 'local all all scram-sha-256', 'host all all 127.0.0.1/32 scram-sha-256', ''].join('\n'),
     );
 
+    const tlsSettings: Record<string, string> = {};
+    let tlsCertificate: string | undefined;
+    if (options.tls) {
+      const cert = join(dir, 'server.crt');
+      const key = join(dir, 'server.key');
+      try {
+        await execFileAsync(
+          'openssl',
+          ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert],
+          { cwd: dir, env, timeout: 30_000 },
+        );
+      } catch (err) {
+        throw new Error(`openssl could not make a certificate: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`);
+      }
+      chmodSync(key, 0o600);
+      if (ids) for (const f of [cert, key]) chownSync(f, ids.uid, ids.gid);
+      tlsCertificate = readFileSync(cert, 'utf8');
+      Object.assign(tlsSettings, { ssl: 'on', ssl_cert_file: cert, ssl_key_file: key });
+    }
+
     const port = await freePort();
     const settings: Record<string, string> = {
-      listen_addresses: '127.0.0.1',
-      port: String(port),
-      unix_socket_directories: dir,
       password_encryption: 'scram-sha-256',
       fsync: 'off',
       synchronous_commit: 'off',
@@ -184,7 +209,11 @@ export async function startPostgresCluster(options: PostgresClusterOptions = {})
       max_connections: '50',
       shared_buffers: '32MB',
       logging_collector: 'off',
+      ...tlsSettings,
       ...options.settings,
+      listen_addresses: '127.0.0.1',
+      port: String(port),
+      unix_socket_directories: dir,
     };
     const args = Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
     const logFd = openSync(logFile, 'a', 0o600);
@@ -240,6 +269,7 @@ export async function startPostgresCluster(options: PostgresClusterOptions = {})
       logFile,
       superuser,
       superuserUrl,
+      tlsCertificate,
       url,
       query,
       serverLog,

@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
-import { freePort, startPostgresCluster, type TestPostgresCluster } from '@csda/testing';
+import { join } from 'node:path';
+import { freePort, POSTGRES_BIN_DIR, startPostgresCluster, type TestPostgresCluster } from '@csda/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPassword, canLogin, generatePassword, PostgresRotationError } from '../src/rotation/postgres-strategy.ts';
@@ -123,6 +125,25 @@ describe('postgres rotation primitives against a password-checking cluster', () 
     expect(await cluster.query('SELECT 1 FROM pg_roles WHERE rolname = $1', ['rotator'])).toHaveLength(1);
   });
 
+  // SASLprep changes these (compatibility forms, non-ASCII spaces, invisible characters, decomposed accents) before SCRAM.
+  const unicodePasswords = ['ünï☃ "q" \\ $$', 'ﬁne-ligature', 'non\u00A0breaking\u3000spaces', 'zero\u200Bwidth soft\u00ADhyphen', 'e\u0301-decomposed'];
+  it.each(unicodePasswords)('the verifier works for node-postgres and libpq (psql) alike, for password %j', async (base) => {
+    const role = `psql user ${generatePassword(16)}`;
+    await createRole(role);
+    const password = `${base} ${generatePassword(16)}`;
+    await applyPassword(cluster.url('rotator', pw.get('rotator')!), role, password);
+    expect(await canLogin(cluster.url(role, password))).toBe(true);
+    const psql = (pass: string) =>
+      spawnSync(join(POSTGRES_BIN_DIR, 'psql'), ['-h', '127.0.0.1', '-p', String(cluster.port), '-U', role, '-d', 'postgres', '-w', '-tAc', 'SELECT current_user'], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, PGPASSWORD: pass, PGCONNECT_TIMEOUT: '5', LANG: 'C.UTF-8' },
+      });
+    const ok = psql(password);
+    expect(ok.stderr).toBe('');
+    expect(ok.stdout.trim()).toBe(role);
+    expect(psql(`${password}x`).stderr).toContain('password authentication failed');
+  });
+
   it("a rotator (CREATEROLE, not the target) changes another role's password and keeps its own", async () => {
     const targetUrl = await createRole('rotated by rotator');
     const rotatorUrl = cluster.url('rotator', pw.get('rotator')!);
@@ -160,6 +181,7 @@ describe('postgres rotation primitives against a password-checking cluster', () 
     expect(await rejection(applyPassword(rotatorUrl, '', generatePassword()))).toMatchObject({ kind: 'invalid_input' });
     expect(await rejection(applyPassword(rotatorUrl, 'a\0b', generatePassword()))).toMatchObject({ kind: 'invalid_input' });
     expect(await rejection(applyPassword(rotatorUrl, 'nobody', ''))).toMatchObject({ kind: 'invalid_input' });
+
     const junk = await rejection(applyPassword(`mysql://rotator:${pw.get('rotator')!}@127.0.0.1/x`, 'nobody', generatePassword()));
     expect(junk).toMatchObject({ kind: 'invalid_url', transient: false });
     expect(junk.message).not.toContain(pw.get('rotator')!);

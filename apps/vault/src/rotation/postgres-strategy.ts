@@ -203,14 +203,27 @@ function checkPassword(password: string, fail: (reason: string) => Error): void 
 }
 
 /**
+ * SASLprep's mapping steps (RFC 4013: non-ASCII spaces → space, "mapped to
+ * nothing" removed, NFKC), as libpq and node-postgres (≥ 8.23) apply them to
+ * the password when they log in with SCRAM; the verifier must be made from
+ * the same bytes. (Passwords with prohibited characters are rare enough to
+ * ignore libpq's raw-bytes fallback for them.)
+ */
+function saslprep(password: string): string {
+  return password
+    .replace(/[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/gu, ' ')
+    .replace(/[\u00AD\u034F\u1806\u180B-\u180D\u200C\u200D\u2060\uFE00-\uFE0F\uFEFF]/gu, '')
+    .normalize('NFKC');
+}
+
+/**
  * A PostgreSQL SCRAM-SHA-256 verifier (pg_authid.rolpassword format), as
- * psql's `\password` computes it. Same as libs/service-kit's provision/scram.ts,
- * which the kit does not export. UTF-8 bytes without SASLprep, as
- * node-postgres uses them when it logs in.
+ * psql's `\password` computes it: libs/service-kit's provision/scram.ts (which
+ * the kit does not export) plus SASLprep, so non-ASCII passwords work too.
  */
 async function scramSha256Verifier(password: string, iterations = 4096): Promise<string> {
   const salt = randomBytes(16);
-  const salted = await pbkdf2Async(Buffer.from(password, 'utf8'), salt, iterations, 32, 'sha256');
+  const salted = await pbkdf2Async(Buffer.from(saslprep(password), 'utf8'), salt, iterations, 32, 'sha256');
   const clientKey = createHmac('sha256', salted).update('Client Key').digest();
   const storedKey = createHash('sha256').update(clientKey).digest();
   const serverKey = createHmac('sha256', salted).update('Server Key').digest();

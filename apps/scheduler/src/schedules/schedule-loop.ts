@@ -1,0 +1,204 @@
+import { randomUUID } from 'node:crypto';
+import type { CallOptions, Client } from '@connectrpc/connect';
+import type { GatewayService, UserStatus } from '@csda/proto/csda/gateway/v1/gateway_pb.js';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { ServiceRuntime } from '@csda/service-kit';
+import { nextRunAfter } from './cron.ts';
+import { createScheduleRepository, type ScheduleQueries, type ScheduleRecord } from './schedule.repository.ts';
+import { planDueSlot } from './slots.ts';
+import { fireTarget, type Owner, type TargetDeps } from './targets.ts';
+
+/** Job statuses after which a job changes no more (jobs/job.entity.ts FINISHED_STATUSES). */
+const FINISHED_JOB_STATUSES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'dead']);
+
+export interface ScheduleLoopDeps extends TargetDeps {
+  /** A fresh EntityManager (fork) per tick. */
+  readonly em: () => EntityManager;
+  readonly logger: ServiceRuntime['logger'];
+  /** GatewayService.GetUsers, called as the scheduler: owners' is_active, roles and permissions now. */
+  readonly gateway: Pick<Client<typeof GatewayService>, 'getUsers'>;
+  readonly asScheduler: (audience: 'gateway') => Promise<CallOptions>;
+  /** How often the loop looks for due schedules; default 5 s. */
+  readonly intervalMs?: number;
+  /** A slot at most this late runs as on time; older ones are misfires (see planDueSlot); default 60 s. */
+  readonly graceMs?: number;
+  /** Schedules claimed per batch; default 50. */
+  readonly batchSize?: number;
+  /** How often schedules paused for an inactive owner are re-checked; default 60 s. */
+  readonly resumeCheckMs?: number;
+  readonly clock?: () => Date;
+}
+
+export interface TickResult {
+  /** Runs that started a job. */
+  fired: number;
+  /** Runs recorded as skipped (overlap) or failed (owner lost the right, target gone). */
+  recorded: number;
+  /** Due slots passed over as missed (misfire policy skip). */
+  missed: number;
+  paused: number;
+  resumed: number;
+}
+
+type Outcome = 'fired' | 'recorded' | 'missed' | 'paused' | 'taken';
+
+/**
+ * The firing of user schedules, one tick at a time. Each due schedule is
+ * claimed in its own transaction with `FOR UPDATE SKIP LOCKED`; that
+ * transaction inserts the slot's run (unique per schedule and slot), records
+ * and publishes its job (Nats-Msg-Id `schedule:<id>:<slot ms>`), and advances
+ * `next_run_at` — so any number of replicas fire each slot once, and a crash
+ * before the commit leaves the slot due for the next tick (the job's message
+ * id de-duplicates a repeated publish).
+ */
+export function createScheduleFiring(deps: ScheduleLoopDeps) {
+  const clock = deps.clock ?? (() => new Date());
+  const graceMs = deps.graceMs ?? 60_000;
+  const batchSize = deps.batchSize ?? 50;
+  const resumeCheckMs = deps.resumeCheckMs ?? 60_000;
+  let lastResumeCheck = Number.NEGATIVE_INFINITY;
+
+  async function owners(ids: readonly string[]): Promise<Map<string, UserStatus>> {
+    const unique = [...new Set(ids)];
+    const { users } = await deps.gateway.getUsers({ ids: unique }, await deps.asScheduler('gateway'));
+    return new Map(users.map((u) => [u.id, u]));
+  }
+
+  const ownerOf = (u: UserStatus): Owner => ({ id: u.id, name: u.username, roles: u.roles, permissions: u.permissions });
+
+  async function recordRun(tx: ScheduleQueries, s: ScheduleRecord, slot: Date, now: Date, status: 'skipped' | 'failed', detail: string): Promise<boolean> {
+    return tx.insertRun({ id: randomUUID(), scheduleId: s.id, scheduledFor: slot, firedAt: now, status, detail });
+  }
+
+  async function fireOne(id: string, users: Map<string, UserStatus>, now: Date): Promise<Outcome> {
+    const repo = createScheduleRepository(deps.em());
+    return repo.transaction(async (tx, txEm) => {
+      const s = await tx.claimDue(id, now);
+      if (!s || !s.nextRunAt) return 'taken';
+      const log = deps.logger.child({ schedule_id: s.id, owner_id: s.ownerId });
+      const user = users.get(s.ownerId);
+      if (!user?.isActive) {
+        await tx.update(s.id, { pausedReason: 'owner_inactive', nextRunAt: null }, now);
+        log.info('schedule paused: its owner is inactive');
+        return 'paused';
+      }
+      const plan = planDueSlot({ cron: s.cron, timeZone: s.timeZone, misfirePolicy: s.misfirePolicy, dueAt: s.nextRunAt }, now, graceMs);
+      const advance = { nextRunAt: plan.next, pausedReason: null };
+      if (!plan.fire) {
+        await tx.update(s.id, advance, now);
+        log.info({ missed_from: s.nextRunAt.toISOString(), next_run_at: plan.next?.toISOString() }, 'missed slots skipped (misfire policy skip)');
+        return 'missed';
+      }
+      const slot = plan.fire.scheduledFor;
+      const owner = ownerOf(user);
+      const finish = async (status: string, outcome: Outcome) => {
+        await tx.update(s.id, { ...advance, lastRunAt: slot, lastRunStatus: status }, now);
+        log.info({ scheduled_for: slot.toISOString(), status }, 'schedule run recorded');
+        return outcome;
+      };
+
+      if (!owner.permissions.includes('schedules:write')) {
+        const inserted = await recordRun(tx, s, slot, now, 'failed', 'the owner no longer holds schedules:write');
+        return inserted ? finish('failed', 'recorded') : finish(s.lastRunStatus, 'taken');
+      }
+      if (s.overlapPolicy === 'forbid') {
+        const last = await tx.lastJob(s.id);
+        if (last && last.status !== '' && !FINISHED_JOB_STATUSES.has(last.status)) {
+          const inserted = await recordRun(tx, s, slot, now, 'skipped', `previous run still running (job ${last.jobId} is ${last.status})`);
+          return inserted ? finish('skipped', 'recorded') : finish(s.lastRunStatus, 'taken');
+        }
+      }
+      const runId = randomUUID();
+      const detail = plan.fire.catchUp ? 'catch-up run for missed slots' : '';
+      if (!(await tx.insertRun({ id: runId, scheduleId: s.id, scheduledFor: slot, firedAt: now, status: 'queued', detail }))) {
+        return finish(s.lastRunStatus, 'taken');
+      }
+      const outcome = await fireTarget(deps, { scheduleId: s.id, runId, scheduledFor: slot, owner, em: txEm }, s.target);
+      if (outcome.status === 'queued') {
+        await tx.completeRun(runId, { status: 'queued', jobId: outcome.jobId, detail, at: now });
+        return finish('queued', 'fired');
+      }
+      await tx.completeRun(runId, { status: 'failed', detail: outcome.detail, at: now });
+      return finish('failed', 'recorded');
+    });
+  }
+
+  /** Schedules paused for an inactive owner resume, from the next future slot, once the owner is active again. */
+  async function resumePaused(now: Date, result: TickResult): Promise<void> {
+    const repo = createScheduleRepository(deps.em());
+    const paused = await repo.pausedCandidates(batchSize);
+    if (paused.length === 0) return;
+    const users = await owners(paused.map((p) => p.ownerId));
+    for (const candidate of paused) {
+      await repo.transaction(async (tx) => {
+        const s = await tx.claimPaused(candidate.id);
+        if (!s) return;
+        if (users.get(s.ownerId)?.isActive) {
+          await tx.update(s.id, { pausedReason: null, nextRunAt: nextRunAfter(s.cron, s.timeZone, now) }, now);
+          deps.logger.info({ schedule_id: s.id, owner_id: s.ownerId }, 'schedule resumed: its owner is active again');
+          result.resumed++;
+        } else {
+          // Still inactive: touch it, so the next check looks at others first.
+          await tx.update(s.id, { pausedReason: 'owner_inactive' }, now);
+        }
+      });
+    }
+  }
+
+  return {
+    /** One pass: resume paused schedules (every resumeCheckMs), then claim and fire every due schedule. */
+    async tick(): Promise<TickResult> {
+      const now = clock();
+      const result: TickResult = { fired: 0, recorded: 0, missed: 0, paused: 0, resumed: 0 };
+      if (now.getTime() - lastResumeCheck >= resumeCheckMs) {
+        lastResumeCheck = now.getTime();
+        await resumePaused(now, result);
+      }
+      // Bounded: candidates locked by another replica stay due until it commits; the next tick sees them.
+      for (let round = 0; round < 20; round++) {
+        const candidates = await createScheduleRepository(deps.em()).dueCandidates(now, batchSize);
+        if (candidates.length === 0) break;
+        const users = await owners(candidates.map((c) => c.ownerId));
+        let progressed = 0;
+        for (const candidate of candidates) {
+          const outcome = await fireOne(candidate.id, users, now);
+          if (outcome !== 'taken') {
+            result[outcome]++;
+            progressed++;
+          }
+        }
+        if (candidates.length < batchSize || progressed === 0) break;
+      }
+      return result;
+    },
+  };
+}
+
+/** Runs {@link createScheduleFiring}'s tick every `intervalMs` (never two at once); stop() waits for the tick in flight. */
+export function startScheduleLoop(deps: ScheduleLoopDeps): { stop(): Promise<void> } {
+  const firing = createScheduleFiring(deps);
+  const intervalMs = deps.intervalMs ?? 5_000;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> = Promise.resolve();
+
+  const run = () => {
+    inFlight = firing
+      .tick()
+      .then((r) => {
+        if (r.fired + r.recorded + r.missed + r.paused + r.resumed > 0) deps.logger.debug({ ...r }, 'schedule tick');
+      })
+      .catch((err: unknown) => deps.logger.warn({ err }, 'schedule tick failed; retrying on the next one'))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(run, intervalMs);
+      });
+  };
+  timer = setTimeout(run, 0);
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await inFlight;
+    },
+  };
+}

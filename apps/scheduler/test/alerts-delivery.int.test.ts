@@ -291,6 +291,22 @@ describe('alert webhook delivery', () => {
     expect((await deliveries())[0]).toMatchObject({ status: 'delivered', attempts: 2 });
   });
 
+  it('stops promptly with a request in flight: the delivery stays pending and the next replica sends it (same id)', async () => {
+    await webhook(receiver.url('/slow'));
+    await raise();
+    receiver.answer((_r, nth) => (nth === 1 ? { status: 200, delayMs: 4_000 } : { status: 200 }));
+    const loop = start();
+    await until(async () => receiver.received.length === 1);
+    const began = Date.now();
+    await loop.stop();
+    expect(Date.now() - began).toBeLessThan(2_000);
+    expect((await deliveries())[0]).toMatchObject({ status: 'pending', attempts: 1, last_error: 'interrupted by shutdown' });
+    start();
+    await until(async () => (await deliveries())[0]?.status === 'delivered');
+    expect((await deliveries())[0]).toMatchObject({ attempts: 2 });
+    expect(new Set(receiver.received.map((r) => r.id)).size).toBe(1);
+  });
+
   it('never writes the signing secret to the log', () => {
     expect(logLines.length).toBeGreaterThan(0);
     const all = logLines.join('\n');

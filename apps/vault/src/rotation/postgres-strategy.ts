@@ -212,6 +212,8 @@ function checkPassword(password: string, fail: (reason: string) => Error): void 
 function saslprep(password: string): string {
   return password
     .replace(/[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/gu, ' ')
+    // Zero-width joiners and variation selectors are in the class on purpose: RFC 3454 table B.1 removes them.
+    // eslint-disable-next-line no-misleading-character-class
     .replace(/[\u00AD\u034F\u1806\u180B-\u180D\u200C\u200D\u2060\uFE00-\uFE0F\uFEFF]/gu, '')
     .normalize('NFKC');
 }

@@ -208,7 +208,7 @@ describe('alerts: raise, list, acknowledge, webhooks', () => {
       as(admin),
     )).webhook!;
     expect(created).toMatchObject({ url: 'https://public.example.com/hook?team=ops', kinds: ['secret_expired', 'rotation_failed'], signingSecretId: SECRET_OK, createdBy: admin.id, description: 'ops pager' });
-    expect(reveals).toContain(`${admin.id}:${SECRET_OK.toUpperCase()}`);
+    expect(reveals).toContain(`${admin.id}:${SECRET_OK}`);
     const listed = await client.listAlertWebhooks({}, as(admin));
     expect(listed.items.map((w) => w.id)).toEqual([created.id]);
     expect(JSON.stringify(listed, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(SIGNING_SECRET.slice(6, 20));

@@ -126,14 +126,15 @@ export function createAlertService(deps: AlertServiceDeps) {
         }
       }
       if (Object.keys(problems).length > 0) throw new ValidationError('Invalid alert webhook', problems);
-      await verifySigningSecret(principal, req.signingSecretId);
+      const signingSecretId = req.signingSecretId.toLowerCase();
+      await verifySigningSecret(principal, signingSecretId);
 
       const repo = createAlertRepository(deps.em());
       if ((await repo.countWebhooks()) >= maxWebhooks) throw new ConflictError(`At most ${maxWebhooks} alert webhooks; delete one first`);
       const webhook = await repo.createWebhook({
         url: req.url,
         kinds: [...new Set(req.kinds as AlertKind[])],
-        signingSecretId: req.signingSecretId.toLowerCase(),
+        signingSecretId,
         description: req.description,
         createdBy: principal.id,
         createdByName: principal.name,

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllowList } from './allow-list.ts';
 import { EgressRefusedError, HttpRequestError } from './errors.ts';
 import type { Resolver } from './guarded-connector.ts';
-import { createGuardedHttp, createGuardedHttpWithDial, isRedirectStatus, type GuardedHttp, type GuardedHttpOptions } from './guarded-http.ts';
+import { checkDestination, createGuardedHttp, createGuardedHttpWithDial, isRedirectStatus, type GuardedHttp, type GuardedHttpOptions } from './guarded-http.ts';
 import { loopbackOnlyDial, selfSignedCertificate, startHttpServer, startHttpsServer, type TestCertificate, type TestServer } from './test-support.ts';
 
 const GET = { method: 'GET', timeoutMs: 5_000, maxResponseBytes: 1024 * 1024 };
@@ -200,6 +200,37 @@ describe('SSRF decisions (nothing leaves loopback; refusals come from the guard 
   });
 });
 
+describe('checkDestination (the decision without a connection)', () => {
+  it('passes public and allow-listed destinations, refuses the rest, resolving once', async () => {
+    const { resolver, asked } = tableResolver({
+      'public.example': ['93.184.215.14', '2606:4700:4700::1111'],
+      'hooks.internal': ['10.0.0.7'],
+      'rebind.example': ['93.184.215.14', '127.0.0.1'],
+    });
+    const allow = parseAllowList('hooks.internal');
+    await expect(checkDestination('https://public.example/hook?token=x', { allow, resolver })).resolves.toBeUndefined();
+    await expect(checkDestination('https://hooks.internal/hook', { allow, resolver })).resolves.toBeUndefined();
+    await expect(checkDestination('https://rebind.example/', { allow, resolver })).rejects.toMatchObject({ reason: 'loopback' });
+    await expect(checkDestination('https://169.254.169.254/', { allow, resolver })).rejects.toMatchObject({ reason: 'link_local' });
+    await expect(checkDestination('http://public.example/', { allow, resolver })).rejects.toMatchObject({ reason: 'insecure_http' });
+    await expect(checkDestination('https://u:p@public.example/', { allow, resolver })).rejects.toMatchObject({ reason: 'userinfo' });
+    await expect(checkDestination('https://missing.example/', { allow, resolver })).rejects.toMatchObject({ kind: 'connection' });
+    expect(asked).toEqual(['public.example', 'hooks.internal', 'rebind.example', 'missing.example']);
+  });
+});
+
+describe('client lifecycle and arguments', () => {
+  it('refuses bad deadlines and caps, and requests after close; close is idempotent', async () => {
+    const client = createGuardedHttp({ allow: parseAllowList('') });
+    for (const bad of [{ timeoutMs: 0 }, { timeoutMs: -1 }, { timeoutMs: Number.NaN }, { timeoutMs: 2 ** 31 }, { maxResponseBytes: -1 }, { maxResponseBytes: 1.5 }]) {
+      await expect(client.request('https://public.example/', { ...GET, ...bad })).rejects.toThrow(TypeError);
+    }
+    await Promise.all([client.close(), client.close()]);
+    await client.close();
+    await expect(client.request('https://public.example/', GET)).rejects.toThrow('closed');
+  });
+});
+
 describe('over real local servers', () => {
   let cert: TestCertificate;
   let https: TestServer;
@@ -232,7 +263,9 @@ describe('over real local servers', () => {
     clients.push(client);
     const res = await client.request(`${base()}/ok`, GET);
     expect(res.status).toBe(200);
-    await expect(createGuardedHttp({ allow: parseAllowList('') }).request(`${base()}/ok`, GET)).rejects.toBeInstanceOf(EgressRefusedError);
+    const strict = createGuardedHttp({ allow: parseAllowList('') });
+    clients.push(strict);
+    await expect(strict.request(`${base()}/ok`, GET)).rejects.toBeInstanceOf(EgressRefusedError);
   });
 
   it('reaches an allow-listed name through the resolver; TLS checks the name; sends body, headers and the user agent', async () => {
@@ -316,6 +349,23 @@ describe('over real local servers', () => {
   it('reports broken HTTP as a protocol failure', async () => {
     const { client } = guarded(allowLoopback());
     expect((await failure(client.request(`${base()}/garbage`, GET))).kind).toBe('protocol');
+  });
+
+  it('uses the system resolver by default: localhost is refused unless allow-listed', async () => {
+    const { client: strict, dialled } = guarded({ allowHttpForAllowListed: true });
+    expect((await refusal(strict.request(`https://localhost:${https.port}/ok`, GET))).reason).toBe('loopback');
+    expect(dialled).toEqual([]);
+    // localhost may answer ::1 first, where nothing listens: the next checked address is tried.
+    const { client, dialled: reached } = guarded({ allow: parseAllowList('localhost'), allowHttpForAllowListed: true });
+    expect((await client.request(`http://localhost:${http.port}/ok`, GET)).status).toBe(200);
+    expect(reached.at(-1)).toBe('127.0.0.1');
+  });
+
+  it('reports a refused connection as a connection failure', async () => {
+    const { client } = guarded({ allow: parseAllowList('127.0.0.0/8'), ca: cert.cert });
+    const err = await failure(client.request('https://127.0.0.1:1/', GET));
+    expect(err.kind).toBe('connection');
+    expect(err.message).toBe('connection to 127.0.0.1 failed (ECONNREFUSED)');
   });
 
   it('plain http: refused by default, allowed for allow-listed destinations when permitted', async () => {

@@ -4,7 +4,7 @@ import { Agent, buildConnector, errors } from 'undici';
 import { checkAddress, normalizeHost } from './address-policy.ts';
 import type { AllowList } from './allow-list.ts';
 import { EgressRefusedError, HttpRequestError } from './errors.ts';
-import { createGuardedConnector, systemResolver, type Dial, type EgressPolicy, type Resolver } from './guarded-connector.ts';
+import { checkedAddresses, createGuardedConnector, systemResolver, type Dial, type EgressPolicy, type Resolver } from './guarded-connector.ts';
 
 export interface GuardedHttpOptions {
   /** Operator allow list (host names or CIDRs) of non-public destinations that may be reached. */
@@ -102,11 +102,41 @@ export function validateTarget(rawUrl: string, policy: EgressPolicy): EgressTarg
   return { url, host };
 }
 
+/** Longest deadline a timer can express (about 24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /** Headers the caller may not set: the guard owns where the request goes. */
 const FORBIDDEN_HEADERS = new Set(['host', 'connection', 'proxy-authorization', 'transfer-encoding', 'upgrade', 'expect', 'te', 'keep-alive']);
 
 export function createGuardedHttp(options: GuardedHttpOptions): GuardedHttp {
   return createGuardedHttpWithDial(options);
+}
+
+function policyOf(options: Pick<GuardedHttpOptions, 'allow' | 'requireHttps' | 'allowHttpForAllowListed'>): EgressPolicy {
+  return {
+    allow: options.allow,
+    requireHttps: options.requireHttps ?? true,
+    allowHttpForAllowListed: options.allowHttpForAllowListed ?? false,
+  };
+}
+
+/**
+ * The guard's whole decision for `url` without connecting: the URL checks of
+ * `validateTarget`, then the host resolved and every address checked. For
+ * validating a URL when it is configured (a 422 at once instead of a failed
+ * delivery later). DNS can change afterwards: requests are checked again.
+ */
+export async function checkDestination(
+  url: string,
+  options: Pick<GuardedHttpOptions, 'allow' | 'requireHttps' | 'allowHttpForAllowListed' | 'resolver' | 'connectTimeoutMs'>,
+): Promise<void> {
+  const policy = policyOf(options);
+  const target = validateTarget(url, policy);
+  await checkedAddresses(
+    { policy, resolver: options.resolver ?? systemResolver, resolveTimeoutMs: options.connectTimeoutMs ?? 10_000 },
+    target.url.hostname,
+    target.url.protocol,
+  );
 }
 
 /**
@@ -115,11 +145,7 @@ export function createGuardedHttp(options: GuardedHttpOptions): GuardedHttp {
  * guard has checked.
  */
 export function createGuardedHttpWithDial(options: GuardedHttpOptions, wrapDial: (dial: Dial) => Dial = (dial) => dial): GuardedHttp {
-  const policy: EgressPolicy = {
-    allow: options.allow,
-    requireHttps: options.requireHttps ?? true,
-    allowHttpForAllowListed: options.allowHttpForAllowListed ?? false,
-  };
+  const policy = policyOf(options);
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   const ca = options.ca === undefined ? undefined : [...getCACertificates('default'), options.ca.toString()];
   const dial = wrapDial(buildConnector({ ...(ca ? { ca } : {}), allowH2: false, timeout: connectTimeoutMs }));
@@ -177,16 +203,20 @@ export function createGuardedHttpWithDial(options: GuardedHttpOptions, wrapDial:
     }
   }
 
+  let closing: Promise<void> | undefined;
   return {
     async request(url, init) {
-      if (!(init.timeoutMs > 0) || !(init.maxResponseBytes >= 0)) throw new TypeError('timeoutMs must be > 0 and maxResponseBytes >= 0');
+      if (closing) throw new Error('the guarded HTTP client is closed');
+      if (!(init.timeoutMs > 0 && init.timeoutMs <= MAX_TIMEOUT_MS)) throw new TypeError(`timeoutMs must be between 1 and ${MAX_TIMEOUT_MS}`);
+      if (!(Number.isSafeInteger(init.maxResponseBytes) && init.maxResponseBytes >= 0)) throw new TypeError('maxResponseBytes must be a non-negative integer');
       if (!/^[A-Z]{1,16}$/.test(init.method) || init.method === 'CONNECT' || init.method === 'TRACE') {
         throw new TypeError(`method ${init.method} is not supported on a guarded request`);
       }
       return sendOnce(validateTarget(url, policy), init);
     },
-    async close() {
-      await agent.close();
+    close() {
+      closing ??= agent.close();
+      return closing;
     },
   };
 }

@@ -81,6 +81,14 @@ describe('Standard Webhooks', () => {
     expect(() => verifyWebhook(generateWebhookSecret(), headers, '{"amount":1}')).toThrow(WebhookVerificationError);
   });
 
+  it('judges the same header spelling the library verifies', () => {
+    const secret = generateWebhookSecret();
+    const headers = signWebhook(secret, 'msg_d', new Date(), 'p');
+    // Two spellings of webhook-timestamp: the last one is what counts, and it is malformed.
+    const doubled = { ...headers, 'Webhook-Timestamp': `${headers['webhook-timestamp']}abc` };
+    expect(() => verifyWebhook(secret, doubled, 'p')).toThrow('webhook-timestamp is not a unix time in seconds');
+  });
+
   it('refuses old and future timestamps even when correctly signed', () => {
     const secret = generateWebhookSecret();
     const old = signWebhook(secret, 'msg_o', new Date(Date.now() - 6 * 60_000), 'p');

@@ -60,11 +60,14 @@ export function signWebhook(secret: string, id: string, timestamp: Date, payload
  */
 export function verifyWebhook(secret: string, headers: Record<string, string>, payload: string): void {
   const webhook = webhookFor(secret);
-  const timestamp = Object.entries(headers).find(([name]) => name.toLowerCase() === 'webhook-timestamp')?.[1];
+  // One spelling per name (the last, as the library would pick), judged by us and the library alike.
+  const normalized: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) normalized[name.toLowerCase()] = value;
+  const timestamp = normalized['webhook-timestamp'];
   // The library's parseInt would read "1700000000abc" as a number.
   if (timestamp !== undefined && !/^\d{1,12}$/.test(timestamp)) throw new WebhookVerificationError('webhook-timestamp is not a unix time in seconds');
   try {
-    webhook.verify(payload, headers, { jsonParse: false });
+    webhook.verify(payload, normalized, { jsonParse: false });
   } catch (err) {
     if (err instanceof LibraryVerificationError) throw new WebhookVerificationError(describe(err.message));
     throw err;

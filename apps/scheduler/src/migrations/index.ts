@@ -1,5 +1,13 @@
 import type { MigrationObject } from '@csda/service-kit';
 import { Migration20261122000000Init } from './Migration20261122000000-init.ts';
+import { Migration20261203000000Jobs } from './Migration20261203000000-jobs.ts';
+import { Migration20261203010000Alerts } from './Migration20261203010000-alerts.ts';
+import { Migration20261203020000Schedules } from './Migration20261203020000-schedules.ts';
 
 /** Every migration of schema `scheduler`, oldest first. */
-export const migrations: MigrationObject[] = [{ name: 'Migration20261122000000-init', class: Migration20261122000000Init }];
+export const migrations: MigrationObject[] = [
+  { name: 'Migration20261122000000-init', class: Migration20261122000000Init },
+  { name: 'Migration20261203000000-jobs', class: Migration20261203000000Jobs },
+  { name: 'Migration20261203010000-alerts', class: Migration20261203010000Alerts },
+  { name: 'Migration20261203020000-schedules', class: Migration20261203020000Schedules },
+];

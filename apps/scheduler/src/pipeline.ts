@@ -1,0 +1,68 @@
+import type { ServiceRuntime } from '@csda/service-kit';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { alertForEvent } from './alerts/alert-events.ts';
+import { createAlertRepository, type AlertInput } from './alerts/alert.repository.ts';
+import { withAdvisoryLock } from './background/advisory-lock.ts';
+import { createClients, type SchedulerClients } from './clients.ts';
+import type { Config } from './config.ts';
+import { cleanupExpired, type CleanupResult } from './jobs/cleanup-expired.ts';
+import { scanDueRotations, type DueScanResult } from './jobs/due-rotations.ts';
+import { createEventsHandler } from './jobs/events.consumer.ts';
+import { createJobQueue, type JobQueue } from './jobs/job-queue.ts';
+import type { JobResultFact } from './jobs/job-result.ts';
+import { createJobRepository, type JobRepository } from './jobs/job.repository.ts';
+
+export interface RotationRound {
+  /** Queued jobs published by the sweep (their first publish had failed). */
+  readonly republished: { readonly published: number; readonly failed: number };
+  readonly scan: DueScanResult;
+}
+
+export interface Pipeline {
+  readonly clients: SchedulerClients;
+  readonly queue: JobQueue;
+  readonly jobs: () => JobRepository;
+  readonly raiseAlerts: (alerts: readonly AlertInput[]) => Promise<number>;
+  /** Republishes failed publishes, then scans for due rotations; `undefined` when another process holds the scan. */
+  rotateDue(nowMs?: number): Promise<RotationRound | undefined>;
+  /** cleanup-expired; `undefined` when another process is running it. */
+  cleanup(nowMs?: number): Promise<CleanupResult | undefined>;
+  /** The EVENTS consumer's handler. */
+  readonly eventsHandler: ReturnType<typeof createEventsHandler>;
+}
+
+const DUE_SCAN_LOCK = 'csda.scheduler.due-scan';
+const CLEANUP_LOCK = 'csda.scheduler.cleanup';
+
+/** The rotation pipeline's pieces over one runtime: clients, job queue and records, due scan, cleanup, EVENTS handler. */
+export function createPipeline(runtime: ServiceRuntime<Config>, clients: SchedulerClients = createClients(runtime, runtime.config)): Pipeline {
+  const { config, logger, orm } = runtime;
+  const fork = () => orm.em.fork() as EntityManager;
+  const queue = createJobQueue({ runtime, publishConcurrency: config.SCHEDULER_PUBLISH_CONCURRENCY });
+  const raiseAlerts = (alerts: readonly AlertInput[]) => createAlertRepository(fork()).raise(alerts);
+  const apply = (results: readonly JobResultFact[], alerts: readonly AlertInput[]) =>
+    fork().transactional(async (tx) => {
+      if (results.length > 0) await createJobRepository(tx).fold(results);
+      if (alerts.length > 0) await createAlertRepository(tx).raise(alerts);
+    });
+
+  return {
+    clients,
+    queue,
+    jobs: () => createJobRepository(fork()),
+    raiseAlerts,
+    async rotateDue(nowMs) {
+      const round = await withAdvisoryLock(orm, DUE_SCAN_LOCK, async () => {
+        const republished = await queue.republishUnpublished();
+        const scan = await scanDueRotations({ clients, queue, raiseAlerts, pageSize: config.SCHEDULER_SCAN_PAGE_SIZE, logger }, nowMs);
+        return { republished, scan };
+      });
+      return round.ran ? round.value : undefined;
+    },
+    async cleanup(nowMs) {
+      const round = await withAdvisoryLock(orm, CLEANUP_LOCK, () => cleanupExpired({ clients, thresholdDays: config.SCHEDULER_EXPIRY_WARN_DAYS, logger }, nowMs));
+      return round.ran ? round.value : undefined;
+    },
+    eventsHandler: createEventsHandler({ subjects: runtime.nats.subjects, alertForEvent, apply }),
+  };
+}

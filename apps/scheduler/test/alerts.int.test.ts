@@ -57,7 +57,7 @@ describe('alerts: raise, list, acknowledge, webhooks', () => {
   const reveals: string[] = [];
   // The vault's side of the seam: who owns which secret, as RevealSecret would answer acting for the owner.
   const reveal: RevealSigningSecret = async ({ signingSecretId, owner }) => {
-    reveals.push(`${owner.id}:${signingSecretId}`);
+    reveals.push(`${owner.id}:${signingSecretId}:[${owner.roles.join(',')}]`);
     if (signingSecretId === SECRET_VAULT_DOWN) throw new ConnectError('vault unavailable', Code.Unavailable);
     if (owner.id !== admin.id) throw new ConnectError('Secret not found', Code.NotFound);
     if (signingSecretId === SECRET_OK) return SIGNING_SECRET;
@@ -208,7 +208,8 @@ describe('alerts: raise, list, acknowledge, webhooks', () => {
       as(admin),
     )).webhook!;
     expect(created).toMatchObject({ url: 'https://public.example.com/hook?team=ops', kinds: ['secret_expired', 'rotation_failed'], signingSecretId: SECRET_OK, createdBy: admin.id, description: 'ops pager' });
-    expect(reveals).toContain(`${admin.id}:${SECRET_OK}`);
+    // As the creator alone, with no roles: a secret merely shared with ADMIN does not count.
+    expect(reveals).toContain(`${admin.id}:${SECRET_OK}:[]`);
     const listed = await client.listAlertWebhooks({}, as(admin));
     expect(listed.items.map((w) => w.id)).toEqual([created.id]);
     expect(JSON.stringify(listed, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(SIGNING_SECRET.slice(6, 20));

@@ -69,7 +69,8 @@ export function createAlertService(deps: AlertServiceDeps) {
     if (!deps.revealSigningSecret) return;
     let value: string;
     try {
-      value = await deps.revealSigningSecret({ signingSecretId, owner: { id: principal.id, name: principal.name, roles: principal.roles } });
+      // No roles: the secret must be the creator's own (a role share would not hold at delivery, which acts for the id alone).
+      value = await deps.revealSigningSecret({ signingSecretId, owner: { id: principal.id, name: principal.name, roles: [] } });
     } catch (err) {
       const refused = err instanceof ConnectError && [Code.NotFound, Code.PermissionDenied, Code.InvalidArgument, Code.FailedPrecondition, Code.AlreadyExists].includes(err.code);
       if (refused) throw new ValidationError('Invalid alert webhook', { signing_secret_id: 'no active secret you may reveal has this id' });

@@ -51,7 +51,9 @@ export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
 /**
  * Where a webhook's signing secret lives and whose it is: the vault secret
  * `signingSecretId`, owned by `owner` (the admin who created the webhook).
- * The scheduler reveals it acting for that owner, scoped to that one secret.
+ * The scheduler reveals it acting for that owner, scoped to that one secret
+ * (`actingFor(servicePrincipal('scheduler', []), owner, [['secrets:reveal', signingSecretId]])`).
+ * `owner.roles` is empty: the secret must be the owner's own, not one shared with a role.
  */
 export interface SigningSecretRef {
   readonly signingSecretId: string;

@@ -194,6 +194,10 @@ describe('SSRF decisions (nothing leaves loopback; refusals come from the guard 
     for (const name of ['Host', 'connection', 'Transfer-Encoding', 'proxy-authorization']) {
       await expect(client.request('https://127.0.0.1:9/', { ...GET, headers: { [name]: 'x' } })).rejects.toThrow(TypeError);
     }
+    // Header values that would split the request are the caller's bug, refused by undici before anything is sent.
+    const split = await client.request('https://127.0.0.1:9/', { ...GET, headers: { 'x-a': 'b\r\nhost: evil.example' } }).catch((e: unknown) => e);
+    expect(split).toBeInstanceOf(Error);
+    expect(split).not.toBeInstanceOf(HttpRequestError);
     await expect(client.request('https://127.0.0.1:9/', { ...GET, method: 'CONNECT' })).rejects.toThrow(TypeError);
     await expect(client.request('https://127.0.0.1:9/', { ...GET, method: 'get' })).rejects.toThrow(TypeError);
     expect(dialled).toEqual([]);

@@ -34,7 +34,7 @@ export interface QueueStatus {
   readonly inFlight: number | null;
   /** Delivered more than once and not yet acknowledged (num_redelivered). */
   readonly redelivered: number | null;
-  /** Held on the consumer's dead-letter subject `csda.dlq.<durable>` (DEAD_LETTER keeps them 30 days). */
+  /** Held on the consumer's dead-letter subject `csda.dlq.<durable>` (DEAD_LETTER keeps them 30 days); null when DEAD_LETTER is missing or silent. */
   readonly deadLettered: number | null;
 }
 
@@ -67,8 +67,8 @@ export function createQueueInspector(nats: Pick<Nats, 'jsm' | 'subjects'>) {
     try {
       const info = await jsm.streams.info(subjects.stream('DEAD_LETTER'), { subjects_filter: subjects.deadLetter('>') });
       return new Map(Object.entries(info.state.subjects ?? {}));
-    } catch (err) {
-      if (apiCode(err) === JetStreamApiCodes.StreamNotFound) return new Map();
+    } catch {
+      // No DEAD_LETTER stream (not provisioned) or no answer: the count is unknown, not zero.
       return undefined;
     }
   };

@@ -105,7 +105,8 @@ export const listQuery = pageQuery.extend({
 export const revealQuery = z.object({ version: z.coerce.number().int().min(1).optional() });
 export const revealResponse = z.object({ value: z.string(), version: z.number().int() }).meta({ id: 'SecretValue' });
 export const putValueBody = z.object({ value: z.string().min(1).max(65_536), expected_version: z.number().int().min(0).optional() });
-export const rotateBody = z.object({ value: z.string().min(1).max(65_536).optional() }).default({});
+/** Optional: a POST without a body (null to Fastify) rotates through the strategy. */
+export const rotateBody = z.object({ value: z.string().min(1).max(65_536).optional() }).strict().nullish();
 export const versionSchema = z
   .object({ version: z.number().int(), key_id: z.string(), created_by: z.string(), created_at: z.iso.datetime({ offset: true }), is_current: z.boolean() })
   .meta({ id: 'SecretVersion' });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
-import { PERMISSIONS } from '@csda/auth';
+import { PERMISSIONS, SEEDED_ROLES } from '@csda/auth';
 import { ServiceInfoSchema } from '@csda/proto/csda/common/v1/service_info_pb.js';
 import { SchedulerService } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
@@ -17,6 +17,13 @@ const accessTokens = createAccessTokens({ secret: randomBytes(32), ttlSeconds: 9
 
 /** A bearer token of an administrator holding every permission, valid for this process's offline apps. */
 export const offlineAdminToken = () => accessTokens.sign({ id: 'user-1', username: 'admin', roles: ['ADMIN'], permissions: [...PERMISSIONS] }, 'session-1');
+
+/** A bearer token of any user, valid for this process's offline apps (the seeded USER role by default). */
+export const offlineUserToken = (user: { id: string; username: string; roles?: string[]; permissions?: string[] }) =>
+  accessTokens.sign(
+    { id: user.id, username: user.username, roles: user.roles ?? ['USER'], permissions: user.permissions ?? [...(SEEDED_ROLES.find((r) => r.name === 'USER')?.permissions ?? [])] },
+    `session-${user.id}`,
+  );
 
 /** Identity with no database, Redis or NATS behind it: enough for routes that fail before reaching them. */
 function offlineIdentity(): Identity {

@@ -3,18 +3,45 @@ import { hostname, userInfo } from 'node:os';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { ConfigError, loadConfig, openAuditOutbox, openRuntime, runCli, runMigrate, serve } from '@csda/service-kit';
+import { createGuardedHttp, parseAllowList } from '@csda/net';
+import { ConfigError, ensureConsumer, loadConfig, openAuditOutbox, openRuntime, runCli, runMigrate, serve, startConsumer, type ServiceRuntime } from '@csda/service-kit';
 import { importLegacy } from './commands/import-legacy.ts';
 import { rewrapAll } from './commands/rewrap.ts';
 import { configSchema, type Config } from './config.ts';
 import { definition } from './definition.ts';
 import { addKeyringCheck, loadKeyring } from './keyring.ts';
 import { parseLegacyExport } from './legacy/legacy-export.ts';
+import { consumerConfigSpec, createSecretJobHandler, secretJobsSpec } from './consumers/secret-jobs.consumer.ts';
+import { createMaintenanceService } from './rotation/maintenance.service.ts';
+import { createPostgresOps } from './rotation/postgres-ops.ts';
+import { createRotationEngine } from './rotation/rotation.engine.ts';
+import { createWebhookOps } from './rotation/webhook-strategy.ts';
 import { createRoutes } from './rpc/routes.ts';
 import { createSecretRepository } from './secrets/secret.repository.ts';
 import { createSecretService } from './secrets/secret.service.ts';
 
 const config = () => loadConfig(configSchema, process.env);
+
+const jobsSpec = (runtime: Pick<ServiceRuntime, 'nats'>, cfg: Config) =>
+  secretJobsSpec(runtime.nats.subjects, { backoffMs: cfg.VAULT_ROTATION_BACKOFF_S.map((s) => s * 1_000), ackWaitMs: cfg.VAULT_ROTATION_ACK_WAIT_S * 1_000 });
+
+/** The webhook strategy's HTTP client: SSRF-guarded (VAULT_WEBHOOK_ALLOW), https only, never following redirects. */
+async function webhookHttp(cfg: Config) {
+  let allow;
+  try {
+    allow = parseAllowList(cfg.VAULT_WEBHOOK_ALLOW);
+  } catch (err) {
+    throw new ConfigError([`VAULT_WEBHOOK_ALLOW: ${err instanceof Error ? err.message : 'invalid'}`]);
+  }
+  let ca: string | undefined;
+  if (cfg.VAULT_WEBHOOK_CA_FILE) {
+    ca = await readFile(cfg.VAULT_WEBHOOK_CA_FILE, 'utf8').catch(() => {
+      throw new ConfigError([`VAULT_WEBHOOK_CA_FILE: cannot read ${cfg.VAULT_WEBHOOK_CA_FILE}`]);
+    });
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError([`VAULT_WEBHOOK_CA_FILE: ${cfg.VAULT_WEBHOOK_CA_FILE} holds no PEM certificate`]);
+  }
+  return createGuardedHttp({ allow, requireHttps: true, ...(ca ? { ca } : {}) });
+}
 
 async function open(cfg: Config) {
   const runtime = await openRuntime(definition, cfg);
@@ -40,12 +67,34 @@ await runCli(
   definition.name,
   {
     async serve() {
-      const { runtime, keyring, repository, outbox } = await open(config());
+      const cfg = config();
+      const http = await webhookHttp(cfg);
+      const { runtime, keyring, repository, outbox } = await open(cfg);
+      runtime.lifecycle.defer('webhook client', () => http.close());
       addKeyringCheck(runtime, keyring);
-      const secrets = createSecretService({ repository, keyring: () => keyring });
-      await serve(runtime, { routes: createRoutes(runtime, secrets), opsServer: true, audit: outbox });
+      const postgres = createPostgresOps();
+      const subjects = runtime.nats.subjects;
+      const rotation = createRotationEngine({ repository, keyring: () => keyring, subjects, postgres, webhook: createWebhookOps({ http }) });
+      const secrets = createSecretService({ repository, keyring: () => keyring, rotation, postgres });
+      const maintenance = createMaintenanceService({ repository, subjects });
+      await serve(runtime, { routes: createRoutes(runtime, secrets, maintenance), opsServer: true, audit: outbox });
+
+      const spec = jobsSpec(runtime, cfg);
+      await ensureConsumer(runtime.nats, consumerConfigSpec(spec));
+      const jobs = await startConsumer(runtime.nats, {
+        spec,
+        concurrency: cfg.VAULT_ROTATION_CONCURRENCY,
+        metrics: runtime.metrics.consumers,
+        logger: runtime.logger.child({ consumer: spec.durable }),
+        handler: createSecretJobHandler({ engine: rotation, spec }),
+      });
+      runtime.lifecycle.defer('secret jobs consumer', () => jobs.stop());
+      runtime.health.addCheck('secret jobs consumer', () => jobs.check());
     },
-    migrate: () => runMigrate(definition, config()),
+    migrate: () => {
+      const cfg = config();
+      return runMigrate(definition, cfg, (runtime) => ensureConsumer(runtime.nats, consumerConfigSpec(jobsSpec(runtime, cfg))));
+    },
     rewrap: () =>
       oneShot(async ({ runtime, keyring, repository }) => {
         // Recorded in the audit trail: who ran the rotation (CSDA_OPERATOR, else the OS user and host).

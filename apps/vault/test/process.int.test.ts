@@ -58,7 +58,7 @@ describe('vault process', () => {
       let first = await readyz();
       for (let i = 0; i < 100 && !first; i++) first = await new Promise((r) => setTimeout(r, 100)).then(readyz);
       expect(first?.status).toBe(503);
-      expect(first?.body.checks.postgres?.detail).toMatch(/schema behind: 3 pending migration/);
+      expect(first?.body.checks.postgres?.detail).toMatch(/schema behind: 4 pending migration/);
 
       expect((await runCommand('vault', 'migrate', { DATABASE_URL: db.url, NATS_NAMESPACE: namespace })).code).toBe(0);
       expect((await readyz())?.status).toBe(200);

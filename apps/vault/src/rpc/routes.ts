@@ -1,11 +1,13 @@
 import type { ConnectRouter } from '@connectrpc/connect';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { getInfoHandler, type ServiceRuntime } from '@csda/service-kit';
+import { createMaintenanceRpc } from '../rotation/maintenance.rpc.ts';
+import type { MaintenanceService } from '../rotation/maintenance.service.ts';
 import { createSecretRpc } from '../secrets/secret.rpc.ts';
 import type { SecretService } from '../secrets/secret.service.ts';
 
-export function createRoutes(runtime: ServiceRuntime, secrets: SecretService) {
+export function createRoutes(runtime: ServiceRuntime, secrets: SecretService, maintenance: MaintenanceService) {
   return (router: ConnectRouter) => {
-    router.service(VaultService, { ...getInfoHandler(runtime), ...createSecretRpc(secrets) });
+    router.service(VaultService, { ...getInfoHandler(runtime), ...createSecretRpc(secrets), ...createMaintenanceRpc(maintenance) });
   };
 }

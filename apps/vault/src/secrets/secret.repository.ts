@@ -1,15 +1,21 @@
 import { ConflictError } from '@csda/errors';
 import type { AuditFact, AuditOutbox } from '@csda/service-kit';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { RotationStrategy, SealedVersion, SecretRecord, VersionRecord } from './secret.types.ts';
+import { rotationQueries } from '../rotation/rotation.repository.ts';
+import type { RotationPolicy, RotationState, RotationStatus, RotationStrategy, SealedVersion, SecretRecord, VersionRecord } from './secret.types.ts';
 
 // MikroORM expands array parameters into lists, so arrays travel as JSON text.
 const TEXT_ARRAY = 'array(select jsonb_array_elements_text(?::jsonb))';
 const COLUMNS = `s.id, s.owner_id, s.name, s.description, s.tags, s.shared_with_roles, s.expires_at, s.is_active,
   s.rotation_enabled, s.rotation_interval_days, s.rotation_strategy, s.next_rotation_at, s.last_rotated_at,
-  s.current_version, s.created_at, s.updated_at`;
+  s.current_version, s.created_at, s.updated_at, s.rotation_policy, s.rotation_state, s.rotation_last_error, s.pending_version`;
 
-interface SecretRow {
+/** rotation.status in SQL, the same rule as rotationStatus() in secret.types.ts. */
+export const ROTATION_STATUS_SQL = `(case when s.rotation_state = 'failed' then 'failed' when s.rotation_state = 'pending' then 'pending'
+  when s.rotation_enabled and s.next_rotation_at <= now() then (case when s.rotation_strategy = 'manual' then 'overdue' else 'due' end)
+  else 'ok' end)`;
+
+export interface SecretRow {
   id: string;
   owner_id: string;
   name: string;
@@ -26,12 +32,16 @@ interface SecretRow {
   current_version: number;
   created_at: Date | string;
   updated_at: Date | string;
+  rotation_policy: RotationPolicy | null;
+  rotation_state: RotationState;
+  rotation_last_error: string | null;
+  pending_version: number | null;
 }
 
 // The driver returns timestamps as strings on raw queries.
-const toDate = (v: Date | string | null): Date | null => (v === null ? null : v instanceof Date ? v : new Date(v));
+export const toDate = (v: Date | string | null): Date | null => (v === null ? null : v instanceof Date ? v : new Date(v));
 
-const toRecord = (r: SecretRow): SecretRecord => ({
+export const toRecord = (r: SecretRow): SecretRecord => ({
   id: r.id,
   ownerId: r.owner_id,
   name: r.name,
@@ -44,8 +54,12 @@ const toRecord = (r: SecretRow): SecretRecord => ({
     enabled: r.rotation_enabled,
     intervalDays: r.rotation_interval_days,
     strategy: r.rotation_strategy,
+    policy: r.rotation_policy ?? {},
     nextRotationAt: toDate(r.next_rotation_at),
     lastRotatedAt: toDate(r.last_rotated_at),
+    state: r.rotation_state,
+    lastError: r.rotation_last_error,
+    pendingVersion: r.pending_version,
   },
   currentVersion: r.current_version,
   createdAt: toDate(r.created_at)!,
@@ -71,6 +85,7 @@ export interface NewSecret {
   readonly rotationEnabled: boolean;
   readonly rotationIntervalDays: number | null;
   readonly rotationStrategy: RotationStrategy;
+  readonly rotationPolicy?: RotationPolicy;
   readonly nextRotationAt: Date | null;
   readonly lastRotatedAt?: Date | null;
   readonly createdAt?: Date;
@@ -86,8 +101,12 @@ export interface SecretChanges {
   rotationEnabled?: boolean;
   rotationIntervalDays?: number | null;
   rotationStrategy?: RotationStrategy;
+  rotationPolicy?: RotationPolicy;
   nextRotationAt?: Date | null;
   lastRotatedAt?: Date | null;
+  rotationState?: RotationState;
+  rotationLastError?: string | null;
+  pendingVersion?: number | null;
 }
 
 const CHANGE_COLUMNS: Record<keyof SecretChanges, string> = {
@@ -100,8 +119,12 @@ const CHANGE_COLUMNS: Record<keyof SecretChanges, string> = {
   rotationEnabled: 'rotation_enabled',
   rotationIntervalDays: 'rotation_interval_days',
   rotationStrategy: 'rotation_strategy',
+  rotationPolicy: 'rotation_policy',
   nextRotationAt: 'next_rotation_at',
   lastRotatedAt: 'last_rotated_at',
+  rotationState: 'rotation_state',
+  rotationLastError: 'rotation_last_error',
+  pendingVersion: 'pending_version',
 };
 
 const visibleClause = (v: Visibility): { sql: string; params: unknown[] } =>
@@ -123,21 +146,30 @@ function createQueries(em: EntityManager, outbox: Pick<AuditOutbox, 'write'>) {
       await runNamed(
         s.name,
         `insert into vault.secrets (id, owner_id, name, description, tags, shared_with_roles, expires_at, is_active,
-           rotation_enabled, rotation_interval_days, rotation_strategy, next_rotation_at, last_rotated_at, created_at, updated_at)
-         values (?, ?, ?, ?, ${TEXT_ARRAY}, ${TEXT_ARRAY}, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           rotation_enabled, rotation_interval_days, rotation_strategy, rotation_policy, next_rotation_at, last_rotated_at, created_at, updated_at)
+         values (?, ?, ?, ?, ${TEXT_ARRAY}, ${TEXT_ARRAY}, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?)`,
         [
           s.id, s.ownerId, s.name, s.description, JSON.stringify(s.tags), JSON.stringify(s.sharedWithRoles), s.expiresAt, s.isActive ?? true,
-          s.rotationEnabled, s.rotationIntervalDays, s.rotationStrategy, s.nextRotationAt, s.lastRotatedAt ?? null, s.createdAt ?? new Date(), s.createdAt ?? new Date(),
+          s.rotationEnabled, s.rotationIntervalDays, s.rotationStrategy, JSON.stringify(s.rotationPolicy ?? {}), s.nextRotationAt, s.lastRotatedAt ?? null,
+          s.createdAt ?? new Date(), s.createdAt ?? new Date(),
         ],
       );
     },
 
-    async insertVersion(secretId: string, sealed: SealedVersion, createdBy: string, createdAt = new Date()): Promise<void> {
+    /** Stores a version and makes it current; `promote: false` stores it as the secret's pending version instead. */
+    async insertVersion(secretId: string, sealed: SealedVersion, createdBy: string, createdAt = new Date(), promote = true): Promise<void> {
       await run(
         'insert into vault.secret_versions (secret_id, version, ciphertext, wrapped_key, key_id, created_by, created_at) values (?, ?, ?, ?, ?, ?, ?)',
         [secretId, sealed.version, sealed.ciphertext, sealed.wrappedKey, sealed.keyId, createdBy, createdAt],
       );
-      await run('update vault.secrets set current_version = ?, updated_at = now() where id = ?', [sealed.version, secretId]);
+      if (promote) await run('update vault.secrets set current_version = ?, updated_at = now() where id = ?', [sealed.version, secretId]);
+      else await run(`update vault.secrets set pending_version = ?, rotation_state = 'pending', updated_at = now() where id = ?`, [sealed.version, secretId]);
+    },
+
+    /** The next free version number (a pending or abandoned version keeps its number). */
+    async nextVersion(secretId: string): Promise<number> {
+      const [row] = await run<{ v: number }[]>('select coalesce(max(version), 0) + 1 as v from vault.secret_versions where secret_id = ?', [secretId]);
+      return Number(row?.v ?? 1);
     },
 
     /** A visible, not deleted secret; `lock` takes a row lock for check-and-set. */
@@ -150,7 +182,7 @@ function createQueries(em: EntityManager, outbox: Pick<AuditOutbox, 'write'>) {
       return rows[0] ? toRecord(rows[0]) : undefined;
     },
 
-    async list(visibility: Visibility, filter: { tag?: string; namePrefix?: string; limit: number; offset: number }): Promise<{ items: SecretRecord[]; total: number }> {
+    async list(visibility: Visibility, filter: { tag?: string; namePrefix?: string; rotationStatus?: RotationStatus; limit: number; offset: number }): Promise<{ items: SecretRecord[]; total: number }> {
       const v = visibleClause(visibility);
       const where = [`s.deleted_at is null`, v.sql];
       const params = [...v.params];
@@ -161,6 +193,10 @@ function createQueries(em: EntityManager, outbox: Pick<AuditOutbox, 'write'>) {
       if (filter.namePrefix) {
         where.push(`s.name like ? escape '\\'`);
         params.push(`${filter.namePrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+      }
+      if (filter.rotationStatus) {
+        where.push(`${ROTATION_STATUS_SQL} = ?`);
+        params.push(filter.rotationStatus);
       }
       const rows = await run<(SecretRow & { total: string })[]>(
         `select ${COLUMNS}, count(*) over () as total from vault.secrets s where ${where.join(' and ')}
@@ -182,6 +218,9 @@ function createQueries(em: EntityManager, outbox: Pick<AuditOutbox, 'write'>) {
         const column = CHANGE_COLUMNS[key];
         if (key === 'tags' || key === 'sharedWithRoles') {
           sets.push(`${column} = ${TEXT_ARRAY}`);
+          params.push(JSON.stringify(value));
+        } else if (key === 'rotationPolicy') {
+          sets.push(`${column} = ?::jsonb`);
           params.push(JSON.stringify(value));
         } else {
           sets.push(`${column} = ?`);
@@ -254,6 +293,7 @@ function createQueries(em: EntityManager, outbox: Pick<AuditOutbox, 'write'>) {
     audit(fact: AuditFact): Promise<void> {
       return outbox.write(em, [fact]);
     },
+    ...rotationQueries(em, run),
   };
 }
 

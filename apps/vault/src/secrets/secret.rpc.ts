@@ -3,7 +3,7 @@ import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import { CLIENT_IP_HEADER, principalFrom, REQUEST_ID_HEADER } from '@csda/auth';
 import { SecretSchema, SecretVersionSchema, type RotationSettings, type Secret, type VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import type { CallContext, SecretService } from './secret.service.ts';
-import type { SecretRecord } from './secret.types.ts';
+import { rotationStatus, type SecretRecord } from './secret.types.ts';
 
 /** Headers the gateway forwards for correlation (never trusted for identity). */
 
@@ -26,6 +26,10 @@ export function toProto(s: SecretRecord): Secret {
       strategy: s.rotation.strategy,
       nextRotationAtMs: ms(s.rotation.nextRotationAt),
       lastRotatedAtMs: ms(s.rotation.lastRotatedAt),
+      policy: { ...s.rotation.policy },
+      status: rotationStatus(s.rotation),
+      lastError: s.rotation.lastError ?? '',
+      pendingVersion: s.rotation.pendingVersion ?? 0,
     },
     currentVersion: s.currentVersion,
     createdAtMs: ms(s.createdAt),
@@ -33,14 +37,14 @@ export function toProto(s: SecretRecord): Secret {
   });
 }
 
-const rotationIn = (r: RotationSettings | undefined) => ({ enabled: r?.enabled ?? false, intervalDays: r?.intervalDays || null, strategy: r?.strategy || 'manual' });
+const rotationIn = (r: RotationSettings | undefined) => ({ enabled: r?.enabled ?? false, intervalDays: r?.intervalDays || null, strategy: r?.strategy || 'manual', policy: r?.policy ?? {} });
 
-function callContext(ctx: HandlerContext): CallContext {
+export function callContext(ctx: HandlerContext): CallContext {
   return { principal: principalFrom(ctx), requestId: ctx.requestHeader.get(REQUEST_ID_HEADER) ?? '', ip: ctx.requestHeader.get(CLIENT_IP_HEADER) ?? '' };
 }
 
 /** Proto ↔ domain mapping for VaultService; the logic lives in the secret service. */
-export function createSecretRpc(service: SecretService): Omit<ServiceImpl<typeof VaultService>, 'getInfo'> {
+export function createSecretRpc(service: SecretService): Omit<ServiceImpl<typeof VaultService>, 'getInfo' | 'listDueRotations' | 'expireSecrets' | 'warnExpiringSecrets'> {
   return {
     async createSecret(req, ctx) {
       const secret = await service.create(callContext(ctx), {
@@ -55,7 +59,7 @@ export function createSecretRpc(service: SecretService): Omit<ServiceImpl<typeof
       return { secret: toProto(secret) };
     },
     async listSecrets(req, ctx) {
-      const page = await service.list(callContext(ctx), { tag: req.tag, namePrefix: req.namePrefix, limit: req.limit, offset: req.offset });
+      const page = await service.list(callContext(ctx), { tag: req.tag, namePrefix: req.namePrefix, rotationStatus: req.rotationStatus, limit: req.limit, offset: req.offset });
       return { items: page.items.map(toProto), total: BigInt(page.total) };
     },
     async getSecret(req, ctx) {

@@ -1,11 +1,13 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { hasPermission, requirePermission, requireScoped, subjectOf, type Principal } from '@csda/auth';
-import { ConflictError, NotFoundError, VaultDecryptError } from '@csda/errors';
+import { ConflictError, ExternalServiceError, NotFoundError, ValidationError, VaultDecryptError } from '@csda/errors';
 import { DecryptError, aadFor, decryptValue, encryptValue, type Keyring } from '@csda/crypto';
 import type { AuditFact } from '@csda/service-kit';
 import type { SecretChanges, SecretQueries, SecretRepository, Visibility } from './secret.repository.ts';
-import type { RotationStrategy, SecretRecord, VersionRecord } from './secret.types.ts';
-import { checkDescription, checkId, checkName, checkPaging, checkRoles, checkRotation, checkTags, checkValue } from './secret.validation.ts';
+import { RotationFailure, type PostgresOps, type RotationEngine } from '../rotation/rotation.engine.ts';
+import { checkReferences, checkStrategyValue } from '../rotation/strategy-checks.ts';
+import type { SealedVersion, SecretRecord, VersionRecord } from './secret.types.ts';
+import { checkDescription, checkId, checkName, checkPaging, checkRoles, checkRotation, checkRotationStatus, checkTags, checkValue } from './secret.validation.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -20,6 +22,17 @@ export interface SecretServiceDeps {
   /** A repository on a fresh EntityManager fork (one per call). */
   readonly repository: () => SecretRepository;
   readonly keyring: () => Keyring;
+  readonly rotation: Pick<RotationEngine, 'rotate' | 'recordFailure'>;
+  /** Checks that a postgres secret's value is a PostgreSQL URL. */
+  readonly postgres: Pick<PostgresOps, 'credentials'>;
+}
+
+/** Rotation settings as the API gives them (policy: the Struct's JSON). */
+export interface RotationInput {
+  readonly enabled: boolean;
+  readonly intervalDays: number | null;
+  readonly strategy: string;
+  readonly policy?: Readonly<Record<string, unknown>>;
 }
 
 export interface CreateSecretInput {
@@ -29,7 +42,7 @@ export interface CreateSecretInput {
   readonly tags: readonly string[];
   readonly sharedWithRoles: readonly string[];
   readonly expiresAt: Date | null;
-  readonly rotation: { enabled: boolean; intervalDays: number | null; strategy: string };
+  readonly rotation: RotationInput;
 }
 
 export interface UpdateSecretInput {
@@ -39,7 +52,7 @@ export interface UpdateSecretInput {
   readonly sharedWithRoles?: readonly string[];
   readonly expiresAt?: Date | null;
   readonly isActive?: boolean;
-  readonly rotation?: { enabled: boolean; intervalDays: number | null; strategy: string };
+  readonly rotation?: RotationInput;
 }
 
 // A service acting for a user sees and changes what that user may, within its scope.
@@ -74,6 +87,8 @@ export function createSecretService(deps: SecretServiceDeps) {
     }
   };
 
+  const openValue = (secretId: string, sealed: SealedVersion) => decryptValue(deps.keyring(), sealed, aadFor(secretId, sealed.version));
+
   /** Loads a secret the caller may change, or NOT_FOUND (also when it is only shared with them). */
   const modifiable = async (repo: SecretQueries, ctx: CallContext, id: string, lock = false) => {
     const secret = await repo.findVisible(id, visibilityOf(ctx.principal), lock);
@@ -81,22 +96,45 @@ export function createSecretService(deps: SecretServiceDeps) {
     return secret;
   };
 
-  /** Adds a version; `audit` names the record written with it (same transaction). */
-  const addVersion = async (ctx: CallContext, id: string, value: Buffer, expectedVersion: number | undefined, rotation: boolean, audit: (version: number) => AuditFact) => {
-    return deps.repository().transaction(async (tx) => {
-      const secret = await modifiable(tx, ctx, id, true);
-      if (expectedVersion !== undefined && expectedVersion !== secret.currentVersion) {
-        throw new ConflictError('Secret version has changed', { expected_version: String(expectedVersion), current_version: String(secret.currentVersion) });
-      }
-      const version = secret.currentVersion + 1;
-      await tx.insertVersion(id, seal(id, version, value), ctx.principal.id);
-      if (rotation) {
-        const now = new Date();
-        await tx.update(id, { lastRotatedAt: now, nextRotationAt: nextRotation(secret.rotation.enabled, secret.rotation.intervalDays, now) });
-      }
-      await tx.audit(audit(version));
-      return (await tx.findVisible(id, visibilityOf(ctx.principal)))!;
-    });
+  /**
+   * Puts a new value. On a manual secret that is its rotation (rotated now,
+   * next due one interval later). Refused while a two-phase rotation is
+   * pending: the new credential may already be in use.
+   */
+  const addVersion = async (ctx: CallContext, id: string, value: Buffer, expectedVersion: number | undefined) => {
+    try {
+      return await deps.repository().transaction(async (tx) => {
+        const secret = await modifiable(tx, ctx, id, true);
+        if (expectedVersion !== undefined && expectedVersion !== secret.currentVersion) {
+          throw new ConflictError('Secret version has changed', { expected_version: String(expectedVersion), current_version: String(secret.currentVersion) });
+        }
+        if (secret.rotation.state === 'pending') {
+          throw new ConflictError('A rotation of this secret is in progress', { pending_version: String(secret.rotation.pendingVersion ?? '') });
+        }
+        checkStrategyValue(deps, secret.rotation.strategy, value);
+        const version = await tx.nextVersion(id);
+        await tx.insertVersion(id, seal(id, version, value), ctx.principal.id);
+        const manual = secret.rotation.strategy === 'manual';
+        if (manual) {
+          const now = new Date();
+          await tx.promote(id, version, now, nextRotation(secret.rotation.enabled, secret.rotation.intervalDays, now));
+        } else if (secret.rotation.pendingVersion !== null) {
+          // A new value supersedes an abandoned (failed) rotation's pending version.
+          await tx.update(id, { pendingVersion: null });
+        }
+        await tx.audit(fact(ctx, manual ? 'secret_rotated' : 'secret_value_updated', id, { version: String(version), ...(manual ? { strategy: 'manual', trigger: 'put_value' } : {}) }));
+        return (await tx.findVisible(id, visibilityOf(ctx.principal)))!;
+      });
+    } finally {
+      value.fill(0);
+    }
+  };
+
+  /** Strategy, policy and the secrets the policy refers to, for the owner. */
+  const checkRotationInput = async (repo: SecretQueries, ownerId: string, input: RotationInput) => {
+    const r = checkRotation(input.intervalDays, input.strategy, input.policy);
+    await checkReferences(deps, repo, ownerId, r.strategy, r.policy);
+    return r;
   };
 
   return {
@@ -105,11 +143,13 @@ export function createSecretService(deps: SecretServiceDeps) {
       const id = randomUUID();
       const name = checkName(input.name);
       const value = checkValue(input.value);
-      const rotation = checkRotation(input.rotation.intervalDays, input.rotation.strategy);
+      const rotation = checkRotation(input.rotation.intervalDays, input.rotation.strategy, input.rotation.policy);
+      checkStrategyValue(deps, rotation.strategy, value);
       const now = new Date();
       const created = await deps
         .repository()
         .transaction(async (tx) => {
+          await checkReferences(deps, tx, subjectOf(ctx.principal).id, rotation.strategy, rotation.policy);
           await tx.insertSecret({
             id,
             ownerId: ctx.principal.id,
@@ -121,6 +161,7 @@ export function createSecretService(deps: SecretServiceDeps) {
             rotationEnabled: input.rotation.enabled,
             rotationIntervalDays: rotation.intervalDays,
             rotationStrategy: rotation.strategy,
+            rotationPolicy: rotation.policy,
             nextRotationAt: nextRotation(input.rotation.enabled, rotation.intervalDays, now),
           });
           await tx.insertVersion(id, seal(id, 1, value), ctx.principal.id);
@@ -130,10 +171,11 @@ export function createSecretService(deps: SecretServiceDeps) {
       return created;
     },
 
-    async list(ctx: CallContext, filter: { tag: string; namePrefix: string; limit: number; offset: number }) {
+    async list(ctx: CallContext, filter: { tag: string; namePrefix: string; rotationStatus?: string; limit: number; offset: number }) {
       requireScoped(ctx.principal, 'secrets:read');
       const paging = checkPaging(filter.limit, filter.offset);
-      const page = await deps.repository().list(visibilityOf(ctx.principal), { tag: filter.tag || undefined, namePrefix: filter.namePrefix || undefined, ...paging });
+      const rotationStatus = checkRotationStatus(filter.rotationStatus ?? '');
+      const page = await deps.repository().list(visibilityOf(ctx.principal), { tag: filter.tag || undefined, namePrefix: filter.namePrefix || undefined, rotationStatus, ...paging });
       return { ...page, ...paging };
     },
 
@@ -161,12 +203,29 @@ export function createSecretService(deps: SecretServiceDeps) {
         .transaction(async (tx) => {
           const secret = await modifiable(tx, ctx, id, true);
           if (input.rotation) {
-            const r = checkRotation(input.rotation.intervalDays, input.rotation.strategy);
+            if (secret.rotation.state === 'pending' && input.rotation.strategy !== secret.rotation.strategy) {
+              throw new ConflictError('A rotation of this secret is in progress', { pending_version: String(secret.rotation.pendingVersion ?? '') });
+            }
+            const r = await checkRotationInput(tx, secret.ownerId, input.rotation);
+            if (r.strategy !== secret.rotation.strategy) {
+              const current = await tx.findSealed(id, visibilityOf(ctx.principal), 0);
+              if (current) {
+                const plain = openValue(id, current.sealed);
+                try {
+                  checkStrategyValue(deps, r.strategy, plain);
+                } finally {
+                  plain.fill(0);
+                }
+              }
+            }
             Object.assign(changes, {
               rotationEnabled: input.rotation.enabled,
               rotationIntervalDays: r.intervalDays,
               rotationStrategy: r.strategy,
+              rotationPolicy: r.policy,
               nextRotationAt: nextRotation(input.rotation.enabled, r.intervalDays, secret.rotation.lastRotatedAt ?? new Date()),
+              // New settings are the owner's answer to a failure: the due scan takes the secret again.
+              ...(secret.rotation.state === 'failed' ? { rotationState: 'ok', rotationLastError: null } : {}),
             });
           }
           await tx.update(id, changes);
@@ -218,7 +277,7 @@ export function createSecretService(deps: SecretServiceDeps) {
     async putValue(ctx: CallContext, id: string, value: string, expectedVersion: number | undefined): Promise<SecretRecord> {
       id = checkId(id);
       requireScoped(ctx.principal, 'secrets:write', id);
-      return addVersion(ctx, id, checkValue(value), expectedVersion, false, (v) => fact(ctx, 'secret_value_updated', id, { version: String(v) }));
+      return addVersion(ctx, id, checkValue(value), expectedVersion);
     },
 
     async versions(ctx: CallContext, id: string): Promise<{ secret: SecretRecord; versions: VersionRecord[] }> {
@@ -235,18 +294,36 @@ export function createSecretService(deps: SecretServiceDeps) {
       requireScoped(ctx.principal, 'secrets:write', id);
       const current = await deps.repository().findVisible(id, visibilityOf(ctx.principal));
       if (!current || !canModify(ctx.principal, current)) throw new NotFoundError('secret', id);
-      const next = value ? checkValue(value) : generateValue(current.rotation.strategy, id);
-      const strategy = value ? 'supplied' : current.rotation.strategy;
-      return addVersion(ctx, id, next, undefined, true, (v) => fact(ctx, 'secret_rotated', id, { version: String(v), strategy }));
+      if (current.rotation.strategy === 'manual' && !value) {
+        throw new ConflictError('This secret rotates manually: supply the new value', { resource: 'secret', identifier: id, strategy: 'manual' });
+      }
+      if (current.rotation.strategy !== 'manual' && value) {
+        throw new ValidationError('Only a manual secret takes a value to rotate to', { value: `must be empty for strategy ${current.rotation.strategy}` });
+      }
+      const request = {
+        secretId: id,
+        actor: { id: ctx.principal.id, name: ctx.principal.name },
+        requestId: ctx.requestId,
+        ip: ctx.ip,
+        trigger: 'on_demand' as const,
+        ...(ctx.principal.onBehalfOf ? { onBehalfOf: ctx.principal.onBehalfOf.id } : {}),
+        ...(value ? { suppliedValue: checkValue(value) } : {}),
+      };
+      let outcome;
+      try {
+        outcome = await deps.rotation.rotate(request);
+      } catch (err) {
+        if (!(err instanceof RotationFailure)) throw err;
+        await deps.rotation.recordFailure(request, err, undefined);
+        if (err.transient) throw new ExternalServiceError(current.rotation.strategy === 'webhook' ? 'rotation webhook' : 'rotation target', err);
+        throw new ConflictError(`Rotation failed: ${err.message}`, { resource: 'secret', identifier: id, reason: err.message });
+      } finally {
+        request.suppliedValue?.fill(0);
+      }
+      if (outcome.kind === 'skipped') throw new ConflictError(`Secret was not rotated: ${outcome.reason}`, { resource: 'secret', identifier: id });
+      return (await deps.repository().findVisible(id, visibilityOf(ctx.principal)))!;
     },
   };
-}
-
-function generateValue(strategy: RotationStrategy, id: string): Buffer {
-  if (strategy === 'manual') {
-    throw new ConflictError('This secret rotates manually: supply the new value', { resource: 'secret', identifier: id, strategy });
-  }
-  return Buffer.from(randomBytes(32).toString('base64url'), 'utf8');
 }
 
 export type SecretService = ReturnType<typeof createSecretService>;

@@ -1,6 +1,7 @@
 import { isRoleName } from '@csda/auth';
 import { NotFoundError, ValidationError } from '@csda/errors';
-import { ROTATION_STRATEGIES, type RotationStrategy } from './secret.types.ts';
+import { checkPolicy } from '../rotation/rotation-policy.ts';
+import { ROTATION_STATUSES, ROTATION_STRATEGIES, type RotationPolicy, type RotationStatus, type RotationStrategy } from './secret.types.ts';
 
 /** Largest secret value accepted, in bytes of UTF-8. */
 export const MAX_VALUE_BYTES = 65_536;
@@ -40,12 +41,27 @@ export function checkRoles(roles: readonly string[]): string[] {
   return clean;
 }
 
-export function checkRotation(intervalDays: number | null, strategy: string): { intervalDays: number | null; strategy: RotationStrategy } {
-  if (!(ROTATION_STRATEGIES as readonly string[]).includes(strategy)) throw new ValidationError('Invalid rotation strategy', { 'rotation.strategy': ROTATION_STRATEGIES.join(' or ') });
+/**
+ * Rotation settings: a known strategy, an interval of 1–3650 days, and the
+ * strategy's policy (see rotation-policy.ts), each bad field named in the details.
+ */
+export function checkRotation(
+  intervalDays: number | null,
+  strategy: string,
+  policy?: Readonly<Record<string, unknown>>,
+): { intervalDays: number | null; strategy: RotationStrategy; policy: RotationPolicy } {
+  if (!(ROTATION_STRATEGIES as readonly string[]).includes(strategy)) throw new ValidationError('Invalid rotation strategy', { 'rotation.strategy': ROTATION_STRATEGIES.join(' | ') });
   if (intervalDays !== null && (!Number.isInteger(intervalDays) || intervalDays < 1 || intervalDays > 3_650)) {
     throw new ValidationError('Invalid rotation interval', { 'rotation.interval_days': '1 to 3650' });
   }
-  return { intervalDays, strategy: strategy as RotationStrategy };
+  return { intervalDays, strategy: strategy as RotationStrategy, policy: checkPolicy(strategy as RotationStrategy, policy) };
+}
+
+/** A list filter on rotation.status ("" = any). */
+export function checkRotationStatus(status: string): RotationStatus | undefined {
+  if (!status) return undefined;
+  if (!(ROTATION_STATUSES as readonly string[]).includes(status)) throw new ValidationError('Invalid rotation status filter', { rotation_status: ROTATION_STATUSES.join(' | ') });
+  return status as RotationStatus;
 }
 
 export function checkPaging(limit: number, offset: number): { limit: number; offset: number } {

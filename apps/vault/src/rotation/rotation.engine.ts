@@ -1,0 +1,297 @@
+import { aadFor, decryptValue, encryptValue, type Keyring } from '@csda/crypto';
+import type { AuditFact, OutboxMessage, Subjects } from '@csda/service-kit';
+import { toRecord, type SecretQueries, type SecretRepository } from '../secrets/secret.repository.ts';
+import type { SecretRecord } from '../secrets/secret.types.ts';
+import { generateRandomValue } from './random-strategy.ts';
+import { jobResultMessage, secretRotatedMessage, type JobInfo, type JobStatus, type RotationTrigger } from './rotation-events.ts';
+import { postgresPolicy, randomPolicy, webhookPolicy } from './rotation-policy.ts';
+
+const DAY_MS = 86_400_000;
+
+/**
+ * A rotation that did not finish. `message` is safe to store and show (never
+ * a value, a password or a URL with credentials); `transient` failures are
+ * worth retrying, the others need the owner.
+ */
+export class RotationFailure extends Error {
+  readonly transient: boolean;
+  constructor(message: string, transient: boolean, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RotationFailure';
+    this.transient = transient;
+  }
+}
+
+/** What the postgres strategy needs from PostgreSQL (postgres-strategy.ts; injected for tests). */
+export interface PostgresOps {
+  /** The role and password of a connection URL; throws a RotationFailure (permanent) when the value is no PostgreSQL URL. */
+  credentials(url: string): { role: string; password: string };
+  withPassword(url: string, password: string): string;
+  generatePassword(length: number): string;
+  /** ALTER ROLE … PASSWORD over `connectUrl`; a RotationFailure says whether retrying may help. */
+  applyPassword(connectUrl: string, role: string, password: string): Promise<void>;
+  canLogin(url: string): Promise<boolean>;
+}
+
+/** What the webhook strategy needs (webhook-strategy.ts): signed POSTs through the SSRF guard. */
+export interface WebhookOps {
+  /** POSTs the signed JSON body; resolves on a 2xx, else a RotationFailure. */
+  push(target: WebhookTarget, body: Record<string, unknown>): Promise<void>;
+  /** POSTs the signed request; the new value from a 2xx `{"value": "…"}` answer. */
+  pull(target: WebhookTarget, body: Record<string, unknown>): Promise<string>;
+}
+
+export interface WebhookTarget {
+  readonly url: string;
+  readonly timeoutMs: number;
+  readonly signingSecret: string;
+  /** webhook-id: the same for every attempt at one version, so receivers can de-duplicate. */
+  readonly webhookId: string;
+}
+
+export interface RotationEngineDeps {
+  readonly repository: () => SecretRepository;
+  readonly keyring: () => Keyring;
+  readonly subjects: Subjects;
+  readonly postgres: PostgresOps;
+  readonly webhook: WebhookOps;
+}
+
+export interface RotationRequest {
+  readonly secretId: string;
+  /** Who the audit trail names. */
+  readonly actor: { readonly id: string; readonly name: string };
+  readonly requestId?: string;
+  readonly ip?: string;
+  /** Only a secret this user owns is rotated (a user schedule's acting_for). */
+  readonly requireOwner?: string;
+  readonly onBehalfOf?: string;
+  /** The version the caller means to replace (jobs); another one makes the request a no-op. */
+  readonly expectedVersion?: number;
+  /** The new value (manual strategy only). */
+  readonly suppliedValue?: Buffer;
+  readonly trigger: RotationTrigger;
+  readonly job?: JobInfo;
+}
+
+export type RotationOutcome = { readonly kind: 'rotated'; readonly version: number; readonly secret: SecretRecord } | { readonly kind: 'skipped'; readonly reason: string };
+
+type Phase1 =
+  | { kind: 'done'; outcome: RotationOutcome }
+  | { kind: 'apply'; secret: SecretRecord; version: number }
+  | { kind: 'pull'; secret: SecretRecord };
+
+const nextRotation = (s: SecretRecord, from: Date) => (s.rotation.enabled && s.rotation.intervalDays ? new Date(from.getTime() + s.rotation.intervalDays * DAY_MS) : null);
+const errorText = (err: unknown) => (err instanceof RotationFailure ? err.message : 'internal error during rotation');
+
+/**
+ * The one rotation path, for on-demand RotateSecret and for queued jobs.
+ * random / manual: one transaction. postgres / webhook push: two-phase
+ * (create → set → test → finish): the new value is committed as a pending
+ * version first, applied outside any transaction, tested, then promoted;
+ * a retry resumes from the stored pending version, so the credential in
+ * use is never lost before its successor is proven. webhook pull: the new
+ * value comes from the endpoint and is stored and promoted at once.
+ */
+export function createRotationEngine(deps: RotationEngineDeps) {
+  const open = (secretId: string, version: number, sealed: Parameters<typeof decryptValue>[1]) => decryptValue(deps.keyring(), sealed, aadFor(secretId, version));
+  const seal = (secretId: string, version: number, plaintext: Buffer) => {
+    try {
+      return { version, ...encryptValue(deps.keyring(), plaintext, aadFor(secretId, version)) };
+    } finally {
+      plaintext.fill(0);
+    }
+  };
+  const fact = (req: RotationRequest, action: string, details: Record<string, string>, outcome: 'success' | 'failure' = 'success'): AuditFact => ({
+    action,
+    actor: req.actor.id,
+    actorName: req.actor.name,
+    outcome,
+    resourceType: 'secret',
+    resourceId: req.secretId,
+    ip: req.ip ?? '',
+    requestId: req.requestId ?? '',
+    details: {
+      ...details,
+      trigger: req.trigger,
+      ...(req.job ? { job_id: req.job.jobId, attempt: String(req.job.attempt) } : {}),
+      ...(req.onBehalfOf ? { on_behalf_of: req.onBehalfOf } : {}),
+    },
+  });
+  const jobEvent = (req: RotationRequest, ownerId: string, r: { status: JobStatus; error?: string; detail?: string; nextAttemptAt?: Date }): OutboxMessage[] =>
+    req.job
+      ? [jobResultMessage(deps.subjects, req.job, { ...r, secretId: req.secretId, ownerId, ...(r.status === 'running' || r.status === 'retrying' ? {} : { finishedAt: new Date() }) })]
+      : [];
+
+  /** Reads a plaintext (another secret of the owner's, or a version of this one); the caller zeroes it. */
+  const currentValueOf = async (tx: SecretQueries, secretId: string, ownerId: string, label: string): Promise<Buffer> => {
+    const found = await tx.ownedCurrent(secretId, ownerId);
+    if (!found) throw new RotationFailure(`${label} ${secretId} is not a secret of the same owner`, false);
+    if (!found.active) throw new RotationFailure(`${label} ${secretId} is inactive or expired`, false);
+    return open(secretId, found.sealed.version, found.sealed);
+  };
+  const versionValue = async (tx: SecretQueries, secretId: string, version: number): Promise<Buffer> => {
+    const sealed = await tx.sealedVersion(secretId, version);
+    if (!sealed) throw new RotationFailure(`version ${version} is missing`, false);
+    return open(secretId, version, sealed);
+  };
+
+  /** Promotes `version` (already stored unless `sealed` is given): audit, SecretRotated and the job's result commit with it. */
+  const finish = async (tx: SecretQueries, req: RotationRequest, secret: SecretRecord, version: number, stored: boolean, value?: Buffer) => {
+    const now = new Date();
+    if (!stored) await tx.insertVersion(secret.id, seal(secret.id, version, value!), req.actor.id, now);
+    await tx.promote(secret.id, version, now, nextRotation(secret, now));
+    await tx.audit(fact(req, 'secret_rotated', { version: String(version), strategy: req.suppliedValue ? 'supplied' : secret.rotation.strategy }));
+    await tx.emit([
+      secretRotatedMessage(deps.subjects, { secretId: secret.id, ownerId: secret.ownerId, version, strategy: secret.rotation.strategy, trigger: req.trigger, at: now }),
+      ...jobEvent(req, secret.ownerId, { status: 'succeeded', detail: `version ${version}` }),
+    ]);
+    const [row] = [await tx.lockForRotation(secret.id)];
+    return { kind: 'rotated' as const, version, secret: toRecord(row!) };
+  };
+
+  const skip = async (tx: SecretQueries, req: RotationRequest, ownerId: string, reason: string): Promise<{ kind: 'done'; outcome: RotationOutcome }> => {
+    await tx.emit(jobEvent(req, ownerId, { status: 'succeeded', detail: `skipped: ${reason}` }));
+    return { kind: 'done', outcome: { kind: 'skipped', reason } };
+  };
+
+  /** Phase 1, under the row lock: checks, then either the whole rotation (random, manual) or the pending version. */
+  const begin = (req: RotationRequest) =>
+    deps.repository().transaction(async (tx): Promise<Phase1> => {
+      const row = await tx.lockForRotation(req.secretId);
+      if (!row || row.deleted) return skip(tx, req, row?.owner_id ?? '', 'secret does not exist or is deleted');
+      const secret = toRecord(row);
+      if (req.requireOwner !== undefined && secret.ownerId !== req.requireOwner) throw new RotationFailure('the schedule owner does not own this secret', false);
+      if (!secret.isActive) return skip(tx, req, secret.ownerId, 'secret is inactive');
+      const { currentVersion, rotation } = secret;
+      if (req.expectedVersion !== undefined && req.expectedVersion !== currentVersion && rotation.pendingVersion !== req.expectedVersion + 1) {
+        return skip(tx, req, secret.ownerId, `secret is at version ${currentVersion}, the job expected ${req.expectedVersion}`);
+      }
+      const strategy = req.suppliedValue ? 'manual' : rotation.strategy;
+      if (strategy === 'manual') {
+        if (!req.suppliedValue) throw new RotationFailure('manual rotation: the owner must put the new value', false);
+        return { kind: 'done', outcome: await finish(tx, req, secret, await tx.nextVersion(secret.id), false, req.suppliedValue) };
+      }
+      if (strategy === 'random') {
+        const value = Buffer.from(generateRandomValue(randomPolicy(rotation.policy)), 'utf8');
+        return { kind: 'done', outcome: await finish(tx, req, secret, await tx.nextVersion(secret.id), false, value) };
+      }
+      await tx.emit(jobEvent(req, secret.ownerId, { status: 'running' }));
+      if (strategy === 'webhook' && webhookPolicy(rotation.policy).mode === 'pull') return { kind: 'pull', secret };
+      if (rotation.pendingVersion !== null) return { kind: 'apply', secret, version: rotation.pendingVersion };
+      // Create: the new value is stored (sealed) before anything outside changes.
+      const version = await tx.nextVersion(secret.id);
+      let value: Buffer;
+      if (strategy === 'postgres') {
+        const current = await versionValue(tx, secret.id, currentVersion);
+        try {
+          const url = current.toString('utf8');
+          deps.postgres.credentials(url);
+          value = Buffer.from(deps.postgres.withPassword(url, deps.postgres.generatePassword(postgresPolicy(rotation.policy).password_length)), 'utf8');
+        } finally {
+          current.fill(0);
+        }
+      } else {
+        // The webhook receiver gets 256 bits of base64url.
+        value = Buffer.from(generateRandomValue({ length: 43, charset: 'base64url', prefix: '' }), 'utf8');
+      }
+      await tx.insertVersion(secret.id, seal(secret.id, version, value), req.actor.id, new Date(), false);
+      return { kind: 'apply', secret: { ...secret, rotation: { ...rotation, state: 'pending', pendingVersion: version } }, version };
+    });
+
+  /** Set and test, outside any transaction. */
+  const apply = async (secret: SecretRecord, version: number): Promise<void> => {
+    const repo = deps.repository();
+    const pending = await versionValue(repo, secret.id, version);
+    try {
+      if (secret.rotation.strategy === 'postgres') {
+        const pendingUrl = pending.toString('utf8');
+        // Resume: a pending password that already logs in was applied before a crash.
+        if (await deps.postgres.canLogin(pendingUrl)) return;
+        const policy = postgresPolicy(secret.rotation.policy);
+        const via = policy.rotator_secret_id
+          ? await currentValueOf(repo, policy.rotator_secret_id, secret.ownerId, 'rotator secret')
+          : await versionValue(repo, secret.id, secret.currentVersion);
+        try {
+          const { role, password } = deps.postgres.credentials(pendingUrl);
+          await deps.postgres.applyPassword(via.toString('utf8'), role, password);
+        } finally {
+          via.fill(0);
+        }
+        if (!(await deps.postgres.canLogin(pendingUrl))) throw new RotationFailure('the new password was set but does not log in yet', true);
+        return;
+      }
+      const target = await webhookTarget(repo, secret, version);
+      await deps.webhook.push(target, { type: 'secret.rotation', secret_id: secret.id, name: secret.name, version, value: pending.toString('utf8') });
+    } finally {
+      pending.fill(0);
+    }
+  };
+
+  const webhookTarget = async (repo: SecretQueries, secret: SecretRecord, version: number): Promise<WebhookTarget> => {
+    const policy = webhookPolicy(secret.rotation.policy);
+    const signing = await currentValueOf(repo, policy.signing_secret_id, secret.ownerId, 'signing secret');
+    const signingSecret = signing.toString('utf8');
+    signing.fill(0);
+    return { url: policy.url, timeoutMs: policy.timeout_ms, signingSecret, webhookId: `rotate:${secret.id}:${version}` };
+  };
+
+  /** Finish: promote the pending version if it is still the one this rotation applied. */
+  const promote = (req: RotationRequest, version: number) =>
+    deps.repository().transaction(async (tx): Promise<RotationOutcome> => {
+      const row = await tx.lockForRotation(req.secretId);
+      if (!row || row.deleted) return (await skip(tx, req, row?.owner_id ?? '', 'secret was deleted during rotation')).outcome;
+      const secret = toRecord(row);
+      if (secret.currentVersion >= version) return (await skip(tx, req, secret.ownerId, `version ${version} is already current`)).outcome;
+      if (secret.rotation.pendingVersion !== version) throw new RotationFailure(`pending version changed during rotation (now ${secret.rotation.pendingVersion ?? 'none'})`, true);
+      return finish(tx, req, secret, version, true);
+    });
+
+  const pull = async (req: RotationRequest, secret: SecretRecord): Promise<RotationOutcome> => {
+    const version = await deps.repository().nextVersion(secret.id);
+    const target = await webhookTarget(deps.repository(), secret, version);
+    const value = await deps.webhook.pull(target, { type: 'secret.rotation.request', secret_id: secret.id, name: secret.name, version });
+    return deps.repository().transaction(async (tx) => {
+      const row = await tx.lockForRotation(req.secretId);
+      if (!row || row.deleted || !row.is_active) return (await skip(tx, req, row?.owner_id ?? '', 'secret was deleted or deactivated during rotation')).outcome;
+      const now = toRecord(row);
+      if (now.currentVersion !== secret.currentVersion) return (await skip(tx, req, now.ownerId, `secret moved to version ${now.currentVersion} during rotation`)).outcome;
+      return finish(tx, req, now, await tx.nextVersion(now.id), false, Buffer.from(value, 'utf8'));
+    });
+  };
+
+  return {
+    /** Rotates (or resumes a rotation) through the secret's strategy. Throws RotationFailure when it could not finish. */
+    async rotate(req: RotationRequest): Promise<RotationOutcome> {
+      try {
+        const first = await begin(req);
+        if (first.kind === 'done') return first.outcome;
+        if (first.kind === 'pull') return await pull(req, first.secret);
+        await apply(first.secret, first.version);
+        return await promote(req, first.version);
+      } catch (err) {
+        if (err instanceof RotationFailure) throw err;
+        const decrypt = err instanceof Error && err.name === 'DecryptError';
+        throw new RotationFailure(decrypt ? 'a stored value could not be decrypted' : 'internal error during rotation', !decrypt, { cause: err });
+      }
+    },
+
+    /**
+     * Records a failed attempt: the error on the secret, an audit record and
+     * the job's result. `retrying` leaves the state alone (the job comes back);
+     * `failed` / `dead` (and on-demand failures, `undefined` job status) mark the secret failed.
+     */
+    async recordFailure(req: RotationRequest, err: unknown, status: 'retrying' | 'failed' | 'dead' | undefined, nextAttemptAt?: Date): Promise<void> {
+      const message = errorText(err);
+      await deps.repository().transaction(async (tx) => {
+        const row = await tx.lockForRotation(req.secretId);
+        if (!row) return;
+        await tx.recordRotationError(req.secretId, message, status === 'retrying' ? undefined : 'failed');
+        await tx.audit(fact(req, 'secret_rotation_failed', { error: message, ...(status ? { status } : {}) }, 'failure'));
+        if (status) await tx.emit(jobEvent(req, row.owner_id, { status, error: message, ...(nextAttemptAt ? { nextAttemptAt } : {}) }));
+      });
+    },
+  };
+}
+
+export type RotationEngine = ReturnType<typeof createRotationEngine>;

@@ -275,6 +275,19 @@ describe('alert webhook delivery', () => {
     expect(receiver.received.every((r) => r.verified)).toBe(true);
   });
 
+  it('a slow receiver holds one slot: the other deliveries go out meanwhile', async () => {
+    await createAlertRepository(em()).createWebhook({ url: receiver.url('/slow'), kinds: ['secret_expired'], signingSecretId: SECRET_ID, description: '', createdBy: ADMIN.id, createdByName: ADMIN.name });
+    await webhook(receiver.url('/fast'));
+    await createAlertRepository(em()).raise([{ dedupeKey: 'secret_expired:s:1', kind: 'secret_expired', severity: 'critical', ownerId: 'user-alice', resourceType: 'secret', resourceId: 's', message: 'expired' }]);
+    await raise(6);
+    receiver.answer((r) => (r.path === '/slow' ? { status: 200, delayMs: 3_000 } : { status: 200 }));
+    start({ concurrency: 3 });
+    await until(async () => receiver.received.filter((r) => r.path === '/fast').length === 7, 2_500);
+    expect(receiver.received.map((r) => r.path).filter((p) => p === '/slow')).toEqual(['/slow']);
+    const rows = await query<{ url: string; status: string }>(db.url, `select w.url, d.status from scheduler.alert_deliveries d join scheduler.alert_webhooks w on w.id = d.webhook_id`);
+    expect(rows.filter((r) => r.url.endsWith('/slow')).map((r) => r.status)).toEqual(['pending']);
+  });
+
   it('a claim another replica holds is not sent again, and a lost claim records nothing', async () => {
     await webhook(receiver.url('/lease'));
     const [alertId] = await raise();

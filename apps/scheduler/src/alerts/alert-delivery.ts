@@ -134,20 +134,38 @@ export function startAlertDelivery(deps: AlertDeliveryDeps): AlertDelivery {
     }
   }
 
-  async function round(): Promise<number> {
-    const claimed = await createDeliveryRepository(deps.em()).claim(config.concurrency, leaseMs);
-    await Promise.all(claimed.map((d) => deliver(d).catch((err: unknown) => logger.error({ delivery_id: d.id, err: messageOf(err) }, 'alert delivery not recorded; retried after its lease'))));
-    return claimed.length;
+  // Up to `concurrency` deliveries in flight; a slot that frees up is refilled at once, so a slow receiver holds one slot, not a round.
+  const inFlight = new Set<Promise<void>>();
+  const wakeUp = () => {
+    kicked = true;
+    wake?.();
+  };
+
+  /** Claims as many due deliveries as there are free slots and starts them; returns whether it filled every slot. */
+  async function fill(): Promise<boolean> {
+    const free = config.concurrency - inFlight.size;
+    if (free <= 0) return false;
+    const claimed = await createDeliveryRepository(deps.em()).claim(free, leaseMs);
+    for (const d of claimed) {
+      const running: Promise<void> = deliver(d)
+        .catch((err: unknown) => logger.error({ delivery_id: d.id, err: messageOf(err) }, 'alert delivery outcome not recorded; retried after its lease'))
+        .finally(() => {
+          inFlight.delete(running);
+          wakeUp();
+        });
+      inFlight.add(running);
+    }
+    return claimed.length === free;
   }
 
   const loop = (async () => {
     while (!stopped) {
       kicked = false;
       try {
-        const sent = await round();
+        const full = await fill();
         if (failures > 0) logger.info({ after_failures: failures }, 'alert delivery recovered');
         failures = 0;
-        if (sent === config.concurrency) continue;
+        if (full) continue;
         await sleep(config.pollMs);
       } catch (err) {
         failures += 1;
@@ -155,13 +173,11 @@ export function startAlertDelivery(deps: AlertDeliveryDeps): AlertDelivery {
         await sleep(Math.min(30_000, config.pollMs * 2 ** Math.min(failures, 5)));
       }
     }
+    await Promise.all(inFlight);
   })();
 
   return {
-    kick() {
-      kicked = true;
-      wake?.();
-    },
+    kick: wakeUp,
     async stop() {
       stopped = true;
       wake?.();

@@ -45,7 +45,7 @@ export interface TargetDeps {
   /** Call options for the scheduler acting for a user with exactly `grants` (clients.ts). */
   readonly asUser: (user: OnBehalfOf, grants: readonly (readonly [Permission, string])[], audience: 'vault') => Promise<CallOptions>;
   /** Records and publishes jobs in the caller's transaction (job-queue.ts enqueueRotations). */
-  readonly enqueueRotations: (jobs: RotationJob[], em: EntityManager) => Promise<void>;
+  readonly enqueueRotations: (jobs: RotationJob[], em: EntityManager) => Promise<unknown>;
 }
 
 export interface FireContext {

@@ -1,5 +1,4 @@
-import { isIP } from 'node:net';
-import { checkAddress, createGuardedHttp, systemResolver, validateTarget, type AllowList, type GuardedHttp, type Resolver } from '@csda/net';
+import { checkDestination, createGuardedHttp, HttpRequestError, systemResolver, type AllowList, type GuardedHttp, type Resolver } from '@csda/net';
 
 const RESOLVE_TIMEOUT_MS = 5_000;
 
@@ -30,22 +29,13 @@ export function createAlertHttp(config: AlertHttpConfig, options: { resolver?: R
  * decides again, per connection.
  */
 export function createDestinationCheck(config: Pick<AlertHttpConfig, 'ALERT_WEBHOOK_ALLOW'>, resolver: Resolver = systemResolver) {
-  const allow = config.ALERT_WEBHOOK_ALLOW;
+  const options = { allow: config.ALERT_WEBHOOK_ALLOW, requireHttps: true, allowHttpForAllowListed: false, resolver, connectTimeoutMs: RESOLVE_TIMEOUT_MS };
   return async (url: string): Promise<void> => {
-    const target = validateTarget(url, { allow, requireHttps: true, allowHttpForAllowListed: false });
-    if (isIP(target.host) !== 0) return; // validateTarget has judged the literal address
-    let addresses: readonly { address: string }[];
-    let timer: NodeJS.Timeout | undefined;
     try {
-      addresses = await Promise.race([
-        resolver(target.host),
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('resolve timeout')), RESOLVE_TIMEOUT_MS))),
-      ]);
-    } catch {
-      return;
-    } finally {
-      clearTimeout(timer);
+      await checkDestination(url, options);
+    } catch (err) {
+      if (err instanceof HttpRequestError) return;
+      throw err;
     }
-    for (const { address } of addresses) checkAddress(target.host, address, allow);
   };
 }

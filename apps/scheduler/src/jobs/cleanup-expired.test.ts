@@ -61,7 +61,7 @@ describe('cleanupExpired', () => {
     const result = await cleanupExpired({ clients: c.clients, thresholdDays: [1], logger });
     expect(result.sessionsPurged).toBe(7);
     expect(result.failures).toHaveLength(2);
-    expect(result.failures[0]).toMatch(/^expire secrets: .*down/);
+    expect(result.failures[0]).toMatch(/^expire secrets: Unavailable: down/);
     expect(new CleanupFailedError(result).message).toContain('failed: expire secrets');
 
     const g = await cleanupExpired({ clients: clients({ expirable: 2, warnable: 0, gatewayDown: true }).clients, thresholdDays: [1], logger });

@@ -1,4 +1,4 @@
-import { ConnectError } from '@connectrpc/connect';
+import { Code, ConnectError } from '@connectrpc/connect';
 import type { Logger } from '@csda/service-kit';
 import type { SchedulerClients } from '../clients.ts';
 
@@ -32,7 +32,7 @@ export class CleanupFailedError extends Error {
   }
 }
 
-const reason = (err: unknown) => (err instanceof ConnectError ? `${err.code}: ${err.rawMessage}` : err instanceof Error ? err.message : String(err));
+const reason = (err: unknown) => (err instanceof ConnectError ? `${Code[err.code] ?? err.code}: ${err.rawMessage}` : err instanceof Error ? err.message : String(err));
 
 /**
  * cleanup-expired: deactivates expired secrets, sends the expiry warnings not

@@ -56,7 +56,8 @@ export interface SchedulesHarness {
   readonly scheduler: Client<typeof SchedulerService>;
   /** Call options for `principal` as the gateway signs them for `audience`. */
   as(principal: Principal, audience?: 'scheduler' | 'vault'): Promise<{ headers: Record<string, string> }>;
-  createSecret(owner: Principal, name: string): Promise<Secret>;
+  /** A secret of `owner` in the vault, rotating with `strategy` (default random). */
+  createSecret(owner: Principal, name: string, strategy?: string): Promise<Secret>;
   sql<R extends Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
   close(): Promise<void>;
 }
@@ -113,8 +114,8 @@ export async function openSchedulesHarness(clockStart: string): Promise<Schedule
     clock,
     scheduler: createClient(SchedulerService, transport),
     as,
-    async createSecret(owner, name) {
-      const { secret } = await vault.createSecret({ name, value: `value-of-${name}` }, await as(owner, 'vault'));
+    async createSecret(owner, name, strategy = 'random') {
+      const { secret } = await vault.createSecret({ name, value: `value-of-${name}`, rotation: { strategy } }, await as(owner, 'vault'));
       return secret!;
     },
     sql: (text, params = []) => query(db.url, text, params),

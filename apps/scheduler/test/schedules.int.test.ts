@@ -100,9 +100,18 @@ describe('scheduler: schedule RPCs', () => {
     const noWrite = await failure(h.scheduler.createSchedule(request({ target: rotate(carolSecret.id) }), await h.as(noSecretWrite)));
     expect(noWrite.fields['target.secret_id']).toContain('secrets:write');
 
-    // secrets:admin reaches any secret (the grant still names only this one).
-    const { schedule } = await h.scheduler.createSchedule(request({ target: rotate(bobSecret.id) }), await h.as(admin));
-    expect(schedule?.ownerId).toBe(admin.id);
+    // secrets:admin sees every secret, but the vault rotates a scheduled job only for the secret's owner.
+    expect((await failure(h.scheduler.createSchedule(request({ target: rotate(bobSecret.id) }), await h.as(admin)))).fields).toEqual({ 'target.secret_id': 'no such secret, or not yours' });
+    const adminSecret = await h.createSecret(admin, 'admin-own');
+    expect((await h.scheduler.createSchedule(request({ target: rotate(adminSecret.id) }), await h.as(admin))).schedule?.ownerId).toBe(admin.id);
+  });
+
+  it('rotate_secret refuses a manual secret (nothing to generate) and an inactive one', async () => {
+    const manual = await h.createSecret(alice, 'alice-manual', 'manual');
+    expect((await failure(h.scheduler.createSchedule(request({ target: rotate(manual.id) }), await h.as(alice)))).fields['target.secret_id']).toContain('rotates manually');
+    const inactive = await h.createSecret(alice, 'alice-inactive');
+    await h.vault.updateSecret({ id: inactive.id, isActive: false }, await h.as(alice, 'vault'));
+    expect((await failure(h.scheduler.createSchedule(request({ target: rotate(inactive.id) }), await h.as(alice)))).fields).toEqual({ 'target.secret_id': 'the secret is inactive' });
   });
 
   it('refuses callers without schedules:write, and a names collision per owner (409), case-insensitive', async () => {

@@ -80,8 +80,6 @@ const codeOf = (err: unknown) => (err instanceof ConnectError ? err.code : undef
 /** The owner's view of a secret, fetched as the owner (scheduler acting for them, scoped to this secret). */
 async function secretAsOwner(deps: TargetDeps, owner: Owner, secretId: string): Promise<Secret | undefined> {
   const grants: [Permission, string][] = [['secrets:read', secretId]];
-  // An admin's reach covers secrets they do not own; the grant is still scoped to this one secret.
-  if (owner.permissions.includes('secrets:admin')) grants.push(['secrets:admin', secretId]);
   try {
     const { secret } = await deps.vault.getSecret({ id: secretId }, await deps.asUser({ id: owner.id, name: owner.name, roles: [...owner.roles] }, grants, 'vault'));
     return secret;
@@ -92,11 +90,17 @@ async function secretAsOwner(deps: TargetDeps, owner: Owner, secretId: string): 
   }
 }
 
-/** Why `owner` may not rotate `secret`, or undefined when they may. Owning it or holding secrets:admin, and secrets:write. */
+/**
+ * Why `owner` may not rotate `secret` on a schedule, or undefined when they
+ * may. The vault rotates a scheduled job only for the secret's owner (not for
+ * an admin who merely sees it), so the owner is required here too, with
+ * secrets:write; a `manual` secret has no generated value to rotate to.
+ */
 function rotateProblem(owner: Owner, secret: Secret | undefined): string | undefined {
-  if (!secret || (secret.ownerId !== owner.id && !owner.permissions.includes('secrets:admin'))) return 'no such secret, or not yours';
+  if (!secret || secret.ownerId !== owner.id) return 'no such secret, or not yours';
   if (!owner.permissions.includes('secrets:write')) return 'rotating a secret needs secrets:write';
   if (!secret.isActive) return 'the secret is inactive';
+  if ((secret.rotation?.strategy || 'manual') === 'manual') return 'the secret rotates manually (rotation.strategy manual): the owner puts each new value';
   return undefined;
 }
 

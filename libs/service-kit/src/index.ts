@@ -15,6 +15,7 @@ export * from './nats-permissions.ts';
 export * from './nats-server-config.ts';
 export * from './ops-server.ts';
 export * from './provision/services.ts';
+export { saslprep, scramSha256Verifier } from './provision/scram.ts';
 export * from './redis.ts';
 export * from './retry.ts';
 export * from './rpc-client.ts';

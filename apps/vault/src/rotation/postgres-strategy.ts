@@ -1,6 +1,6 @@
-import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
 import { ValidationError } from '@csda/errors';
+import { scramSha256Verifier } from '@csda/service-kit';
 import pg from 'pg';
 
 /*
@@ -10,8 +10,6 @@ import pg from 'pg';
  * state. No password ever leaves this module in a message: errors name the
  * user, host and port, never the URL or the password.
  */
-
-const pbkdf2Async = promisify(pbkdf2);
 
 export interface PostgresCredentials {
   readonly url: URL;
@@ -200,36 +198,6 @@ function checkPassword(password: string, fail: (reason: string) => Error): void 
   if (typeof password !== 'string' || password === '') throw fail('must not be empty');
   if (password.includes('\0')) throw fail('must not contain NUL');
   if (password.length > MAX_PASSWORD_LENGTH) throw fail(`must be at most ${MAX_PASSWORD_LENGTH} characters`);
-}
-
-/**
- * SASLprep's mapping steps (RFC 4013: non-ASCII spaces → space, "mapped to
- * nothing" removed, NFKC), as libpq and node-postgres (≥ 8.23) apply them to
- * the password when they log in with SCRAM; the verifier must be made from
- * the same bytes. (Passwords with prohibited characters are rare enough to
- * ignore libpq's raw-bytes fallback for them.)
- */
-function saslprep(password: string): string {
-  return password
-    .replace(/[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/gu, ' ')
-    // Zero-width joiners and variation selectors are in the class on purpose: RFC 3454 table B.1 removes them.
-    // eslint-disable-next-line no-misleading-character-class
-    .replace(/[\u00AD\u034F\u1806\u180B-\u180D\u200C\u200D\u2060\uFE00-\uFE0F\uFEFF]/gu, '')
-    .normalize('NFKC');
-}
-
-/**
- * A PostgreSQL SCRAM-SHA-256 verifier (pg_authid.rolpassword format), as
- * psql's `\password` computes it: libs/service-kit's provision/scram.ts (which
- * the kit does not export) plus SASLprep, so non-ASCII passwords work too.
- */
-async function scramSha256Verifier(password: string, iterations = 4096): Promise<string> {
-  const salt = randomBytes(16);
-  const salted = await pbkdf2Async(Buffer.from(saslprep(password), 'utf8'), salt, iterations, 32, 'sha256');
-  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
-  const storedKey = createHash('sha256').update(clientKey).digest();
-  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
-  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
 
 interface CallContext {

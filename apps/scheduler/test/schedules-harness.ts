@@ -50,6 +50,8 @@ export interface SchedulesHarness {
   openOrm(): Promise<MikroORM>;
   readonly orm: MikroORM;
   readonly clients: SchedulerClients;
+  /** Environment a scheduler runtime of this harness runs with (keys, database, vault URL). */
+  readonly schedulerEnv: Record<string, string>;
   readonly vault: Client<typeof VaultService>;
   readonly clock: ReturnType<typeof fakeClock>;
   /** SchedulerService's schedule RPCs over an in-memory Connect transport, with the real auth and error interceptors. */
@@ -67,9 +69,10 @@ export interface SchedulesHarness {
  * (its own NATS namespace), the scheduler's real identity and clients, and the
  * schedule RPCs served through the production interceptors.
  */
-export async function openSchedulesHarness(clockStart: string): Promise<SchedulesHarness> {
+export async function openSchedulesHarness(clockStart: string, options: { vaultNamespace?: string } = {}): Promise<SchedulesHarness> {
   const keys = generateTestKeys();
-  const vaultNamespace = testNamespace();
+  // Its own namespace by default, so the vault's rotation workers never see the jobs a test publishes.
+  const vaultNamespace = options.vaultNamespace ?? testNamespace();
   const db = await createTestDatabase('scheduler_schedules');
   const logger = createLogger({ service: 'scheduler', level: 'warn' });
   const orms: MikroORM[] = [];
@@ -82,7 +85,8 @@ export async function openSchedulesHarness(clockStart: string): Promise<Schedule
   await migrate(orm, db.url, 'scheduler');
 
   const vaultEnv = { ...keys.envFor('vault'), DATABASE_URL: db.url, NATS_NAMESPACE: vaultNamespace, NATS_URL: natsUrl() };
-  expect((await runCommand('vault', 'migrate', vaultEnv)).code).toBe(0);
+  const migrated = await runCommand('vault', 'migrate', vaultEnv);
+  expect(migrated.code, migrated.stderr + migrated.stdout).toBe(0);
   const vaultService = await startService('vault', { ...vaultEnv, NODE_ENV: 'production', LOG_LEVEL: 'warn' });
   const vaultUrl = `http://127.0.0.1:${vaultService.rpcPort}`;
 
@@ -110,6 +114,7 @@ export async function openSchedulesHarness(clockStart: string): Promise<Schedule
     openOrm,
     orm,
     clients,
+    schedulerEnv: { ...keys.envFor('scheduler'), DATABASE_URL: db.url, NATS_URL: natsUrl(), VAULT_URL: vaultUrl, GATEWAY_RPC_URL: 'http://127.0.0.1:9', NODE_ENV: 'production', LOG_LEVEL: 'warn' },
     vault,
     clock,
     scheduler: createClient(SchedulerService, transport),
@@ -123,7 +128,7 @@ export async function openSchedulesHarness(clockStart: string): Promise<Schedule
       for (const o of orms) await o.close(true);
       await vaultService.stop();
       await db.drop();
-      await deleteNamespace(vaultNamespace);
+      if (!options.vaultNamespace) await deleteNamespace(vaultNamespace);
     },
   };
 }

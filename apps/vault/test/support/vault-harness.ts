@@ -97,7 +97,8 @@ export async function startHarness(label: string, baseEnv: Record<string, string
     logs: () => allLogs.map((l) => l()).join('\n'),
     async close() {
       if (process.env.DEBUG_LOGS) console.log(allLogs.map((l) => l()).join('\n'));
-      await Promise.all(vaults.map((v) => v.stop()));
+      // (a vault a test killed has a signalCode and no exitCode: nothing left to stop)
+      await Promise.all(vaults.filter((v) => v.process.exitCode === null && v.process.signalCode === null).map((v) => v.stop()));
       await nats.connection.close();
       await db.drop();
       await deleteNamespace(namespace);

@@ -1,7 +1,9 @@
 import { createInternalTokenSigner, parseSigningKey, principalHeaders, SEEDED_ROLES, type Principal } from '@csda/auth';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
+import { Health, HealthCheckResponse_ServingStatus } from '@csda/proto/grpc/health/v1/health_pb.js';
 import { connectNats, createServiceClient, type Nats } from '@csda/service-kit';
-import { createTestDatabase, deleteNamespace, freePort, generateTestKeys, natsUrl, query, runCommand, startService, testNamespace, waitFor, type TestDatabase } from '@csda/testing';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createTestDatabase, deleteNamespace, freePort, generateTestKeys, natsUrl, query, runCommand, spawnService, startService, testNamespace, waitFor, type RunningService, type TestDatabase } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const perms = (role: string) => [...(SEEDED_ROLES.find((r) => r.name === role)?.permissions ?? [])];
@@ -147,6 +149,35 @@ describe('rotation pipeline: scheduler ↔ vault', () => {
     const second = await runCommand('scheduler', 'cleanup-expired', schedulerEnv);
     expect(second.code).not.toBe(0);
     expect((await rows<{ detail: string }>(`select detail from scheduler.job_runs where job = 'cleanup-expired' order by started_at desc limit 1`))[0]!.detail).toMatch(/: 0 expired secret\(s\) deactivated, 0 expiry warning\(s\) sent/);
+  });
+
+  it('cleanup-expired with the gateway up purges expired refresh tokens and exits 0', async () => {
+    const gatewayEnv = { ...schedulerEnv, ...keys.envFor('gateway'), REDIS_KEY_PREFIX: `${namespace}:`, OPS_PORT: String(await freePort()), ADMIN_INITIAL_PASSWORD: 'test-admin-password-0123456789' };
+    for (const command of ['migrate', 'bootstrap']) {
+      const r = await runCommand('gateway', command, gatewayEnv);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const rpcPort = await freePort();
+    const gateway: RunningService = spawnService('gateway', gatewayEnv, rpcPort, await freePort());
+    try {
+      // Its /readyz waits for every backend; the scheduler needs only its RPC port serving.
+      const health = createServiceClient(Health, `http://127.0.0.1:${rpcPort}`);
+      const serving = async () => (await health.check({ service: '' }).catch(() => undefined))?.status === HealthCheckResponse_ServingStatus.SERVING;
+      await waitFor(serving, { timeoutMs: 30_000, what: 'gateway RPC serving' }).catch((err: unknown) => {
+        throw new Error(`${String(err)}\n${gateway.logs().slice(-3_000)}`);
+      });
+      const [user] = await rows<{ id: string }>(`select id from identity.users limit 1`);
+      const stale = randomUUID();
+      await rows(`insert into identity.refresh_tokens (id, token_hash, family_id, user_id, expires_at) values ($1, $2, $3, $4, now() - interval '1 day')`, [stale, randomBytes(16).toString('hex'), randomUUID(), user!.id]);
+      const run = await runCommand('scheduler', 'cleanup-expired', { ...schedulerEnv, GATEWAY_RPC_URL: `http://127.0.0.1:${rpcPort}` });
+      expect(run.code, run.stderr).toBe(0);
+      const [recorded] = await rows<{ status: string; detail: string }>(`select status, detail from scheduler.job_runs where job = 'cleanup-expired' order by started_at desc limit 1`);
+      expect(recorded).toEqual({ status: 'completed', detail: '0 expired secret(s) deactivated, 0 expiry warning(s) sent, 1 session(s) purged' });
+      expect(await rows(`select id from identity.refresh_tokens where id = $1`, [stale])).toEqual([]);
+    } finally {
+      gateway.process.kill('SIGTERM');
+      await new Promise((resolve) => gateway.process.once('exit', resolve));
+    }
   });
 
   it('rotate-secrets exits non-zero and records the failure when the vault is unreachable', async () => {

@@ -16,11 +16,12 @@ export const PURGE_BATCH = 5_000;
  *   the family can hold a live token, i.e. until its absolute lifetime ends,
  *   which is also long past REFRESH_REUSE_GRACE_S.
  *
- * Audited once per run, with the count.
+ * Audited once per run, with the count, as the gateway's own action (the
+ * audit log accepts no other service as a gateway event's actor) naming the caller.
  */
 export function createSessionPurge(deps: Pick<IdentityDeps, 'repositories' | 'audit' | 'refreshFamilyMaxAgeSeconds'>) {
   return {
-    async purge(nowMs: number, actor: string): Promise<number> {
+    async purge(nowMs: number, requestedBy: string): Promise<number> {
       const now = new Date(nowMs);
       // Without a configured family lifetime a family lives as long as its newest token: spent tokens are kept.
       const familyStartedBefore = new Date(deps.refreshFamilyMaxAgeSeconds === undefined ? 0 : nowMs - deps.refreshFamilyMaxAgeSeconds * 1000);
@@ -31,7 +32,7 @@ export function createSessionPurge(deps: Pick<IdentityDeps, 'repositories' | 'au
         purged += n;
         if (n < PURGE_BATCH) break;
       }
-      await deps.audit({ action: 'sessions_purged', actor, outcome: 'success', resourceType: 'refresh_token', details: { purged: String(purged), before: now.toISOString() } });
+      await deps.audit({ action: 'sessions_purged', actor: 'service:gateway', outcome: 'success', resourceType: 'refresh_token', details: { purged: String(purged), before: now.toISOString(), requested_by: requestedBy } });
       return purged;
     },
   };

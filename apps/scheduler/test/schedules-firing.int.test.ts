@@ -240,6 +240,26 @@ describe('scheduler: firing user schedules', () => {
     owners.set(carol.id, { active: true, permissions: carol.permissions });
   });
 
+  it('DST: Berlin 02:30 fires at 03:00 CEST on spring-forward day, and once (not twice) on fall-back day', async () => {
+    const firing = createScheduleFiring(await replica());
+    h.clock.set('2027-03-27T12:00:00Z');
+    const spring = await schedule(alice, { cron: '30 2 * * *', timeZone: 'Europe/Berlin', overlapPolicy: 'allow' });
+    expect((await rowOf(spring.id)).next_run_at?.toISOString()).toBe('2027-03-28T01:00:00.000Z');
+    h.clock.set('2027-03-28T01:00:02Z');
+    await firing.tick();
+    expect((await runsOf(spring.id)).map((r) => new Date(r.scheduled_for).toISOString())).toEqual(['2027-03-28T01:00:00.000Z']);
+    expect((await rowOf(spring.id)).next_run_at?.toISOString()).toBe('2027-03-29T00:30:00.000Z');
+
+    h.clock.set('2027-10-30T12:00:00Z');
+    const fall = await schedule(alice, { cron: '30 2 * * *', timeZone: 'Europe/Berlin', overlapPolicy: 'allow' });
+    h.clock.set('2027-10-31T00:30:02Z'); // 02:30 CEST
+    await firing.tick();
+    h.clock.set('2027-10-31T01:30:02Z'); // 02:30 CET, the same wall time again
+    await firing.tick();
+    expect((await runsOf(fall.id)).map((r) => new Date(r.scheduled_for).toISOString())).toEqual(['2027-10-31T00:30:00.000Z']);
+    expect((await rowOf(fall.id)).next_run_at?.toISOString()).toBe('2027-11-01T01:30:00.000Z');
+  });
+
   it('startScheduleLoop ticks on its interval and stop() ends it', async () => {
     h.clock.set('2030-01-06T09:30:00Z');
     const s = await schedule(alice, { overlapPolicy: 'allow' });

@@ -79,6 +79,8 @@ describe('scheduler: schedule RPCs', () => {
 
   it.each([
     ['six fields', { cron: '0 30 2 * * *' }, 'cron'],
+    ['a control character in the name', { name: 'bad\u0007name' }, 'name'],
+    ['a name over 200 characters', { name: 'n'.repeat(201) }, 'name'],
     ['@reboot', { cron: '@reboot' }, 'cron'],
     ['an offset for a zone', { timeZone: '+02:00' }, 'time_zone'],
     ['an empty oneof', { target: create(ScheduleTargetSchema, {}) }, 'target'],

@@ -152,7 +152,8 @@ export function createScheduleFiring(deps: ScheduleLoopDeps) {
       const result: TickResult = { fired: 0, recorded: 0, missed: 0, paused: 0, resumed: 0 };
       if (now.getTime() - lastResumeCheck >= resumeCheckMs) {
         lastResumeCheck = now.getTime();
-        await resumePaused(now, result);
+        // A failed check (gateway down) must not hold back the due schedules; it is retried next time.
+        await resumePaused(now, result).catch((err: unknown) => deps.logger.warn({ err }, 'resume check of paused schedules failed'));
       }
       // Bounded: candidates locked by another replica stay due until it commits; the next tick sees them.
       for (let round = 0; round < 20; round++) {

@@ -238,5 +238,19 @@ describe('scheduler job queue and job records', () => {
       expect((invalid as ConnectError).code).toBe(Code.InvalidArgument);
       await expect(client.listJobs({})).rejects.toMatchObject({ code: Code.Unauthenticated });
     });
+
+    it('folds 10,000 JobResult events in seconds', async () => {
+      const ids = Array.from({ length: 10_000 }, (_, i) => job(100 + i).jobId);
+      const started = performance.now();
+      for (let i = 0; i < ids.length; i += 500) {
+        await Promise.all(ids.slice(i, i + 500).map((jobId) => publishResult('vault', { jobId, status: 'succeeded', attempt: 1, detail: 'version 2' }, `${jobId}:1:succeeded`)));
+      }
+      const published = performance.now() - started;
+      const done = async () => (await rows(`select count(*)::int as n from scheduler.jobs where id = any($1) and status = 'succeeded'`, [ids]))[0]!.n === ids.length;
+      await waitFor(done, { timeoutMs: 60_000, intervalMs: 250, what: '10,000 results folded' });
+      const elapsed = performance.now() - started;
+      console.log(`published 10,000 JobResults in ${Math.round(published)} ms; all folded after ${Math.round(elapsed)} ms`);
+      expect(elapsed).toBeLessThan(30_000);
+    });
   });
 });

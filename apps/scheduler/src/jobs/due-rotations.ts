@@ -53,13 +53,21 @@ export function dueRotationJob(d: DueRotation): RotationJobRequest {
 export async function scanDueRotations(deps: DueScanDeps, nowMs = Date.now()): Promise<DueScanResult> {
   const { clients, queue, raiseAlerts, pageSize } = deps;
   const totals = { due: 0, jobsCreated: 0, jobsExisting: 0, published: 0, publishFailed: 0, manual: 0, alertsRaised: 0 };
-  let after: { dueAtMs: bigint; secretId: string } = { dueAtMs: 0n, secretId: '' };
+  const fetchPage = async (after: { dueAtMs: bigint; secretId: string }) =>
+    (await clients.vault.listDueRotations({ nowMs: BigInt(nowMs), limit: pageSize, afterDueAtMs: after.dueAtMs, afterSecretId: after.secretId }, await clients.asScheduler('vault'))).items;
+  let after = { dueAtMs: 0n, secretId: '' };
+  let next = fetchPage(after);
   for (let page = 0; page < MAX_PAGES; page++) {
-    const { items } = await clients.vault.listDueRotations(
-      { nowMs: BigInt(nowMs), limit: pageSize, afterDueAtMs: after.dueAtMs, afterSecretId: after.secretId },
-      await clients.asScheduler('vault'),
-    );
+    const items = await next;
     if (items.length === 0) break;
+    const last = items.at(-1)!;
+    // A vault that does not move past its cursor would repeat this page forever.
+    if (last.dueAtMs === after.dueAtMs && last.secretId === after.secretId) break;
+    // Until an empty page (the vault may cap a page below pageSize); the next page is fetched while this one is enqueued.
+    after = { dueAtMs: last.dueAtMs, secretId: last.secretId };
+    next = fetchPage(after);
+    // If enqueueing below throws, the prefetch's own failure must not go unhandled.
+    next.catch(() => undefined);
     totals.due += items.length;
     const manual = items.filter((d) => d.strategy === 'manual');
     const automatic = items.filter((d) => d.strategy !== 'manual');
@@ -74,10 +82,6 @@ export async function scanDueRotations(deps: DueScanDeps, nowMs = Date.now()): P
       totals.manual += manual.length;
       totals.alertsRaised += await raiseAlerts(manual.map((d) => rotationDueAlert({ secretId: d.secretId, ownerId: d.ownerId, name: d.name, dueAtMs: Number(d.dueAtMs) })));
     }
-    const last = items.at(-1)!;
-    if (last.dueAtMs === after.dueAtMs && last.secretId === after.secretId) break;
-    // Until an empty page: the vault may cap a page below pageSize.
-    after = { dueAtMs: last.dueAtMs, secretId: last.secretId };
   }
   return totals;
 }

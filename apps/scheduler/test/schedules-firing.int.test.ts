@@ -1,4 +1,5 @@
 import { create, fromBinary } from '@bufbuild/protobuf';
+import { Code, ConnectError } from '@connectrpc/connect';
 import { GetUsersResponseSchema, UserStatusSchema } from '@csda/proto/csda/gateway/v1/gateway_pb.js';
 import { RotateSecretJobSchema } from '@csda/proto/csda/jobs/v1/secret_jobs_pb.js';
 import { ScheduleTargetSchema } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
@@ -238,6 +239,39 @@ describe('scheduler: firing user schedules', () => {
     expect(Number(jobs[0]!.n)).toBe(0);
     expect((await h.scheduler.getSchedule({ id: lostWrite.id }, await h.as(carol))).schedule?.lastRunStatus).toBe('failed');
     owners.set(carol.id, { active: true, permissions: carol.permissions });
+  });
+
+  it('a vault that does not answer: the slot is retried (not missed), then recorded failed after the grace', async () => {
+    let down = true;
+    const flaky: ScheduleLoopDeps['vault'] = {
+      getSecret: (req, options) => (down ? Promise.reject(new ConnectError('connection refused', Code.Unavailable)) : h.clients.vault.getSecret(req, options)),
+    };
+    h.clock.set('2030-01-07T09:30:00Z');
+    const recovers = await schedule(alice, { overlapPolicy: 'allow', misfirePolicy: 'skip' });
+    const firing = createScheduleFiring(await replica({ vault: flaky }));
+    h.clock.set('2030-01-07T10:00:01Z');
+    expect((await firing.tick()).fired).toBe(0);
+    expect(await runsOf(recovers.id)).toEqual([]);
+    expect((await rowOf(recovers.id)).next_run_at?.toISOString()).toBe('2030-01-07T10:00:00.000Z');
+    // Back 50 s later: the same slot runs, on time for its owner.
+    down = false;
+    h.clock.set('2030-01-07T10:00:50Z');
+    await firing.tick();
+    expect((await runsOf(recovers.id)).map((r) => [new Date(r.scheduled_for).toISOString(), r.status])).toEqual([['2030-01-07T10:00:00.000Z', 'queued']]);
+
+    // Down for longer than the grace: one failed run for the slot, with the reason, then the next slot.
+    down = true;
+    h.clock.set('2030-01-07T11:00:01Z');
+    await firing.tick();
+    h.clock.set('2030-01-07T11:01:30Z');
+    await firing.tick();
+    const runs = await runsOf(recovers.id);
+    expect(runs.map((r) => [new Date(r.scheduled_for).toISOString(), r.status, r.job_id])).toEqual([
+      ['2030-01-07T10:00:00.000Z', 'queued', expect.any(String)],
+      ['2030-01-07T11:00:00.000Z', 'failed', null],
+    ]);
+    expect(runs[1]!.detail).toBe('could not start: the vault did not answer (Unavailable); retried for 89 s');
+    expect((await rowOf(recovers.id)).next_run_at?.toISOString()).toBe('2030-01-07T12:00:00.000Z');
   });
 
   it('DST: Berlin 02:30 fires at 03:00 CEST on spring-forward day, and once (not twice) on fall-back day', async () => {

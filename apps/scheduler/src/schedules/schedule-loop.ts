@@ -6,7 +6,7 @@ import type { ServiceRuntime } from '@csda/service-kit';
 import { nextRunAfter } from './cron.ts';
 import { createScheduleRepository, type ScheduleQueries, type ScheduleRecord } from './schedule.repository.ts';
 import { planDueSlot } from './slots.ts';
-import { fireTarget, type Owner, type TargetDeps } from './targets.ts';
+import { fireTarget, TargetUnavailableError, type FireOutcome, type Owner, type TargetDeps } from './targets.ts';
 
 /** Job statuses after which a job changes no more (jobs/job.entity.ts FINISHED_STATUSES). */
 const FINISHED_JOB_STATUSES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'dead']);
@@ -42,6 +42,14 @@ export interface TickResult {
 
 type Outcome = 'fired' | 'recorded' | 'missed' | 'paused' | 'taken';
 
+/** A slot whose target did not answer: retried (same slot, whatever the misfire policy) until `since` + graceMs. */
+interface PendingRetry {
+  readonly dueAt: number;
+  readonly slot: number;
+  readonly catchUp: boolean;
+  readonly since: number;
+}
+
 /**
  * The firing of user schedules, one tick at a time. Each due schedule is
  * claimed in its own transaction with `FOR UPDATE SKIP LOCKED`; that
@@ -49,7 +57,10 @@ type Outcome = 'fired' | 'recorded' | 'missed' | 'paused' | 'taken';
  * and publishes its job (Nats-Msg-Id `schedule:<id>:<slot ms>`), and advances
  * `next_run_at` — so any number of replicas fire each slot once, and a crash
  * before the commit leaves the slot due for the next tick (the job's message
- * id de-duplicates a repeated publish).
+ * id de-duplicates a repeated publish). A target whose service does not
+ * answer (the vault restarting) keeps its slot and is retried every tick for
+ * `graceMs`, then the run is recorded as failed: a brief outage neither loses
+ * the slot nor counts as a misfire.
  */
 export function createScheduleFiring(deps: ScheduleLoopDeps) {
   const clock = deps.clock ?? (() => new Date());
@@ -57,6 +68,8 @@ export function createScheduleFiring(deps: ScheduleLoopDeps) {
   const batchSize = deps.batchSize ?? 50;
   const resumeCheckMs = deps.resumeCheckMs ?? 60_000;
   let lastResumeCheck = Number.NEGATIVE_INFINITY;
+  // Per replica: another replica retrying the same slot keeps its own window; the first to give up records the failure.
+  const retrying = new Map<string, PendingRetry>();
 
   async function owners(ids: readonly string[]): Promise<Map<string, UserStatus>> {
     const unique = [...new Set(ids)];
@@ -82,7 +95,10 @@ export function createScheduleFiring(deps: ScheduleLoopDeps) {
         log.info('schedule paused: its owner is inactive');
         return 'paused';
       }
-      const plan = planDueSlot({ cron: s.cron, timeZone: s.timeZone, misfirePolicy: s.misfirePolicy, dueAt: s.nextRunAt }, now, graceMs);
+      let plan = planDueSlot({ cron: s.cron, timeZone: s.timeZone, misfirePolicy: s.misfirePolicy, dueAt: s.nextRunAt }, now, graceMs);
+      const pending = retrying.get(s.id);
+      if (pending && pending.dueAt === s.nextRunAt.getTime()) plan = { fire: { scheduledFor: new Date(pending.slot), catchUp: pending.catchUp }, next: plan.next };
+      else retrying.delete(s.id);
       const advance = { nextRunAt: plan.next, pausedReason: null };
       if (!plan.fire) {
         await tx.update(s.id, advance, now);
@@ -113,7 +129,21 @@ export function createScheduleFiring(deps: ScheduleLoopDeps) {
       if (!(await tx.insertRun({ id: runId, scheduleId: s.id, scheduledFor: slot, firedAt: now, status: 'queued', detail }))) {
         return finish(s.lastRunStatus, 'taken');
       }
-      const outcome = await fireTarget(deps, { scheduleId: s.id, runId, scheduledFor: slot, owner, em: txEm }, s.target);
+      let outcome: FireOutcome;
+      try {
+        outcome = await fireTarget(deps, { scheduleId: s.id, runId, scheduledFor: slot, owner, em: txEm }, s.target);
+        retrying.delete(s.id);
+      } catch (err) {
+        if (!(err instanceof TargetUnavailableError)) throw err;
+        const since = pending?.dueAt === s.nextRunAt.getTime() ? pending.since : now.getTime();
+        if (now.getTime() - since < graceMs) {
+          // Rolls this claim back: the slot stays due and the next tick tries it again.
+          retrying.set(s.id, { dueAt: s.nextRunAt.getTime(), slot: slot.getTime(), catchUp: plan.fire.catchUp, since });
+          throw err;
+        }
+        retrying.delete(s.id);
+        outcome = { status: 'failed', detail: `could not start: ${err.message}; retried for ${Math.round((now.getTime() - since) / 1000)} s` };
+      }
       if (outcome.status === 'queued') {
         await tx.completeRun(runId, { status: 'queued', jobId: outcome.jobId, detail, at: now });
         return finish('queued', 'fired');
@@ -162,7 +192,11 @@ export function createScheduleFiring(deps: ScheduleLoopDeps) {
         const users = await owners(candidates.map((c) => c.ownerId));
         let progressed = 0;
         for (const candidate of candidates) {
-          const outcome = await fireOne(candidate.id, users, now);
+          // One schedule's failure (its target unavailable, a database error) leaves the others to fire.
+          const outcome = await fireOne(candidate.id, users, now).catch((err: unknown) => {
+            deps.logger.warn({ err, schedule_id: candidate.id }, 'schedule not fired this tick; retrying on the next');
+            return 'taken' as const;
+          });
           if (outcome !== 'taken') {
             result[outcome]++;
             progressed++;

@@ -57,6 +57,17 @@ export interface FireContext {
   readonly em: EntityManager;
 }
 
+/**
+ * A service a target needs did not answer (unavailable, timed out): the loop
+ * retries the slot for a while before it records the run as failed.
+ */
+export class TargetUnavailableError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = 'TargetUnavailableError';
+  }
+}
+
 /** A run either started a job or failed with a readable reason (never a secret value). */
 export type FireOutcome = { readonly status: 'queued'; readonly jobId: string } | { readonly status: 'failed'; readonly detail: string };
 
@@ -134,7 +145,7 @@ const rotateSecret: TargetDefinition<'rotate_secret'> = {
     try {
       secret = await secretAsOwner(deps, ctx.owner, data.secret_id);
     } catch (err) {
-      return { status: 'failed', detail: `could not read the secret: vault ${Code[codeOf(err) ?? Code.Unknown] ?? 'error'}` };
+      throw new TargetUnavailableError(`the vault did not answer (${Code[codeOf(err) ?? Code.Unknown] ?? 'error'})`, err);
     }
     const problem = rotateProblem(ctx.owner, secret);
     if (problem || !secret) return { status: 'failed', detail: `secret ${data.secret_id}: ${problem}` };

@@ -12,6 +12,7 @@ import { createPipeline, type Pipeline, type RotationRound } from './pipeline.ts
 import { createRoutes } from './rpc/routes.ts';
 
 const config = (): Config => loadConfig(configSchema, process.env);
+const CLEANUP_FIRST_RUN_DELAY_MS = 30_000;
 
 function describeRound(round: RotationRound): string {
   const { published, failed } = round.republished;
@@ -74,6 +75,8 @@ function startLoops(runtime: ServiceRuntime<Config>, pipeline: Pipeline): void {
       logger[result.failures.length > 0 ? 'warn' : 'info']({ ...result }, `cleanup-expired: ${describeCleanup(result)}`);
     },
     logger,
+    // Not at the very start: the gateway (PurgeSessions) usually comes up after the scheduler.
+    Math.min(cfg.SCHEDULER_CLEANUP_INTERVAL_S * 1_000, CLEANUP_FIRST_RUN_DELAY_MS),
   );
   lifecycle.defer('cleanup-expired loop', () => cleanup.stop());
   // Alert delivery (alerts/) and the schedule loop (schedules/) start here too.

@@ -17,6 +17,7 @@ import {
 import { createTestDatabase, deleteNamespace, generateTestKeys, natsUrl, query, runCommand, startService, testNamespace, waitFor, type TestDatabase } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { definition } from '../src/definition.ts';
+import { withAdvisoryLock } from '../src/background/advisory-lock.ts';
 import { createJobQueue, type RotationJobRequest } from '../src/jobs/job-queue.ts';
 
 const logger = createLogger({ service: 'scheduler-test', level: 'silent' });
@@ -120,6 +121,27 @@ describe('scheduler job queue and job records', () => {
     } finally {
       await deleteNamespace(lonely);
     }
+  });
+
+  it('lets one process at a time hold a scan lock, released when its holder finishes or fails', async () => {
+    const a = await open();
+    const b = await open();
+    let entered!: () => void;
+    let release!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const first = withAdvisoryLock(a.orm, 'test-lock', async () => {
+      entered();
+      await held;
+      return 1;
+    });
+    await inside;
+    expect(await withAdvisoryLock(b.orm, 'test-lock', async () => 2)).toEqual({ ran: false });
+    expect(await withAdvisoryLock(b.orm, 'other-lock', async () => 3)).toEqual({ ran: true, value: 3 });
+    release();
+    expect(await first).toEqual({ ran: true, value: 1 });
+    await expect(withAdvisoryLock(b.orm, 'test-lock', async () => Promise.reject(new Error('scan failed')))).rejects.toThrow('scan failed');
+    expect(await withAdvisoryLock(a.orm, 'test-lock', async () => 4)).toEqual({ ran: true, value: 4 });
   });
 
   describe('through a running scheduler', () => {

@@ -8,16 +8,17 @@ export interface PeriodicTask {
 }
 
 /**
- * Calls `run` at start, then every `intervalMs` after the previous run ended.
- * A failing run is logged and retried at the next tick; nothing throws out.
+ * Calls `run` after `initialDelayMs` (default 0), then every `intervalMs`
+ * after the previous run ended. A failing run is logged and retried at the
+ * next tick; nothing throws out.
  */
-export function startPeriodic(name: string, intervalMs: number, run: () => Promise<void>, logger: Logger): PeriodicTask {
+export function startPeriodic(name: string, intervalMs: number, run: () => Promise<void>, logger: Logger, initialDelayMs = 0): PeriodicTask {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let wake: (() => void) | undefined;
   let kicked = false;
 
-  const sleep = () =>
+  const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -26,10 +27,11 @@ export function startPeriodic(name: string, intervalMs: number, run: () => Promi
       };
       wake = done;
       if (kicked || stopped) return done();
-      timer = setTimeout(done, intervalMs);
+      timer = setTimeout(done, ms);
     });
 
   const loop = (async () => {
+    if (initialDelayMs > 0) await sleep(initialDelayMs);
     while (!stopped) {
       kicked = false;
       try {
@@ -37,7 +39,7 @@ export function startPeriodic(name: string, intervalMs: number, run: () => Promi
       } catch (err) {
         logger.warn({ err, task: name, retry_in_ms: intervalMs }, `${name} failed; retrying at the next tick`);
       }
-      if (!stopped) await sleep();
+      if (!stopped) await sleep(intervalMs);
     }
   })();
 

@@ -66,7 +66,7 @@ describe('gRPC interop', () => {
     metadata.set(INTERNAL_TOKEN_HEADER, await signer.sign(servicePrincipal('gateway', ['system:read']), 'vault'));
     const res = await call(c, 'GetInfo', {}, metadata);
     c.close();
-    expect(res.info).toMatchObject({ name: 'vault', version: '0.1.0', schemaVersion: 'Migration20261202010000-outbox', schemaCurrent: true });
+    expect(res.info).toMatchObject({ name: 'vault', version: '0.1.0', schemaVersion: 'Migration20261203000000-rotation', schemaCurrent: true });
   });
 
   it('answers grpc.health.v1.Health/Check for the service, liveness, and NOT_FOUND for unknown names', async () => {

@@ -61,7 +61,7 @@ export function createSecretJobHandler(deps: { engine: Pick<RotationEngine, 'rot
       actor: { id: 'service:scheduler', name: 'scheduler' },
       ...(job.expectedVersion > 0 ? { expectedVersion: job.expectedVersion } : {}),
       ...(acting ? { requireOwner: acting.userId, onBehalfOf: acting.userId } : {}),
-      trigger: job.scheduleId ? 'schedule' : 'due',
+      trigger: job.scheduleId || job.jobId.startsWith('schedule:') ? 'schedule' : job.jobId.startsWith('rotate:') ? 'due' : 'on_demand',
       job: { jobId: job.jobId, attempt, maxAttempts: spec.maxDeliver, startedAt: new Date(), scheduleId: job.scheduleId, scheduleRunId: job.scheduleRunId },
     };
     // A long call (webhook timeout, slow database) must not look like a crashed worker.

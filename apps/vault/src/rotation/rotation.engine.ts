@@ -1,5 +1,5 @@
 import { aadFor, decryptValue, encryptValue, type Keyring } from '@csda/crypto';
-import type { AuditFact, OutboxMessage, Subjects } from '@csda/service-kit';
+import { auditOutboxMessage, type AuditFact, type OutboxMessage, type Subjects } from '@csda/service-kit';
 import { toRecord, type SecretQueries, type SecretRepository } from '../secrets/secret.repository.ts';
 import type { SecretRecord } from '../secrets/secret.types.ts';
 import { generateRandomValue } from './random-strategy.ts';
@@ -82,6 +82,8 @@ type Phase1 =
   | { kind: 'pull'; secret: SecretRecord };
 
 const nextRotation = (s: SecretRecord, from: Date) => (s.rotation.enabled && s.rotation.intervalDays ? new Date(from.getTime() + s.rotation.intervalDays * DAY_MS) : null);
+// Versions above the current one exist only as the pending version (a put clears an abandoned one by going past it).
+const nextVersionOf = (s: SecretRecord) => Math.max(s.currentVersion, s.rotation.pendingVersion ?? 0) + 1;
 const errorText = (err: unknown) => (err instanceof RotationFailure ? err.message : 'internal error during rotation');
 
 /**
@@ -139,15 +141,15 @@ export function createRotationEngine(deps: RotationEngineDeps) {
   /** Promotes `version` (already stored unless `sealed` is given): audit, SecretRotated and the job's result commit with it. */
   const finish = async (tx: SecretQueries, req: RotationRequest, secret: SecretRecord, version: number, stored: boolean, value?: Buffer) => {
     const now = new Date();
-    if (!stored) await tx.insertVersion(secret.id, seal(secret.id, version, value!), req.actor.id, now);
-    await tx.promote(secret.id, version, now, nextRotation(secret, now));
-    await tx.audit(fact(req, 'secret_rotated', { version: String(version), strategy: req.suppliedValue ? 'supplied' : secret.rotation.strategy }));
+    if (!stored) await tx.insertVersion(secret.id, seal(secret.id, version, value!), req.actor.id, now, 'stored');
+    const row = await tx.promote(secret.id, version, now, nextRotation(secret, now));
+    // Audit record, SecretRotated and the job's result: one insert into the outbox.
     await tx.emit([
+      auditOutboxMessage(deps.subjects, 'vault', fact(req, 'secret_rotated', { version: String(version), strategy: req.suppliedValue ? 'supplied' : secret.rotation.strategy })),
       secretRotatedMessage(deps.subjects, { secretId: secret.id, ownerId: secret.ownerId, version, strategy: secret.rotation.strategy, trigger: req.trigger, at: now }),
       ...jobEvent(req, secret.ownerId, { status: 'succeeded', detail: `version ${version}` }),
     ]);
-    const [row] = [await tx.lockForRotation(secret.id)];
-    return { kind: 'rotated' as const, version, secret: toRecord(row!) };
+    return { kind: 'rotated' as const, version, secret: toRecord(row) };
   };
 
   const skip = async (tx: SecretQueries, req: RotationRequest, ownerId: string, reason: string): Promise<{ kind: 'done'; outcome: RotationOutcome }> => {
@@ -170,17 +172,17 @@ export function createRotationEngine(deps: RotationEngineDeps) {
       const strategy = req.suppliedValue ? 'manual' : rotation.strategy;
       if (strategy === 'manual') {
         if (!req.suppliedValue) throw new RotationFailure('manual rotation: the owner must put the new value', false);
-        return { kind: 'done', outcome: await finish(tx, req, secret, await tx.nextVersion(secret.id), false, req.suppliedValue) };
+        return { kind: 'done', outcome: await finish(tx, req, secret, nextVersionOf(secret), false, req.suppliedValue) };
       }
       if (strategy === 'random') {
         const value = Buffer.from(generateRandomValue(randomPolicy(rotation.policy)), 'utf8');
-        return { kind: 'done', outcome: await finish(tx, req, secret, await tx.nextVersion(secret.id), false, value) };
+        return { kind: 'done', outcome: await finish(tx, req, secret, nextVersionOf(secret), false, value) };
       }
       await tx.emit(jobEvent(req, secret.ownerId, { status: 'running' }));
       if (strategy === 'webhook' && webhookPolicy(rotation.policy).mode === 'pull') return { kind: 'pull', secret };
       if (rotation.pendingVersion !== null) return { kind: 'apply', secret, version: rotation.pendingVersion };
       // Create: the new value is stored (sealed) before anything outside changes.
-      const version = await tx.nextVersion(secret.id);
+      const version = nextVersionOf(secret);
       let value: Buffer;
       if (strategy === 'postgres') {
         const current = await versionValue(tx, secret.id, currentVersion);
@@ -195,7 +197,7 @@ export function createRotationEngine(deps: RotationEngineDeps) {
         // The webhook receiver gets 256 bits of base64url.
         value = Buffer.from(generateRandomValue({ length: 43, charset: 'base64url', prefix: '' }), 'utf8');
       }
-      await tx.insertVersion(secret.id, seal(secret.id, version, value), req.actor.id, new Date(), false);
+      await tx.insertVersion(secret.id, seal(secret.id, version, value), req.actor.id, new Date(), 'pending');
       return { kind: 'apply', secret: { ...secret, rotation: { ...rotation, state: 'pending', pendingVersion: version } }, version };
     });
 

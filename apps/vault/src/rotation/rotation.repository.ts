@@ -61,13 +61,14 @@ export function rotationQueries(em: EntityManager, run: Run) {
       return r ? { sealed: { version: r.version, ciphertext: r.ciphertext, wrappedKey: r.wrapped_key, keyId: r.key_id }, active: r.active } : undefined;
     },
 
-    /** Makes `version` current: the rotation is finished. */
-    async promote(id: string, version: number, rotatedAt: Date, nextRotationAt: Date | null): Promise<void> {
-      await run(
-        `update vault.secrets set current_version = ?, pending_version = null, rotation_state = 'ok', rotation_last_error = null,
-           last_rotated_at = ?, next_rotation_at = ?, updated_at = now() where id = ?`,
+    /** Makes `version` current: the rotation is finished. The secret's row as it is now. */
+    async promote(id: string, version: number, rotatedAt: Date, nextRotationAt: Date | null): Promise<SecretRow> {
+      const rows = await run<SecretRow[]>(
+        `update vault.secrets s set current_version = ?, pending_version = null, rotation_state = 'ok', rotation_last_error = null,
+           last_rotated_at = ?, next_rotation_at = ?, updated_at = now() where s.id = ? returning ${ROW}`,
         [version, rotatedAt, nextRotationAt, id],
       );
+      return rows[0]!;
     },
 
     /** Records why a rotation failed; `state` failed marks it for the owner (the due scan skips it). */

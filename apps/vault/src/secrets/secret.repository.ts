@@ -156,14 +156,18 @@ function createQueries(em: EntityManager, outbox: Pick<AuditOutbox, 'write'>) {
       );
     },
 
-    /** Stores a version and makes it current; `promote: false` stores it as the secret's pending version instead. */
-    async insertVersion(secretId: string, sealed: SealedVersion, createdBy: string, createdAt = new Date(), promote = true): Promise<void> {
+    /**
+     * Stores a version and makes it current (`current`), or the secret's
+     * pending version (`pending`, two-phase rotation), or only stores it
+     * (`stored`: the caller promotes it in this transaction).
+     */
+    async insertVersion(secretId: string, sealed: SealedVersion, createdBy: string, createdAt = new Date(), mode: 'current' | 'pending' | 'stored' = 'current'): Promise<void> {
       await run(
         'insert into vault.secret_versions (secret_id, version, ciphertext, wrapped_key, key_id, created_by, created_at) values (?, ?, ?, ?, ?, ?, ?)',
         [secretId, sealed.version, sealed.ciphertext, sealed.wrappedKey, sealed.keyId, createdBy, createdAt],
       );
-      if (promote) await run('update vault.secrets set current_version = ?, updated_at = now() where id = ?', [sealed.version, secretId]);
-      else await run(`update vault.secrets set pending_version = ?, rotation_state = 'pending', updated_at = now() where id = ?`, [sealed.version, secretId]);
+      if (mode === 'current') await run('update vault.secrets set current_version = ?, updated_at = now() where id = ?', [sealed.version, secretId]);
+      else if (mode === 'pending') await run(`update vault.secrets set pending_version = ?, rotation_state = 'pending', updated_at = now() where id = ?`, [sealed.version, secretId]);
     },
 
     /** The next free version number (a pending or abandoned version keeps its number). */

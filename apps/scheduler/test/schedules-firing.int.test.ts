@@ -39,10 +39,16 @@ describe('scheduler: firing user schedules', () => {
   const natsConnections: Nats[] = [];
   const owners = new Map<string, { active: boolean; permissions: readonly string[] }>();
   let aliceSecret: Secret;
+  let getUsersCalls = 0;
 
   const gateway: ScheduleLoopDeps['gateway'] = {
     async getUsers(req) {
-      const users = (req.ids ?? []).flatMap((id) => {
+      // The gateway's contract (gateway.rpc.ts): at most 1000 ids, each a UUID.
+      const ids = req.ids ?? [];
+      expect(ids.length).toBeLessThanOrEqual(1_000);
+      expect(ids.every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id))).toBe(true);
+      getUsersCalls++;
+      const users = ids.flatMap((id) => {
         const known = [alice, bob, carol].find((u) => u.id === id);
         const state = owners.get(id);
         if (!known || !state) return [];
@@ -101,6 +107,7 @@ describe('scheduler: firing user schedules', () => {
     const ids = new Set(created.map((s) => s.id));
     const [a, b] = [createScheduleFiring(await replica({ batchSize: 5 })), createScheduleFiring(await replica({ batchSize: 5 }))];
     const before = await streamMessages();
+    const callsBefore = getUsersCalls;
     for (const slot of ['2030-01-01T10:00:00Z', '2030-01-01T10:05:00Z', '2030-01-01T10:10:00Z']) {
       h.clock.set(new Date(ms(slot) + 2_000).toISOString());
       const results = await Promise.all([a.tick(), b.tick(), a.tick(), b.tick()]);
@@ -113,6 +120,8 @@ describe('scheduler: firing user schedules', () => {
     const jobs = await h.sql<{ n: string }>("select count(*) as n from scheduler.jobs where trigger = 'schedule' and schedule_id = any($1)", [[...ids]]);
     expect(Number(jobs[0]!.n)).toBe(72);
     expect((await streamMessages()) - before).toBe(72);
+    // Owners are looked up once per batch of candidates, not once per schedule.
+    expect(getUsersCalls - callsBefore).toBeLessThan(72);
     // Nothing left to do at the same instant.
     const again = await Promise.all([a.tick(), b.tick()]);
     expect(again.every((r) => r.fired === 0)).toBe(true);

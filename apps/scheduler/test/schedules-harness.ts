@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { ConnectError, createClient, createRouterTransport, type Client, type Code } from '@connectrpc/connect';
 import { createInternalTokenSigner, parsePrivateKey, parseSigningKey, parseVerifyKeys, principalHeaders, SEEDED_ROLES, type Principal } from '@csda/auth';
 import { ErrorDetailSchema } from '@csda/proto/csda/common/v1/error_detail_pb.js';
@@ -25,7 +26,8 @@ import { createSchedulesRpc } from '../src/schedules/schedules.rpc.ts';
 
 const perms = (role: string) => [...(SEEDED_ROLES.find((r) => r.name === role)?.permissions ?? [])];
 
-export const user = (name: string, role = 'USER', permissions = perms(role)): Principal => ({ kind: 'user', id: `user-${name}`, name, roles: [role], permissions });
+/** A user as the gateway names them (ids are UUIDs, as GetUsers requires). */
+export const user = (name: string, role = 'USER', permissions = perms(role)): Principal => ({ kind: 'user', id: randomUUID(), name, roles: [role], permissions });
 
 const SCHEDULES_MIGRATION = 'Migration20261203020000-schedules';
 

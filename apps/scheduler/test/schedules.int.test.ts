@@ -9,7 +9,8 @@ const alice = user('alice');
 const bob = user('bob');
 const admin = user('root', 'ADMIN');
 const readOnly = user('reader', 'USER', ['schedules:read', 'secrets:read']);
-const noSecretWrite = user('carol', 'USER', ['schedules:read', 'schedules:write', 'secrets:read']);
+const carol = user('carol');
+const noSecretWrite = { ...carol, permissions: ['schedules:read', 'schedules:write', 'secrets:read'] };
 
 const rotate = (secretId: string) => create(ScheduleTargetSchema, { kind: { case: 'rotateSecret', value: { secretId } } });
 type CreateInit = Omit<MessageInitShape<typeof CreateScheduleRequestSchema>, '$typeName' | '$unknown'>;
@@ -98,7 +99,7 @@ describe('scheduler: schedule RPCs', () => {
     expect(notYours.code).toBe(Code.InvalidArgument);
     expect(notYours.fields).toEqual({ 'target.secret_id': 'no such secret, or not yours' });
 
-    const carolSecret = await h.createSecret(user('carol'), 'carol-key');
+    const carolSecret = await h.createSecret(carol, 'carol-key');
     const noWrite = await failure(h.scheduler.createSchedule(request({ target: rotate(carolSecret.id) }), await h.as(noSecretWrite)));
     expect(noWrite.fields['target.secret_id']).toContain('secrets:write');
 

@@ -11,6 +11,7 @@ import { createEventsHandler } from './jobs/events.consumer.ts';
 import { createJobQueue, type JobQueue } from './jobs/job-queue.ts';
 import type { JobResultFact } from './jobs/job-result.ts';
 import { createJobRepository, type JobRepository } from './jobs/job.repository.ts';
+import { createSchedulerMetrics, type SchedulerMetrics } from './metrics.ts';
 
 export interface RotationRound {
   /** Queued jobs published by the sweep (their first publish had failed). */
@@ -23,6 +24,7 @@ export interface Pipeline {
   readonly queue: JobQueue;
   readonly jobs: () => JobRepository;
   readonly raiseAlerts: (alerts: readonly AlertInput[]) => Promise<number>;
+  readonly metrics: SchedulerMetrics;
   /** Republishes failed publishes, then scans for due rotations; `undefined` when another process holds the scan. */
   rotateDue(nowMs?: number): Promise<RotationRound | undefined>;
   /** cleanup-expired; `undefined` when another process is running it. */
@@ -38,29 +40,46 @@ const CLEANUP_LOCK = 'csda.scheduler.cleanup';
 export function createPipeline(runtime: ServiceRuntime<Config>, clients: SchedulerClients = createClients(runtime, runtime.config)): Pipeline {
   const { config, logger, orm } = runtime;
   const fork = () => orm.em.fork() as EntityManager;
-  const queue = createJobQueue({ runtime, publishConcurrency: config.SCHEDULER_PUBLISH_CONCURRENCY });
+  const metrics = createSchedulerMetrics(runtime.metrics.registry);
+  const queue = createJobQueue({ runtime, publishConcurrency: config.SCHEDULER_PUBLISH_CONCURRENCY, metrics });
   const raiseAlerts = (alerts: readonly AlertInput[]) => createAlertRepository(fork()).raise(alerts);
-  const apply = (results: readonly JobResultFact[], alerts: readonly AlertInput[]) =>
-    fork().transactional(async (tx) => {
+  const apply = async (results: readonly JobResultFact[], alerts: readonly AlertInput[]) => {
+    await fork().transactional(async (tx) => {
       if (results.length > 0) await createJobRepository(tx).fold(results);
       if (alerts.length > 0) await createAlertRepository(tx).raise(alerts);
     });
+    metrics.results(results.map((r) => r.status));
+  };
 
   return {
     clients,
     queue,
     jobs: () => createJobRepository(fork()),
     raiseAlerts,
+    metrics,
     async rotateDue(nowMs) {
-      const round = await withAdvisoryLock(orm, DUE_SCAN_LOCK, async () => {
-        const republished = await queue.republishUnpublished();
-        const scan = await scanDueRotations({ clients, queue, raiseAlerts, pageSize: config.SCHEDULER_SCAN_PAGE_SIZE, logger }, nowMs);
-        return { republished, scan };
-      });
+      const round = await withAdvisoryLock(orm, DUE_SCAN_LOCK, () =>
+        metrics.measure(
+          'due_scan',
+          async () => {
+            const republished = await queue.republishUnpublished();
+            const scan = await scanDueRotations({ clients, queue, raiseAlerts, pageSize: config.SCHEDULER_SCAN_PAGE_SIZE, logger }, nowMs);
+            metrics.dueFound(scan.jobsCreated + scan.jobsExisting, scan.manual);
+            return { republished, scan };
+          },
+          (r) => r.scan.publishFailed === 0 && r.republished.failed === 0,
+        ),
+      );
       return round.ran ? round.value : undefined;
     },
     async cleanup(nowMs) {
-      const round = await withAdvisoryLock(orm, CLEANUP_LOCK, () => cleanupExpired({ clients, thresholdDays: config.SCHEDULER_EXPIRY_WARN_DAYS, logger }, nowMs));
+      const round = await withAdvisoryLock(orm, CLEANUP_LOCK, () =>
+        metrics.measure(
+          'cleanup',
+          () => cleanupExpired({ clients, thresholdDays: config.SCHEDULER_EXPIRY_WARN_DAYS, logger }, nowMs),
+          (r) => r.failures.length === 0,
+        ),
+      );
       return round.ran ? round.value : undefined;
     },
     eventsHandler: createEventsHandler({ subjects: runtime.nats.subjects, alertForEvent, apply }),

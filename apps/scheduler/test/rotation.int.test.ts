@@ -3,7 +3,7 @@ import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { Health, HealthCheckResponse_ServingStatus } from '@csda/proto/grpc/health/v1/health_pb.js';
 import { connectNats, createServiceClient, type Nats } from '@csda/service-kit';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createTestDatabase, deleteNamespace, freePort, generateTestKeys, natsUrl, query, runCommand, spawnService, startService, testNamespace, waitFor, type RunningService, type TestDatabase } from '@csda/testing';
+import { createTestDatabase, deleteNamespace, findSamples, freePort, parsePrometheus, generateTestKeys, natsUrl, query, runCommand, spawnService, startService, testNamespace, waitFor, type RunningService, type TestDatabase } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const perms = (role: string) => [...(SEEDED_ROLES.find((r) => r.name === role)?.permissions ?? [])];
@@ -121,6 +121,15 @@ describe('rotation pipeline: scheduler ↔ vault', () => {
     expect(jobs.every((j) => j.status === 'succeeded' && j.attempts === 1)).toBe(true);
     expect((await lastSeq('JOBS_SECRETS')) - before).toBe(25);
     expect((await versions(due)).map((v) => [v.current_version, v.n])).toEqual(due.map(() => [2, 2]));
+
+    // Their metrics agree: 25 jobs enqueued between them, 25 results folded, a successful scan recently.
+    const samples = await Promise.all(schedulers.map(async (s) => parsePrometheus(await (await fetch(`http://127.0.0.1:${s.httpPort}/metrics`)).text())));
+    const sum = (name: string, labels: Record<string, string>) => samples.flatMap((m) => findSamples(m, name, labels)).reduce((n, x) => n + x.value, 0);
+    expect(sum('csda_scheduler_jobs_enqueued_total', { type: 'rotate_secret' })).toBe(25);
+    expect(sum('csda_scheduler_job_results_total', { status: 'succeeded' })).toBeGreaterThanOrEqual(25);
+    expect(sum('csda_scheduler_job_publish_failures_total', {})).toBe(0);
+    const lastScan = Math.max(...samples.flatMap((m) => findSamples(m, 'csda_scheduler_task_last_success_timestamp_seconds', { task: 'due_scan' })).map((x) => x.value));
+    expect(Date.now() / 1_000 - lastScan).toBeLessThan(10);
   });
 
   it('cleanup-expired deactivates expired secrets and sends expiry warnings, and exits non-zero when the gateway cannot purge sessions', async () => {

@@ -2,6 +2,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { RotateSecretJobSchema } from '@csda/proto/csda/jobs/v1/secret_jobs_pb.js';
 import { publishPayload, type ServiceRuntime } from '@csda/service-kit';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { SchedulerMetrics } from '../metrics.ts';
 import type { JobTrigger } from './job.entity.ts';
 import { createJobRepository, type NewJob } from './job.repository.ts';
 
@@ -36,6 +37,7 @@ export interface JobQueueDeps {
   readonly runtime: Pick<ServiceRuntime, 'orm' | 'nats' | 'logger'>;
   /** Publishes awaiting their ack at once (default 256). */
   readonly publishConcurrency?: number;
+  readonly metrics?: Pick<SchedulerMetrics, 'enqueued'>;
 }
 
 /**
@@ -120,13 +122,16 @@ export function createJobQueue(deps: JobQueueDeps) {
         target,
         records.filter((r) => toPublish.has(r.id)),
       );
+      deps.metrics?.enqueued('rotate_secret', created, failed);
       return { created, published, failed };
     },
 
     /** Publishes queued jobs whose publish failed earlier (recorded over `olderThanMs` ago). */
     async republishUnpublished(olderThanMs = 30_000, limit = 1_000): Promise<{ published: number; failed: number }> {
       const em = fork();
-      return publishAndMark(em, await createJobRepository(em).unpublished(olderThanMs, limit));
+      const outcome = await publishAndMark(em, await createJobRepository(em).unpublished(olderThanMs, limit));
+      deps.metrics?.enqueued('rotate_secret', 0, outcome.failed);
+      return outcome;
     },
   };
 }

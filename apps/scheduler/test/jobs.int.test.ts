@@ -66,6 +66,17 @@ describe('scheduler job queue and job records', () => {
     await deleteNamespace(namespace);
   });
 
+  it('refuses to run a one-shot before migrate, with a non-zero exit', async () => {
+    const fresh = await createTestDatabase('scheduler');
+    try {
+      const result = await runCommand('scheduler', 'rotate-secrets', { DATABASE_URL: fresh.url, NATS_NAMESPACE: namespace, ...keys.envFor('scheduler'), VAULT_URL: 'http://127.0.0.1:9' });
+      expect(result.code).not.toBe(0);
+      expect(await query(fresh.url, `select to_regclass('scheduler.jobs') as t`)).toEqual([{ t: null }]);
+    } finally {
+      await fresh.drop();
+    }
+  });
+
   it('enqueues 10,000 rotation jobs in a few seconds, each exactly once although two enqueuers race with the same ids', async () => {
     const a = await open();
     const b = await open();

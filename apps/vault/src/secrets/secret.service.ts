@@ -122,7 +122,8 @@ export function createSecretService(deps: SecretServiceDeps) {
           // A new value supersedes an abandoned (failed) rotation's pending version.
           await tx.update(id, { pendingVersion: null });
         }
-        await tx.audit(fact(ctx, manual ? 'secret_rotated' : 'secret_value_updated', id, { version: String(version), ...(manual ? { strategy: 'manual', trigger: 'put_value' } : {}) }));
+        // On a manual secret the put is its rotation: said so in the record.
+        await tx.audit(fact(ctx, 'secret_value_updated', id, { version: String(version), ...(manual ? { rotation: 'manual' } : {}) }));
         return (await tx.findVisible(id, visibilityOf(ctx.principal)))!;
       });
     } finally {
@@ -149,7 +150,7 @@ export function createSecretService(deps: SecretServiceDeps) {
       const created = await deps
         .repository()
         .transaction(async (tx) => {
-          await checkReferences(deps, tx, subjectOf(ctx.principal).id, rotation.strategy, rotation.policy);
+          await checkReferences(deps, tx, ctx.principal.id, rotation.strategy, rotation.policy);
           await tx.insertSecret({
             id,
             ownerId: ctx.principal.id,

@@ -37,6 +37,7 @@ describe('scheduler: a schedule rotates a secret end to end', () => {
   let runtime: ServiceRuntime<Config>;
   let nats: Nats | undefined;
   let stopEvents: () => Promise<void>;
+  let pipeline: ReturnType<typeof createPipeline>;
 
   beforeAll(async () => {
     h = await openSchedulesHarness('2030-02-01T09:00:00Z', { vaultNamespace: namespace });
@@ -44,7 +45,7 @@ describe('scheduler: a schedule rotates a secret end to end', () => {
     nats = await connectNats(natsUrl(), 'scheduler', namespace);
     const config = loadConfig(configSchema, { ...h.schedulerEnv, NATS_NAMESPACE: namespace, SCHEDULER_LOOPS: 'false' });
     runtime = { definition, config, logger: h.logger, orm: await h.openOrm(), nats, metrics: createMetrics('scheduler') } as unknown as ServiceRuntime<Config>;
-    const pipeline = createPipeline(runtime, h.clients);
+    pipeline = createPipeline(runtime, h.clients);
     const spec = eventsConsumerSpec(runtime.nats.subjects);
     await ensureConsumer(runtime.nats, spec);
     const events = await startConsumer(runtime.nats, { spec, concurrency: EVENTS_CONSUMER_CONCURRENCY, metrics: runtime.metrics.consumers, logger: runtime.logger, handler: pipeline.eventsHandler });
@@ -60,7 +61,6 @@ describe('scheduler: a schedule rotates a secret end to end', () => {
   it('fires, the vault rotates as the owner, the run and the schedule read succeeded; the next slot rotates again', async () => {
     const secret = await h.createSecret(alice, 'e2e-api-key');
     const { schedule } = await h.scheduler.createSchedule({ name: 'e2e', cron: '*/10 * * * *', timeZone: 'Europe/Berlin', target: rotate(secret.id), enabled: true }, await h.as(alice));
-    const pipeline = createPipeline(runtime, h.clients);
     const firing = createScheduleFiring({
       em: () => runtime.orm.em.fork() as EntityManager,
       logger: runtime.logger,

@@ -58,8 +58,11 @@ describe('scheduler: firing user schedules', () => {
     },
   };
 
-  /** One scheduler replica: its own ORM pool and NATS connection. */
-  async function replica(extra: Partial<ScheduleLoopDeps> = {}): Promise<ScheduleLoopDeps> {
+  // Two scheduler replicas, opened once: each its own ORM pool and NATS connection.
+  const replicas: ScheduleLoopDeps[] = [];
+  const replica = async (extra: Partial<ScheduleLoopDeps> = {}, which = 0): Promise<ScheduleLoopDeps> => ({ ...replicas[which]!, ...extra });
+
+  async function openReplica(): Promise<ScheduleLoopDeps> {
     const orm: MikroORM = await h.openOrm();
     const nats = await connectNats(natsUrl(), 'scheduler', namespace);
     natsConnections.push(nats);
@@ -74,7 +77,6 @@ describe('scheduler: firing user schedules', () => {
       asScheduler: h.clients.asScheduler,
       clock: h.clock.now,
       resumeCheckMs: 0,
-      ...extra,
     };
   }
 
@@ -93,6 +95,7 @@ describe('scheduler: firing user schedules', () => {
     await ensureStreams(nats);
     for (const u of [alice, bob, carol]) owners.set(u.id, { active: true, permissions: u.permissions });
     aliceSecret = await h.createSecret(alice, 'alice-rotated');
+    replicas.push(await openReplica(), await openReplica());
   });
   afterAll(async () => {
     for (const n of natsConnections) await n.connection.close();
@@ -105,7 +108,7 @@ describe('scheduler: firing user schedules', () => {
     const created = [];
     for (let i = 0; i < 24; i++) created.push(await schedule(alice, { cron: '*/5 * * * *', overlapPolicy: 'allow' }));
     const ids = new Set(created.map((s) => s.id));
-    const [a, b] = [createScheduleFiring(await replica({ batchSize: 5 })), createScheduleFiring(await replica({ batchSize: 5 }))];
+    const [a, b] = [createScheduleFiring(await replica({ batchSize: 5 }, 0)), createScheduleFiring(await replica({ batchSize: 5 }, 1))];
     const before = await streamMessages();
     const callsBefore = getUsersCalls;
     for (const slot of ['2030-01-01T10:00:00Z', '2030-01-01T10:05:00Z', '2030-01-01T10:10:00Z']) {

@@ -76,10 +76,12 @@ export async function openSchedulesHarness(clockStart: string, options: { vaultN
   // Its own namespace by default, so the vault's rotation workers never see the jobs a test publishes.
   const vaultNamespace = options.vaultNamespace ?? testNamespace();
   const db = await createTestDatabase('scheduler_schedules');
-  const logger = createLogger({ service: 'scheduler', level: 'warn' });
+  // Error only: the loop's expected warnings (an unavailable vault, retried) would drown the test output.
+  const logger = createLogger({ service: 'scheduler', level: 'error' });
   const orms: MikroORM[] = [];
   const openOrm = async () => {
-    const orm = await openDatabase({ url: db.url, schema: 'scheduler', entities: [], migrations, logger });
+    // Small pools: several replicas per test file, and other suites share the server's connections.
+    const orm = await openDatabase({ url: db.url, schema: 'scheduler', entities: [], migrations, logger, poolMax: 6 });
     orms.push(orm);
     return orm;
   };

@@ -4,7 +4,7 @@ import type { GatewayService, UserStatus } from '@csda/proto/csda/gateway/v1/gat
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ServiceRuntime } from '@csda/service-kit';
 import { nextRunAfter } from './cron.ts';
-import { createScheduleRepository, type ScheduleQueries, type ScheduleRecord } from './schedule.repository.ts';
+import { createScheduleRepository, type DueCursor, type ScheduleQueries, type ScheduleRecord } from './schedule.repository.ts';
 import { planDueSlot } from './slots.ts';
 import { fireTarget, TargetUnavailableError, type FireOutcome, type Owner, type TargetDeps } from './targets.ts';
 
@@ -24,6 +24,8 @@ export interface ScheduleLoopDeps extends TargetDeps {
   readonly graceMs?: number;
   /** Schedules claimed per batch; default 50. */
   readonly batchSize?: number;
+  /** Schedules fired at once (each its own transaction and connection); default 8. */
+  readonly concurrency?: number;
   /** How often schedules paused for an inactive owner are re-checked; default 60 s. */
   readonly resumeCheckMs?: number;
   readonly clock?: () => Date;
@@ -67,6 +69,7 @@ export function createScheduleFiring(deps: ScheduleLoopDeps) {
   const graceMs = deps.graceMs ?? 60_000;
   const batchSize = deps.batchSize ?? 50;
   const resumeCheckMs = deps.resumeCheckMs ?? 60_000;
+  const concurrency = deps.concurrency ?? 8;
   let lastResumeCheck = Number.NEGATIVE_INFINITY;
   // Per replica: another replica retrying the same slot keeps its own window; the first to give up records the failure.
   const retrying = new Map<string, PendingRetry>();
@@ -185,28 +188,35 @@ export function createScheduleFiring(deps: ScheduleLoopDeps) {
         // A failed check (gateway down) must not hold back the due schedules; it is retried next time.
         await resumePaused(now, result).catch((err: unknown) => deps.logger.warn({ err }, 'resume check of paused schedules failed'));
       }
-      // Bounded: candidates locked by another replica stay due until it commits; the next tick sees them.
-      for (let round = 0; round < 20; round++) {
-        const candidates = await createScheduleRepository(deps.em()).dueCandidates(now, batchSize);
+      // One pass in (next_run_at, id) order: a schedule that failed, or that another replica holds, waits for the next tick.
+      let cursor: DueCursor | undefined;
+      for (;;) {
+        const candidates = await createScheduleRepository(deps.em()).dueCandidates(now, batchSize, cursor);
         if (candidates.length === 0) break;
+        cursor = candidates.at(-1);
         const users = await owners(candidates.map((c) => c.ownerId));
-        let progressed = 0;
-        for (const candidate of candidates) {
+        await eachLimited(candidates, concurrency, async (candidate) => {
           // One schedule's failure (its target unavailable, a database error) leaves the others to fire.
           const outcome = await fireOne(candidate.id, users, now).catch((err: unknown) => {
             deps.logger.warn({ err, schedule_id: candidate.id }, 'schedule not fired this tick; retrying on the next');
             return 'taken' as const;
           });
-          if (outcome !== 'taken') {
-            result[outcome]++;
-            progressed++;
-          }
-        }
-        if (candidates.length < batchSize || progressed === 0) break;
+          if (outcome !== 'taken') result[outcome]++;
+        });
+        if (candidates.length < batchSize) break;
       }
       return result;
     },
   };
+}
+
+/** Runs `work` over `items`, at most `limit` at a time. */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }
 
 /** Runs {@link createScheduleFiring}'s tick every `intervalMs` (never two at once); stop() waits for the tick in flight. */

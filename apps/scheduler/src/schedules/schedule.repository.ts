@@ -68,6 +68,12 @@ export interface ScheduleChanges {
   pausedReason?: string | null;
 }
 
+/** Where a pass over due schedules has got to (their order: next_run_at, id). */
+export interface DueCursor {
+  readonly nextRunAt: Date;
+  readonly id: string;
+}
+
 /** Who may see schedules: their owner, or everyone (system:read). */
 export interface Visibility {
   readonly userId: string;
@@ -256,14 +262,15 @@ function createQueries(em: EntityManager) {
 
     // ---- the loop's queries ----
 
-    /** Due schedules (not locked), oldest slot first: candidates to claim one by one. */
-    async dueCandidates(now: Date, limit: number): Promise<{ id: string; ownerId: string }[]> {
-      const rows = await run<{ id: string; owner_id: string }[]>(
-        `select id, owner_id from scheduler.schedules
-         where enabled and deleted_at is null and next_run_at <= ? order by next_run_at, id limit ?`,
-        [now, limit],
+    /** Due schedules (not locked), oldest slot first, after the cursor `after`: candidates to claim one by one. */
+    async dueCandidates(now: Date, limit: number, after?: DueCursor): Promise<(DueCursor & { ownerId: string })[]> {
+      const cursor = after ? 'and (next_run_at, id) > (?, ?::uuid)' : '';
+      const rows = await run<{ id: string; owner_id: string; next_run_at: Date | string }[]>(
+        `select id, owner_id, next_run_at from scheduler.schedules
+         where enabled and deleted_at is null and next_run_at <= ? ${cursor} order by next_run_at, id limit ?`,
+        [now, ...(after ? [after.nextRunAt, after.id] : []), limit],
       );
-      return rows.map((r) => ({ id: r.id, ownerId: r.owner_id }));
+      return rows.map((r) => ({ id: r.id, ownerId: r.owner_id, nextRunAt: toDate(r.next_run_at)! }));
     },
 
     /** Locks one schedule if it is still due and nobody else holds it (another replica's claim): else undefined. */

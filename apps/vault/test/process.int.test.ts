@@ -23,6 +23,18 @@ describe('vault process', () => {
     expect(result.stderr).not.toMatch(/^\s+at /m);
   });
 
+  it('exits 78 on bad rotation and webhook settings, naming each', async () => {
+    const result = await runCommand('vault', 'serve', { VAULT_ROTATION_BACKOFF_S: '60,soon', VAULT_ROTATION_CONCURRENCY: '0', VAULT_ROTATION_ACK_WAIT_S: '-1' });
+    expect(result.code).toBe(78);
+    for (const name of ['VAULT_ROTATION_BACKOFF_S', 'VAULT_ROTATION_CONCURRENCY', 'VAULT_ROTATION_ACK_WAIT_S']) expect(result.stderr).toContain(name);
+    const allow = await runCommand('vault', 'serve', { VAULT_WEBHOOK_ALLOW: '10.0.0.0/99' });
+    expect(allow.code).toBe(78);
+    expect(allow.stderr).toContain('VAULT_WEBHOOK_ALLOW');
+    const ca = await runCommand('vault', 'serve', { VAULT_WEBHOOK_CA_FILE: '/nonexistent/ca.pem' });
+    expect(ca.code).toBe(78);
+    expect(ca.stderr).toContain('VAULT_WEBHOOK_CA_FILE');
+  });
+
   it('exits 64 on an unknown command', async () => {
     const result = await runCommand('vault', 'frobnicate', {});
     expect(result.code).toBe(64);

@@ -134,6 +134,24 @@ describe('scheduler job queue and job records', () => {
     }
   });
 
+  it('publishes a still-queued job again once its last publish is older than the stream\u2019s de-duplication window', async () => {
+    const q = await open();
+    const queue = createJobQueue({ runtime: q });
+    const stale = job(60_000);
+    expect(await queue.enqueueRotations([stale])).toMatchObject({ created: 1, published: 1 });
+    expect(await queue.enqueueRotations([stale])).toEqual({ created: 0, published: 0, failed: 0 });
+    await rows(`update scheduler.jobs set published_at = now() - interval '26 hours' where id = $1`, [stale.jobId]);
+    expect(await queue.republishUnpublished(0)).toEqual({ published: 1, failed: 0 });
+    const [row] = await rows(`select published_at > now() - interval '1 minute' as fresh from scheduler.jobs where id = $1`, [stale.jobId]);
+    expect(row).toEqual({ fresh: true });
+    await rows(`update scheduler.jobs set published_at = now() - interval '26 hours' where id = $1`, [stale.jobId]);
+    expect(await queue.enqueueRotations([stale])).toEqual({ created: 0, published: 1, failed: 0 });
+    // Not once it has moved on.
+    await rows(`update scheduler.jobs set status = 'running', published_at = now() - interval '26 hours' where id = $1`, [stale.jobId]);
+    expect(await queue.enqueueRotations([stale])).toEqual({ created: 0, published: 0, failed: 0 });
+    expect(await queue.republishUnpublished(0)).toEqual({ published: 0, failed: 0 });
+  });
+
   it('lets one process at a time hold a scan lock, released when its holder finishes or fails', async () => {
     const a = await open();
     const b = await open();

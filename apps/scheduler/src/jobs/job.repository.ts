@@ -30,6 +30,15 @@ export interface JobFilter {
 
 /** Rows per multi-row statement. */
 const CHUNK = 1_000;
+/**
+ * A queued job whose message was published this long ago is published again:
+ * just past JetStream's 24 h de-duplication window, so a message lost from the
+ * stream (expired while no worker ran) is replaced, and a repeat inside the
+ * window is dropped there. A duplicate that does get through is a no-op for
+ * the worker (it names the version it replaces).
+ */
+const REPUBLISH_AFTER = `interval '25 hours'`;
+const NEEDS_PUBLISH = (j: string) => `${j}.status = 'queued' and (${j}.published_at is null or ${j}.published_at < now() - ${REPUBLISH_AFTER})`;
 const T = '"scheduler"."jobs"';
 const FINISHED = `(${FINISHED_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 /** statusRank() in SQL. */
@@ -49,8 +58,9 @@ export function createJobRepository(em: EntityManager) {
   return {
     /**
      * Inserts queued records (an id already recorded is left as it is) and
-     * returns the ids whose message is still to be published: the new ones
-     * and those recorded before whose publish never succeeded.
+     * returns the ids whose message is still to be published: the new ones,
+     * those recorded before whose publish never succeeded, and queued ones
+     * published over 25 hours ago.
      */
     async insertQueued(jobs: readonly NewJob[]): Promise<{ created: number; toPublish: Set<string> }> {
       let created = 0;
@@ -81,7 +91,7 @@ export function createJobRepository(em: EntityManager) {
            )
            select id, true as created from ins
            union all
-           select j.id, false from ${T} j join input i on i.id = j.id where j.status = 'queued' and j.published_at is null`,
+           select j.id, false from ${T} j join input i on i.id = j.id where ${NEEDS_PUBLISH('j')}`,
           [JSON.stringify(rows)],
         );
         for (const row of result) {
@@ -94,15 +104,16 @@ export function createJobRepository(em: EntityManager) {
 
     async markPublished(ids: readonly string[]): Promise<void> {
       for (const chunk of chunks(ids)) {
-        await exec(`update ${T} set published_at = now() where id = any(array(select jsonb_array_elements_text(?::jsonb))) and published_at is null`, [JSON.stringify(chunk)]);
+        await exec(`update ${T} set published_at = now() where id = any(array(select jsonb_array_elements_text(?::jsonb)))`, [JSON.stringify(chunk)]);
       }
     },
 
-    /** Queued jobs whose message never reached the stream (a failed publish), oldest first. */
+    /** Queued jobs whose message never reached the stream (a failed publish) or was published over 25 hours ago, oldest first. */
     async unpublished(olderThanMs: number, limit: number): Promise<{ id: string; payload: Uint8Array }[]> {
       const rows = await exec<{ id: string; payload: Buffer }[]>(
         `select id, payload from ${T}
-          where status = 'queued' and published_at is null and payload is not null and created_at < now() - (? || ' milliseconds')::interval
+          where status = 'queued' and payload is not null
+            and ((published_at is null and created_at < now() - (? || ' milliseconds')::interval) or published_at < now() - ${REPUBLISH_AFTER})
           order by created_at limit ?`,
         [String(olderThanMs), limit],
       );

@@ -38,8 +38,8 @@ export class Migration20261203000000Jobs extends Migration {
     this.addSql('create index "jobs_status_created_at_idx" on "scheduler"."jobs" ("status", "created_at" desc)');
     this.addSql('create index "jobs_resource_idx" on "scheduler"."jobs" ("resource_id", "created_at" desc)');
     this.addSql('create index "jobs_schedule_idx" on "scheduler"."jobs" ("schedule_id") where "schedule_id" is not null');
-    // The publish sweep: queued jobs whose message has not reached the stream.
-    this.addSql('create index "jobs_unpublished_idx" on "scheduler"."jobs" ("created_at") where "status" = \'queued\' and "published_at" is null');
+    // The publish sweep: queued jobs (few: those in flight) whose message has not reached the stream or is older than a day.
+    this.addSql('create index "jobs_queued_idx" on "scheduler"."jobs" ("created_at") where "status" = \'queued\'');
   }
 
   override down(): void {

@@ -33,7 +33,7 @@ export class Migration20261203020000Schedules extends Migration {
     // The loop's claim: due, enabled, live schedules by slot.
     this.addSql('create index "schedules_due_idx" on "scheduler"."schedules" ("next_run_at") where "enabled" and "deleted_at" is null');
     // The loop's resume check of schedules paused for their owner.
-    this.addSql('create index "schedules_paused_idx" on "scheduler"."schedules" ("updated_at") where "paused_reason" is not null and "enabled" and "deleted_at" is null');
+    this.addSql('create index "schedules_paused_idx" on "scheduler"."schedules" ("id") where "paused_reason" is not null and "enabled" and "deleted_at" is null');
     this.addSql('create index "schedules_owner_created_at_idx" on "scheduler"."schedules" ("owner_id", "created_at" desc) where "deleted_at" is null');
     this.addSql(`create table "scheduler"."schedule_runs" (
       "id" uuid primary key,

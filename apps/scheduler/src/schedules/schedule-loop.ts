@@ -71,6 +71,7 @@ export function createScheduleFiring(deps: ScheduleLoopDeps) {
   const resumeCheckMs = deps.resumeCheckMs ?? 60_000;
   const concurrency = deps.concurrency ?? 8;
   let lastResumeCheck = Number.NEGATIVE_INFINITY;
+  let pausedCursor: string | undefined;
   // Per replica: another replica retrying the same slot keeps its own window; the first to give up records the failure.
   const retrying = new Map<string, PendingRetry>();
 
@@ -159,7 +160,9 @@ export function createScheduleFiring(deps: ScheduleLoopDeps) {
   /** Schedules paused for an inactive owner resume, from the next future slot, once the owner is active again. */
   async function resumePaused(now: Date, result: TickResult): Promise<void> {
     const repo = createScheduleRepository(deps.em());
-    const paused = await repo.pausedCandidates(batchSize);
+    const paused = await repo.pausedCandidates(batchSize, pausedCursor);
+    // Round robin over every paused schedule, batchSize per check, without touching the rows.
+    pausedCursor = paused.length < batchSize ? undefined : paused.at(-1)?.id;
     if (paused.length === 0) return;
     const users = await owners(paused.map((p) => p.ownerId));
     for (const candidate of paused) {
@@ -170,9 +173,6 @@ export function createScheduleFiring(deps: ScheduleLoopDeps) {
           await tx.update(s.id, { pausedReason: null, nextRunAt: nextRunAfter(s.cron, s.timeZone, now) }, now);
           deps.logger.info({ schedule_id: s.id, owner_id: s.ownerId }, 'schedule resumed: its owner is active again');
           result.resumed++;
-        } else {
-          // Still inactive: touch it, so the next check looks at others first.
-          await tx.update(s.id, { pausedReason: 'owner_inactive' }, now);
         }
       });
     }

@@ -283,12 +283,12 @@ function createQueries(em: EntityManager) {
       return rows[0] ? toSchedule(rows[0]) : undefined;
     },
 
-    /** Enabled schedules paused for their owner, least recently checked first. */
-    async pausedCandidates(limit: number): Promise<{ id: string; ownerId: string }[]> {
+    /** Enabled schedules paused for their owner, by id after `afterId` (the caller's round-robin cursor). */
+    async pausedCandidates(limit: number, afterId?: string): Promise<{ id: string; ownerId: string }[]> {
       const rows = await run<{ id: string; owner_id: string }[]>(
         `select id, owner_id from scheduler.schedules
-         where paused_reason is not null and enabled and deleted_at is null order by updated_at, id limit ?`,
-        [limit],
+         where paused_reason is not null and enabled and deleted_at is null ${afterId ? 'and id > ?::uuid' : ''} order by id limit ?`,
+        [...(afterId ? [afterId] : []), limit],
       );
       return rows.map((r) => ({ id: r.id, ownerId: r.owner_id }));
     },

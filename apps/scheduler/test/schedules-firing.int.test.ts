@@ -10,6 +10,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJobQueue } from '../src/jobs/job-queue.ts';
 import { createScheduleFiring, startScheduleLoop, type ScheduleLoopDeps } from '../src/schedules/schedule-loop.ts';
+import { createScheduleMetrics } from '../src/schedules/schedule-metrics.ts';
+import { Registry } from 'prom-client';
 import { openSchedulesHarness, user, type SchedulesHarness } from './schedules-harness.ts';
 
 const alice = user('alice');
@@ -310,11 +312,16 @@ describe('scheduler: firing user schedules', () => {
     h.clock.set('2030-01-06T09:30:00Z');
     const s = await schedule(alice, { overlapPolicy: 'allow' });
     h.clock.set('2030-01-06T10:00:01Z');
-    const loop = startScheduleLoop({ ...(await replica()), intervalMs: 20 });
+    const registry = new Registry();
+    const loop = startScheduleLoop({ ...(await replica()), intervalMs: 20, metrics: createScheduleMetrics(registry) });
     const deadline = Date.now() + 10_000;
     while ((await runsOf(s.id)).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     await loop.stop();
     expect(await runsOf(s.id)).toHaveLength(1);
+    const metrics = await registry.getMetricsAsJSON();
+    const fired = metrics.find((m) => m.name === 'csda_scheduler_schedule_outcomes_total')?.values.find((v) => v.labels.outcome === 'fired');
+    expect(fired?.value).toBeGreaterThanOrEqual(1);
+    expect(metrics.find((m) => m.name === 'csda_scheduler_schedule_last_tick_timestamp_seconds')?.values[0]?.value).toBeGreaterThan(0);
     h.clock.set('2030-01-06T11:00:01Z');
     await new Promise((r) => setTimeout(r, 150));
     expect(await runsOf(s.id)).toHaveLength(1);

@@ -5,6 +5,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ServiceRuntime } from '@csda/service-kit';
 import { nextRunAfter } from './cron.ts';
 import { createScheduleRepository, type DueCursor, type ScheduleQueries, type ScheduleRecord } from './schedule.repository.ts';
+import type { ScheduleMetrics } from './schedule-metrics.ts';
 import { planDueSlot } from './slots.ts';
 import { fireTarget, TargetUnavailableError, type FireOutcome, type Owner, type TargetDeps } from './targets.ts';
 
@@ -29,6 +30,8 @@ export interface ScheduleLoopDeps extends TargetDeps {
   /** How often schedules paused for an inactive owner are re-checked; default 60 s. */
   readonly resumeCheckMs?: number;
   readonly clock?: () => Date;
+  /** createScheduleMetrics(runtime.metrics.registry), for startScheduleLoop's ticks. */
+  readonly metrics?: Pick<ScheduleMetrics, 'measure'>;
 }
 
 export interface TickResult {
@@ -228,8 +231,7 @@ export function startScheduleLoop(deps: ScheduleLoopDeps): { stop(): Promise<voi
   let inFlight: Promise<void> = Promise.resolve();
 
   const run = () => {
-    inFlight = firing
-      .tick()
+    inFlight = (deps.metrics ? deps.metrics.measure(() => firing.tick()) : firing.tick())
       .then((r) => {
         if (r.fired + r.recorded + r.missed + r.paused + r.resumed > 0) deps.logger.debug({ ...r }, 'schedule tick');
       })

@@ -36,19 +36,33 @@ export interface Pipeline {
 const DUE_SCAN_LOCK = 'csda.scheduler.due-scan';
 const CLEANUP_LOCK = 'csda.scheduler.cleanup';
 
+export interface PipelineOptions {
+  /** Called after alerts were newly raised (e.g. the alert delivery's kick). */
+  readonly onAlertsRaised?: () => void;
+}
+
 /** The rotation pipeline's pieces over one runtime: clients, job queue and records, due scan, cleanup, EVENTS handler. */
-export function createPipeline(runtime: ServiceRuntime<Config>, clients: SchedulerClients = createClients(runtime, runtime.config)): Pipeline {
+export function createPipeline(
+  runtime: ServiceRuntime<Config>,
+  clients: SchedulerClients = createClients(runtime, runtime.config),
+  options: PipelineOptions = {},
+): Pipeline {
+  const raised = (n: number) => {
+    if (n > 0) options.onAlertsRaised?.();
+    return n;
+  };
   const { config, logger, orm } = runtime;
   const fork = () => orm.em.fork() as EntityManager;
   const metrics = createSchedulerMetrics(runtime.metrics.registry);
   const queue = createJobQueue({ runtime, publishConcurrency: config.SCHEDULER_PUBLISH_CONCURRENCY, metrics });
-  const raiseAlerts = (alerts: readonly AlertInput[]) => createAlertRepository(fork()).raise(alerts);
+  const raiseAlerts = async (alerts: readonly AlertInput[]) => raised(await createAlertRepository(fork()).raise(alerts));
   const apply = async (results: readonly JobResultFact[], alerts: readonly AlertInput[]) => {
-    await fork().transactional(async (tx) => {
+    const newAlerts = await fork().transactional(async (tx) => {
       if (results.length > 0) await createJobRepository(tx).fold(results);
-      if (alerts.length > 0) await createAlertRepository(tx).raise(alerts);
+      return alerts.length > 0 ? createAlertRepository(tx).raise(alerts) : 0;
     });
     metrics.results(results.map((r) => r.status));
+    raised(newAlerts);
   };
 
   return {

@@ -60,7 +60,8 @@ function startLoops(runtime: ServiceRuntime<Config>, pipeline: Pipeline): void {
     async () => {
       const round = await pipeline.rotateDue();
       if (!round) return logger.debug('due-rotation scan skipped: another replica holds it');
-      const busy = round.scan.due > 0 || round.republished.published + round.republished.failed > 0;
+      // Info only when something new happened: jobs in flight are listed again by every scan until the vault finishes them.
+      const busy = round.scan.jobsCreated + round.scan.alertsRaised + round.republished.published + round.republished.failed > 0;
       logger[round.scan.publishFailed > 0 ? 'warn' : busy ? 'info' : 'debug']({ ...round.scan, republished: round.republished }, describeRound(round));
     },
     logger,

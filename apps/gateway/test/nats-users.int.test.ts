@@ -76,6 +76,19 @@ describe('platform on NATS with one user per service (private nats-server)', () 
     expect(actions).toEqual(expect.arrayContaining(['login_failed', 'secret_revealed']));
   });
 
+  it('the gateway reads every work queue as its own user: /system/queues and the csda_queue_* gauges on its ops port', async () => {
+    const login = await api('POST', '/api/v1/auth/login', undefined, { username: 'admin', password: stack!.env.ADMIN_INITIAL_PASSWORD });
+    const res = await api('GET', '/api/v1/system/queues', login.body.access_token as string);
+    expect(res.status).toBe(200);
+    const items = res.body.items as { queue: string; state: string }[];
+    expect(items.map((q) => q.queue)).toEqual(['JOBS_DOCUMENTS', 'JOBS_SECRETS', 'JOBS_TOOLS']);
+    // The vault's worker created its consumer; whatever the others did, nothing is "unavailable" for lack of a permission.
+    expect(items.find((q) => q.queue === 'JOBS_SECRETS')?.state).toBe('ok');
+    for (const q of items) expect(q.state, q.queue).not.toBe('unavailable');
+    const metrics = await (await fetch(`http://127.0.0.1:${stack!.env.OPS_PORT}/metrics`)).text();
+    expect(metrics).toMatch(/csda_queue_consumer_present\{[^}]*queue="JOBS_SECRETS"[^}]*\} 1/);
+  });
+
   it('no service needed more than its permissions: the server logged no violation', () => {
     expect(nats.output()).toContain('Server is ready');
     expect(nats.output()).not.toMatch(/Violation/);

@@ -26,14 +26,14 @@ export interface SchedulerClients {
 /** Connect clients to the vault and the gateway's RPC port, signing with the scheduler's key. */
 export function createClients(
   runtime: Pick<ServiceRuntime, 'identity' | 'metrics'>,
-  config: Pick<Config, 'VAULT_URL' | 'GATEWAY_RPC_URL'>,
+  config: Pick<Config, 'VAULT_URL' | 'GATEWAY_URL'>,
 ): SchedulerClients {
   const signer: Pick<InternalTokenSigner, 'sign'> | undefined = runtime.identity.signer;
   if (!signer) throw new Error('the scheduler has no internal signing key (INTERNAL_SIGNING_KEY)');
   const interceptors = [runtime.metrics.rpcClientInterceptor];
   return {
     vault: createServiceClient(VaultService, config.VAULT_URL, interceptors),
-    gateway: createServiceClient(GatewayService, config.GATEWAY_RPC_URL, interceptors),
+    gateway: createServiceClient(GatewayService, config.GATEWAY_URL, interceptors),
     async asScheduler(audience) {
       return { headers: principalHeaders(await signer.sign(SCHEDULER, audience)) };
     },

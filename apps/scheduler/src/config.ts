@@ -1,5 +1,6 @@
 import { baseConfigShape, portVar, urlVar } from '@csda/service-kit';
 import { z } from 'zod';
+import { alertConfigShape } from './alerts/alert-config.ts';
 
 const serviceUrl = (port: number) => urlVar(['http', 'https'], `http://127.0.0.1:${port}`);
 const seconds = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
@@ -42,7 +43,7 @@ export const configSchema = z.object({
   /** The vault's Connect endpoint (due rotations, expiry). */
   VAULT_URL: serviceUrl(50051),
   /** The gateway's internal Connect port (its RPC_PORT), for GetUsers / PurgeSessions. */
-  GATEWAY_RPC_URL: serviceUrl(50050),
+  GATEWAY_URL: serviceUrl(50050),
   /** Run the background loops (due-rotation scan, cleanup) in `serve`; off leaves them to the CronJobs. */
   SCHEDULER_LOOPS: flag(true),
   /** How often `serve` looks for due rotations. */
@@ -55,6 +56,9 @@ export const configSchema = z.object({
   SCHEDULER_SCAN_PAGE_SIZE: z.coerce.number().int().min(1).max(1_000).default(500),
   /** Job publishes awaiting their JetStream ack at once. */
   SCHEDULER_PUBLISH_CONCURRENCY: z.coerce.number().int().min(1).max(4_096).default(256),
+  /** How often `serve` looks for due user schedules. */
+  SCHEDULER_SCHEDULES_INTERVAL_S: seconds(1, 3_600, 5),
+  ...alertConfigShape,
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -8,8 +8,14 @@ import { CleanupFailedError, describeCleanup } from './jobs/cleanup-expired.ts';
 import { describeDueScan } from './jobs/due-rotations.ts';
 import { EVENTS_CONSUMER_CONCURRENCY, eventsConsumerSpec } from './jobs/events.consumer.ts';
 import { runOneShot, type OneShotJob } from './jobs/one-shot.ts';
+import { alertDeliveryConfig } from './alerts/alert-config.ts';
+import { startAlertDelivery } from './alerts/alert-delivery.ts';
+import { createAlertHttp, createDestinationCheck } from './alerts/alert-http.ts';
+import type { RevealSigningSecret } from './alerts/alert.types.ts';
 import { createPipeline, type Pipeline, type RotationRound } from './pipeline.ts';
 import { createRoutes } from './rpc/routes.ts';
+import { createScheduleMetrics } from './schedules/schedule-metrics.ts';
+import { startScheduleLoop } from './schedules/schedule-loop.ts';
 
 const config = (): Config => loadConfig(configSchema, process.env);
 const CLEANUP_FIRST_RUN_DELAY_MS = 30_000;
@@ -51,7 +57,11 @@ async function oneShot(name: string, job: (pipeline: Pipeline) => OneShotJob): P
   }
 }
 
-/** The background loops of `serve` (SCHEDULER_LOOPS): due scan every SCHEDULER_SCAN_INTERVAL_S, cleanup every SCHEDULER_CLEANUP_INTERVAL_S. */
+/**
+ * The background loops of `serve` (SCHEDULER_LOOPS): due scan every
+ * SCHEDULER_SCAN_INTERVAL_S, cleanup every SCHEDULER_CLEANUP_INTERVAL_S, user
+ * schedules every SCHEDULER_SCHEDULES_INTERVAL_S.
+ */
 function startLoops(runtime: ServiceRuntime<Config>, pipeline: Pipeline): void {
   const { config: cfg, lifecycle, logger } = runtime;
   const scan = startPeriodic(
@@ -80,7 +90,19 @@ function startLoops(runtime: ServiceRuntime<Config>, pipeline: Pipeline): void {
     Math.min(cfg.SCHEDULER_CLEANUP_INTERVAL_S * 1_000, CLEANUP_FIRST_RUN_DELAY_MS),
   );
   lifecycle.defer('cleanup-expired loop', () => cleanup.stop());
-  // Alert delivery (alerts/) and the schedule loop (schedules/) start here too.
+  const { clients } = pipeline;
+  const schedules = startScheduleLoop({
+    em: () => runtime.orm.em.fork() as EntityManager,
+    logger: logger.child({ component: 'schedules' }),
+    enqueueRotations: (jobs, em) => pipeline.queue.enqueueRotations(jobs, em),
+    vault: clients.vault,
+    asUser: clients.asUser,
+    gateway: clients.gateway,
+    asScheduler: clients.asScheduler,
+    intervalMs: cfg.SCHEDULER_SCHEDULES_INTERVAL_S * 1_000,
+    metrics: createScheduleMetrics(runtime.metrics.registry),
+  });
+  lifecycle.defer('schedule loop', () => schedules.stop());
 }
 
 await runCli(
@@ -89,8 +111,27 @@ await runCli(
     async serve() {
       const runtime = await openRuntime(definition, config());
       const { lifecycle, logger, nats } = runtime;
-      const pipeline = createPipeline(runtime);
-      await serve(runtime, { routes: createRoutes(runtime, { jobs: pipeline.jobs }), opsServer: true });
+      const em = () => runtime.orm.em.fork() as EntityManager;
+      let kickDelivery = () => {};
+      const pipeline = createPipeline(runtime, undefined, { onAlertsRaised: () => kickDelivery() });
+      const { clients } = pipeline;
+      // An alert webhook's signing secret stays in the vault: revealed as the webhook's creator, scoped to that one secret.
+      const revealSigningSecret: RevealSigningSecret = async ({ signingSecretId, owner }) =>
+        (await clients.vault.revealSecret({ id: signingSecretId }, await clients.asUser(owner, [['secrets:reveal', signingSecretId]], 'vault'))).value;
+      const alertHttp = createAlertHttp(runtime.config);
+      lifecycle.defer('alert webhook client', () => alertHttp.close());
+      await serve(runtime, {
+        routes: createRoutes(runtime, {
+          jobs: pipeline.jobs,
+          alerts: { em, revealSigningSecret, checkDestination: createDestinationCheck(runtime.config) },
+          schedules: { em, vault: clients.vault, asUser: clients.asUser },
+        }),
+        opsServer: true,
+      });
+      // Alerts are delivered whatever SCHEDULER_LOOPS says: no CronJob delivers them.
+      const delivery = startAlertDelivery({ em, logger: logger.child({ component: 'alert-delivery' }), http: alertHttp, revealSigningSecret, config: alertDeliveryConfig(runtime.config) });
+      kickDelivery = () => delivery.kick();
+      lifecycle.defer('alert delivery', () => delivery.stop());
       const spec = eventsConsumerSpec(nats.subjects);
       await ensureConsumer(nats, spec);
       const events = await startConsumer(nats, {
@@ -103,7 +144,7 @@ await runCli(
       lifecycle.defer('events consumer', () => events.stop());
       runtime.health.addCheck('events consumer', () => events.check());
       if (runtime.config.SCHEDULER_LOOPS) startLoops(runtime, pipeline);
-      else logger.info('SCHEDULER_LOOPS=false: due scan and cleanup run only as the rotate-secrets / cleanup-expired commands');
+      else logger.info('SCHEDULER_LOOPS=false: due scan and cleanup run only as the rotate-secrets / cleanup-expired commands; user schedules do not fire');
     },
     migrate: () =>
       runMigrate(definition, config(), async (runtime) => {

@@ -53,7 +53,7 @@ describe('rotation pipeline: scheduler ↔ vault', () => {
     expect((await runCommand('vault', 'migrate', vaultEnv)).code).toBe(0);
     vaultService = await startService('vault', vaultEnv);
     // No gateway in this test: its RPC port is a closed one (PurgeSessions fails, which the cleanup test expects).
-    schedulerEnv = { ...common, ...keys.envFor('scheduler'), VAULT_URL: `http://127.0.0.1:${vaultService.rpcPort}`, GATEWAY_RPC_URL: `http://127.0.0.1:${await freePort()}` };
+    schedulerEnv = { ...common, ...keys.envFor('scheduler'), VAULT_URL: `http://127.0.0.1:${vaultService.rpcPort}`, GATEWAY_URL: `http://127.0.0.1:${await freePort()}` };
     const migrated = await runCommand('scheduler', 'migrate', schedulerEnv);
     expect(migrated.code, migrated.stderr).toBe(0);
     nats = await connectNats(natsUrl(), 'rotation-test', namespace);
@@ -178,7 +178,7 @@ describe('rotation pipeline: scheduler ↔ vault', () => {
       const [user] = await rows<{ id: string }>(`select id from identity.users limit 1`);
       const stale = randomUUID();
       await rows(`insert into identity.refresh_tokens (id, token_hash, family_id, user_id, expires_at) values ($1, $2, $3, $4, now() - interval '1 day')`, [stale, randomBytes(16).toString('hex'), randomUUID(), user!.id]);
-      const run = await runCommand('scheduler', 'cleanup-expired', { ...schedulerEnv, GATEWAY_RPC_URL: `http://127.0.0.1:${rpcPort}` });
+      const run = await runCommand('scheduler', 'cleanup-expired', { ...schedulerEnv, GATEWAY_URL: `http://127.0.0.1:${rpcPort}` });
       expect(run.code, run.stderr).toBe(0);
       const [recorded] = await rows<{ status: string; detail: string }>(`select status, detail from scheduler.job_runs where job = 'cleanup-expired' order by started_at desc limit 1`);
       expect(recorded).toEqual({ status: 'completed', detail: '0 expired secret(s) deactivated, 0 expiry warning(s) sent, 1 session(s) purged' });

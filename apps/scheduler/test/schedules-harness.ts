@@ -99,7 +99,7 @@ export async function openSchedulesHarness(clockStart: string, options: { vaultN
     { INTERNAL_VERIFY_KEYS: parseVerifyKeys(keys.env.INTERNAL_VERIFY_KEYS), INTERNAL_SIGNING_KEY: parsePrivateKey(keys.signingKeys.scheduler!), NODE_ENV: 'production', CSDA_DATA_DIR: '/nonexistent' },
     () => undefined,
   );
-  const clients = createClients({ identity, metrics: createMetrics('scheduler') }, { VAULT_URL: vaultUrl, GATEWAY_RPC_URL: 'http://127.0.0.1:9' });
+  const clients = createClients({ identity, metrics: createMetrics('scheduler') }, { VAULT_URL: vaultUrl, GATEWAY_URL: 'http://127.0.0.1:9' });
   const gateway = createInternalTokenSigner({ key: parseSigningKey('gateway', keys.signingKeys.gateway!) });
   const as = async (principal: Principal, audience: 'scheduler' | 'vault' = 'scheduler') => ({ headers: principalHeaders(await gateway.sign(principal, audience)) });
   const clock = fakeClock(clockStart);
@@ -118,7 +118,7 @@ export async function openSchedulesHarness(clockStart: string, options: { vaultN
     openOrm,
     orm,
     clients,
-    schedulerEnv: { ...keys.envFor('scheduler'), DATABASE_URL: db.url, NATS_URL: natsUrl(), VAULT_URL: vaultUrl, GATEWAY_RPC_URL: 'http://127.0.0.1:9', NODE_ENV: 'production', LOG_LEVEL: 'warn' },
+    schedulerEnv: { ...keys.envFor('scheduler'), DATABASE_URL: db.url, NATS_URL: natsUrl(), VAULT_URL: vaultUrl, GATEWAY_URL: 'http://127.0.0.1:9', NODE_ENV: 'production', LOG_LEVEL: 'warn' },
     vault,
     clock,
     scheduler: createClient(SchedulerService, transport),

@@ -1,4 +1,4 @@
-import { ensureConsumer, loadConfig, openRuntime, runCli, runMigrate, serve, startConsumer, type ServiceRuntime } from '@csda/service-kit';
+import { ensureConsumer, loadConfig, openAuditOutbox, openRuntime, runCli, runMigrate, serve, startConsumer, type ServiceRuntime } from '@csda/service-kit';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { startPeriodic } from './background/periodic.ts';
 import { configSchema, type Config } from './config.ts';
@@ -118,15 +118,17 @@ await runCli(
       // An alert webhook's signing secret stays in the vault: revealed as the webhook's creator, scoped to that one secret.
       const revealSigningSecret: RevealSigningSecret = async ({ signingSecretId, owner }) =>
         (await clients.vault.revealSecret({ id: signingSecretId }, await clients.asUser(owner, [['secrets:reveal', signingSecretId]], 'vault'))).value;
+      const audit = openAuditOutbox(runtime);
       const alertHttp = createAlertHttp(runtime.config);
       lifecycle.defer('alert webhook client', () => alertHttp.close());
       await serve(runtime, {
         routes: createRoutes(runtime, {
           jobs: pipeline.jobs,
-          alerts: { em, revealSigningSecret, checkDestination: createDestinationCheck(runtime.config) },
-          schedules: { em, vault: clients.vault, asUser: clients.asUser },
+          alerts: { em, revealSigningSecret, checkDestination: createDestinationCheck(runtime.config), audit },
+          schedules: { em, vault: clients.vault, asUser: clients.asUser, audit },
         }),
         opsServer: true,
+        audit,
       });
       // Alerts are delivered whatever SCHEDULER_LOOPS says: no CronJob delivers them.
       const delivery = startAlertDelivery({ em, logger: logger.child({ component: 'alert-delivery' }), http: alertHttp, revealSigningSecret, config: alertDeliveryConfig(runtime.config) });

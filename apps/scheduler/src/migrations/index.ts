@@ -3,6 +3,7 @@ import { Migration20261122000000Init } from './Migration20261122000000-init.ts';
 import { Migration20261203000000Jobs } from './Migration20261203000000-jobs.ts';
 import { Migration20261203010000Alerts } from './Migration20261203010000-alerts.ts';
 import { Migration20261203020000Schedules } from './Migration20261203020000-schedules.ts';
+import { Migration20261203030000Outbox } from './Migration20261203030000-outbox.ts';
 
 /** Every migration of schema `scheduler`, oldest first. */
 export const migrations: MigrationObject[] = [
@@ -10,4 +11,5 @@ export const migrations: MigrationObject[] = [
   { name: 'Migration20261203000000-jobs', class: Migration20261203000000Jobs },
   { name: 'Migration20261203010000-alerts', class: Migration20261203010000Alerts },
   { name: 'Migration20261203020000-schedules', class: Migration20261203020000Schedules },
+  { name: 'Migration20261203030000-outbox', class: Migration20261203030000Outbox },
 ];

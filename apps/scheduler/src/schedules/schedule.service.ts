@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hasPermission, requireScoped, type Principal } from '@csda/auth';
 import { NotFoundError, ValidationError } from '@csda/errors';
+import type { AuditOutbox } from '@csda/service-kit';
 import { checkCron, checkTimeZone, nextRunAfter } from './cron.ts';
 import type { ScheduleChanges, ScheduleRecord, ScheduleRepository, Visibility } from './schedule.repository.ts';
 import { MISFIRE_POLICIES, OVERLAP_POLICIES, type MisfirePolicy, type OverlapPolicy } from './slots.ts';
@@ -11,6 +12,8 @@ export interface ScheduleServiceDeps {
   /** A repository on a fresh EntityManager fork (one per call). */
   readonly repository: () => ScheduleRepository;
   readonly targets: Pick<TargetDeps, 'vault' | 'asUser'>;
+  /** Schedule creations, changes and deletions are recorded here (the scheduler's audit outbox). */
+  readonly audit?: Pick<AuditOutbox, 'record'>;
   readonly clock?: () => Date;
 }
 
@@ -104,6 +107,8 @@ const ownerOf = (p: Principal): Owner => ({ id: p.id, name: p.name, roles: p.rol
  */
 export function createScheduleService(deps: ScheduleServiceDeps) {
   const clock = deps.clock ?? (() => new Date());
+  const audit = (principal: Principal, action: string, id: string, details: Record<string, string> = {}) =>
+    deps.audit?.record({ action, actor: principal.id, actorName: principal.name, resourceType: 'schedule', resourceId: id, details });
 
   const visible = async (principal: Principal, id: string): Promise<ScheduleRecord> => {
     const schedule = await deps.repository().findVisible(checkId(id), visibilityOf(principal));
@@ -142,6 +147,7 @@ export function createScheduleService(deps: ScheduleServiceDeps) {
         nextRunAt: input.enabled ? firstSlot(v.cron, v.timeZone, now) : null,
         now,
       });
+      await audit(principal, 'schedule_created', id, { target_type: (v.target as Target).type, cron: v.cron, time_zone: v.timeZone, enabled: String(input.enabled) });
       return (await repo.findVisible(id, visibilityOf(principal)))!;
     },
 
@@ -197,6 +203,8 @@ export function createScheduleService(deps: ScheduleServiceDeps) {
         }
         await tx.update(scheduleId, changes, clock());
       });
+      const fields = Object.entries({ ...v, enabled: input.enabled }).filter(([, value]) => value !== undefined).map(([k]) => k).sort().join(',');
+      await audit(principal, 'schedule_updated', scheduleId, { fields });
       return (await repo.findVisible(scheduleId, own))!;
     },
 
@@ -208,6 +216,7 @@ export function createScheduleService(deps: ScheduleServiceDeps) {
         if (!(await tx.findVisible(scheduleId, { userId: principal.id, all: false }, true))) throw new NotFoundError('schedule', id);
         await tx.softDelete(scheduleId, clock());
       });
+      await audit(principal, 'schedule_deleted', scheduleId);
     },
 
     async runs(principal: Principal, scheduleId: string, paging: { limit: number; offset: number }) {

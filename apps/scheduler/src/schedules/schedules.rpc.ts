@@ -4,7 +4,7 @@ import { principalFrom } from '@csda/auth';
 import { ScheduleRunSchema, ScheduleSchema, type Schedule, type ScheduleRun, type SchedulerService } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createScheduleRepository, type RunRecord, type ScheduleRecord } from './schedule.repository.ts';
-import { createScheduleService } from './schedule.service.ts';
+import { createScheduleService, type ScheduleServiceDeps } from './schedule.service.ts';
 import { targetToProto, type TargetDeps } from './targets.ts';
 
 const ms = (d: Date | null) => BigInt(d ? d.getTime() : 0);
@@ -49,6 +49,7 @@ export interface SchedulesRpcDeps {
   /** The vault client and acting-for call options (clients.ts), to check a target as its owner. */
   readonly vault: TargetDeps['vault'];
   readonly asUser: TargetDeps['asUser'];
+  readonly audit?: ScheduleServiceDeps['audit'];
   readonly clock?: () => Date;
 }
 
@@ -59,6 +60,7 @@ export function createSchedulesRpc(
   const service = createScheduleService({
     repository: () => createScheduleRepository(deps.em()),
     targets: { vault: deps.vault, asUser: deps.asUser },
+    audit: deps.audit,
     clock: deps.clock,
   });
   return {

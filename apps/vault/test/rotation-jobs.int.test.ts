@@ -59,6 +59,21 @@ describe('vault rotation jobs', () => {
     expect(b.logs()).toContain('"msg":"secret rotated"');
   });
 
+  it('rotates once when copies of one job race on both vaults at the same time', async () => {
+    const secrets = await Promise.all(Array.from({ length: 12 }, (_, i) => randomSecret(`race-${i}`)));
+    const jobs = secrets.flatMap((s) => ['x', 'y', 'z'].map((copy) => ({ jobId: `race:${s.id}`, secretId: s.id, expectedVersion: 1, copy })));
+    await Promise.all(jobs.map((j) => h.publishJob({ jobId: j.jobId, secretId: j.secretId, expectedVersion: 1 }, `${j.jobId}#${j.copy}`)));
+    await waitFor(async () => (await query<{ n: number }>(h.db.url, 'select count(*)::int as n from vault.secrets where current_version = 2 and name like $1', ['race-%']))[0]!.n === 12, {
+      what: 'all raced secrets rotated',
+    });
+    await waitFor(async () => (await h.nats.jsm.consumers.info(`${h.namespace}_JOBS_SECRETS`, 'vault-secret-jobs')).num_pending === 0, { what: 'queue drained' });
+    await new Promise((r) => setTimeout(r, 500));
+    for (const s of secrets) {
+      expect(await versions(s.id)).toEqual([1, 2]);
+      expect((await h.audits(s.id)).filter((x) => x.action === 'secret_rotated')).toHaveLength(1);
+    }
+  });
+
   it('treats a duplicate job (same job, other message id) and a stale job as no-ops', async () => {
     const s = await randomSecret('dup');
     const jobId = `schedule:sched-1:${Date.now()}`;

@@ -1,6 +1,6 @@
 import { aadFor, decryptValue, encryptValue, type Keyring } from '@csda/crypto';
 import { auditOutboxMessage, type AuditFact, type OutboxMessage, type Subjects } from '@csda/service-kit';
-import { toRecord, type SecretQueries, type SecretRepository } from '../secrets/secret.repository.ts';
+import { toRecord, type SecretQueries, type SecretRepository, type SecretRow } from '../secrets/secret.repository.ts';
 import type { SecretRecord } from '../secrets/secret.types.ts';
 import { generateRandomValue } from './random-strategy.ts';
 import { jobResultMessage, secretRotatedMessage, type JobInfo, type JobStatus, type RotationTrigger } from './rotation-events.ts';
@@ -138,18 +138,64 @@ export function createRotationEngine(deps: RotationEngineDeps) {
     return open(secretId, version, sealed);
   };
 
-  /** Promotes `version` (already stored unless `sealed` is given): audit, SecretRotated and the job's result commit with it. */
+  /** What a finished rotation writes to the outbox: its audit record, SecretRotated and the job's result. */
+  const rotatedMessages = (req: RotationRequest, secret: SecretRecord, version: number, now: Date): OutboxMessage[] => [
+    auditOutboxMessage(deps.subjects, 'vault', fact(req, 'secret_rotated', { version: String(version), strategy: req.suppliedValue ? 'supplied' : secret.rotation.strategy })),
+    secretRotatedMessage(deps.subjects, { secretId: secret.id, ownerId: secret.ownerId, version, strategy: secret.rotation.strategy, trigger: req.trigger, at: now }),
+    ...jobEvent(req, secret.ownerId, { status: 'succeeded', detail: `version ${version}` }),
+  ];
+
+  /** Promotes `version` (already stored unless `value` is given); its outbox messages commit with it (one insert). */
   const finish = async (tx: SecretQueries, req: RotationRequest, secret: SecretRecord, version: number, stored: boolean, value?: Buffer) => {
     const now = new Date();
     if (!stored) await tx.insertVersion(secret.id, seal(secret.id, version, value!), req.actor.id, now, 'stored');
     const row = await tx.promote(secret.id, version, now, nextRotation(secret, now));
-    // Audit record, SecretRotated and the job's result: one insert into the outbox.
-    await tx.emit([
-      auditOutboxMessage(deps.subjects, 'vault', fact(req, 'secret_rotated', { version: String(version), strategy: req.suppliedValue ? 'supplied' : secret.rotation.strategy })),
-      secretRotatedMessage(deps.subjects, { secretId: secret.id, ownerId: secret.ownerId, version, strategy: secret.rotation.strategy, trigger: req.trigger, at: now }),
-      ...jobEvent(req, secret.ownerId, { status: 'succeeded', detail: `version ${version}` }),
-    ]);
+    await tx.emit(rotatedMessages(req, secret, version, now));
     return { kind: 'rotated' as const, version, secret: toRecord(row) };
+  };
+
+  /** The checks every path makes first: a live, active secret of the right owner, at the version the job expects. */
+  const check = (row: (SecretRow & { deleted: boolean }) | undefined, req: RotationRequest): { kind: 'skip'; ownerId: string; reason: string } | { kind: 'go'; secret: SecretRecord } => {
+    if (!row || row.deleted) return { kind: 'skip', ownerId: row?.owner_id ?? '', reason: 'secret does not exist or is deleted' };
+    const secret = toRecord(row);
+    if (req.requireOwner !== undefined && secret.ownerId !== req.requireOwner) throw new RotationFailure('the schedule owner does not own this secret', false);
+    if (!secret.isActive) return { kind: 'skip', ownerId: secret.ownerId, reason: 'secret is inactive' };
+    const { currentVersion, rotation } = secret;
+    if (req.expectedVersion !== undefined && req.expectedVersion !== currentVersion && rotation.pendingVersion !== req.expectedVersion + 1) {
+      return { kind: 'skip', ownerId: secret.ownerId, reason: `secret is at version ${currentVersion}, the job expected ${req.expectedVersion}` };
+    }
+    return { kind: 'go', secret };
+  };
+
+  /**
+   * random, and no-ops: without an explicit transaction. A read, then one
+   * statement that writes the version, promotes it and fills the outbox only
+   * if the row is unchanged (else read again; after three tries, the
+   * locking path). Undefined: not for this path.
+   */
+  const singleStatement = async (req: RotationRequest): Promise<RotationOutcome | undefined> => {
+    if (req.suppliedValue) return undefined;
+    const repo = deps.repository();
+    for (let tries = 0; tries < 3; tries++) {
+      const read = await repo.readForRotation(req.secretId);
+      const checked = check(read, req);
+      if (checked.kind === 'skip') {
+        await repo.emit(jobEvent(req, checked.ownerId, { status: 'succeeded', detail: `skipped: ${checked.reason}` }));
+        repo.kick();
+        return { kind: 'skipped', reason: checked.reason };
+      }
+      const { secret } = checked;
+      if (secret.rotation.strategy !== 'random') return undefined;
+      const version = nextVersionOf(secret);
+      const at = new Date();
+      const sealed = seal(secret.id, version, Buffer.from(generateRandomValue(randomPolicy(secret.rotation.policy)), 'utf8'));
+      const row = await repo.commitRotation({ read: read!, sealed, createdBy: req.actor.id, at, messages: rotatedMessages(req, secret, version, at) });
+      if (row) {
+        repo.kick();
+        return { kind: 'rotated', version, secret: toRecord(row) };
+      }
+    }
+    return undefined;
   };
 
   const skip = async (tx: SecretQueries, req: RotationRequest, ownerId: string, reason: string): Promise<{ kind: 'done'; outcome: RotationOutcome }> => {
@@ -160,15 +206,10 @@ export function createRotationEngine(deps: RotationEngineDeps) {
   /** Phase 1, under the row lock: checks, then either the whole rotation (random, manual) or the pending version. */
   const begin = (req: RotationRequest) =>
     deps.repository().transaction(async (tx): Promise<Phase1> => {
-      const row = await tx.lockForRotation(req.secretId);
-      if (!row || row.deleted) return skip(tx, req, row?.owner_id ?? '', 'secret does not exist or is deleted');
-      const secret = toRecord(row);
-      if (req.requireOwner !== undefined && secret.ownerId !== req.requireOwner) throw new RotationFailure('the schedule owner does not own this secret', false);
-      if (!secret.isActive) return skip(tx, req, secret.ownerId, 'secret is inactive');
+      const checked = check(await tx.lockForRotation(req.secretId), req);
+      if (checked.kind === 'skip') return skip(tx, req, checked.ownerId, checked.reason);
+      const { secret } = checked;
       const { currentVersion, rotation } = secret;
-      if (req.expectedVersion !== undefined && req.expectedVersion !== currentVersion && rotation.pendingVersion !== req.expectedVersion + 1) {
-        return skip(tx, req, secret.ownerId, `secret is at version ${currentVersion}, the job expected ${req.expectedVersion}`);
-      }
       const strategy = req.suppliedValue ? 'manual' : rotation.strategy;
       if (strategy === 'manual') {
         if (!req.suppliedValue) throw new RotationFailure('manual rotation: the owner must put the new value', false);
@@ -266,6 +307,8 @@ export function createRotationEngine(deps: RotationEngineDeps) {
     /** Rotates (or resumes a rotation) through the secret's strategy. Throws RotationFailure when it could not finish. */
     async rotate(req: RotationRequest): Promise<RotationOutcome> {
       try {
+        const direct = await singleStatement(req);
+        if (direct) return direct;
         const first = await begin(req);
         if (first.kind === 'done') return first.outcome;
         if (first.kind === 'pull') return await pull(req, first.secret);

@@ -40,6 +40,52 @@ export function rotationQueries(em: EntityManager, run: Run) {
       return rows[0];
     },
 
+    /** The secret row as it is, without a lock (the optimistic path re-checks it in its write). */
+    async readForRotation(id: string): Promise<(SecretRow & { deleted: boolean }) | undefined> {
+      const rows = await run<(SecretRow & { deleted: boolean })[]>(`select ${ROW}, s.deleted_at is not null as deleted from vault.secrets s where s.id = ?`, [id]);
+      return rows[0];
+    },
+
+    /**
+     * A whole single-phase rotation in one statement (autocommit): the new
+     * version, its promotion and the outbox messages, only if the row is
+     * still exactly as read (live, active, same versions, strategy and policy).
+     * Undefined when it changed meanwhile: nothing was written.
+     */
+    async commitRotation(r: {
+      readonly read: SecretRow;
+      readonly sealed: SealedVersion;
+      readonly createdBy: string;
+      readonly at: Date;
+      readonly messages: readonly OutboxMessage[];
+    }): Promise<SecretRow | undefined> {
+      const values = r.messages.map(() => '(?::text, ?::text, ?::text, ?::bytea, ?::text, ?::jsonb)').join(', ');
+      const rows = await run<SecretRow[]>(
+        `with upd as (
+           update vault.secrets s set current_version = ?, pending_version = null, rotation_state = 'ok', rotation_last_error = null, last_rotated_at = ?,
+             next_rotation_at = case when s.rotation_enabled and s.rotation_interval_days is not null
+                                     then ?::timestamptz + make_interval(secs => s.rotation_interval_days * 86400) end,
+             updated_at = now()
+           where s.id = ? and s.deleted_at is null and s.is_active and s.current_version = ? and s.pending_version is not distinct from ?::int
+             and s.rotation_strategy = ? and s.rotation_policy = ?::jsonb
+           returning ${ROW}),
+         ver as (
+           insert into vault.secret_versions (secret_id, version, ciphertext, wrapped_key, key_id, created_by, created_at)
+           select id, ?, ?, ?, ?, ?, ? from upd),
+         ob as (
+           insert into vault.outbox (event_id, subject, event_type, payload, aggregate, trace_headers)
+           select m.* from (values ${values}) m(event_id, subject, event_type, payload, aggregate, trace_headers) where exists (select 1 from upd)
+           on conflict (event_id) do nothing)
+         select * from upd`,
+        [
+          r.sealed.version, r.at, r.at, r.read.id, r.read.current_version, r.read.pending_version, r.read.rotation_strategy, JSON.stringify(r.read.rotation_policy ?? {}),
+          r.sealed.version, r.sealed.ciphertext, r.sealed.wrappedKey, r.sealed.keyId, r.createdBy, r.at,
+          ...r.messages.flatMap((m) => [m.eventId, m.subject, m.eventType, Buffer.from(m.payload), m.aggregate, JSON.stringify(m.traceHeaders)]),
+        ],
+      );
+      return rows[0];
+    },
+
     async sealedVersion(secretId: string, version: number): Promise<SealedVersion | undefined> {
       const rows = await run<{ version: number; ciphertext: Buffer; wrapped_key: Buffer; key_id: string }[]>(
         'select version, ciphertext, wrapped_key, key_id from vault.secret_versions where secret_id = ? and version = ?',

@@ -315,6 +315,8 @@ export function createSecretRepository(em: EntityManager, outbox: AuditOutbox) {
     ...queries,
     /** Records an audit fact on its own (reveals, refusals): committed when this resolves, group-committed with concurrent ones. */
     audit: (fact: AuditFact): Promise<void> => outbox.record(fact),
+    /** Asks the outbox relay to publish now (after an autocommit write to the outbox). */
+    kick: (): void => outbox.kick(),
     /** Runs `work` in one transaction, with queries bound to it; its audit records are relayed after the commit. */
     async transaction<T>(work: (tx: SecretQueries) => Promise<T>): Promise<T> {
       const result = await em.transactional((txEm) => work(createQueries(txEm as EntityManager, outbox)));

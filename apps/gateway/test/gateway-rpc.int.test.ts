@@ -162,6 +162,13 @@ describe('GatewayService for the scheduler', () => {
     expect((await rpc.getInfo({}, await as('gateway', servicePrincipal('gateway', ['system:read'])))).info?.name).toBe('gateway');
     // Refusals of authenticated callers are audited.
     await waitFor(async () => (await query(db.url, `select 1 from identity.audit_log where action = 'permission_denied' and actor = $1`, [ids.admin])).length >= 2, { timeoutMs: 15_000, what: 'permission_denied audited' });
+    // A refused service is recorded as the gateway's own refusal naming the caller (a service records only its own actions).
+    await waitFor(
+      async () =>
+        (await query(db.url, `select 1 from identity.audit_log where action = 'permission_denied' and actor = 'service:gateway' and payload->'details'->>'caller' = 'service:scheduler' and payload->'details'->>'on_behalf_of' = $1`, [ids.alice]))
+          .length >= 2,
+      { timeoutMs: 15_000, what: 'the scheduler acting for alice audited as refused by the gateway' },
+    );
   });
 
   it('PurgeSessions deletes dead refresh tokens, keeps spent ones while their family could still be live, and is audited', async () => {

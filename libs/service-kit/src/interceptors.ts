@@ -52,7 +52,7 @@ export { ConnectError };
  * (the service's audit outbox) before the refusal goes back. A failure to
  * record is logged; the caller still gets the refusal.
  */
-export function permissionDeniedAuditInterceptor(record: (fact: AuditFact) => Promise<void>, logger: Logger): Interceptor {
+export function permissionDeniedAuditInterceptor(record: (fact: AuditFact) => Promise<void>, logger: Logger, self: string): Interceptor {
   return (next) => async (req) => {
     try {
       return await next(req);
@@ -60,14 +60,22 @@ export function permissionDeniedAuditInterceptor(record: (fact: AuditFact) => Pr
       const denied = err instanceof AuthorizationError || (err instanceof ConnectError && err.code === Code.PermissionDenied);
       if (denied) {
         const principal = req.contextValues.get(principalKey);
+        const details: Record<string, string> = { procedure: `${req.service.typeName}/${req.method.name}`, reason: err instanceof Error ? err.message.slice(0, 200) : 'denied' };
+        // A service records only its own actions (the audit consumer refuses anything else): another
+        // service refused here is named as the caller of this service's refusal.
+        const foreignService = principal?.kind === 'service' && principal.id !== `service:${self}`;
+        if (foreignService) {
+          details.caller = principal.id;
+          if (principal.onBehalfOf) details.on_behalf_of = principal.onBehalfOf.id;
+        }
         const fact: AuditFact = {
           action: 'permission_denied',
-          actor: principal?.id ?? 'anonymous',
-          actorName: principal?.name,
+          actor: foreignService ? `service:${self}` : (principal?.id ?? 'anonymous'),
+          actorName: foreignService ? self : principal?.name,
           outcome: 'failure',
           requestId: req.header.get(REQUEST_ID_HEADER) ?? undefined,
           ip: req.header.get(CLIENT_IP_HEADER) ?? undefined,
-          details: { procedure: `${req.service.typeName}/${req.method.name}`, reason: err instanceof Error ? err.message.slice(0, 200) : 'denied' },
+          details,
         };
         await record(fact).catch((auditErr: unknown) => logger.warn({ err: auditErr }, 'could not record a permission denial'));
       }

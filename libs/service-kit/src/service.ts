@@ -137,7 +137,7 @@ export async function serve(runtime: ServiceRuntime, options: ServeOptions): Pro
       serverInterceptor(logger, config.NODE_ENV !== 'production'),
       metrics.rpcInterceptor,
       internalAuthInterceptor(runtime.identity),
-      ...(options.audit ? [permissionDeniedAuditInterceptor(options.audit.record, logger)] : []),
+      ...(options.audit ? [permissionDeniedAuditInterceptor(options.audit.record, logger, definition.name)] : []),
     ],
     routes: (router) => {
       router.service(Health, createHealthRpc(health, definition.rpcServices.map((s) => s.typeName)));

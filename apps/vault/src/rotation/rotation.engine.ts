@@ -1,9 +1,10 @@
 import { aadFor, decryptValue, encryptValue, type Keyring } from '@csda/crypto';
-import { auditOutboxMessage, type AuditFact, type OutboxMessage, type Subjects } from '@csda/service-kit';
+import type { Subjects } from '@csda/service-kit';
 import { toRecord, type SecretQueries, type SecretRepository, type SecretRow } from '../secrets/secret.repository.ts';
 import type { SecretRecord } from '../secrets/secret.types.ts';
 import { generateRandomValue } from './random-strategy.ts';
-import { jobResultMessage, secretRotatedMessage, type JobInfo, type JobStatus, type RotationTrigger } from './rotation-events.ts';
+import type { JobInfo, RotationTrigger } from './rotation-events.ts';
+import { createRotationMessages } from './rotation-messages.ts';
 import { postgresPolicy, randomPolicy, webhookPolicy } from './rotation-policy.ts';
 
 const DAY_MS = 86_400_000;
@@ -104,26 +105,7 @@ export function createRotationEngine(deps: RotationEngineDeps) {
       plaintext.fill(0);
     }
   };
-  const fact = (req: RotationRequest, action: string, details: Record<string, string>, outcome: 'success' | 'failure' = 'success'): AuditFact => ({
-    action,
-    actor: req.actor.id,
-    actorName: req.actor.name,
-    outcome,
-    resourceType: 'secret',
-    resourceId: req.secretId,
-    ip: req.ip ?? '',
-    requestId: req.requestId ?? '',
-    details: {
-      ...details,
-      trigger: req.trigger,
-      ...(req.job ? { job_id: req.job.jobId, attempt: String(req.job.attempt) } : {}),
-      ...(req.onBehalfOf ? { on_behalf_of: req.onBehalfOf } : {}),
-    },
-  });
-  const jobEvent = (req: RotationRequest, ownerId: string, r: { status: JobStatus; error?: string; detail?: string; nextAttemptAt?: Date }): OutboxMessage[] =>
-    req.job
-      ? [jobResultMessage(deps.subjects, req.job, { ...r, secretId: req.secretId, ownerId, ...(r.status === 'running' || r.status === 'retrying' ? {} : { finishedAt: new Date() }) })]
-      : [];
+  const { fact, jobEvent, rotated: rotatedMessages } = createRotationMessages(deps.subjects);
 
   /** Reads a plaintext (another secret of the owner's, or a version of this one); the caller zeroes it. */
   const currentValueOf = async (tx: SecretQueries, secretId: string, ownerId: string, label: string): Promise<Buffer> => {
@@ -138,12 +120,6 @@ export function createRotationEngine(deps: RotationEngineDeps) {
     return open(secretId, version, sealed);
   };
 
-  /** What a finished rotation writes to the outbox: its audit record, SecretRotated and the job's result. */
-  const rotatedMessages = (req: RotationRequest, secret: SecretRecord, version: number, now: Date): OutboxMessage[] => [
-    auditOutboxMessage(deps.subjects, 'vault', fact(req, 'secret_rotated', { version: String(version), strategy: req.suppliedValue ? 'supplied' : secret.rotation.strategy })),
-    secretRotatedMessage(deps.subjects, { secretId: secret.id, ownerId: secret.ownerId, version, strategy: secret.rotation.strategy, trigger: req.trigger, at: now }),
-    ...jobEvent(req, secret.ownerId, { status: 'succeeded', detail: `version ${version}` }),
-  ];
 
   /** Promotes `version` (already stored unless `value` is given); its outbox messages commit with it (one insert). */
   const finish = async (tx: SecretQueries, req: RotationRequest, secret: SecretRecord, version: number, stored: boolean, value?: Buffer) => {

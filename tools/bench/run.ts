@@ -1,7 +1,8 @@
 // `npm run bench -- <name>`: prints figures for one benchmark.
+import { benchRotation } from './rotation.ts';
 import { benchVault } from './vault.ts';
 
-const benches: Record<string, () => Promise<void>> = { vault: benchVault };
+const benches: Record<string, () => Promise<void>> = { rotation: benchRotation, vault: benchVault };
 const name = process.argv[2];
 const bench = name ? benches[name] : undefined;
 if (!bench) {

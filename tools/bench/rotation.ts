@@ -55,7 +55,7 @@ async function rawEncryptInsert(databaseUrl: string, n: number): Promise<number>
   try {
     await pool.query('create table bench_raw_versions (secret_id uuid, version int, ciphertext bytea, wrapped_key bytea, key_id text, created_at timestamptz default now(), primary key (secret_id, version))');
     const started = performance.now();
-    await runAll(n, 16, async (i) => {
+    await runAll(n, 16, async () => {
       const id = crypto.randomUUID();
       const sealed = encryptValue(keyring, Buffer.from(randomBytes(24).toString('base64url')), aadFor(id, 2));
       const client = await pool.connect();

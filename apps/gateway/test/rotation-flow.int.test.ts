@@ -85,10 +85,10 @@ describe('rotation through the gateway (real stack)', () => {
     const created = await api('POST', '/api/v1/vault/secrets', tokens.alice, { name: 'partner-token', value: initial, rotation: { enabled: true, interval_days: 7, strategy: 'manual' } });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     ids.manual = created.body!.id;
-    // Refused by the vault's rotation engine (a precondition: the owner must put the value): CONFLICT.
+    // Refused by the vault: the owner must supply the value (422 naming the field).
     const valueless = await api('POST', `/api/v1/vault/secrets/${ids.manual}/rotate`, tokens.alice, {});
-    expect(valueless.status).toBe(409);
-    expect(valueless.body!.error.code).toBe('CONFLICT');
+    expect(valueless.status).toBe(422);
+    expect(valueless.body!.error).toMatchObject({ code: 'VALIDATION_ERROR', details: { value: 'required for strategy manual' } });
     expect((await api('GET', `/api/v1/vault/secrets/${ids.manual}`, tokens.alice)).body).toMatchObject({ current_version: 1 });
     const rotated = await api('POST', `/api/v1/vault/secrets/${ids.manual}/rotate`, tokens.alice, { value: `${initial}-2` });
     expect(rotated.status).toBe(200);

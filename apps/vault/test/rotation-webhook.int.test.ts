@@ -133,6 +133,9 @@ describe('vault webhook rotation', () => {
     seen.push((JSON.parse(hits[0]!.body) as { value: string }).value);
     expect(await row(s.id)).toMatchObject({ current_version: 1, pending_version: 2, rotation_state: 'failed', rotation_last_error: 'webhook answered HTTP 500' });
     expect((await vault.client.revealSecret({ id: s.id }, await h.as(alice))).value).toBe('initial-fail');
+    // The unproven version is kept (a later rotation resumes it) and listed as pending, not current.
+    const versions = (await vault.client.listSecretVersions({ id: s.id }, await h.as(alice))).items.map((v) => [v.version, v.isCurrent, v.isPending]);
+    expect(versions).toEqual(expect.arrayContaining([[1, true, false], [2, false, true]]));
     const dlq = await h.nats.jsm.streams.info(`${h.namespace}_DEAD_LETTER`);
     expect(dlq.state.messages).toBeGreaterThanOrEqual(1);
   });

@@ -104,7 +104,7 @@ describe('vault rotation over Connect', () => {
     const overdue = await vault.client.listSecrets({ rotationStatus: 'overdue' }, await h.as(alice));
     expect(overdue.items.map((i) => i.id)).toEqual([s.id]);
     expect((await vault.client.listSecrets({ rotationStatus: 'due' }, await h.as(alice))).items.map((i) => i.id)).not.toContain(s.id);
-    expect(await describeError(vault.client.rotateSecret({ id: s.id }, await h.as(alice)))).toMatchObject({ code: 'CONFLICT' });
+    expect(await describeError(vault.client.rotateSecret({ id: s.id }, await h.as(alice)))).toMatchObject({ code: 'VALIDATION_ERROR', details: { value: 'required for strategy manual' } });
 
     const put = (await vault.client.putSecretValue({ id: s.id, value: 'm2' }, await h.as(alice))).secret!;
     expect(put.currentVersion).toBe(2);

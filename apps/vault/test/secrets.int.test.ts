@@ -93,7 +93,7 @@ describe('vault secrets over Connect', () => {
     expect(value).not.toBe('initial');
     expect(value).toMatch(/^[A-Za-z0-9]{32}$/);
     const { secret: manual } = await vault.createSecret({ name: 'manual-key', value: 'm1' }, await as(alice));
-    expect(await codeOf(vault.rotateSecret({ id: manual!.id }, await as(alice)))).toBe('CONFLICT');
+    expect(await codeOf(vault.rotateSecret({ id: manual!.id }, await as(alice)))).toBe('VALIDATION_ERROR');
     expect((await vault.rotateSecret({ id: manual!.id, value: 'm2' }, await as(alice))).secret?.currentVersion).toBe(2);
   });
 

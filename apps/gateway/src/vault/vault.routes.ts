@@ -132,7 +132,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
       { preHandler: deps.authorize('secrets:read'), schema: { tags, security: bearerAuth, summary: 'Versions of a secret, newest first, without values', params: idParams, response: { 200: pageOf(versionSchema, 'SecretVersionPage'), ...errors } } },
       async (request) => {
         const res = await deps.vault.listSecretVersions({ id: request.params.id }, await callOptions(request));
-        const items = res.items.map((v) => ({ version: v.version, key_id: v.keyId, created_by: v.createdBy, created_at: new Date(Number(v.createdAtMs)).toISOString(), is_current: v.isCurrent }));
+        const items = res.items.map((v) => ({ version: v.version, key_id: v.keyId, created_by: v.createdBy, created_at: new Date(Number(v.createdAtMs)).toISOString(), is_current: v.isCurrent, is_pending: v.isPending }));
         return { items, total: items.length, limit: items.length, offset: 0 };
       },
     );

@@ -108,7 +108,7 @@ export const putValueBody = z.object({ value: z.string().min(1).max(65_536), exp
 /** Optional: a POST without a body (null to Fastify) rotates through the strategy. */
 export const rotateBody = z.object({ value: z.string().min(1).max(65_536).optional() }).strict().nullish();
 export const versionSchema = z
-  .object({ version: z.number().int(), key_id: z.string(), created_by: z.string(), created_at: z.iso.datetime({ offset: true }), is_current: z.boolean() })
+  .object({ version: z.number().int(), key_id: z.string(), created_by: z.string(), created_at: z.iso.datetime({ offset: true }), is_current: z.boolean(), is_pending: z.boolean() })
   .meta({ id: 'SecretVersion' });
 
 const iso = (ms: bigint) => (ms > 0n ? new Date(Number(ms)).toISOString() : null);

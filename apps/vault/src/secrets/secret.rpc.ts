@@ -91,7 +91,7 @@ export function createSecretRpc(service: SecretService): Omit<ServiceImpl<typeof
       const { secret, versions } = await service.versions(callContext(ctx), req.id);
       return {
         items: versions.map((v) =>
-          create(SecretVersionSchema, { version: v.version, keyId: v.keyId, createdBy: v.createdBy, createdAtMs: ms(v.createdAt), isCurrent: v.version === secret.currentVersion }),
+          create(SecretVersionSchema, { version: v.version, keyId: v.keyId, createdBy: v.createdBy, createdAtMs: ms(v.createdAt), isCurrent: v.version === secret.currentVersion, isPending: v.version === secret.rotation.pendingVersion }),
         ),
       };
     },

@@ -296,7 +296,7 @@ export function createSecretService(deps: SecretServiceDeps) {
       const current = await deps.repository().findVisible(id, visibilityOf(ctx.principal));
       if (!current || !canModify(ctx.principal, current)) throw new NotFoundError('secret', id);
       if (current.rotation.strategy === 'manual' && !value) {
-        throw new ConflictError('This secret rotates manually: supply the new value', { resource: 'secret', identifier: id, strategy: 'manual' });
+        throw new ValidationError('This secret rotates manually: supply the new value', { value: 'required for strategy manual' });
       }
       if (current.rotation.strategy !== 'manual' && value) {
         throw new ValidationError('Only a manual secret takes a value to rotate to', { value: `must be empty for strategy ${current.rotation.strategy}` });

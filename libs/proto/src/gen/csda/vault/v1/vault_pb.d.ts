@@ -214,6 +214,13 @@ export declare type SecretVersion = Message<"csda.vault.v1.SecretVersion"> & {
    * @generated from field: bool is_current = 5;
    */
   isCurrent: boolean;
+
+  /**
+   * A version stored by a two-phase rotation (postgres, webhook push) that is not yet proven and promoted.
+   *
+   * @generated from field: bool is_pending = 6;
+   */
+  isPending: boolean;
 };
 
 /**

@@ -1,3 +1,4 @@
+import { parseAllowList } from '@csda/net';
 import { baseConfigShape, portVar } from '@csda/service-kit';
 import { z } from 'zod';
 
@@ -33,6 +34,28 @@ export const configSchema = z.object({
   VAULT_WEBHOOK_ALLOW: z.string().default(''),
   /** Extra CA certificates (PEM file) trusted for webhook endpoints, e.g. an internal CA. */
   VAULT_WEBHOOK_CA_FILE: z.string().optional(),
+  /**
+   * PostgreSQL servers the postgres strategy may connect to although they are
+   * not public (loopback, private, link-local, cloud metadata…): comma-separated
+   * IPs or CIDRs (`10.20.0.0/16`, `::1`), host names (`db.internal`) or
+   * wildcards (`*.db.internal`), as @csda/net's parseAllowList reads them.
+   * Empty (the default): public addresses only. The host of a secret's URL (and
+   * of its rotator's) is resolved once, every address checked, and the vault
+   * connects to the checked address; a refused one fails the rotation
+   * permanently. Ports are not restricted. Allow-listing a name trusts every
+   * address it resolves to.
+   */
+  VAULT_POSTGRES_ALLOW: z
+    .string()
+    .default('')
+    .transform((value, ctx) => {
+      try {
+        return parseAllowList(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : 'not a valid allow list' });
+        return z.NEVER;
+      }
+    }),
 });
 
 export type Config = z.infer<typeof configSchema>;

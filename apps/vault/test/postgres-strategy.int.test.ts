@@ -4,10 +4,22 @@ import { join } from 'node:path';
 import { freePort, POSTGRES_BIN_DIR, startPostgresCluster, type TestPostgresCluster } from '@csda/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyPassword, canLogin, generatePassword, PostgresRotationError } from '../src/rotation/postgres-strategy.ts';
+import { parseAllowList, systemResolver, type Resolver } from '@csda/net';
+import * as strategy from '../src/rotation/postgres-strategy.ts';
+import { generatePassword, PostgresRotationError, type PostgresEgress } from '../src/rotation/postgres-strategy.ts';
 
 const id = pg.escapeIdentifier;
 const lit = pg.escapeLiteral;
+
+/** The clusters of this file listen on 127.0.0.1, which the egress guard permits only when allow-listed. */
+const LOOPBACK: PostgresEgress = { allow: parseAllowList('127.0.0.1') };
+const applyPassword = (url: string, role: string, password: string, opts: { timeoutMs?: number; egress?: PostgresEgress } = {}) =>
+  strategy.applyPassword(url, role, password, { egress: LOOPBACK, ...opts });
+const canLogin = (url: string, opts: { timeoutMs?: number; egress?: PostgresEgress } = {}) => strategy.canLogin(url, { egress: LOOPBACK, ...opts });
+
+/** A name for the clusters that only this test's resolver knows (everything else as the system resolves it). */
+const GUARD_NAME = 'pg.guard.test';
+const namedCluster: Resolver = async (host) => (host === GUARD_NAME ? [{ address: '127.0.0.1', family: 4 }] : systemResolver(host));
 
 /** Whatever `promise` rejected with (fails the test when it resolves). */
 async function rejection(promise: Promise<unknown>): Promise<PostgresRotationError> {
@@ -37,7 +49,7 @@ describe('postgres rotation primitives against a password-checking cluster', () 
 
   beforeAll(async () => {
     const t0 = Date.now();
-    cluster = await startPostgresCluster({ auth: 'scram-sha-256', settings: { log_statement: 'all' } });
+    cluster = await startPostgresCluster({ auth: 'scram-sha-256', settings: { log_statement: 'all', log_connections: 'on' } });
     startMs = Date.now() - t0;
     await createRole('rotator', 'LOGIN CREATEROLE');
     await createRole('nobody');
@@ -101,6 +113,9 @@ describe('postgres rotation primitives against a password-checking cluster', () 
         expect(await tls.serverLog()).toMatch(/connection authorized: user=over_tls database=postgres[^\n]* SSL enabled/);
         await applyPassword(`${base}?sslmode=require`, 'over_tls', 'rotated-over-tls');
         expect(await canLogin(`${tls.url('over_tls', 'rotated-over-tls')}?sslmode=require`)).toBe(true);
+        // Through a name: the client connects to the checked address and sends the name as SNI.
+        const viaName = `${tls.url('over_tls', 'rotated-over-tls').replace('@127.0.0.1:', `@${GUARD_NAME}:`)}?sslmode=require`;
+        expect(await canLogin(viaName, { egress: { allow: parseAllowList('127.0.0.1'), resolver: namedCluster } })).toBe(true);
         for (const mode of ['verify-ca', 'verify-full']) {
           expect(await rejection(canLogin(`${tls.url('over_tls', 'rotated-over-tls')}?sslmode=${mode}`))).toMatchObject({ kind: 'tls', transient: false });
         }
@@ -256,6 +271,59 @@ describe('postgres rotation primitives against a password-checking cluster', () 
       expect(await canLogin(url)).toBe(true);
       await other.stop();
       expect(await rejection(canLogin(url))).toMatchObject({ transient: true });
+    });
+  });
+
+  describe('the egress guard', () => {
+    /** TCP connections the cluster has seen (log_connections logs each one before authentication). */
+    const received = async () => ((await cluster.serverLog()).match(/connection received: /g) ?? []).length;
+    const rolpassword = async (role: string) => (await cluster.query<{ p: string }>('SELECT rolpassword AS p FROM pg_authid WHERE rolname = $1', [role]))[0]?.p;
+    const publicOnly: PostgresEgress = { allow: parseAllowList('') };
+
+    it('without an allow list refuses the cluster on 127.0.0.1, however it is named, before connecting: nothing reaches it', async () => {
+      const url = await createRole('guarded by default');
+      const rotatorUrl = cluster.url('rotator', pw.get('rotator')!);
+      const before = await rolpassword('guarded by default');
+      const seen = await received();
+
+      const login = await rejection(canLogin(url, { egress: publicOnly }));
+      expect(login).toMatchObject({ kind: 'refused', transient: false });
+      expect(login.message).toBe(`Connecting to PostgreSQL at 127.0.0.1:${cluster.port} is refused: 127.0.0.1 is a loopback address, and VAULT_POSTGRES_ALLOW does not permit it`);
+      for (const via of [url, rotatorUrl]) {
+        const apply = await rejection(applyPassword(via, 'guarded by default', generatePassword(), { egress: publicOnly }));
+        expect(apply).toMatchObject({ kind: 'refused', transient: false });
+        for (const secret of [pw.get('guarded by default')!, pw.get('rotator')!]) expect(apply.message).not.toContain(secret);
+      }
+      // Numeric forms the system resolver reads as 127.0.0.1, and a name resolving to it: the resolved address is what is judged.
+      for (const host of ['2130706433', '0x7f000001', '127.1', GUARD_NAME]) {
+        const named = url.replace('@127.0.0.1:', `@${host}:`);
+        const err = await rejection(canLogin(named, { egress: { ...publicOnly, resolver: namedCluster } }));
+        expect(err).toMatchObject({ kind: 'refused', transient: false });
+        expect(err.message).toContain(`${host} resolves to 127.0.0.1, a loopback address`);
+      }
+      const otherRange = await rejection(canLogin(url.replace('@127.0.0.1:', `@${GUARD_NAME}:`), { egress: { allow: parseAllowList('10.0.0.0/8,db.internal'), resolver: namedCluster } }));
+      expect(otherRange).toMatchObject({ kind: 'refused' });
+
+      expect(await received()).toBe(seen);
+      // The count does move when something connects.
+      expect(await canLogin(url)).toBe(true);
+      expect(await received()).toBe(seen + 1);
+      expect(await rolpassword('guarded by default')).toBe(before);
+    });
+
+    it('a name allow-listed by CIDR (or by name) reaches the cluster, and the rotation works through it', async () => {
+      const url = await createRole('guarded by cidr');
+      const viaName = (u: string) => u.replace('@127.0.0.1:', `@${GUARD_NAME}:`);
+      const seen = await received();
+      for (const allow of ['127.0.0.0/8', GUARD_NAME, '*.guard.test']) {
+        expect(await canLogin(viaName(url), { egress: { allow: parseAllowList(allow), resolver: namedCluster } })).toBe(true);
+      }
+      expect(await received()).toBe(seen + 3);
+      const next = generatePassword();
+      const cidr: PostgresEgress = { allow: parseAllowList('127.0.0.0/8'), resolver: namedCluster };
+      await applyPassword(viaName(cluster.url('rotator', pw.get('rotator')!)), 'guarded by cidr', next, { egress: cidr });
+      expect(await canLogin(viaName(cluster.url('guarded by cidr', next)), { egress: cidr })).toBe(true);
+      expect(await canLogin(url)).toBe(false);
     });
   });
 

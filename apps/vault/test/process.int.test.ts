@@ -35,6 +35,15 @@ describe('vault process', () => {
     expect(ca.stderr).toContain('VAULT_WEBHOOK_CA_FILE');
   });
 
+  it('exits 78 on a malformed VAULT_POSTGRES_ALLOW, naming the variable and the bad entry', async () => {
+    for (const value of ['10.0.0.0/99', 'db.internal,*bad*', '127.0.0.1/8/8']) {
+      const result = await runCommand('vault', 'serve', { VAULT_POSTGRES_ALLOW: value });
+      expect(result.code).toBe(78);
+      expect(result.stderr).toContain('VAULT_POSTGRES_ALLOW: Invalid allow-list entry');
+      expect(result.stderr).not.toMatch(/^\s+at /m);
+    }
+  });
+
   it('exits 64 on an unknown command', async () => {
     const result = await runCommand('vault', 'frobnicate', {});
     expect(result.code).toBe(64);

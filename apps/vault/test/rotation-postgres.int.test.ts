@@ -3,12 +3,15 @@ import { once } from 'node:events';
 import { freePort, query, startPostgresCluster, waitFor, type TestPostgresCluster } from '@csda/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canLogin } from '../src/rotation/postgres-strategy.ts';
+import { parseAllowList } from '@csda/net';
+import * as strategy from '../src/rotation/postgres-strategy.ts';
 import { describeError, startHarness, user, type Vault, type VaultHarness } from './support/vault-harness.ts';
 
 const alice = user('alice');
 const bob = user('bob');
 const password = () => `pw-${randomBytes(12).toString('hex')}`;
+/** The test cluster listens on 127.0.0.1: the vaults here get VAULT_POSTGRES_ALLOW=127.0.0.1, and so do this file's own checks. */
+const canLogin = (url: string) => strategy.canLogin(url, { egress: { allow: parseAllowList('127.0.0.1') } });
 
 /**
  * The postgres strategy against real roles of a PostgreSQL cluster this test
@@ -41,8 +44,8 @@ describe('vault postgres rotation', () => {
   };
 
   beforeAll(async () => {
-    cluster = await startPostgresCluster({ auth: 'scram-sha-256' });
-    h = await startHarness('vault_pg', { VAULT_ROTATION_BACKOFF_S: '1,1', VAULT_ROTATION_ACK_WAIT_S: '3' });
+    cluster = await startPostgresCluster({ auth: 'scram-sha-256', settings: { log_connections: 'on' } });
+    h = await startHarness('vault_pg', { VAULT_ROTATION_BACKOFF_S: '1,1', VAULT_ROTATION_ACK_WAIT_S: '3', VAULT_POSTGRES_ALLOW: '127.0.0.1' });
     vault = await h.start();
   }, 90_000);
   afterAll(async () => {
@@ -167,5 +170,52 @@ describe('vault postgres rotation', () => {
     const results = await h.jobResults(jobId);
     expect(results.map((r) => `${r.attempt}:${r.status}`)).toEqual(['1:running', '2:running', '2:succeeded']);
     expect((await vault.client.getSecret({ id }, await h.as(alice))).secret?.rotation?.status).toBe('ok');
+  }, 90_000);
+
+  it('a vault without VAULT_POSTGRES_ALLOW refuses the 127.0.0.1 cluster: the job fails at once, nothing connects, the password stays', async () => {
+    // Its own database and namespace, so no vault with the allow list can take the job.
+    const guarded = await startHarness('vault_pg_guard', { VAULT_ROTATION_BACKOFF_S: '1,1' });
+    try {
+      const strict = await guarded.start();
+      const app = await role('app_guarded');
+      const rotator = await role('rotator_guarded', 'createrole');
+      const before = await rolpassword('app_guarded');
+      const received = async () => ((await cluster.serverLog()).match(/connection received: /g) ?? []).length;
+      const seen = await received();
+
+      const rot = (await strict.client.createSecret({ name: 'pg-rotator', value: rotator.url }, await guarded.as(alice))).secret!;
+      const direct = (await strict.client.createSecret({ name: 'pg-direct', value: app.url, rotation: { enabled: true, intervalDays: 1, strategy: 'postgres' } }, await guarded.as(alice))).secret!;
+      const viaRotator = (
+        await strict.client.createSecret({ name: 'pg-via-rotator', value: app.url, rotation: { enabled: true, intervalDays: 1, strategy: 'postgres', policy: { rotator_secret_id: rot.id } } }, await guarded.as(alice))
+      ).secret!;
+      for (const s of [direct, viaRotator]) {
+        const jobId = `rotate:${s.id}:${Date.now()}`;
+        await guarded.publishJob({ jobId, secretId: s.id, expectedVersion: 1 });
+        await waitFor(async () => (await guarded.jobResults(jobId)).some((r) => r.status === 'failed'), { what: 'refused rotation failed', timeoutMs: 20_000 });
+        const results = await guarded.jobResults(jobId);
+        // Permanent: failed at the first attempt, never retried.
+        expect(results.map((r) => `${r.attempt}:${r.status}`)).toEqual(['1:running', '1:failed']);
+        const [r] = await query<{ rotation_state: string; rotation_last_error: string; current_version: number }>(
+          guarded.db.url,
+          'select rotation_state, rotation_last_error, current_version from vault.secrets where id = $1',
+          [s.id],
+        );
+        expect(r).toMatchObject({ rotation_state: 'failed', current_version: 1 });
+        expect(r!.rotation_last_error).toBe(
+          `postgres: Connecting to PostgreSQL at 127.0.0.1:${cluster.port} is refused: 127.0.0.1 is a loopback address, and VAULT_POSTGRES_ALLOW does not permit it`,
+        );
+        expect((await strict.client.getSecret({ id: s.id }, await guarded.as(alice))).secret?.rotation).toMatchObject({ status: 'failed', lastError: r!.rotation_last_error });
+      }
+      const onDemand = await describeError(strict.client.rotateSecret({ id: direct.id }, await guarded.as(alice)));
+      expect(onDemand.message).toContain('VAULT_POSTGRES_ALLOW does not permit it');
+
+      expect(await received()).toBe(seen);
+      expect(await rolpassword('app_guarded')).toBe(before);
+      expect(await canLogin(app.url)).toBe(true);
+      const logs = guarded.logs();
+      for (const secret of [app.pw, rotator.pw]) expect(logs).not.toContain(secret);
+    } finally {
+      await guarded.close();
+    }
   }, 90_000);
 });

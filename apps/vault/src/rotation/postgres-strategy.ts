@@ -1,14 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { ValidationError } from '@csda/errors';
+import { EgressRefusedError } from '@csda/net';
 import { scramSha256Verifier } from '@csda/service-kit';
 import pg from 'pg';
+import { checkedTargets, TargetResolutionError, tlsFor, type PostgresEgress, type SslMode } from './postgres-target.ts';
+
+export type { PostgresEgress } from './postgres-target.ts';
 
 /*
  * The `postgres` rotation strategy's contact with PostgreSQL: parse a
  * secret's connection URL, set a role's password, test a login. The rotation
  * engine decides when (pending → apply → test → promote); nothing here keeps
  * state. No password ever leaves this module in a message: errors name the
- * user, host and port, never the URL or the password.
+ * user, host and port, never the URL or the password. Every connection goes
+ * through the egress guard (postgres-target.ts): the host is resolved once,
+ * each address checked against the operator's allow list, and the client
+ * connects to a checked address, not to the name.
  */
 
 export interface PostgresCredentials {
@@ -22,8 +29,7 @@ export interface PostgresCredentials {
   readonly sslmode: SslMode;
 }
 
-const SSL_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
-type SslMode = (typeof SSL_MODES)[number];
+const SSL_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const satisfies readonly SslMode[];
 /** Query parameters a secret's URL may carry; anything else (`host=/socket`, `sslcert=/file`, `options=…`) is refused. */
 const ALLOWED_PARAMS = new Set(['sslmode', 'application_name']);
 const HOST = /^(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])$/;
@@ -105,6 +111,7 @@ export function generatePassword(length = 32): string {
 export type PostgresErrorKind =
   | 'invalid_url'
   | 'invalid_input'
+  | 'refused'
   | 'authentication'
   | 'privilege'
   | 'role_not_found'
@@ -118,7 +125,8 @@ export type PostgresErrorKind =
 /**
  * Why talking to PostgreSQL failed. `transient` errors (unreachable,
  * timed out, server shutting down or overloaded) are worth retrying; the
- * others need a person (wrong credentials, missing rights, no such role).
+ * others need a person (wrong credentials, missing rights, no such role, a
+ * destination the egress guard refuses: kind `refused`).
  * The message is safe to store and show: no password, no URL.
  */
 export class PostgresRotationError extends Error {
@@ -137,7 +145,9 @@ export class PostgresRotationError extends Error {
 }
 
 export interface PostgresCallOptions {
-  /** Bound on connecting plus the statement; default 10 s. */
+  /** Which destinations may be reached (required: there is no unguarded connection). */
+  readonly egress: PostgresEgress;
+  /** Bound on resolving, connecting and the statement together; default 10 s. */
   readonly timeoutMs?: number;
 }
 
@@ -148,7 +158,7 @@ export interface PostgresCallOptions {
  * password itself never reaches the server, its statement log or
  * pg_stat_statements. Throws PostgresRotationError.
  */
-export async function applyPassword(connectUrl: string, role: string, password: string, opts: PostgresCallOptions = {}): Promise<void> {
+export async function applyPassword(connectUrl: string, role: string, password: string, opts: PostgresCallOptions): Promise<void> {
   const creds = credentialsFor(connectUrl);
   const bad = (reason: string) => new PostgresRotationError('invalid_input', reason, { transient: false });
   if (typeof role !== 'string' || role === '') throw bad('role name must not be empty');
@@ -172,8 +182,9 @@ export async function applyPassword(connectUrl: string, role: string, password: 
  * role, NOLOGIN, expired, no pg_hba entry). Throws PostgresRotationError
  * otherwise: transient when the server can't be reached or times out.
  * Only meaningful against a server that checks passwords (not `trust`).
+ * A destination the egress guard refuses throws (kind `refused`), never false.
  */
-export async function canLogin(url: string, opts: PostgresCallOptions = {}): Promise<boolean> {
+export async function canLogin(url: string, opts: PostgresCallOptions): Promise<boolean> {
   const creds = credentialsFor(url);
   try {
     await withClient(creds, opts, { creds, secrets: [creds.password] }, async (client, remaining) => {
@@ -209,43 +220,62 @@ interface CallContext {
 
 const where = (c: PostgresCredentials) => (c.host.includes(':') ? `[${c.host}]:${c.port}` : `${c.host}:${c.port}`);
 
-function sslFor(mode: SslMode): pg.ClientConfig['ssl'] {
-  switch (mode) {
-    case 'disable':
-      return false;
-    case 'require':
-      return { rejectUnauthorized: false };
-    case 'verify-ca':
-      return { rejectUnauthorized: true, checkServerIdentity: () => undefined };
-    case 'verify-full':
-      return { rejectUnauthorized: true };
+/** The checked addresses of `creds.host`; refusals and lookup failures as PostgresRotationError. */
+async function targets(creds: PostgresCredentials, egress: PostgresEgress, timeoutMs: number): Promise<readonly string[]> {
+  try {
+    return await checkedTargets(creds.host, egress, timeoutMs);
+  } catch (err) {
+    if (err instanceof EgressRefusedError) {
+      const why = err.message.replace(/; allow-list it to permit$/, '');
+      throw new PostgresRotationError('refused', `Connecting to PostgreSQL at ${where(creds)} is refused: ${why}, and VAULT_POSTGRES_ALLOW does not permit it`, { transient: false, cause: err });
+    }
+    if (err instanceof TargetResolutionError) {
+      const kind = err.timedOut ? 'timeout' : 'connection';
+      throw new PostgresRotationError(kind, `Cannot reach PostgreSQL at ${where(creds)}: ${err.message}`, { transient: true, cause: err });
+    }
+    throw err;
   }
 }
+
+/** Socket errors after which the next checked address of the same name is worth a try. */
+const TRY_NEXT_ADDRESS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT']);
 
 async function withClient(creds: PostgresCredentials, opts: PostgresCallOptions, ctx: CallContext, run: (client: pg.Client, remaining: () => number) => Promise<void>): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
-  const client = new pg.Client({
-    host: creds.host,
-    port: creds.port,
-    user: creds.user,
-    password: creds.password,
-    database: creds.database,
-    ssl: sslFor(creds.sslmode),
-    application_name: creds.url.searchParams.get('application_name') ?? 'csda-vault-rotation',
-    connectionTimeoutMillis: timeoutMs,
-    statement_timeout: timeoutMs,
-  });
-  // A connection dropped between queries is reported through the query's rejection; don't crash on the event.
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await run(client, () => Math.max(1, deadline - Date.now()));
-  } catch (err) {
-    throw err instanceof PostgresRotationError ? err : classify(err, ctx);
-  } finally {
-    // end() waits for the server to close; never let a stuck server hold the caller.
-    await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 1_000).unref())]);
+  const remaining = () => Math.max(1, deadline - Date.now());
+  const addresses = await targets(creds, opts.egress, timeoutMs);
+  const dial = opts.egress.dial ?? ((config: pg.ClientConfig) => new pg.Client(config));
+  for (const [index, address] of addresses.entries()) {
+    const client = dial({
+      // The checked address, never the name: nothing resolves it again.
+      host: address,
+      port: creds.port,
+      user: creds.user,
+      password: creds.password,
+      database: creds.database,
+      ssl: tlsFor(creds.sslmode, creds.host),
+      application_name: creds.url.searchParams.get('application_name') ?? 'csda-vault-rotation',
+      connectionTimeoutMillis: remaining(),
+      statement_timeout: timeoutMs,
+    });
+    // A connection dropped between queries is reported through the query's rejection; don't crash on the event.
+    client.on('error', () => undefined);
+    let connected = false;
+    try {
+      await client.connect();
+      connected = true;
+      await run(client, remaining);
+      return;
+    } catch (err) {
+      const code = (err as { code?: unknown } | null)?.code;
+      const more = index + 1 < addresses.length && deadline - Date.now() > 1;
+      if (!connected && more && typeof code === 'string' && TRY_NEXT_ADDRESS.has(code)) continue;
+      throw err instanceof PostgresRotationError ? err : classify(err, ctx);
+    } finally {
+      // end() waits for the server to close; never let a stuck server hold the caller.
+      await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 1_000).unref())]);
+    }
   }
 }
 

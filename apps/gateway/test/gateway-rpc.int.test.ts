@@ -30,6 +30,7 @@ import {
   type TestDatabase,
 } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { restClient } from './support/rest.ts';
 
 const DAY = 86_400_000;
 
@@ -53,21 +54,7 @@ describe('GatewayService for the scheduler', () => {
   const as = async (service: string, principal: Principal, audience = 'gateway') => ({ headers: principalHeaders(await signer(service).sign(principal, audience)) });
   const scheduler = () => as('scheduler', servicePrincipal('scheduler', []));
 
-  const api = async (method: string, path: string, token?: string, body?: unknown) => {
-    const res = await fetch(`${rest}${path}`, {
-      method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies; the assertions check their shape
-    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : undefined };
-  };
-  const login = async (username: string, password: string) => {
-    const res = await api('POST', '/api/v1/auth/login', undefined, { username, password });
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-    return res.body as { access_token: string; refresh_token: string };
-  };
+  const { api, session: login } = restClient(() => rest);
 
   beforeAll(async () => {
     db = await createTestDatabase('gw_rpc');

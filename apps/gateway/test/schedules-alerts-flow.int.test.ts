@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createTestDatabase, deleteNamespace, natsUrl, query, startStack, testNamespace, waitFor, type Stack, type TestDatabase } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { restClient } from './support/rest.ts';
 
 /**
  * Schedules and alerts through the REST edge on the real stack: the
@@ -16,21 +17,7 @@ describe('schedules and alerts through the gateway (real stack)', () => {
   const tokens: Record<string, string> = {};
   const ids: Record<string, string> = {};
 
-  const api = async (method: string, path: string, token?: string, body?: unknown) => {
-    const res = await fetch(`${stack.gatewayUrl}${path}`, {
-      method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies; the assertions check their shape
-    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : undefined };
-  };
-  const login = async (username: string, password: string) => {
-    const res = await api('POST', '/api/v1/auth/login', undefined, { username, password });
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-    return res.body!.access_token as string;
-  };
+  const { api, login } = restClient(() => stack.gatewayUrl);
 
   beforeAll(async () => {
     db = await createTestDatabase('sched_alerts');

@@ -72,7 +72,7 @@ await runCli(
       const { runtime, keyring, repository, outbox } = await open(cfg);
       runtime.lifecycle.defer('webhook client', () => http.close());
       addKeyringCheck(runtime, keyring);
-      const postgres = createPostgresOps();
+      const postgres = createPostgresOps({ allow: cfg.VAULT_POSTGRES_ALLOW });
       const subjects = runtime.nats.subjects;
       const rotation = createRotationEngine({ repository, keyring: () => keyring, subjects, postgres, webhook: createWebhookOps({ http }) });
       const secrets = createSecretService({ repository, keyring: () => keyring, rotation, postgres });

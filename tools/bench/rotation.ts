@@ -14,7 +14,7 @@ import { aadFor, encryptValue, generateKeyring, parseKeyring } from '@csda/crypt
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { connectNats } from '@csda/service-kit';
 import { createTestDatabase, deleteNamespace, natsUrl, query, startService, startStack, testNamespace } from '@csda/testing';
-import { AckPolicy, RetentionPolicy, StorageType, type StreamConfig } from '@nats-io/jetstream';
+import { AckPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import pg from 'pg';
 import { fmt, runAll } from './load.ts';
 
@@ -28,7 +28,7 @@ async function rawJetStream(namespace: string, n: number): Promise<number> {
   const stream = `${namespace}_BENCH_RAW`;
   const subject = `${namespace}.bench.raw`;
   try {
-    await nats.jsm.streams.add({ name: stream, subjects: [subject], retention: RetentionPolicy.Workqueue, storage: StorageType.File, num_replicas: 1 } as Partial<StreamConfig>);
+    await nats.jsm.streams.add({ name: stream, subjects: [subject], retention: RetentionPolicy.Workqueue, storage: StorageType.File, num_replicas: 1 });
     await nats.jsm.consumers.add(stream, { durable_name: 'raw', ack_policy: AckPolicy.Explicit, max_ack_pending: 1_000 });
     const payload = randomBytes(120);
     const started = performance.now();

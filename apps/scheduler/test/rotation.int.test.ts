@@ -4,7 +4,7 @@ import { Health, HealthCheckResponse_ServingStatus } from '@csda/proto/grpc/heal
 import { connectNats, createServiceClient, type Nats } from '@csda/service-kit';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createTestDatabase, deleteNamespace, findSamples, freePort, parsePrometheus, generateTestKeys, natsUrl, query, runCommand, spawnService, startService, testNamespace, waitFor, type RunningService, type TestDatabase } from '@csda/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 
 const perms = (role: string) => [...(SEEDED_ROLES.find((r) => r.name === role)?.permissions ?? [])];
 const alice: Principal = { kind: 'user', id: 'user-alice', name: 'alice', roles: ['USER'], permissions: perms('USER') };
@@ -22,6 +22,7 @@ describe('rotation pipeline: scheduler ↔ vault', () => {
   const schedulers: Awaited<ReturnType<typeof startService>>[] = [];
   let nats: Nats;
   let schedulerEnv: Record<string, string>;
+  let vaultEnv: Record<string, string>;
   const signer = createInternalTokenSigner({ key: parseSigningKey('gateway', keys.signingKeys.gateway!) });
   const asAlice = async () => ({ headers: principalHeaders(await signer.sign(alice, 'vault')) });
   const vault = () => createServiceClient(VaultService, `http://127.0.0.1:${vaultService.rpcPort}`);
@@ -49,7 +50,7 @@ describe('rotation pipeline: scheduler ↔ vault', () => {
   beforeAll(async () => {
     db = await createTestDatabase('rotation');
     const common = { DATABASE_URL: db.url, NATS_NAMESPACE: namespace, NATS_URL: natsUrl(), NODE_ENV: 'production' };
-    const vaultEnv = { ...common, ...keys.envFor('vault') };
+    vaultEnv = { ...common, ...keys.envFor('vault') };
     expect((await runCommand('vault', 'migrate', vaultEnv)).code).toBe(0);
     vaultService = await startService('vault', vaultEnv);
     // No gateway in this test: its RPC port is a closed one (PurgeSessions fails, which the cleanup test expects).
@@ -102,9 +103,12 @@ describe('rotation pipeline: scheduler ↔ vault', () => {
     expect(await rows(`select count(*)::int as n from scheduler.alerts where kind = 'rotation_due'`)).toEqual([{ n: 2 }]);
   });
 
-  it('two scheduler replicas side by side: one job and one new version per due secret, job records folded from the vault’s results', async () => {
+  it('two scheduler and two vault replicas side by side: one job and one new version per due secret, job records folded from the vaults’ results', async () => {
     const loopEnv = { ...schedulerEnv, SCHEDULER_SCAN_INTERVAL_S: '1' };
     schedulers.push(await startService('scheduler', loopEnv), await startService('scheduler', loopEnv));
+    // A second vault worker on the same queue (the first one serves the test's RPCs too).
+    const secondVault = await startService('vault', vaultEnv);
+    onTestFinished(async () => void (await secondVault.stop()));
     const before = await lastSeq('JOBS_SECRETS');
     const due = await createSecrets(25, 'random', true);
     await waitFor(

@@ -134,8 +134,9 @@ describe('vault rotation over Connect', () => {
       ['scheduler acting for a user', await h.asScheduler(schedulerForAlice)],
     ] as const;
     for (const [who, opts] of callers) {
-      for (const call of [vault.client.listDueRotations({}, opts), vault.client.expireSecrets({}, opts), vault.client.warnExpiringSecrets({ thresholdDays: [1] }, opts)]) {
-        expect((await describeError(call)).code, who).toBe('AUTHORIZATION_ERROR');
+      // One call at a time: a rejection must have its handler before it settles.
+      for (const call of [() => vault.client.listDueRotations({}, opts), () => vault.client.expireSecrets({}, opts), () => vault.client.warnExpiringSecrets({ thresholdDays: [1] }, opts)]) {
+        expect((await describeError(call())).code, who).toBe('AUTHORIZATION_ERROR');
       }
     }
     expect((await vault.client.listDueRotations({}, await h.asScheduler())).items).toBeInstanceOf(Array);

@@ -3,8 +3,9 @@
 /* eslint-disable */
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import type { Message } from "@bufbuild/protobuf";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
 import type { ServiceInfo } from "../../common/v1/service_info_pb.js";
+import type { Value } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file csda/tools/v1/tools.proto.
@@ -40,7 +41,749 @@ export declare type GetInfoResponse = Message<"csda.tools.v1.GetInfoResponse"> &
 export declare const GetInfoResponseSchema: GenMessage<GetInfoResponse>;
 
 /**
+ * A secret the tool may use: delivered as an environment variable ("env:NAME"),
+ * an HTTP header ("header:Name"), or the SQL tool's connection ("datasource").
+ *
+ * @generated from message csda.tools.v1.SecretGrant
+ */
+export declare type SecretGrant = Message<"csda.tools.v1.SecretGrant"> & {
+  /**
+   * @generated from field: string secret_id = 1;
+   */
+  secretId: string;
+
+  /**
+   * @generated from field: string as = 2;
+   */
+  as: string;
+};
+
+/**
+ * Describes the message csda.tools.v1.SecretGrant.
+ * Use `create(SecretGrantSchema)` to create a new message.
+ */
+export declare const SecretGrantSchema: GenMessage<SecretGrant>;
+
+/**
+ * @generated from message csda.tools.v1.Tool
+ */
+export declare type Tool = Message<"csda.tools.v1.Tool"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string owner_id = 2;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string description = 4;
+   */
+  description: string;
+
+  /**
+   * "python_script" | "shell_command" | "api_call" | "sql_query".
+   *
+   * @generated from field: string tool_type = 5;
+   */
+  toolType: string;
+
+  /**
+   * Per type (DESIGN.md "Tools"); never a secret value.
+   *
+   * @generated from field: google.protobuf.Struct config = 6;
+   */
+  config?: JsonObject | undefined;
+
+  /**
+   * JSON Schema the input must satisfy.
+   *
+   * @generated from field: google.protobuf.Struct input_schema = 7;
+   */
+  inputSchema?: JsonObject | undefined;
+
+  /**
+   * @generated from field: int32 timeout_s = 8;
+   */
+  timeoutS: number;
+
+  /**
+   * @generated from field: int64 max_output_bytes = 9;
+   */
+  maxOutputBytes: bigint;
+
+  /**
+   * @generated from field: bool network = 10;
+   */
+  network: boolean;
+
+  /**
+   * @generated from field: repeated csda.tools.v1.SecretGrant secrets = 11;
+   */
+  secrets: SecretGrant[];
+
+  /**
+   * @generated from field: bool is_public = 12;
+   */
+  isPublic: boolean;
+
+  /**
+   * @generated from field: repeated string shared_with_roles = 13;
+   */
+  sharedWithRoles: string[];
+
+  /**
+   * Starts at 1; +1 on every update.
+   *
+   * @generated from field: int32 version = 14;
+   */
+  version: number;
+
+  /**
+   * @generated from field: int64 created_at_ms = 15;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * @generated from field: int64 updated_at_ms = 16;
+   */
+  updatedAtMs: bigint;
+};
+
+/**
+ * Describes the message csda.tools.v1.Tool.
+ * Use `create(ToolSchema)` to create a new message.
+ */
+export declare const ToolSchema: GenMessage<Tool>;
+
+/**
+ * @generated from message csda.tools.v1.ToolInput
+ */
+export declare type ToolInput = Message<"csda.tools.v1.ToolInput"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * @generated from field: string tool_type = 3;
+   */
+  toolType: string;
+
+  /**
+   * @generated from field: google.protobuf.Struct config = 4;
+   */
+  config?: JsonObject | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Struct input_schema = 5;
+   */
+  inputSchema?: JsonObject | undefined;
+
+  /**
+   * 0 = default (300), capped by the operator's maximum.
+   *
+   * @generated from field: int32 timeout_s = 6;
+   */
+  timeoutS: number;
+
+  /**
+   * 0 = default (1 MiB).
+   *
+   * @generated from field: int64 max_output_bytes = 7;
+   */
+  maxOutputBytes: bigint;
+
+  /**
+   * @generated from field: bool network = 8;
+   */
+  network: boolean;
+
+  /**
+   * @generated from field: repeated csda.tools.v1.SecretGrant secrets = 9;
+   */
+  secrets: SecretGrant[];
+
+  /**
+   * @generated from field: bool is_public = 10;
+   */
+  isPublic: boolean;
+
+  /**
+   * @generated from field: repeated string shared_with_roles = 11;
+   */
+  sharedWithRoles: string[];
+};
+
+/**
+ * Describes the message csda.tools.v1.ToolInput.
+ * Use `create(ToolInputSchema)` to create a new message.
+ */
+export declare const ToolInputSchema: GenMessage<ToolInput>;
+
+/**
+ * @generated from message csda.tools.v1.CreateToolRequest
+ */
+export declare type CreateToolRequest = Message<"csda.tools.v1.CreateToolRequest"> & {
+  /**
+   * @generated from field: csda.tools.v1.ToolInput tool = 1;
+   */
+  tool?: ToolInput | undefined;
+};
+
+/**
+ * Describes the message csda.tools.v1.CreateToolRequest.
+ * Use `create(CreateToolRequestSchema)` to create a new message.
+ */
+export declare const CreateToolRequestSchema: GenMessage<CreateToolRequest>;
+
+/**
+ * @generated from message csda.tools.v1.CreateToolResponse
+ */
+export declare type CreateToolResponse = Message<"csda.tools.v1.CreateToolResponse"> & {
+  /**
+   * @generated from field: csda.tools.v1.Tool tool = 1;
+   */
+  tool?: Tool | undefined;
+};
+
+/**
+ * Describes the message csda.tools.v1.CreateToolResponse.
+ * Use `create(CreateToolResponseSchema)` to create a new message.
+ */
+export declare const CreateToolResponseSchema: GenMessage<CreateToolResponse>;
+
+/**
+ * @generated from message csda.tools.v1.ListToolsRequest
+ */
+export declare type ListToolsRequest = Message<"csda.tools.v1.ListToolsRequest"> & {
+  /**
+   * @generated from field: int32 limit = 1;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: int32 offset = 2;
+   */
+  offset: number;
+
+  /**
+   * "" = any.
+   *
+   * @generated from field: string tool_type = 3;
+   */
+  toolType: string;
+
+  /**
+   * "" = any; "mine" = owned by the caller; "public" = public ones.
+   *
+   * @generated from field: string scope = 4;
+   */
+  scope: string;
+};
+
+/**
+ * Describes the message csda.tools.v1.ListToolsRequest.
+ * Use `create(ListToolsRequestSchema)` to create a new message.
+ */
+export declare const ListToolsRequestSchema: GenMessage<ListToolsRequest>;
+
+/**
+ * @generated from message csda.tools.v1.ListToolsResponse
+ */
+export declare type ListToolsResponse = Message<"csda.tools.v1.ListToolsResponse"> & {
+  /**
+   * @generated from field: repeated csda.tools.v1.Tool items = 1;
+   */
+  items: Tool[];
+
+  /**
+   * @generated from field: int64 total = 2;
+   */
+  total: bigint;
+};
+
+/**
+ * Describes the message csda.tools.v1.ListToolsResponse.
+ * Use `create(ListToolsResponseSchema)` to create a new message.
+ */
+export declare const ListToolsResponseSchema: GenMessage<ListToolsResponse>;
+
+/**
+ * @generated from message csda.tools.v1.GetToolRequest
+ */
+export declare type GetToolRequest = Message<"csda.tools.v1.GetToolRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.tools.v1.GetToolRequest.
+ * Use `create(GetToolRequestSchema)` to create a new message.
+ */
+export declare const GetToolRequestSchema: GenMessage<GetToolRequest>;
+
+/**
+ * @generated from message csda.tools.v1.GetToolResponse
+ */
+export declare type GetToolResponse = Message<"csda.tools.v1.GetToolResponse"> & {
+  /**
+   * @generated from field: csda.tools.v1.Tool tool = 1;
+   */
+  tool?: Tool | undefined;
+};
+
+/**
+ * Describes the message csda.tools.v1.GetToolResponse.
+ * Use `create(GetToolResponseSchema)` to create a new message.
+ */
+export declare const GetToolResponseSchema: GenMessage<GetToolResponse>;
+
+/**
+ * Replaces the definition (fields as in CreateToolRequest); a new version.
+ *
+ * @generated from message csda.tools.v1.UpdateToolRequest
+ */
+export declare type UpdateToolRequest = Message<"csda.tools.v1.UpdateToolRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: csda.tools.v1.ToolInput tool = 2;
+   */
+  tool?: ToolInput | undefined;
+
+  /**
+   * When set, the update succeeds only if the current version equals it (CONFLICT otherwise).
+   *
+   * @generated from field: optional int32 expected_version = 3;
+   */
+  expectedVersion?: number | undefined;
+};
+
+/**
+ * Describes the message csda.tools.v1.UpdateToolRequest.
+ * Use `create(UpdateToolRequestSchema)` to create a new message.
+ */
+export declare const UpdateToolRequestSchema: GenMessage<UpdateToolRequest>;
+
+/**
+ * @generated from message csda.tools.v1.UpdateToolResponse
+ */
+export declare type UpdateToolResponse = Message<"csda.tools.v1.UpdateToolResponse"> & {
+  /**
+   * @generated from field: csda.tools.v1.Tool tool = 1;
+   */
+  tool?: Tool | undefined;
+};
+
+/**
+ * Describes the message csda.tools.v1.UpdateToolResponse.
+ * Use `create(UpdateToolResponseSchema)` to create a new message.
+ */
+export declare const UpdateToolResponseSchema: GenMessage<UpdateToolResponse>;
+
+/**
+ * @generated from message csda.tools.v1.DeleteToolRequest
+ */
+export declare type DeleteToolRequest = Message<"csda.tools.v1.DeleteToolRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.tools.v1.DeleteToolRequest.
+ * Use `create(DeleteToolRequestSchema)` to create a new message.
+ */
+export declare const DeleteToolRequestSchema: GenMessage<DeleteToolRequest>;
+
+/**
+ * @generated from message csda.tools.v1.DeleteToolResponse
+ */
+export declare type DeleteToolResponse = Message<"csda.tools.v1.DeleteToolResponse"> & {
+};
+
+/**
+ * Describes the message csda.tools.v1.DeleteToolResponse.
+ * Use `create(DeleteToolResponseSchema)` to create a new message.
+ */
+export declare const DeleteToolResponseSchema: GenMessage<DeleteToolResponse>;
+
+/**
+ * @generated from message csda.tools.v1.ExecutionError
+ */
+export declare type ExecutionError = Message<"csda.tools.v1.ExecutionError"> & {
+  /**
+   * e.g. "TIMED_OUT", "SANDBOX_REFUSED", "EGRESS_REFUSED", "SQL_REFUSED", "OUTPUT_LIMIT", "RUNNER_LOST".
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * Plain words, e.g. "killed after 300 s"; never a secret value.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message csda.tools.v1.ExecutionError.
+ * Use `create(ExecutionErrorSchema)` to create a new message.
+ */
+export declare const ExecutionErrorSchema: GenMessage<ExecutionError>;
+
+/**
+ * @generated from message csda.tools.v1.Execution
+ */
+export declare type Execution = Message<"csda.tools.v1.Execution"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string tool_id = 2;
+   */
+  toolId: string;
+
+  /**
+   * @generated from field: int32 tool_version = 3;
+   */
+  toolVersion: number;
+
+  /**
+   * @generated from field: string owner_id = 4;
+   */
+  ownerId: string;
+
+  /**
+   * "queued" | "running" | "completed" | "failed" | "timed_out" | "cancelled".
+   *
+   * @generated from field: string status = 5;
+   */
+  status: string;
+
+  /**
+   * @generated from field: google.protobuf.Value input = 6;
+   */
+  input?: Value | undefined;
+
+  /**
+   * stdout parsed as JSON when it parses, else a string; the HTTP/SQL result for those types.
+   *
+   * @generated from field: google.protobuf.Value output = 7;
+   */
+  output?: Value | undefined;
+
+  /**
+   * @generated from field: string stderr = 8;
+   */
+  stderr: string;
+
+  /**
+   * @generated from field: csda.tools.v1.ExecutionError error = 9;
+   */
+  error?: ExecutionError | undefined;
+
+  /**
+   * @generated from field: bool truncated = 10;
+   */
+  truncated: boolean;
+
+  /**
+   * Process exit code (python/shell); HTTP status (api_call); unset otherwise.
+   *
+   * @generated from field: optional int32 exit_code = 11;
+   */
+  exitCode?: number | undefined;
+
+  /**
+   * @generated from field: int64 created_at_ms = 12;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * @generated from field: int64 started_at_ms = 13;
+   */
+  startedAtMs: bigint;
+
+  /**
+   * @generated from field: int64 completed_at_ms = 14;
+   */
+  completedAtMs: bigint;
+
+  /**
+   * @generated from field: int64 duration_ms = 15;
+   */
+  durationMs: bigint;
+
+  /**
+   * Notes for the caller, e.g. "the datasource role can write: use a read-only role".
+   *
+   * @generated from field: repeated string warnings = 16;
+   */
+  warnings: string[];
+};
+
+/**
+ * Describes the message csda.tools.v1.Execution.
+ * Use `create(ExecutionSchema)` to create a new message.
+ */
+export declare const ExecutionSchema: GenMessage<Execution>;
+
+/**
+ * @generated from message csda.tools.v1.ExecuteToolRequest
+ */
+export declare type ExecuteToolRequest = Message<"csda.tools.v1.ExecuteToolRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: google.protobuf.Value input = 2;
+   */
+  input?: Value | undefined;
+
+  /**
+   * @generated from field: bool wait = 3;
+   */
+  wait: boolean;
+};
+
+/**
+ * Describes the message csda.tools.v1.ExecuteToolRequest.
+ * Use `create(ExecuteToolRequestSchema)` to create a new message.
+ */
+export declare const ExecuteToolRequestSchema: GenMessage<ExecuteToolRequest>;
+
+/**
+ * @generated from message csda.tools.v1.ExecuteToolResponse
+ */
+export declare type ExecuteToolResponse = Message<"csda.tools.v1.ExecuteToolResponse"> & {
+  /**
+   * @generated from field: csda.tools.v1.Execution execution = 1;
+   */
+  execution?: Execution | undefined;
+};
+
+/**
+ * Describes the message csda.tools.v1.ExecuteToolResponse.
+ * Use `create(ExecuteToolResponseSchema)` to create a new message.
+ */
+export declare const ExecuteToolResponseSchema: GenMessage<ExecuteToolResponse>;
+
+/**
+ * @generated from message csda.tools.v1.GetExecutionRequest
+ */
+export declare type GetExecutionRequest = Message<"csda.tools.v1.GetExecutionRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.tools.v1.GetExecutionRequest.
+ * Use `create(GetExecutionRequestSchema)` to create a new message.
+ */
+export declare const GetExecutionRequestSchema: GenMessage<GetExecutionRequest>;
+
+/**
+ * @generated from message csda.tools.v1.GetExecutionResponse
+ */
+export declare type GetExecutionResponse = Message<"csda.tools.v1.GetExecutionResponse"> & {
+  /**
+   * @generated from field: csda.tools.v1.Execution execution = 1;
+   */
+  execution?: Execution | undefined;
+};
+
+/**
+ * Describes the message csda.tools.v1.GetExecutionResponse.
+ * Use `create(GetExecutionResponseSchema)` to create a new message.
+ */
+export declare const GetExecutionResponseSchema: GenMessage<GetExecutionResponse>;
+
+/**
+ * @generated from message csda.tools.v1.ListExecutionsRequest
+ */
+export declare type ListExecutionsRequest = Message<"csda.tools.v1.ListExecutionsRequest"> & {
+  /**
+   * @generated from field: string tool_id = 1;
+   */
+  toolId: string;
+
+  /**
+   * @generated from field: int32 limit = 2;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: int32 offset = 3;
+   */
+  offset: number;
+
+  /**
+   * "" = any.
+   *
+   * @generated from field: string status = 4;
+   */
+  status: string;
+};
+
+/**
+ * Describes the message csda.tools.v1.ListExecutionsRequest.
+ * Use `create(ListExecutionsRequestSchema)` to create a new message.
+ */
+export declare const ListExecutionsRequestSchema: GenMessage<ListExecutionsRequest>;
+
+/**
+ * @generated from message csda.tools.v1.ListExecutionsResponse
+ */
+export declare type ListExecutionsResponse = Message<"csda.tools.v1.ListExecutionsResponse"> & {
+  /**
+   * @generated from field: repeated csda.tools.v1.Execution items = 1;
+   */
+  items: Execution[];
+
+  /**
+   * @generated from field: int64 total = 2;
+   */
+  total: bigint;
+};
+
+/**
+ * Describes the message csda.tools.v1.ListExecutionsResponse.
+ * Use `create(ListExecutionsResponseSchema)` to create a new message.
+ */
+export declare const ListExecutionsResponseSchema: GenMessage<ListExecutionsResponse>;
+
+/**
+ * @generated from message csda.tools.v1.CancelExecutionRequest
+ */
+export declare type CancelExecutionRequest = Message<"csda.tools.v1.CancelExecutionRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.tools.v1.CancelExecutionRequest.
+ * Use `create(CancelExecutionRequestSchema)` to create a new message.
+ */
+export declare const CancelExecutionRequestSchema: GenMessage<CancelExecutionRequest>;
+
+/**
+ * @generated from message csda.tools.v1.CancelExecutionResponse
+ */
+export declare type CancelExecutionResponse = Message<"csda.tools.v1.CancelExecutionResponse"> & {
+  /**
+   * @generated from field: csda.tools.v1.Execution execution = 1;
+   */
+  execution?: Execution | undefined;
+};
+
+/**
+ * Describes the message csda.tools.v1.CancelExecutionResponse.
+ * Use `create(CancelExecutionResponseSchema)` to create a new message.
+ */
+export declare const CancelExecutionResponseSchema: GenMessage<CancelExecutionResponse>;
+
+/**
+ * @generated from message csda.tools.v1.GetToolStatsRequest
+ */
+export declare type GetToolStatsRequest = Message<"csda.tools.v1.GetToolStatsRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.tools.v1.GetToolStatsRequest.
+ * Use `create(GetToolStatsRequestSchema)` to create a new message.
+ */
+export declare const GetToolStatsRequestSchema: GenMessage<GetToolStatsRequest>;
+
+/**
+ * @generated from message csda.tools.v1.GetToolStatsResponse
+ */
+export declare type GetToolStatsResponse = Message<"csda.tools.v1.GetToolStatsResponse"> & {
+  /**
+   * @generated from field: int64 executions = 1;
+   */
+  executions: bigint;
+
+  /**
+   * @generated from field: int64 completed = 2;
+   */
+  completed: bigint;
+
+  /**
+   * @generated from field: int64 failed = 3;
+   */
+  failed: bigint;
+
+  /**
+   * @generated from field: int64 timed_out = 4;
+   */
+  timedOut: bigint;
+
+  /**
+   * @generated from field: int64 cancelled = 5;
+   */
+  cancelled: bigint;
+
+  /**
+   * @generated from field: int64 p50_duration_ms = 6;
+   */
+  p50DurationMs: bigint;
+
+  /**
+   * @generated from field: int64 p95_duration_ms = 7;
+   */
+  p95DurationMs: bigint;
+
+  /**
+   * @generated from field: int64 last_executed_at_ms = 8;
+   */
+  lastExecutedAtMs: bigint;
+};
+
+/**
+ * Describes the message csda.tools.v1.GetToolStatsResponse.
+ * Use `create(GetToolStatsResponseSchema)` to create a new message.
+ */
+export declare const GetToolStatsResponseSchema: GenMessage<GetToolStatsResponse>;
+
+/**
  * tool-runner — tool registry and sandboxed execution; owns schema tools.
+ * Callers are users through the gateway (tools:read / tools:write /
+ * tools:execute; a tool that is not yours, not public and not shared with
+ * one of your roles is NOT_FOUND) and the scheduler acting for a user
+ * (run_tool schedules).
  *
  * @generated from service csda.tools.v1.ToolRunnerService
  */
@@ -54,6 +797,94 @@ export declare const ToolRunnerService: GenService<{
     methodKind: "unary";
     input: typeof GetInfoRequestSchema;
     output: typeof GetInfoResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.tools.v1.ToolRunnerService.CreateTool
+   */
+  createTool: {
+    methodKind: "unary";
+    input: typeof CreateToolRequestSchema;
+    output: typeof CreateToolResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.tools.v1.ToolRunnerService.ListTools
+   */
+  listTools: {
+    methodKind: "unary";
+    input: typeof ListToolsRequestSchema;
+    output: typeof ListToolsResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.tools.v1.ToolRunnerService.GetTool
+   */
+  getTool: {
+    methodKind: "unary";
+    input: typeof GetToolRequestSchema;
+    output: typeof GetToolResponseSchema;
+  },
+  /**
+   * Every change makes a new version; executions record the version they ran.
+   *
+   * @generated from rpc csda.tools.v1.ToolRunnerService.UpdateTool
+   */
+  updateTool: {
+    methodKind: "unary";
+    input: typeof UpdateToolRequestSchema;
+    output: typeof UpdateToolResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.tools.v1.ToolRunnerService.DeleteTool
+   */
+  deleteTool: {
+    methodKind: "unary";
+    input: typeof DeleteToolRequestSchema;
+    output: typeof DeleteToolResponseSchema;
+  },
+  /**
+   * Validates the input against the tool's input_schema, records a queued
+   * execution and enqueues it on JOBS_TOOLS; with wait, answers once it
+   * finished or after TOOLS_WAIT_MAX_S (then still queued/running).
+   *
+   * @generated from rpc csda.tools.v1.ToolRunnerService.ExecuteTool
+   */
+  executeTool: {
+    methodKind: "unary";
+    input: typeof ExecuteToolRequestSchema;
+    output: typeof ExecuteToolResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.tools.v1.ToolRunnerService.GetExecution
+   */
+  getExecution: {
+    methodKind: "unary";
+    input: typeof GetExecutionRequestSchema;
+    output: typeof GetExecutionResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.tools.v1.ToolRunnerService.ListExecutions
+   */
+  listExecutions: {
+    methodKind: "unary";
+    input: typeof ListExecutionsRequestSchema;
+    output: typeof ListExecutionsResponseSchema;
+  },
+  /**
+   * Kills the run on whichever replica holds it; a queued one never starts.
+   *
+   * @generated from rpc csda.tools.v1.ToolRunnerService.CancelExecution
+   */
+  cancelExecution: {
+    methodKind: "unary";
+    input: typeof CancelExecutionRequestSchema;
+    output: typeof CancelExecutionResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.tools.v1.ToolRunnerService.GetToolStats
+   */
+  getToolStats: {
+    methodKind: "unary";
+    input: typeof GetToolStatsRequestSchema;
+    output: typeof GetToolStatsResponseSchema;
   },
 }>;
 

@@ -4,12 +4,13 @@
 
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_csda_common_v1_service_info } from "../../common/v1/service_info_pb.js";
+import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file csda/tools/v1/tools.proto.
  */
 export const file_csda_tools_v1_tools = /*@__PURE__*/
-  fileDesc("Chljc2RhL3Rvb2xzL3YxL3Rvb2xzLnByb3RvEg1jc2RhLnRvb2xzLnYxIhAKDkdldEluZm9SZXF1ZXN0IjwKD0dldEluZm9SZXNwb25zZRIpCgRpbmZvGAEgASgLMhsuY3NkYS5jb21tb24udjEuU2VydmljZUluZm8yXQoRVG9vbFJ1bm5lclNlcnZpY2USSAoHR2V0SW5mbxIdLmNzZGEudG9vbHMudjEuR2V0SW5mb1JlcXVlc3QaHi5jc2RhLnRvb2xzLnYxLkdldEluZm9SZXNwb25zZWIGcHJvdG8z", [file_csda_common_v1_service_info]);
+  fileDesc("Chljc2RhL3Rvb2xzL3YxL3Rvb2xzLnByb3RvEg1jc2RhLnRvb2xzLnYxIhAKDkdldEluZm9SZXF1ZXN0IjwKD0dldEluZm9SZXNwb25zZRIpCgRpbmZvGAEgASgLMhsuY3NkYS5jb21tb24udjEuU2VydmljZUluZm8iLAoLU2VjcmV0R3JhbnQSEQoJc2VjcmV0X2lkGAEgASgJEgoKAmFzGAIgASgJIooDCgRUb29sEgoKAmlkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSEQoJdG9vbF90eXBlGAUgASgJEicKBmNvbmZpZxgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLQoMaW5wdXRfc2NoZW1hGAcgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIRCgl0aW1lb3V0X3MYCCABKAUSGAoQbWF4X291dHB1dF9ieXRlcxgJIAEoAxIPCgduZXR3b3JrGAogASgIEisKB3NlY3JldHMYCyADKAsyGi5jc2RhLnRvb2xzLnYxLlNlY3JldEdyYW50EhEKCWlzX3B1YmxpYxgMIAEoCBIZChFzaGFyZWRfd2l0aF9yb2xlcxgNIAMoCRIPCgd2ZXJzaW9uGA4gASgFEhUKDWNyZWF0ZWRfYXRfbXMYDyABKAMSFQoNdXBkYXRlZF9hdF9tcxgQIAEoAyKyAgoJVG9vbElucHV0EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSEQoJdG9vbF90eXBlGAMgASgJEicKBmNvbmZpZxgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLQoMaW5wdXRfc2NoZW1hGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIRCgl0aW1lb3V0X3MYBiABKAUSGAoQbWF4X291dHB1dF9ieXRlcxgHIAEoAxIPCgduZXR3b3JrGAggASgIEisKB3NlY3JldHMYCSADKAsyGi5jc2RhLnRvb2xzLnYxLlNlY3JldEdyYW50EhEKCWlzX3B1YmxpYxgKIAEoCBIZChFzaGFyZWRfd2l0aF9yb2xlcxgLIAMoCSI7ChFDcmVhdGVUb29sUmVxdWVzdBImCgR0b29sGAEgASgLMhguY3NkYS50b29scy52MS5Ub29sSW5wdXQiNwoSQ3JlYXRlVG9vbFJlc3BvbnNlEiEKBHRvb2wYASABKAsyEy5jc2RhLnRvb2xzLnYxLlRvb2wiUwoQTGlzdFRvb2xzUmVxdWVzdBINCgVsaW1pdBgBIAEoBRIOCgZvZmZzZXQYAiABKAUSEQoJdG9vbF90eXBlGAMgASgJEg0KBXNjb3BlGAQgASgJIkYKEUxpc3RUb29sc1Jlc3BvbnNlEiIKBWl0ZW1zGAEgAygLMhMuY3NkYS50b29scy52MS5Ub29sEg0KBXRvdGFsGAIgASgDIhwKDkdldFRvb2xSZXF1ZXN0EgoKAmlkGAEgASgJIjQKD0dldFRvb2xSZXNwb25zZRIhCgR0b29sGAEgASgLMhMuY3NkYS50b29scy52MS5Ub29sInsKEVVwZGF0ZVRvb2xSZXF1ZXN0EgoKAmlkGAEgASgJEiYKBHRvb2wYAiABKAsyGC5jc2RhLnRvb2xzLnYxLlRvb2xJbnB1dBIdChBleHBlY3RlZF92ZXJzaW9uGAMgASgFSACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iNwoSVXBkYXRlVG9vbFJlc3BvbnNlEiEKBHRvb2wYASABKAsyEy5jc2RhLnRvb2xzLnYxLlRvb2wiHwoRRGVsZXRlVG9vbFJlcXVlc3QSCgoCaWQYASABKAkiFAoSRGVsZXRlVG9vbFJlc3BvbnNlIi8KDkV4ZWN1dGlvbkVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCSKUAwoJRXhlY3V0aW9uEgoKAmlkGAEgASgJEg8KB3Rvb2xfaWQYAiABKAkSFAoMdG9vbF92ZXJzaW9uGAMgASgFEhAKCG93bmVyX2lkGAQgASgJEg4KBnN0YXR1cxgFIAEoCRIlCgVpbnB1dBgGIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRImCgZvdXRwdXQYByABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDgoGc3RkZXJyGAggASgJEiwKBWVycm9yGAkgASgLMh0uY3NkYS50b29scy52MS5FeGVjdXRpb25FcnJvchIRCgl0cnVuY2F0ZWQYCiABKAgSFgoJZXhpdF9jb2RlGAsgASgFSACIAQESFQoNY3JlYXRlZF9hdF9tcxgMIAEoAxIVCg1zdGFydGVkX2F0X21zGA0gASgDEhcKD2NvbXBsZXRlZF9hdF9tcxgOIAEoAxITCgtkdXJhdGlvbl9tcxgPIAEoAxIQCgh3YXJuaW5ncxgQIAMoCUIMCgpfZXhpdF9jb2RlIlUKEkV4ZWN1dGVUb29sUmVxdWVzdBIKCgJpZBgBIAEoCRIlCgVpbnB1dBgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIMCgR3YWl0GAMgASgIIkIKE0V4ZWN1dGVUb29sUmVzcG9uc2USKwoJZXhlY3V0aW9uGAEgASgLMhguY3NkYS50b29scy52MS5FeGVjdXRpb24iIQoTR2V0RXhlY3V0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJDChRHZXRFeGVjdXRpb25SZXNwb25zZRIrCglleGVjdXRpb24YASABKAsyGC5jc2RhLnRvb2xzLnYxLkV4ZWN1dGlvbiJXChVMaXN0RXhlY3V0aW9uc1JlcXVlc3QSDwoHdG9vbF9pZBgBIAEoCRINCgVsaW1pdBgCIAEoBRIOCgZvZmZzZXQYAyABKAUSDgoGc3RhdHVzGAQgASgJIlAKFkxpc3RFeGVjdXRpb25zUmVzcG9uc2USJwoFaXRlbXMYASADKAsyGC5jc2RhLnRvb2xzLnYxLkV4ZWN1dGlvbhINCgV0b3RhbBgCIAEoAyIkChZDYW5jZWxFeGVjdXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIkYKF0NhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEisKCWV4ZWN1dGlvbhgBIAEoCzIYLmNzZGEudG9vbHMudjEuRXhlY3V0aW9uIiEKE0dldFRvb2xTdGF0c1JlcXVlc3QSCgoCaWQYASABKAkiwgEKFEdldFRvb2xTdGF0c1Jlc3BvbnNlEhIKCmV4ZWN1dGlvbnMYASABKAMSEQoJY29tcGxldGVkGAIgASgDEg4KBmZhaWxlZBgDIAEoAxIRCgl0aW1lZF9vdXQYBCABKAMSEQoJY2FuY2VsbGVkGAUgASgDEhcKD3A1MF9kdXJhdGlvbl9tcxgGIAEoAxIXCg9wOTVfZHVyYXRpb25fbXMYByABKAMSGwoTbGFzdF9leGVjdXRlZF9hdF9tcxgIIAEoAzK5BwoRVG9vbFJ1bm5lclNlcnZpY2USSAoHR2V0SW5mbxIdLmNzZGEudG9vbHMudjEuR2V0SW5mb1JlcXVlc3QaHi5jc2RhLnRvb2xzLnYxLkdldEluZm9SZXNwb25zZRJRCgpDcmVhdGVUb29sEiAuY3NkYS50b29scy52MS5DcmVhdGVUb29sUmVxdWVzdBohLmNzZGEudG9vbHMudjEuQ3JlYXRlVG9vbFJlc3BvbnNlEk4KCUxpc3RUb29scxIfLmNzZGEudG9vbHMudjEuTGlzdFRvb2xzUmVxdWVzdBogLmNzZGEudG9vbHMudjEuTGlzdFRvb2xzUmVzcG9uc2USSAoHR2V0VG9vbBIdLmNzZGEudG9vbHMudjEuR2V0VG9vbFJlcXVlc3QaHi5jc2RhLnRvb2xzLnYxLkdldFRvb2xSZXNwb25zZRJRCgpVcGRhdGVUb29sEiAuY3NkYS50b29scy52MS5VcGRhdGVUb29sUmVxdWVzdBohLmNzZGEudG9vbHMudjEuVXBkYXRlVG9vbFJlc3BvbnNlElEKCkRlbGV0ZVRvb2wSIC5jc2RhLnRvb2xzLnYxLkRlbGV0ZVRvb2xSZXF1ZXN0GiEuY3NkYS50b29scy52MS5EZWxldGVUb29sUmVzcG9uc2USVAoLRXhlY3V0ZVRvb2wSIS5jc2RhLnRvb2xzLnYxLkV4ZWN1dGVUb29sUmVxdWVzdBoiLmNzZGEudG9vbHMudjEuRXhlY3V0ZVRvb2xSZXNwb25zZRJXCgxHZXRFeGVjdXRpb24SIi5jc2RhLnRvb2xzLnYxLkdldEV4ZWN1dGlvblJlcXVlc3QaIy5jc2RhLnRvb2xzLnYxLkdldEV4ZWN1dGlvblJlc3BvbnNlEl0KDkxpc3RFeGVjdXRpb25zEiQuY3NkYS50b29scy52MS5MaXN0RXhlY3V0aW9uc1JlcXVlc3QaJS5jc2RhLnRvb2xzLnYxLkxpc3RFeGVjdXRpb25zUmVzcG9uc2USYAoPQ2FuY2VsRXhlY3V0aW9uEiUuY3NkYS50b29scy52MS5DYW5jZWxFeGVjdXRpb25SZXF1ZXN0GiYuY3NkYS50b29scy52MS5DYW5jZWxFeGVjdXRpb25SZXNwb25zZRJXCgxHZXRUb29sU3RhdHMSIi5jc2RhLnRvb2xzLnYxLkdldFRvb2xTdGF0c1JlcXVlc3QaIy5jc2RhLnRvb2xzLnYxLkdldFRvb2xTdGF0c1Jlc3BvbnNlYgZwcm90bzM", [file_csda_common_v1_service_info, file_google_protobuf_struct]);
 
 /**
  * Describes the message csda.tools.v1.GetInfoRequest.
@@ -26,7 +27,186 @@ export const GetInfoResponseSchema = /*@__PURE__*/
   messageDesc(file_csda_tools_v1_tools, 1);
 
 /**
+ * Describes the message csda.tools.v1.SecretGrant.
+ * Use `create(SecretGrantSchema)` to create a new message.
+ */
+export const SecretGrantSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 2);
+
+/**
+ * Describes the message csda.tools.v1.Tool.
+ * Use `create(ToolSchema)` to create a new message.
+ */
+export const ToolSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 3);
+
+/**
+ * Describes the message csda.tools.v1.ToolInput.
+ * Use `create(ToolInputSchema)` to create a new message.
+ */
+export const ToolInputSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 4);
+
+/**
+ * Describes the message csda.tools.v1.CreateToolRequest.
+ * Use `create(CreateToolRequestSchema)` to create a new message.
+ */
+export const CreateToolRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 5);
+
+/**
+ * Describes the message csda.tools.v1.CreateToolResponse.
+ * Use `create(CreateToolResponseSchema)` to create a new message.
+ */
+export const CreateToolResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 6);
+
+/**
+ * Describes the message csda.tools.v1.ListToolsRequest.
+ * Use `create(ListToolsRequestSchema)` to create a new message.
+ */
+export const ListToolsRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 7);
+
+/**
+ * Describes the message csda.tools.v1.ListToolsResponse.
+ * Use `create(ListToolsResponseSchema)` to create a new message.
+ */
+export const ListToolsResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 8);
+
+/**
+ * Describes the message csda.tools.v1.GetToolRequest.
+ * Use `create(GetToolRequestSchema)` to create a new message.
+ */
+export const GetToolRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 9);
+
+/**
+ * Describes the message csda.tools.v1.GetToolResponse.
+ * Use `create(GetToolResponseSchema)` to create a new message.
+ */
+export const GetToolResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 10);
+
+/**
+ * Describes the message csda.tools.v1.UpdateToolRequest.
+ * Use `create(UpdateToolRequestSchema)` to create a new message.
+ */
+export const UpdateToolRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 11);
+
+/**
+ * Describes the message csda.tools.v1.UpdateToolResponse.
+ * Use `create(UpdateToolResponseSchema)` to create a new message.
+ */
+export const UpdateToolResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 12);
+
+/**
+ * Describes the message csda.tools.v1.DeleteToolRequest.
+ * Use `create(DeleteToolRequestSchema)` to create a new message.
+ */
+export const DeleteToolRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 13);
+
+/**
+ * Describes the message csda.tools.v1.DeleteToolResponse.
+ * Use `create(DeleteToolResponseSchema)` to create a new message.
+ */
+export const DeleteToolResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 14);
+
+/**
+ * Describes the message csda.tools.v1.ExecutionError.
+ * Use `create(ExecutionErrorSchema)` to create a new message.
+ */
+export const ExecutionErrorSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 15);
+
+/**
+ * Describes the message csda.tools.v1.Execution.
+ * Use `create(ExecutionSchema)` to create a new message.
+ */
+export const ExecutionSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 16);
+
+/**
+ * Describes the message csda.tools.v1.ExecuteToolRequest.
+ * Use `create(ExecuteToolRequestSchema)` to create a new message.
+ */
+export const ExecuteToolRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 17);
+
+/**
+ * Describes the message csda.tools.v1.ExecuteToolResponse.
+ * Use `create(ExecuteToolResponseSchema)` to create a new message.
+ */
+export const ExecuteToolResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 18);
+
+/**
+ * Describes the message csda.tools.v1.GetExecutionRequest.
+ * Use `create(GetExecutionRequestSchema)` to create a new message.
+ */
+export const GetExecutionRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 19);
+
+/**
+ * Describes the message csda.tools.v1.GetExecutionResponse.
+ * Use `create(GetExecutionResponseSchema)` to create a new message.
+ */
+export const GetExecutionResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 20);
+
+/**
+ * Describes the message csda.tools.v1.ListExecutionsRequest.
+ * Use `create(ListExecutionsRequestSchema)` to create a new message.
+ */
+export const ListExecutionsRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 21);
+
+/**
+ * Describes the message csda.tools.v1.ListExecutionsResponse.
+ * Use `create(ListExecutionsResponseSchema)` to create a new message.
+ */
+export const ListExecutionsResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 22);
+
+/**
+ * Describes the message csda.tools.v1.CancelExecutionRequest.
+ * Use `create(CancelExecutionRequestSchema)` to create a new message.
+ */
+export const CancelExecutionRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 23);
+
+/**
+ * Describes the message csda.tools.v1.CancelExecutionResponse.
+ * Use `create(CancelExecutionResponseSchema)` to create a new message.
+ */
+export const CancelExecutionResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 24);
+
+/**
+ * Describes the message csda.tools.v1.GetToolStatsRequest.
+ * Use `create(GetToolStatsRequestSchema)` to create a new message.
+ */
+export const GetToolStatsRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 25);
+
+/**
+ * Describes the message csda.tools.v1.GetToolStatsResponse.
+ * Use `create(GetToolStatsResponseSchema)` to create a new message.
+ */
+export const GetToolStatsResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_tools_v1_tools, 26);
+
+/**
  * tool-runner — tool registry and sandboxed execution; owns schema tools.
+ * Callers are users through the gateway (tools:read / tools:write /
+ * tools:execute; a tool that is not yours, not public and not shared with
+ * one of your roles is NOT_FOUND) and the scheduler acting for a user
+ * (run_tool schedules).
  *
  * @generated from service csda.tools.v1.ToolRunnerService
  */

@@ -194,6 +194,8 @@ describe('rotation pipeline: scheduler ↔ vault', () => {
   });
 
   it('rotate-secrets exits non-zero and records the failure when the vault is unreachable', async () => {
+    // The replicas' 1-second scan loops would hold the scan lock (the one-shot would then skip its scan and exit 0).
+    await Promise.all(schedulers.map((s) => s.stop()));
     const run = await runCommand('scheduler', 'rotate-secrets', { ...schedulerEnv, VAULT_URL: `http://127.0.0.1:${await freePort()}` });
     expect(run.code).not.toBe(0);
     const [recorded] = await rows<{ status: string; detail: string }>(`select status, detail from scheduler.job_runs where job = 'rotate-secrets' order by started_at desc limit 1`);

@@ -5,6 +5,7 @@
 #   Redis                         at REDIS_URL     (redis://127.0.0.1:6379)
 #   NATS with JetStream           at NATS_URL      (nats://127.0.0.1:4222)
 #   (and the nats-server binary when CSDA_NEED_NATS_SERVER=1: npm start runs its own)
+#   bubblewrap (bwrap), the sandbox of the tool runner's python and shell tools
 # then creates the target database and the `vector` extension in it.
 #
 # Idempotent and fast (< 1 s) when everything already answers. A server that
@@ -269,10 +270,21 @@ ensure_chromium() {
   ok "chromium installed ($((SECONDS - t0)) s)"
 }
 
+# The tool runner runs python and shell tools inside bubblewrap (libs/sandbox); without
+# it those tools are refused unless the operator sets TOOLS_SANDBOX=none (development).
+ensure_bwrap() {
+  have bwrap || [[ -x /usr/bin/bwrap ]] && return 0
+  need_root_apt "bubblewrap (the tool runner's sandbox for python and shell tools)" "bubblewrap" \
+    "or set TOOLS_SANDBOX=none for development only (tools then run without isolation)" || return 1
+  apt_install bubblewrap || return 1
+  ok "bubblewrap $(bwrap --version 2>/dev/null | awk '{print $2}') installed"
+}
+
 failed=0
 ensure_postgres || failed=1
 ensure_redis || failed=1
 ensure_nats || failed=1
+ensure_bwrap || failed=1
 if [[ ${CSDA_NEED_NATS_SERVER:-} == 1 ]]; then ensure_nats_binary || failed=1; fi
 if [[ ${CSDA_NEED_CHROMIUM:-} == 1 && -z ${CHROMIUM_PATH:-} ]]; then ensure_chromium || failed=1; fi
 if ((failed)); then

@@ -21,6 +21,8 @@ export const configSchema = z.object({
   DOCUMENT_INGEST_URL: serviceUrl(50053),
   SEARCH_URL: serviceUrl(50054),
   SCHEDULER_URL: serviceUrl(50055),
+  /** Set to the tool-runner's TOOLS_WAIT_MAX_S: a `wait: true` execution's call gets this much time (plus a margin). */
+  TOOLS_WAIT_MAX_S: seconds(1, 600, 30),
   AUDIT_ACK_WAIT_MS: z.coerce.number().int().min(500).max(600_000).default(30_000),
   /** `true`, `false`, or a comma-separated list of proxy addresses/CIDRs (Fastify `trustProxy`; see trust-proxy.ts). */
   TRUST_PROXY: z

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { SchedulerService } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
+import { ToolRunnerService } from '@csda/proto/csda/tools/v1/tools_pb.js';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import {
   ConfigError,
@@ -95,6 +96,8 @@ await runCli(
         auditLog: () => createAuditLogRepository(fork()),
         vault: createServiceClient(VaultService, cfg.VAULT_URL, [runtime.metrics.rpcClientInterceptor]),
         scheduler: createServiceClient(SchedulerService, cfg.SCHEDULER_URL, [runtime.metrics.rpcClientInterceptor]),
+        tools: createServiceClient(ToolRunnerService, cfg.TOOL_RUNNER_URL, [runtime.metrics.rpcClientInterceptor]),
+        toolsWaitMaxS: cfg.TOOLS_WAIT_MAX_S,
         queues,
         signer,
       });

@@ -19,6 +19,7 @@ import type { SchedulerRouteDeps } from '../scheduler/scheduler-routes.deps.ts';
 import { scheduleRoutes } from '../scheduler/schedules.routes.ts';
 import type { QueueInspector } from '../system/queues.ts';
 import { systemRoutes } from '../system/system.routes.ts';
+import { toolRoutes, type ToolRouteDeps } from '../tools/tools.routes.ts';
 import { vaultRoutes, type VaultRouteDeps } from '../vault/vault.routes.ts';
 import type { ServiceDirectory } from '../system/service-directory.ts';
 import { installErrorHandling, sendError } from './error-handler.ts';
@@ -49,6 +50,10 @@ export interface AppDeps {
   readonly signer: VaultRouteDeps['signer'];
   /** Client of the scheduler service (schedules, jobs, alerts), called with the same signer. */
   readonly scheduler: SchedulerRouteDeps['scheduler'];
+  /** Client of the tool-runner (tools and executions), called with the same signer. */
+  readonly tools: ToolRouteDeps['tools'];
+  /** The tool-runner's TOOLS_WAIT_MAX_S: how long a `wait: true` execution may hold the call. Default 30. */
+  readonly toolsWaitMaxS?: number;
   /** The work queues' figures (`/api/v1/system/queues`). */
   readonly queues: Pick<QueueInspector, 'snapshot'>;
 }
@@ -106,6 +111,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'schedules', description: 'Cron schedules that run a target (rotate_secret) as their owner' },
         { name: 'jobs', description: 'Background jobs (every rotation): status, attempts, timings, last error' },
         { name: 'alerts', description: 'Alerts (rotation due or failed, secret expiring or expired) and the webhooks they are delivered to' },
+        { name: 'tools', description: 'Tools for agents (python_script, shell_command, api_call, sql_query), run sandboxed; their executions and figures' },
       ],
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
@@ -126,6 +132,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(scheduleRoutes(scheduler), { prefix: '/api/v1/schedules' });
   await app.register(jobRoutes(scheduler), { prefix: '/api/v1/jobs' });
   await app.register(alertRoutes(scheduler), { prefix: '/api/v1/alerts' });
+  await app.register(toolRoutes({ tools: deps.tools, signer: deps.signer, authorize: hooks.requirePermission, waitMaxS: deps.toolsWaitMaxS ?? 30 }), { prefix: '/api/v1/tools' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

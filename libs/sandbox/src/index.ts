@@ -1,0 +1,7 @@
+export { expandArgv, resolveProgram, SANDBOX_PATH } from './argv.ts';
+export { bwrapArgs, SANDBOX_HOME, SANDBOX_UID } from './bwrap-args.ts';
+export { detectSandbox } from './detect.ts';
+export { formatBytes, formatSeconds } from './format.ts';
+export { createSandbox } from './run.ts';
+export type { Sandbox, SandboxLimits, SandboxMode, SandboxOutcome, SandboxRequest, SandboxResult } from './types.ts';
+export { SandboxError } from './types.ts';

@@ -1,3 +1,4 @@
+import { connect as netConnect } from 'node:net';
 import pg from 'pg';
 import { checkReadOnlySql } from './check.ts';
 import { SqlQueryError } from './errors.ts';
@@ -88,16 +89,7 @@ export async function executeReadOnly(url: string, statement: string, params: un
   let cancelled = false;
   let timedOut = false;
   const cancel = () => {
-    const active = (client as unknown as { activeQuery?: unknown }).activeQuery;
-    if (active) {
-      try {
-        const canceller = connect(config);
-        canceller.on('error', () => {});
-        (canceller as unknown as { cancel(c: pg.Client, q: unknown): void }).cancel(client, active);
-      } catch {
-        // the destroy below still ends it
-      }
-    }
+    sendCancelRequest(client);
     // If the cancel request does not land quickly, drop the connection.
     setTimeout(() => (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy(), 1000).unref();
   };
@@ -158,6 +150,25 @@ export async function executeReadOnly(url: string, statement: string, params: un
     opts.signal?.removeEventListener('abort', onAbort);
     await client.end().catch(() => {});
   }
+}
+
+/**
+ * PostgreSQL's CancelRequest (a separate 16-byte message on a new connection
+ * with the backend's pid and key), so the server stops the running statement
+ * rather than running on after the client gives up.
+ */
+function sendCancelRequest(client: pg.Client): void {
+  const c = client as unknown as { processID: number | null; secretKey: number | null; host?: string; port?: number };
+  if (c.processID === null || c.secretKey === null || !c.host || !c.port) return;
+  const packet = Buffer.alloc(16);
+  packet.writeInt32BE(16, 0);
+  packet.writeInt32BE(80877102, 4);
+  packet.writeInt32BE(c.processID, 8);
+  packet.writeInt32BE(c.secretKey, 12);
+  const socket = c.host.startsWith('/') ? netConnect({ path: `${c.host}/.s.PGSQL.${c.port}` }) : netConnect({ host: c.host, port: c.port });
+  socket.setTimeout(5000, () => socket.destroy());
+  socket.on('error', () => socket.destroy());
+  socket.on('connect', () => socket.end(packet));
 }
 
 function writeWarnings(row: Record<string, unknown> | undefined): string[] {

@@ -44,6 +44,8 @@ describe('tools REST ↔ ToolRunnerService', () => {
   let failures: Error[] = [];
   /** Thrown by the next calls of one method, one each, before `failures`. */
   const failuresOf = new Map<string, Error[]>();
+  /** Run by the next updateTool calls, one each: may change the stored tool and return an error to throw. */
+  let onUpdate: (() => Error | undefined)[] = [];
   let stored: Tool;
   let executionReply: ExecutionInit = {};
   let backend: LocalBackend;
@@ -106,6 +108,8 @@ describe('tools REST ↔ ToolRunnerService', () => {
       getTool: (req, ctx) => (record('getTool', req, ctx), { tool: stored }),
       updateTool: (req, ctx) => {
         record('updateTool', req, ctx);
+        const raced = onUpdate.shift()?.();
+        if (raced) throw raced;
         stored = fromInput(req.tool, stored.version + 1);
         return { tool: stored };
       },
@@ -141,6 +145,7 @@ describe('tools REST ↔ ToolRunnerService', () => {
     seen.length = 0;
     failures = [];
     failuresOf.clear();
+    onUpdate = [];
     stored = tool();
     executionReply = {};
   });
@@ -330,30 +335,45 @@ describe('tools REST ↔ ToolRunnerService', () => {
     it('with expected_version: 409 naming the current version when it moved, never writing', async () => {
       const res = await api('PATCH', `/api/v1/tools/${TOOL}`, { token: alice, body: { name: 'renamed', expected_version: 2 } });
       expect(res.status).toBe(409);
-      expect(res.body?.error).toMatchObject({ code: 'CONFLICT', details: { resource: 'tool', identifier: TOOL, version: '3' } });
+      expect(res.body?.error).toMatchObject({ code: 'CONFLICT', details: { resource: 'tool', identifier: TOOL, current_version: '3' } });
       expect(calls()).toEqual(['getTool']);
       const ok = await api('PATCH', `/api/v1/tools/${TOOL}`, { token: alice, body: { name: 'renamed', expected_version: 3 } });
       expect(ok.status).toBe(200);
       expect(last().req).toMatchObject({ expectedVersion: 3, tool: { name: 'renamed' } });
     });
 
-    it('a change landing between read and write: re-read and re-merged without expected_version, 409 with it', async () => {
+    it('a change landing between read and write: re-read and re-merged onto it without expected_version, 409 with it', async () => {
       const conflict = () => toConnectError(new AppError('CONFLICT', `Tool ${TOOL} changed meanwhile`), false);
-      failuresOf.set('updateTool', [conflict()]);
+      // Another writer gets in first: the tool moves on (network turned on) and our update at the old version conflicts.
+      const race = () => {
+        stored = tool({ version: stored.version + 1, network: true });
+        return conflict();
+      };
+      onUpdate = [race];
       const retried = await api('PATCH', `/api/v1/tools/${TOOL}`, { token: alice, body: { description: 'counts' } });
       expect(retried.status, JSON.stringify(retried.body)).toBe(200);
       expect(calls()).toEqual(['getTool', 'updateTool', 'getTool', 'updateTool']);
-      expect(last().req).toMatchObject({ tool: { description: 'counts' } });
+      expect(last().req).toMatchObject({ expectedVersion: 4, tool: { description: 'counts', network: true } });
+      expect(retried.body).toMatchObject({ version: 5, description: 'counts', network: true });
 
       seen.length = 0;
       stored = tool();
-      failuresOf.set('updateTool', [conflict()]);
+      onUpdate = [race];
       const pinned = await api('PATCH', `/api/v1/tools/${TOOL}`, { token: alice, body: { description: 'counts', expected_version: 3 } });
       expect(pinned.status).toBe(409);
       expect(calls()).toEqual(['getTool', 'updateTool']);
 
+      // A conflict that is no race (the version stays: a duplicate name) is answered as is, after one re-read.
       seen.length = 0;
-      failuresOf.set('updateTool', [conflict(), conflict(), conflict(), conflict()]);
+      stored = tool();
+      failuresOf.set('updateTool', [toConnectError(new AppError('CONFLICT', 'A tool named "grep" already exists', { details: { name: 'grep' } }), false)]);
+      const duplicate = await api('PATCH', `/api/v1/tools/${TOOL}`, { token: alice, body: { name: 'grep' } });
+      expect(duplicate.status).toBe(409);
+      expect(duplicate.body?.error).toMatchObject({ message: 'A tool named "grep" already exists', details: { name: 'grep' } });
+      expect(calls()).toEqual(['getTool', 'updateTool', 'getTool']);
+
+      seen.length = 0;
+      onUpdate = [race, race, race, race];
       const busy = await api('PATCH', `/api/v1/tools/${TOOL}`, { token: alice, body: { description: 'counts' } });
       expect(busy.status).toBe(409);
       expect(calls().filter((m) => m === 'updateTool')).toHaveLength(3);

@@ -102,11 +102,14 @@ export function toolRoutes(deps: ToolRouteDeps): FastifyPluginAsyncZod {
       async (request) => {
         const { id } = request.params;
         const patch = request.body;
+        let raced: { version: number; err: unknown } | undefined;
         for (let attempt = 1; ; attempt++) {
           const options = await callOptions(request);
           const current = (await deps.tools.getTool({ id }, options)).tool!;
+          // The last conflict was not a concurrent change (the version did not move: a duplicate name, say): it stands.
+          if (raced && raced.version === current.version) throw raced.err;
           if (patch.expected_version !== undefined && patch.expected_version !== current.version) {
-            throw new ConflictError(`Tool ${id} is at version ${current.version}, not ${patch.expected_version}`, { resource: 'tool', identifier: id, version: String(current.version) });
+            throw new ConflictError(`Tool is at version ${current.version}, not ${patch.expected_version}`, { resource: 'tool', identifier: id, current_version: String(current.version) });
           }
           if (isEmptyPatch(patch)) return toolToJson(current);
           try {
@@ -115,6 +118,7 @@ export function toolRoutes(deps: ToolRouteDeps): FastifyPluginAsyncZod {
           } catch (err) {
             // Someone else changed it between our read and write: merge onto theirs, unless the caller pinned a version.
             if (!isConflict(err) || patch.expected_version !== undefined || attempt >= PATCH_ATTEMPTS) throw err;
+            raced = { version: current.version, err };
           }
         }
       },

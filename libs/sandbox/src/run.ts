@@ -168,12 +168,13 @@ function execute(req: SandboxRequest, s: Started, env: Record<string, string>): 
     };
     const collect = (chunks: Buffer[], which: 'out' | 'err') => (chunk: Buffer) => {
       const used = which === 'out' ? outLen : errLen;
-      const room = limits.outputBytes - used;
-      if (room <= 0) return;
-      const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
-      chunks.push(part);
-      if (which === 'out') outLen += part.length;
-      else errLen += part.length;
+      const room = Math.max(0, limits.outputBytes - used);
+      if (room > 0) {
+        const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+        chunks.push(part);
+        if (which === 'out') outLen += part.length;
+        else errLen += part.length;
+      }
       if (chunk.length > room) {
         truncated = true;
         stop('output_limit', `output cut at ${formatBytes(limits.outputBytes)}`);

@@ -173,6 +173,16 @@ describe('Helm chart: deploy/helm/csda', () => {
     expect(missing.code).not.toBe(0);
   });
 
+  it('runs a service under the RuntimeClass it is given (the tool-runner under gVisor), none by default', async () => {
+    expect(byKind(defaults, 'Deployment').every((d) => d.spec.template.spec.runtimeClassName === undefined)).toBe(true);
+    const r = await helmTemplate(['--set', 'services.tool-runner.runtimeClassName=gvisor']);
+    const runtimes = Object.fromEntries(byKind(r, 'Deployment').map((d) => [d.metadata.name, d.spec.template.spec.runtimeClassName]));
+    expect(runtimes['csda-tool-runner']).toBe('gvisor');
+    expect(runtimes['csda-vault']).toBeUndefined();
+    const bad = await helm(['template', 'csda', chartDir, '--set', 'services.tool-runner.runtimeClassName=Not_A_Name']);
+    expect(bad.code).not.toBe(0);
+  });
+
   it('runs migrations as pre-install/pre-upgrade hooks and bootstrap after install', () => {
     const jobs = byKind(defaults, 'Job');
     const migrations = jobs.filter((j) => j.metadata.name.endsWith('-migrate'));

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { bwrapArgs, SANDBOX_UID } from './bwrap-args.ts';
-import { findHostProgram, isRoot } from './host.ts';
+import { bwrapArgs } from './bwrap-args.ts';
+import { allocateHostUid, findHostProgram, isRoot } from './host.ts';
 
 /**
  * Whether bubblewrap sandboxes can run here: bwrap and prlimit are installed and a trivial sandbox
@@ -13,11 +13,12 @@ export async function detectSandbox(): Promise<{ available: boolean; reason?: st
   if (!findHostProgram('prlimit')) return { available: false, reason: 'prlimit (util-linux) is not installed' };
   const truePath = findHostProgram('true');
   if (!truePath?.startsWith('/usr/')) return { available: false, reason: 'no /usr/bin/true to test the sandbox with' };
+  const uid = isRoot() ? allocateHostUid() : null;
   return new Promise((resolve) => {
     const child = spawn(bwrap, [...bwrapArgs({ network: false, tmpfsBytes: 1 << 20 }), '--', truePath], {
       env: {},
       stdio: ['ignore', 'ignore', 'pipe'],
-      ...(isRoot() ? { uid: SANDBOX_UID, gid: SANDBOX_UID } : {}),
+      ...(uid !== null ? { uid, gid: uid } : {}),
     });
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => {

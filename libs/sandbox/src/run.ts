@@ -4,9 +4,9 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { resolveProgram, SANDBOX_PATH } from './argv.ts';
-import { bwrapArgs, SANDBOX_HOME, SANDBOX_UID } from './bwrap-args.ts';
+import { bwrapArgs, SANDBOX_HOME } from './bwrap-args.ts';
 import { formatBytes, formatSeconds } from './format.ts';
-import { findHostProgram, isRoot } from './host.ts';
+import { allocateHostUid, findHostProgram, isRoot } from './host.ts';
 import type { Sandbox, SandboxLimits, SandboxMode, SandboxOutcome, SandboxRequest, SandboxResult } from './types.ts';
 import { SandboxError } from './types.ts';
 
@@ -58,6 +58,8 @@ interface Started {
   cwd: string;
   home: string;
   cleanup: () => void;
+  /** Host uid/gid to run as (root only), else null. */
+  hostUid: number | null;
   /** bwrap reports a signal death of the program as exit code 128 + n. */
   exitCodeEncodesSignal: boolean;
 }
@@ -72,12 +74,14 @@ function startBwrap(req: SandboxRequest, program: string, tools: { bwrap: string
     program,
     ...req.argv.slice(1),
   ];
-  return { file: tools.prlimit, args, cwd: '/', home: SANDBOX_HOME, cleanup: () => {}, exitCodeEncodesSignal: true };
+  const hostUid = isRoot() ? allocateHostUid() : null;
+  return { file: tools.prlimit, args, cwd: '/', home: SANDBOX_HOME, cleanup: () => {}, exitCodeEncodesSignal: true, hostUid };
 }
 
 function startNone(req: SandboxRequest, program: string, tools: { prlimit: string }): Started {
   const dir = mkdtempSync(join(tmpdir(), 'csda-sandbox-'));
-  if (isRoot()) chownSync(dir, SANDBOX_UID, SANDBOX_UID);
+  const hostUid = isRoot() ? allocateHostUid() : null;
+  if (hostUid !== null) chownSync(dir, hostUid, hostUid);
   const args = [...prlimitArgs(req.limits, 0), '--', program, ...req.argv.slice(1)];
   return {
     file: tools.prlimit,
@@ -86,13 +90,14 @@ function startNone(req: SandboxRequest, program: string, tools: { prlimit: strin
     home: dir,
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
     exitCodeEncodesSignal: false,
+    hostUid,
   };
 }
 
 /**
- * A sandbox runner. `bwrap`: bubblewrap with every namespace new (see bwrapArgs), run by uid 65534 when the
- * caller is root, limits applied with prlimit. `none` (operator's TOOLS_SANDBOX=none, development only): the
- * same limits, clean environment and a temporary working directory, as uid 65534 when root, but no
+ * A sandbox runner. `bwrap`: bubblewrap with every namespace new (see bwrapArgs), uid 65534 inside, a fresh
+ * unprivileged host uid per run when the caller is root (allocateHostUid), limits applied with prlimit. `none` (operator's TOOLS_SANDBOX=none, development only): the
+ * same limits, clean environment and a temporary working directory, as a fresh unprivileged uid when root, but no
  * namespaces — the program sees the host's files, processes and network.
  */
 export function createSandbox(options: { mode: SandboxMode }): Sandbox {
@@ -142,7 +147,7 @@ function execute(req: SandboxRequest, s: Started, env: Record<string, string>): 
       env,
       detached: true, // own session and process group: killed as a group
       stdio: ['pipe', 'pipe', 'pipe'],
-      ...(isRoot() ? { uid: SANDBOX_UID, gid: SANDBOX_UID } : {}),
+      ...(s.hostUid !== null ? { uid: s.hostUid, gid: s.hostUid } : {}),
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

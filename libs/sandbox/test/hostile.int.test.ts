@@ -20,12 +20,22 @@ describe('hostile programs in the bubblewrap sandbox', () => {
       peak = Math.max(peak, hostProcesses(marker).length);
       hostOk &&= hostCanSpawn();
     }, 200);
-    const r = await sb.run({
+    const bomb = sb.run({
       argv: ['bash', '-c', `: ${marker}; f() { f | f & }; f; sleep 5`],
       env: {},
       network: false,
       limits: limits({ wallMs: 2_500, processes: 24 }),
     });
+    // a run beside the bomb still gets its own full process budget
+    await new Promise((res) => setTimeout(res, 800));
+    const neighbour = await sb.run({
+      argv: py('import os\npids = []\nfor _ in range(20):\n    p = os.fork()\n    if p == 0:\n        import time; time.sleep(0.3); os._exit(0)\n    pids.append(p)\nprint(len(pids))'),
+      env: {},
+      network: false,
+      limits: limits({ processes: 24 }),
+    });
+    expect(neighbour.stdout.toString()).toBe('20\n');
+    const r = await bomb;
     clearInterval(watch);
     expect(r.outcome).toBe('timed_out');
     expect(r.reason).toBe('killed after 2.5 s');

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { createSandbox, detectSandbox, expandArgv, HOST_UID_BASE, SandboxError } from '../src/index.ts';
 import { limits } from './helpers.ts';
@@ -45,6 +46,26 @@ describe('bubblewrap sandbox', () => {
   it('closes stdin when none is given', async () => {
     const r = await sb.run({ argv: py('import sys; print(repr(sys.stdin.read()))'), env: {}, network: false, limits: limits() });
     expect(r.stdout.toString()).toBe("''\n");
+  });
+
+  it('delivers a large stdin whole, and copes with a program that never reads it', async () => {
+    const input = Buffer.alloc(5 << 20, 'a');
+    const read = await sb.run({ argv: py('import sys; print(len(sys.stdin.buffer.read()))'), stdin: input, env: {}, network: false, limits: limits() });
+    expect(read.stdout.toString()).toBe(`${5 << 20}\n`);
+    const ignore = await sb.run({ argv: ['true'], stdin: input, env: {}, network: false, limits: limits() });
+    expect(ignore.outcome).toBe('exited');
+    expect(ignore.exitCode).toBe(0);
+  });
+
+  it('runs 60 sandboxes at once without a failure and prints the throughput', async () => {
+    const t0 = performance.now();
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => sb.run({ argv: py(`print(${i})`), env: {}, network: false, limits: limits() })),
+    );
+    const perSecond = Math.round(60 / ((performance.now() - t0) / 1000));
+    process.stdout.write(`60 sandboxed python3 runs, all started at once: ${perSecond}/s\n`);
+    expect(results.map((r) => r.stdout.toString())).toEqual(Array.from({ length: 60 }, (_, i) => `${i}\n`));
+    expect(results.every((r) => r.outcome === 'exited' && r.exitCode === 0)).toBe(true);
   });
 
   it('gives each run a fresh working directory and /tmp', async () => {

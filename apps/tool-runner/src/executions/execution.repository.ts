@@ -1,0 +1,223 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { ExecutionError, ExecutionRecord, ExecutionResult, ExecutionStatus, ToolStats } from './execution.types.ts';
+
+interface ExecutionRow {
+  id: string;
+  tool_id: string;
+  tool_version: number;
+  owner_id: string;
+  status: ExecutionStatus;
+  input: unknown;
+  output: unknown;
+  stderr: string;
+  error: ExecutionError | string | null;
+  truncated: boolean;
+  exit_code: number | null;
+  warnings: string[];
+  runner_id: string | null;
+  cancel_requested: boolean;
+  created_at: Date | string;
+  started_at: Date | string | null;
+  completed_at: Date | string | null;
+  duration_ms: string | number | null;
+}
+
+const COLUMNS = `e.id, e.tool_id, e.tool_version, e.owner_id, e.status, e.input, e.output, e.stderr, e.error, e.truncated, e.exit_code, e.warnings,
+  e.runner_id, e.cancel_requested, e.created_at, e.started_at, e.completed_at, e.duration_ms`;
+const date = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v : new Date(v));
+const parse = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+
+const toRecord = (r: ExecutionRow): ExecutionRecord => ({
+  id: r.id,
+  toolId: r.tool_id,
+  toolVersion: r.tool_version,
+  ownerId: r.owner_id,
+  status: r.status,
+  input: parse(r.input),
+  output: r.output === null ? null : parse(r.output),
+  stderr: r.stderr,
+  error: r.error === null ? null : (parse(r.error) as ExecutionError),
+  truncated: r.truncated,
+  exitCode: r.exit_code,
+  warnings: r.warnings,
+  runnerId: r.runner_id,
+  cancelRequested: r.cancel_requested,
+  createdAt: date(r.created_at)!,
+  startedAt: date(r.started_at),
+  completedAt: date(r.completed_at),
+  durationMs: r.duration_ms === null ? null : Number(r.duration_ms),
+});
+
+/** The only place that touches `tools.executions`. */
+function createQueries(em: EntityManager) {
+  const run = <T>(sql: string, params: unknown[] = []) => em.getConnection().execute(sql, params, 'all', em.getTransactionContext()) as Promise<T>;
+
+  return {
+    em,
+
+    /**
+     * Executions of `ownerId` queued or running, counted under a per-user
+     * transaction lock so two concurrent requests cannot both take the last slot.
+     */
+    async lockAndCountActive(ownerId: string): Promise<number> {
+      await run('select pg_advisory_xact_lock(hashtext(?))', [`tools.active:${ownerId}`]);
+      const [row] = await run<{ n: number }[]>(`select count(*)::int as n from tools.executions where owner_id = ? and status in ('queued', 'running')`, [ownerId]);
+      return row?.n ?? 0;
+    },
+
+    async insertQueued(e: { id: string; toolId: string; toolVersion: number; ownerId: string; input: unknown; now: Date }): Promise<void> {
+      await run(`insert into tools.executions (id, tool_id, tool_version, owner_id, status, input, created_at) values (?, ?, ?, ?, 'queued', ?::jsonb, ?)`, [
+        e.id, e.toolId, e.toolVersion, e.ownerId, JSON.stringify(e.input ?? null), e.now,
+      ]);
+    },
+
+    async find(id: string): Promise<ExecutionRecord | undefined> {
+      const rows = await run<ExecutionRow[]>(`select ${COLUMNS} from tools.executions e where e.id = ?`, [id]);
+      return rows[0] ? toRecord(rows[0]) : undefined;
+    },
+
+    /** A tool's executions, newest first; `ownerId` limits them to one user's. */
+    async list(toolId: string, filter: { ownerId?: string; status?: string; limit: number; offset: number }): Promise<{ items: ExecutionRecord[]; total: number }> {
+      const where = ['e.tool_id = ?'];
+      const params: unknown[] = [toolId];
+      if (filter.ownerId) {
+        where.push('e.owner_id = ?');
+        params.push(filter.ownerId);
+      }
+      if (filter.status) {
+        where.push('e.status = ?');
+        params.push(filter.status);
+      }
+      const clause = where.join(' and ');
+      const [count] = await run<{ n: string }[]>(`select count(*) as n from tools.executions e where ${clause}`, params);
+      const rows = await run<ExecutionRow[]>(`select ${COLUMNS} from tools.executions e where ${clause} order by e.created_at desc, e.id limit ? offset ?`, [...params, filter.limit, filter.offset]);
+      return { items: rows.map(toRecord), total: Number(count?.n ?? 0) };
+    },
+
+    async stats(toolId: string, ownerId?: string): Promise<ToolStats> {
+      const [r] = await run<Record<string, string | number | Date | null>[]>(
+        `select count(*)::bigint as executions,
+           count(*) filter (where status = 'completed')::bigint as completed,
+           count(*) filter (where status = 'failed')::bigint as failed,
+           count(*) filter (where status = 'timed_out')::bigint as timed_out,
+           count(*) filter (where status = 'cancelled')::bigint as cancelled,
+           coalesce(percentile_cont(0.5) within group (order by duration_ms) filter (where duration_ms is not null), 0) as p50,
+           coalesce(percentile_cont(0.95) within group (order by duration_ms) filter (where duration_ms is not null), 0) as p95,
+           max(created_at) as last_at
+         from tools.executions where tool_id = ? ${ownerId ? 'and owner_id = ?' : ''}`,
+        ownerId ? [toolId, ownerId] : [toolId],
+      );
+      return {
+        executions: Number(r?.executions ?? 0),
+        completed: Number(r?.completed ?? 0),
+        failed: Number(r?.failed ?? 0),
+        timedOut: Number(r?.timed_out ?? 0),
+        cancelled: Number(r?.cancelled ?? 0),
+        p50DurationMs: Math.round(Number(r?.p50 ?? 0)),
+        p95DurationMs: Math.round(Number(r?.p95 ?? 0)),
+        lastExecutedAt: r?.last_at ? date(r.last_at as Date | string) : null,
+      };
+    },
+
+    /** queued → running for this replica; undefined when someone else has it, it finished, or it was cancelled. */
+    async claim(id: string, runnerId: string, leaseMs: number): Promise<ExecutionRecord | undefined> {
+      const rows = await run<ExecutionRow[]>(
+        `update tools.executions e set status = 'running', runner_id = ?, started_at = now(), lease_until = now() + (? || ' milliseconds')::interval
+         where e.id = ? and e.status = 'queued' and not e.cancel_requested returning ${COLUMNS}`,
+        [runnerId, String(leaseMs), id],
+      );
+      return rows[0] ? toRecord(rows[0]) : undefined;
+    },
+
+    /** Extends this replica's leases; returns the ids among them whose cancellation was asked for. */
+    async renewLeases(runnerId: string, ids: readonly string[], leaseMs: number): Promise<string[]> {
+      if (ids.length === 0) return [];
+      const rows = await run<{ id: string; cancel_requested: boolean }[]>(
+        `update tools.executions set lease_until = now() + (? || ' milliseconds')::interval
+         where id = any(?::uuid[]) and runner_id = ? and status = 'running' returning id, cancel_requested`,
+        [String(leaseMs), `{${ids.join(',')}}`, runnerId],
+      );
+      return rows.filter((r) => r.cancel_requested).map((r) => r.id);
+    },
+
+    /** Among this replica's running executions, those whose cancellation was asked for. */
+    async cancelRequested(runnerId: string, ids: readonly string[]): Promise<string[]> {
+      if (ids.length === 0) return [];
+      const rows = await run<{ id: string }[]>(`select id from tools.executions where id = any(?::uuid[]) and runner_id = ? and status = 'running' and cancel_requested`, [
+        `{${ids.join(',')}}`,
+        runnerId,
+      ]);
+      return rows.map((r) => r.id);
+    },
+
+    /** Stores the outcome if this replica still holds the execution (a swept one stays RUNNER_LOST). */
+    async finish(id: string, runnerId: string, result: ExecutionResult): Promise<ExecutionRecord | undefined> {
+      const rows = await run<ExecutionRow[]>(
+        `update tools.executions e set status = ?, output = ?::jsonb, stderr = ?, error = ?::jsonb, truncated = ?, exit_code = ?, warnings = ?::text[],
+           completed_at = now(), duration_ms = greatest(0, (extract(epoch from (now() - e.started_at)) * 1000)::bigint), lease_until = null
+         where e.id = ? and e.runner_id = ? and e.status = 'running' returning ${COLUMNS}`,
+        [
+          result.status,
+          result.output === undefined ? null : JSON.stringify(result.output),
+          result.stderr,
+          result.error ? JSON.stringify(result.error) : null,
+          result.truncated,
+          result.exitCode,
+          `{${result.warnings.map((w) => `"${w.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`,
+          id,
+          runnerId,
+        ],
+      );
+      return rows[0] ? toRecord(rows[0]) : undefined;
+    },
+
+    /** Fails an execution that never ran (tool gone, job undecodable) if it is still queued. */
+    async failQueued(id: string, error: ExecutionError): Promise<ExecutionRecord | undefined> {
+      const rows = await run<ExecutionRow[]>(
+        `update tools.executions e set status = 'failed', error = ?::jsonb, completed_at = now(), duration_ms = 0 where e.id = ? and e.status = 'queued' returning ${COLUMNS}`,
+        [JSON.stringify(error), id],
+      );
+      return rows[0] ? toRecord(rows[0]) : undefined;
+    },
+
+    /**
+     * Cancels: a queued execution becomes cancelled at once (it never starts);
+     * a running one is flagged for its replica. Returns the status after.
+     */
+    async requestCancel(id: string): Promise<ExecutionStatus | undefined> {
+      const rows = await run<{ status: ExecutionStatus }[]>(
+        `update tools.executions e set cancel_requested = true,
+           status = case when e.status = 'queued' then 'cancelled' else e.status end,
+           completed_at = case when e.status = 'queued' then now() else e.completed_at end,
+           duration_ms = case when e.status = 'queued' then 0 else e.duration_ms end,
+           error = case when e.status = 'queued' then '{"code":"CANCELLED","message":"cancelled before it started"}'::jsonb else e.error end
+         where e.id = ? and e.status in ('queued', 'running') returning e.status`,
+        [id],
+      );
+      return rows[0]?.status;
+    },
+
+    /** Fails running executions whose lease expired (their replica died): RUNNER_LOST. Returns them. */
+    async sweepExpired(limit = 100): Promise<ExecutionRecord[]> {
+      const rows = await run<ExecutionRow[]>(
+        `update tools.executions e set status = 'failed', error = '{"code":"RUNNER_LOST","message":"runner lost: the replica running it stopped renewing its lease"}'::jsonb,
+           completed_at = now(), duration_ms = greatest(0, (extract(epoch from (now() - e.started_at)) * 1000)::bigint), lease_until = null
+         where e.id in (select id from tools.executions where status = 'running' and lease_until < now() order by lease_until limit ? for update skip locked)
+         returning ${COLUMNS}`,
+        [limit],
+      );
+      return rows.map(toRecord);
+    },
+  };
+}
+
+export type ExecutionQueries = ReturnType<typeof createQueries>;
+
+export interface ExecutionRepository extends ExecutionQueries {
+  /** Runs `work` in one transaction, with queries bound to it. */
+  transaction<T>(work: (tx: ExecutionQueries) => Promise<T>): Promise<T>;
+}
+
+export function createExecutionRepository(em: EntityManager): ExecutionRepository {
+  return { ...createQueries(em), transaction: (work) => em.transactional((tx) => work(createQueries(tx as EntityManager))) };
+}

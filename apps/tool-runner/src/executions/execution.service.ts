@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import { create } from '@bufbuild/protobuf';
+import { subjectOf, requireScoped, type Principal } from '@csda/auth';
+import { AppError, NotFoundError, ValidationError } from '@csda/errors';
+import { ExecuteToolJobSchema } from '@csda/proto/csda/jobs/v1/tool_jobs_pb.js';
+import { enqueueOutbox, outboxMessage, type AuditOutbox, type Subjects } from '@csda/service-kit';
+import type { SchemaCompiler } from '../tools/input-schema.ts';
+import { checkPaging, type ToolService } from '../tools/tool.service.ts';
+import type { ExecutionRepository } from './execution.repository.ts';
+import { EXECUTION_STATUSES, FINISHED, type ExecutionRecord } from './execution.types.ts';
+
+export const EXECUTE_SUBJECT = 'csda.jobs.tools.execute';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_INPUT_BYTES = 1024 * 1024;
+
+/** Lets a waiting ExecuteTool hear at once when this replica finished the execution (others are polled). */
+export interface FinishNotifier {
+  wait(id: string, timeoutMs: number): Promise<void>;
+  notify(id: string): void;
+}
+
+export function createFinishNotifier(): FinishNotifier {
+  const waiters = new Map<string, Set<() => void>>();
+  return {
+    wait(id, timeoutMs) {
+      return new Promise((resolve) => {
+        const set = waiters.get(id) ?? new Set();
+        waiters.set(id, set);
+        const done = () => {
+          clearTimeout(timer);
+          set.delete(done);
+          if (set.size === 0) waiters.delete(id);
+          resolve();
+        };
+        const timer = setTimeout(done, timeoutMs);
+        set.add(done);
+      });
+    },
+    notify(id) {
+      for (const done of [...(waiters.get(id) ?? [])]) done();
+    },
+  };
+}
+
+export interface ExecutionServiceDeps {
+  readonly tools: Pick<ToolService, 'executable' | 'readable'>;
+  readonly repository: () => ExecutionRepository;
+  readonly schemas: Pick<SchemaCompiler, 'violations'>;
+  readonly subjects: Subjects;
+  readonly audit: Pick<AuditOutbox, 'write' | 'kick'>;
+  readonly notifier: FinishNotifier;
+  readonly userMaxRunning: number;
+  readonly waitMaxMs: number;
+}
+
+function checkExecutionId(id: string): string {
+  if (!UUID.test(id)) throw new NotFoundError('execution', id.slice(0, 64));
+  return id.toLowerCase();
+}
+
+/**
+ * Executions: ExecuteTool (validate, limit, record, enqueue), reads, cancel,
+ * stats. An execution is visible to whoever started it and to the tool's owner.
+ */
+export function createExecutionService(deps: ExecutionServiceDeps) {
+  const visible = async (p: Principal, id: string): Promise<ExecutionRecord> => {
+    const execution = await deps.repository().find(checkExecutionId(id));
+    if (!execution) throw new NotFoundError('execution', id);
+    if (execution.ownerId !== subjectOf(p).id) {
+      // The tool's owner sees every execution of it; anyone else only their own.
+      const tool = await deps.tools.readable(p, execution.toolId).catch(() => undefined);
+      if (!tool || tool.ownerId !== subjectOf(p).id) throw new NotFoundError('execution', id);
+    }
+    return execution;
+  };
+
+  async function awaitFinished(id: string, deadline: number): Promise<ExecutionRecord> {
+    let interval = 20;
+    for (;;) {
+      const execution = (await deps.repository().find(id))!;
+      if (FINISHED.includes(execution.status) || Date.now() >= deadline) return execution;
+      await deps.notifier.wait(id, Math.min(interval, Math.max(1, deadline - Date.now())));
+      interval = Math.min(interval * 2, 250);
+    }
+  }
+
+  return {
+    async execute(p: Principal, toolId: string, input: unknown, wait: boolean): Promise<ExecutionRecord> {
+      const tool = await deps.tools.executable(p, toolId);
+      const value = input === undefined || input === null ? {} : input;
+      if (typeof value !== 'object' || Array.isArray(value)) throw new ValidationError('Invalid input', { input: 'a JSON object' });
+      if (JSON.stringify(value).length > MAX_INPUT_BYTES) throw new ValidationError('Input is too large', { input: `at most ${MAX_INPUT_BYTES} bytes of JSON` });
+      const violations = deps.schemas.violations(tool.inputSchema as Record<string, unknown>, value);
+      const paths = Object.keys(violations);
+      if (paths.length > 0) throw new ValidationError(`Input does not match the tool's input_schema: ${paths.join(', ')}`, violations);
+      const owner = subjectOf(p);
+      const id = randomUUID();
+      const repo = deps.repository();
+      await repo.transaction(async (tx) => {
+        const active = await tx.lockAndCountActive(owner.id);
+        if (active >= deps.userMaxRunning) {
+          throw new AppError('RATE_LIMITED', `At most ${deps.userMaxRunning} executions may be queued or running per user at once (TOOLS_USER_MAX_RUNNING); wait for one to finish`, {
+            details: { limit: String(deps.userMaxRunning), active: String(active), retry_after_s: '1' },
+          });
+        }
+        await tx.insertQueued({ id, toolId: tool.id, toolVersion: tool.version, ownerId: owner.id, input: value, now: new Date() });
+        const job = create(ExecuteToolJobSchema, { executionId: id, toolId: tool.id, toolVersion: tool.version, enqueuedAtMs: BigInt(Date.now()) });
+        await enqueueOutbox(tx.em, 'tools', [outboxMessage(deps.subjects.subject(EXECUTE_SUBJECT), ExecuteToolJobSchema, job, { eventId: `execute:${id}`, aggregate: `execution:${id}` })]);
+        await deps.audit.write(tx.em, [
+          {
+            action: 'tool_execution_queued',
+            actor: p.id,
+            actorName: p.name,
+            resourceType: 'execution',
+            resourceId: id,
+            details: { tool_id: tool.id, tool_version: String(tool.version), ...(p.onBehalfOf ? { on_behalf_of: p.onBehalfOf.id } : {}) },
+          },
+        ]);
+      });
+      deps.audit.kick();
+      if (!wait) return (await repo.find(id))!;
+      return awaitFinished(id, Date.now() + deps.waitMaxMs);
+    },
+
+    async get(p: Principal, id: string): Promise<ExecutionRecord> {
+      requireScoped(p, 'tools:read');
+      return visible(p, id);
+    },
+
+    async list(p: Principal, toolId: string, filter: { limit: number; offset: number; status: string }) {
+      const tool = await deps.tools.readable(p, toolId);
+      if (filter.status && !(EXECUTION_STATUSES as readonly string[]).includes(filter.status)) throw new ValidationError('Invalid filter', { status: EXECUTION_STATUSES.join(', ') });
+      const mine = tool.ownerId === subjectOf(p).id ? undefined : subjectOf(p).id;
+      return deps.repository().list(tool.id, { ownerId: mine, status: filter.status || undefined, ...checkPaging(filter.limit, filter.offset) });
+    },
+
+    async cancel(p: Principal, id: string): Promise<ExecutionRecord> {
+      requireScoped(p, 'tools:execute');
+      const execution = await visible(p, id);
+      await deps.repository().requestCancel(execution.id);
+      // A running execution is killed by its replica within about half a second.
+      return awaitFinished(execution.id, Date.now() + 5_000);
+    },
+
+    async stats(p: Principal, toolId: string) {
+      const tool = await deps.tools.readable(p, toolId);
+      return deps.repository().stats(tool.id, tool.ownerId === subjectOf(p).id ? undefined : subjectOf(p).id);
+    },
+  };
+}
+
+export type ExecutionService = ReturnType<typeof createExecutionService>;

@@ -1,0 +1,79 @@
+import type { CallOptions, Client } from '@connectrpc/connect';
+import { ConnectError, Code } from '@connectrpc/connect';
+import type { OnBehalfOf, Permission } from '@csda/auth';
+import { ValidationError } from '@csda/errors';
+import type { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
+import type { RevealedSecrets } from '../executors/executor.types.ts';
+import type { ToolOwner } from '../tools/tool.service.ts';
+import type { SecretGrant } from '../tools/tool.types.ts';
+
+export interface VaultDeps {
+  readonly vault: Pick<Client<typeof VaultService>, 'revealSecret' | 'getSecret'>;
+  /** Call options for the tool-runner acting for `user` with exactly `grants` (audience vault). */
+  readonly asUser: (user: OnBehalfOf, grants: readonly (readonly [Permission, string])[]) => Promise<CallOptions>;
+}
+
+/** A granted secret could not be revealed: the execution fails with this message (never a value). */
+export class SecretUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SecretUnavailableError';
+  }
+}
+
+const describe = (err: unknown) =>
+  err instanceof ConnectError
+    ? err.code === Code.NotFound
+      ? 'it does not exist or the tool owner may not see it'
+      : err.code === Code.AlreadyExists || err.code === Code.FailedPrecondition
+        ? err.rawMessage.slice(0, 200)
+        : err.code === Code.Unavailable || err.code === Code.DeadlineExceeded
+          ? 'the vault is unavailable'
+          : `the vault refused (${Code[err.code]})`
+    : 'the vault call failed';
+
+/**
+ * Secret grants through the vault: at save time the owner must see each
+ * secret (GetSecret acting for them, scoped to that secret); at execution the
+ * tool-runner reveals exactly the granted secrets acting for the tool's owner,
+ * each call scoped to `secrets:reveal:<id>` (the vault audits every reveal).
+ */
+export function createSecretGrants(deps: VaultDeps) {
+  return {
+    async check(owner: ToolOwner, grants: readonly SecretGrant[]): Promise<void> {
+      const bad: Record<string, string> = {};
+      await Promise.all(
+        grants.map(async (g, i) => {
+          try {
+            await deps.vault.getSecret({ id: g.secretId }, await deps.asUser(owner, [['secrets:read', g.secretId]]));
+          } catch (err) {
+            bad[`secrets[${i}].secret_id`] = `secret ${g.secretId} cannot be granted: ${describe(err)}`;
+          }
+        }),
+      );
+      if (Object.keys(bad).length > 0) throw new ValidationError(`Invalid tool: ${Object.keys(bad).join(', ')}`, bad);
+    },
+
+    async reveal(owner: ToolOwner, grants: readonly SecretGrant[]): Promise<{ secrets: RevealedSecrets; values: string[] }> {
+      const env: Record<string, string> = {};
+      const headers: Record<string, string> = {};
+      let datasource: string | undefined;
+      const values: string[] = [];
+      for (const g of grants) {
+        let value: string;
+        try {
+          value = (await deps.vault.revealSecret({ id: g.secretId }, await deps.asUser(owner, [['secrets:reveal', g.secretId]]))).value;
+        } catch (err) {
+          throw new SecretUnavailableError(`granted secret ${g.secretId} (${g.as}) could not be revealed: ${describe(err)}`, { cause: err });
+        }
+        values.push(value);
+        if (g.as.startsWith('env:')) env[g.as.slice(4)] = value;
+        else if (g.as.startsWith('header:')) headers[g.as.slice(7)] = value;
+        else if (g.as === 'datasource') datasource = value;
+      }
+      return { secrets: { env, headers, ...(datasource !== undefined ? { datasource } : {}) }, values };
+    },
+  };
+}
+
+export type SecretGrants = ReturnType<typeof createSecretGrants>;

@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+import { requireScoped, subjectOf, type Principal } from '@csda/auth';
+import { ConflictError, NotFoundError, ValidationError } from '@csda/errors';
+import type { AuditOutbox } from '@csda/service-kit';
+import type { ToolRepository, Visibility } from './tool.repository.ts';
+import { TOOL_TYPES, type SecretGrant, type ToolRecord } from './tool.types.ts';
+import { validateTool, type ToolInputData, type ValidationDeps } from './tool.validation.ts';
+
+/** The user a tool belongs to, as the vault should see them when it reveals the tool's secrets. */
+export interface ToolOwner {
+  readonly id: string;
+  readonly name: string;
+  readonly roles: readonly string[];
+}
+
+export interface ToolServiceDeps {
+  readonly repository: () => ToolRepository;
+  readonly validation: ValidationDeps;
+  /**
+   * Checks the owner may use each granted secret (it exists and is visible to them in the vault);
+   * throws ValidationError naming `secrets[i].secret_id` otherwise.
+   */
+  readonly checkSecrets: (owner: ToolOwner, grants: readonly SecretGrant[]) => Promise<void>;
+  readonly audit?: Pick<AuditOutbox, 'record'>;
+  readonly clock?: () => Date;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function checkToolId(id: string): string {
+  if (!UUID.test(id)) throw new NotFoundError('tool', id.slice(0, 64));
+  return id.toLowerCase();
+}
+
+export function checkPaging(limit: number, offset: number): { limit: number; offset: number } {
+  return { limit: limit <= 0 ? 50 : Math.min(limit, 200), offset: Math.max(0, offset) };
+}
+
+export const visibilityOf = (p: Principal): Visibility => ({ userId: subjectOf(p).id, roles: subjectOf(p).roles });
+const ownerOf = (p: Principal): ToolOwner => ({ id: subjectOf(p).id, name: p.onBehalfOf?.name ?? p.name, roles: subjectOf(p).roles });
+
+/**
+ * The tool registry: validation, ownership and versions; no transport, no SQL.
+ * Everyone with tools:read sees their own, public and role-shared tools; only
+ * the owner changes or deletes one. "Not found" and "not yours" are one answer.
+ */
+export function createToolService(deps: ToolServiceDeps) {
+  const clock = deps.clock ?? (() => new Date());
+  const audit = (p: Principal, action: string, id: string, details: Record<string, string>) =>
+    deps.audit?.record({ action, actor: p.id, actorName: p.name, resourceType: 'tool', resourceId: id, details: p.onBehalfOf ? { ...details, on_behalf_of: p.onBehalfOf.id } : details });
+
+  /** Granting a secret needs the caller's secrets:reveal, and the vault must show them the secret. */
+  async function authorizeGrants(p: Principal, grants: readonly SecretGrant[]): Promise<void> {
+    if (grants.length === 0) return;
+    const permissions = p.onBehalfOf ? [] : p.permissions;
+    if (!permissions.includes('secrets:reveal')) throw new ValidationError('Granting secrets to a tool needs secrets:reveal', { secrets: 'you may not reveal secrets, so you may not grant them' });
+    await deps.checkSecrets(ownerOf(p), grants);
+  }
+
+  return {
+    async create(p: Principal, input: ToolInputData): Promise<ToolRecord> {
+      requireScoped(p, 'tools:write');
+      const definition = validateTool(input, deps.validation);
+      await authorizeGrants(p, definition.secrets);
+      const id = randomUUID();
+      const owner = ownerOf(p);
+      const repo = deps.repository();
+      await repo.transaction((tx) => tx.insert({ id, ownerId: owner.id, ownerName: owner.name, ownerRoles: owner.roles, definition, now: clock() }));
+      await audit(p, 'tool_created', id, { tool_type: definition.toolType, version: '1', secrets: String(definition.secrets.length), is_public: String(definition.isPublic) });
+      return (await repo.findVisible(id, visibilityOf(p)))!;
+    },
+
+    async list(p: Principal, filter: { limit: number; offset: number; toolType: string; scope: string }) {
+      requireScoped(p, 'tools:read');
+      const bad: Record<string, string> = {};
+      if (filter.toolType && !(TOOL_TYPES as readonly string[]).includes(filter.toolType)) bad.tool_type = TOOL_TYPES.join(', ');
+      if (!['', 'mine', 'public'].includes(filter.scope)) bad.scope = '"mine", "public" or empty';
+      if (Object.keys(bad).length > 0) throw new ValidationError('Invalid filter', bad);
+      const scope = filter.scope === 'mine' ? 'mine' : filter.scope === 'public' ? 'public' : 'all';
+      return deps.repository().list(visibilityOf(p), { scope, toolType: filter.toolType || undefined, ...checkPaging(filter.limit, filter.offset) });
+    },
+
+    async get(p: Principal, id: string): Promise<ToolRecord> {
+      requireScoped(p, 'tools:read');
+      const tool = await deps.repository().findVisible(checkToolId(id), visibilityOf(p));
+      if (!tool) throw new NotFoundError('tool', id);
+      return tool;
+    },
+
+    async update(p: Principal, id: string, input: ToolInputData, expectedVersion: number | undefined): Promise<ToolRecord> {
+      requireScoped(p, 'tools:write');
+      const toolId = checkToolId(id);
+      const owner = ownerOf(p);
+      const definition = validateTool(input, deps.validation);
+      // Only new grants need the caller's reveal right again; kept ones were checked when they were granted.
+      const current = await deps.repository().findVisible(toolId, visibilityOf(p));
+      if (!current || current.ownerId !== owner.id) throw new NotFoundError('tool', id);
+      const kept = new Set(current.secrets.map((g) => `${g.secretId}|${g.as}`));
+      await authorizeGrants(p, definition.secrets.filter((g) => !kept.has(`${g.secretId}|${g.as}`)));
+      const repo = deps.repository();
+      const version = await repo.transaction(async (tx) => {
+        const locked = await tx.findOwnForUpdate(toolId, owner.id);
+        if (!locked) throw new NotFoundError('tool', id);
+        if (expectedVersion !== undefined && locked.version !== expectedVersion) {
+          throw new ConflictError(`Tool is at version ${locked.version}, not ${expectedVersion}`, { current_version: String(locked.version) });
+        }
+        await tx.replace(toolId, locked.version + 1, owner.roles, definition, owner.id, clock());
+        return locked.version + 1;
+      });
+      await audit(p, 'tool_updated', toolId, { version: String(version), tool_type: definition.toolType, secrets: String(definition.secrets.length) });
+      return (await repo.findVisible(toolId, visibilityOf(p)))!;
+    },
+
+    async remove(p: Principal, id: string): Promise<void> {
+      requireScoped(p, 'tools:write');
+      const toolId = checkToolId(id);
+      const owner = ownerOf(p);
+      await deps.repository().transaction(async (tx) => {
+        if (!(await tx.findOwnForUpdate(toolId, owner.id))) throw new NotFoundError('tool', id);
+        await tx.softDelete(toolId, clock());
+      });
+      await audit(p, 'tool_deleted', toolId, {});
+    },
+
+    /** A tool the principal may execute (visible and tools:execute). */
+    async executable(p: Principal, id: string): Promise<ToolRecord> {
+      requireScoped(p, 'tools:execute');
+      const tool = await deps.repository().findVisible(checkToolId(id), visibilityOf(p));
+      if (!tool) throw new NotFoundError('tool', id);
+      return tool;
+    },
+
+    /** A tool whose executions the principal may read: visible, and their own executions (owner sees all). */
+    async readable(p: Principal, id: string): Promise<ToolRecord> {
+      requireScoped(p, 'tools:read');
+      const tool = await deps.repository().findVisible(checkToolId(id), visibilityOf(p));
+      if (!tool) throw new NotFoundError('tool', id);
+      return tool;
+    },
+
+  };
+}
+
+export type ToolService = ReturnType<typeof createToolService>;

@@ -20,7 +20,8 @@ export type EgressRefusalReason =
   | 'invalid_url'
   | 'scheme'
   | 'insecure_http'
-  | 'userinfo';
+  | 'userinfo'
+  | 'not_allowed_host';
 
 /**
  * The SSRF guard refused a destination: a non-public address that is not
@@ -45,12 +46,13 @@ export class EgressRefusedError extends AppError {
 }
 
 /** How an HTTP exchange failed after the guard let it through. */
-export type HttpFailureKind = 'timeout' | 'connection' | 'too_large' | 'protocol';
+export type HttpFailureKind = 'timeout' | 'connection' | 'too_large' | 'protocol' | 'redirects';
 
 /**
  * An HTTP exchange through the guarded client failed: the whole request ran
  * past its deadline, the connection (DNS, TCP or TLS) failed, the response
- * body exceeded its cap, or the peer spoke broken HTTP. An `AppError` with
+ * body exceeded its cap, the peer spoke broken HTTP, or (HTTP tool) it
+ * redirected more often than allowed. An `AppError` with
  * code EXTERNAL_SERVICE_ERROR. The message names the host only; `cause` keeps
  * the underlying error for logs.
  */

@@ -19,6 +19,18 @@ export interface EgressPolicy {
   readonly allow: AllowList;
   readonly requireHttps: boolean;
   readonly allowHttpForAllowListed: boolean;
+  /**
+   * Replaces `checkAddress(host, address, allow)` for every address (IP
+   * literals included): throws EgressRefusedError to refuse. The HTTP tool
+   * uses it to require both its own and the operator's allow list.
+   */
+  readonly check?: (host: string, address: string) => void;
+}
+
+/** The address decision of `policy`: its own check, or the operator allow list's. */
+export function checkPolicyAddress(policy: EgressPolicy, host: string, address: string): void {
+  if (policy.check) policy.check(host, address);
+  else checkAddress(host, address, policy.allow);
 }
 
 /**
@@ -66,7 +78,7 @@ export async function checkedAddresses(
   if (addresses.length === 0) throw new HttpRequestError('connection', host, `${host} did not resolve to any address`);
   const { allow, requireHttps, allowHttpForAllowListed } = deps.policy;
   for (const { address } of addresses) {
-    checkAddress(host, address, allow);
+    checkPolicyAddress(deps.policy, host, address);
     // Plain http (when https is required) passes only for allow-listed
     // destinations: the name itself, or else each address it reaches.
     const httpPermitted = !requireHttps || (allowHttpForAllowListed && (allow.allowsHost(host) || allow.allowsAddress(address)));

@@ -1,10 +1,10 @@
 import { isIP } from 'node:net';
 import { getCACertificates } from 'node:tls';
 import { Agent, buildConnector, errors } from 'undici';
-import { checkAddress, normalizeHost } from './address-policy.ts';
+import { normalizeHost } from './address-policy.ts';
 import type { AllowList } from './allow-list.ts';
 import { EgressRefusedError, HttpRequestError } from './errors.ts';
-import { checkedAddresses, createGuardedConnector, systemResolver, type Dial, type EgressPolicy, type Resolver } from './guarded-connector.ts';
+import { checkedAddresses, checkPolicyAddress, createGuardedConnector, systemResolver, type Dial, type EgressPolicy, type Resolver } from './guarded-connector.ts';
 
 export interface GuardedHttpOptions {
   /** Operator allow list (host names or CIDRs) of non-public destinations that may be reached. */
@@ -75,6 +75,12 @@ export function isRedirectStatus(status: number): boolean {
  * addresses of every hop.
  */
 export function validateTarget(rawUrl: string, policy: EgressPolicy): EgressTarget {
+  // WHATWG parsing drops tabs and newlines, trims spaces and controls and reads
+  // a backslash as a slash; other parsers do not. Such a URL is refused, so no
+  // parser downstream can see a different host than the guard checked.
+  if (hasAmbiguousUrlCharacter(rawUrl)) {
+    throw new EgressRefusedError('invalid_url', '', 'the URL contains a backslash, a space or a control character; percent-encode them');
+  }
   let url: URL;
   try {
     url = new URL(rawUrl);
@@ -91,7 +97,7 @@ export function validateTarget(rawUrl: string, policy: EgressPolicy): EgressTarg
   }
   if (host === '') throw new EgressRefusedError('invalid_url', host, 'the URL has no host');
   const literal = isIP(host) !== 0;
-  if (literal) checkAddress(host, host, policy.allow);
+  if (literal) checkPolicyAddress(policy, host, host);
   if (url.protocol === 'http:' && policy.requireHttps) {
     const hostAllowed = policy.allowHttpForAllowListed && policy.allow.allowsHost(host);
     // A name not allow-listed itself may still resolve into allow-listed
@@ -100,6 +106,19 @@ export function validateTarget(rawUrl: string, policy: EgressPolicy): EgressTarg
     if (!hostAllowed && !decidedLater) throw new EgressRefusedError('insecure_http', host, `plain http to ${host} is refused; use https`);
   }
   return { url, host };
+}
+
+/**
+ * True when `text` holds a backslash, a space, an ASCII control character or
+ * DEL: characters WHATWG URL parsing silently drops, trims or rewrites, so
+ * other parsers may read a different host.
+ */
+export function hasAmbiguousUrlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code <= 0x20 || code === 0x7f || code === 0x5c) return true;
+  }
+  return false;
 }
 
 /** Longest deadline a timer can express (about 24.8 days). */
@@ -146,9 +165,56 @@ export async function checkDestination(
  */
 export function createGuardedHttpWithDial(options: GuardedHttpOptions, wrapDial: (dial: Dial) => Dial = (dial) => dial): GuardedHttp {
   const policy = policyOf(options);
+  const exchange = openGuardedExchange({ ...options, policy, wrapDial });
+  let closing: Promise<void> | undefined;
+  return {
+    async request(url, init) {
+      if (closing) throw new Error('the guarded HTTP client is closed');
+      checkRequestInit(init);
+      const { truncated: _ignored, ...response } = await exchange.send(validateTarget(url, policy), init);
+      return response;
+    },
+    close() {
+      closing ??= exchange.close();
+      return closing;
+    },
+  };
+}
+
+/** Throws a TypeError for a deadline, cap or method the guarded client does not take. */
+export function checkRequestInit(init: Pick<GuardedRequestInit, 'method' | 'timeoutMs' | 'maxResponseBytes'>): void {
+  if (!(init.timeoutMs > 0 && init.timeoutMs <= MAX_TIMEOUT_MS)) throw new TypeError(`timeoutMs must be between 1 and ${MAX_TIMEOUT_MS}`);
+  if (!(Number.isSafeInteger(init.maxResponseBytes) && init.maxResponseBytes >= 0)) throw new TypeError('maxResponseBytes must be a non-negative integer');
+  if (!/^[A-Z]{1,16}$/.test(init.method) || init.method === 'CONNECT' || init.method === 'TRACE') {
+    throw new TypeError(`method ${init.method} is not supported on a guarded request`);
+  }
+}
+
+/** What one guarded exchange takes: the request, plus what to do with a body over the cap. */
+export interface ExchangeInit extends GuardedRequestInit {
+  /** `error` (default): `too_large`. `truncate`: keep the first maxResponseBytes, drop the connection, `truncated: true`. */
+  overflow?: 'error' | 'truncate';
+}
+
+/** A pooled, guarded connection set sending single exchanges (no redirect handling): the seam redirect followers loop over. */
+export interface GuardedExchange {
+  send(target: EgressTarget, init: ExchangeInit): Promise<GuardedResponse & { truncated: boolean }>;
+  close(): Promise<void>;
+}
+
+/**
+ * An undici Agent whose every connection goes through the guard of
+ * `options.policy`. Connections are pooled per origin, so one exchange set
+ * must serve one policy only: the check runs when a connection opens.
+ */
+export function openGuardedExchange(
+  options: Pick<GuardedHttpOptions, 'resolver' | 'ca' | 'userAgent' | 'connectTimeoutMs'> & { policy: EgressPolicy; wrapDial?: (dial: Dial) => Dial; dial?: Dial },
+): GuardedExchange {
+  const { policy } = options;
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   const ca = options.ca === undefined ? undefined : [...getCACertificates('default'), options.ca.toString()];
-  const dial = wrapDial(buildConnector({ ...(ca ? { ca } : {}), allowH2: false, timeout: connectTimeoutMs }));
+  const baseDial = options.dial ?? buildConnector({ ...(ca ? { ca } : {}), allowH2: false, timeout: connectTimeoutMs });
+  const dial = (options.wrapDial ?? ((d: Dial) => d))(baseDial);
   const agent = new Agent({
     connect: createGuardedConnector({ policy, resolver: options.resolver ?? systemResolver, dial, resolveTimeoutMs: connectTimeoutMs }),
     allowH2: false,
@@ -157,11 +223,11 @@ export function createGuardedHttpWithDial(options: GuardedHttpOptions, wrapDial:
   });
   const userAgent = options.userAgent ?? 'csda/0.1';
 
-  /** One exchange, no redirect handling: the seam a redirect follower loops over. */
-  async function sendOnce(target: EgressTarget, init: GuardedRequestInit): Promise<GuardedResponse> {
+  async function send(target: EgressTarget, init: ExchangeInit): Promise<GuardedResponse & { truncated: boolean }> {
     const headers = requestHeaders(init.headers, userAgent);
     const deadline = AbortSignal.timeout(init.timeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, deadline]) : deadline;
+    const truncate = init.overflow === 'truncate';
     const failed = (err: unknown): never => {
       if (err instanceof EgressRefusedError || err instanceof HttpRequestError) throw err;
       if (deadline.aborted) throw new HttpRequestError('timeout', target.host, `request to ${target.host} took longer than ${init.timeoutMs} ms`, err);
@@ -187,15 +253,24 @@ export function createGuardedHttpWithDial(options: GuardedHttpOptions, wrapDial:
     }
     try {
       const declared = Number(response.headers['content-length']);
-      if (Number.isFinite(declared) && declared > init.maxResponseBytes) throw tooLarge(target.host, init.maxResponseBytes);
+      if (!truncate && Number.isFinite(declared) && declared > init.maxResponseBytes) throw tooLarge(target.host, init.maxResponseBytes);
       const chunks: Buffer[] = [];
       let total = 0;
+      let truncated = false;
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        if (total + chunk.length > init.maxResponseBytes) {
+          if (!truncate) throw tooLarge(target.host, init.maxResponseBytes);
+          chunks.push(chunk.subarray(0, init.maxResponseBytes - total));
+          total = init.maxResponseBytes;
+          truncated = true;
+          break;
+        }
         total += chunk.length;
-        if (total > init.maxResponseBytes) throw tooLarge(target.host, init.maxResponseBytes);
         chunks.push(chunk);
       }
-      return { status: response.statusCode, headers: flattenHeaders(response.headers), body: Buffer.concat(chunks, total) };
+      // Cut short: the rest is never downloaded and the connection is not reused.
+      if (truncated) response.body.on('error', () => {}).destroy();
+      return { status: response.statusCode, headers: flattenHeaders(response.headers), body: Buffer.concat(chunks, total), truncated };
     } catch (err) {
       // Stops reading and drops the connection: the rest is never downloaded.
       response.body.on('error', () => {}).destroy();
@@ -203,22 +278,7 @@ export function createGuardedHttpWithDial(options: GuardedHttpOptions, wrapDial:
     }
   }
 
-  let closing: Promise<void> | undefined;
-  return {
-    async request(url, init) {
-      if (closing) throw new Error('the guarded HTTP client is closed');
-      if (!(init.timeoutMs > 0 && init.timeoutMs <= MAX_TIMEOUT_MS)) throw new TypeError(`timeoutMs must be between 1 and ${MAX_TIMEOUT_MS}`);
-      if (!(Number.isSafeInteger(init.maxResponseBytes) && init.maxResponseBytes >= 0)) throw new TypeError('maxResponseBytes must be a non-negative integer');
-      if (!/^[A-Z]{1,16}$/.test(init.method) || init.method === 'CONNECT' || init.method === 'TRACE') {
-        throw new TypeError(`method ${init.method} is not supported on a guarded request`);
-      }
-      return sendOnce(validateTarget(url, policy), init);
-    },
-    close() {
-      closing ??= agent.close();
-      return closing;
-    },
-  };
+  return { send, close: () => agent.close() };
 }
 
 function requestHeaders(given: Record<string, string> | undefined, userAgent: string): Record<string, string> {

@@ -12,6 +12,16 @@
  *
  * `checkDestination(url, { allow })` runs the same decision without connecting
  * (validate a URL when it is saved).
+ *
+ * api_call tools (see http-tool.ts, tool-policy.ts, url-template.ts):
+ *
+ *   const http = createHttpTool({ operatorAllow: parseAllowList(cfg.TOOLS_HTTP_ALLOW) });
+ *   checkUrlTemplate(config.url);                                   // at definition: a reason string or undefined
+ *   const url = expandUrlTemplate(config.url, input);              // {{param}} percent-encoded; origin fixed
+ *   const res = await http.call({ method, url, headers: expandHeaderTemplate(config.headers, input),
+ *     body: JSON.stringify(expandJsonTemplate(config.body, input)), toolAllowHosts: config.allow_hosts,
+ *     sensitiveHeaders: ['x-api-key'], timeoutMs, maxResponseBytes, signal });
+ *   // res: { status, headers, body, truncated, redirects, attempts, url }
  */
 export { EgressRefusedError, HttpRequestError, type EgressRefusalReason, type HttpFailureKind } from './errors.ts';
 export { parseAllowList, type AllowList } from './allow-list.ts';
@@ -28,6 +38,17 @@ export {
   type GuardedResponse,
   type EgressTarget,
 } from './guarded-http.ts';
+export { createHttpTool, retryAfterMs, type HttpTool, type HttpToolOptions, type HttpToolRequest, type HttpToolResponse } from './http-tool.ts';
+export { checkToolDestination, parseToolAllowHosts, type ToolAllowHosts } from './tool-policy.ts';
+export {
+  checkUrlTemplate,
+  expandUrlTemplate,
+  expandJsonTemplate,
+  expandHeaderTemplate,
+  checkHeader,
+  templateParameters,
+  TemplateError,
+} from './url-template.ts';
 export {
   generateWebhookSecret,
   signWebhook,

@@ -212,6 +212,23 @@ describe('checkReadOnlySql: the function deny list', () => {
     expect(refusal(sql).message).toMatch(/^calls pg_(sleep|advisory_lock): not allowed/);
   });
 
+  it.each([
+    ['unicode-escaped identifier', 'SELECT U&"pg_\\0073leep"(1)'],
+    ['comments and spaces around the schema dot', 'SELECT pg_catalog . /* x */ pg_sleep(1)'],
+    ['a newline inside the call', 'SELECT pg_sleep\n(1)'],
+    ['a call hidden after a line comment line', 'SELECT 1 -- harmless\n, pg_sleep(1)'],
+    ['a named-argument call', 'SELECT pg_sleep(seconds => 1)'],
+    ['inside a function default in a column alias list', 'SELECT * FROM (SELECT 1) s(a) WHERE a = ANY (ARRAY[pg_sleep(1)::text::int])'],
+  ])('sees through spelling tricks: %s', (_what, sql) => {
+    expect(refusal(sql).kind).toBe('function pg_sleep');
+  });
+
+  it('a semicolon in a comment or string does not split, a real one does', () => {
+    expect(checkReadOnlySql("SELECT ';DELETE FROM t' /* ; DROP TABLE t */").statementKind).toBe('SELECT');
+    expect(checkReadOnlySql('SELECT $$;DELETE FROM t$$').statementKind).toBe('SELECT');
+    expect(refusal('SELECT 1 -- x\n; DELETE FROM t').kind).toBe('multiple statements');
+  });
+
   it('a more serious problem wins over a denied function', () => {
     expect(refusal('WITH d AS (DELETE FROM t RETURNING *) SELECT pg_sleep(1) FROM d').kind).toBe('data-modifying CTE');
     expect(refusal('SELECT pg_sleep(1) FROM t FOR UPDATE').kind).toBe('FOR UPDATE');

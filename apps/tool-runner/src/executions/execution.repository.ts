@@ -25,7 +25,8 @@ interface ExecutionRow {
 const COLUMNS = `e.id, e.tool_id, e.tool_version, e.owner_id, e.status, e.input, e.output, e.stderr, e.error, e.truncated, e.exit_code, e.warnings,
   e.runner_id, e.cancel_requested, e.created_at, e.started_at, e.completed_at, e.duration_ms`;
 const date = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v : new Date(v));
-const parse = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+// jsonb columns arrive parsed by the driver (a JSON string value is a JS string).
+const parse = (v: unknown) => v;
 
 const toRecord = (r: ExecutionRow): ExecutionRecord => ({
   id: r.id,

@@ -44,9 +44,9 @@ export function templateParameters(text: string): string[] {
  */
 export function checkUrlTemplate(template: string): string | undefined {
   if (typeof template !== 'string' || template === '') return 'the URL template is empty';
-  if (hasAmbiguousUrlCharacter(template)) return 'the URL template contains a backslash, a space or a control character; percent-encode them';
   const stray = template.replace(PLACEHOLDER, '').search(/\{\{|\}\}/);
   if (stray !== -1) return 'the URL template has a malformed placeholder; write {{name}} with a letter, digit, _ or - name';
+  if (hasAmbiguousUrlCharacter(template.replace(PLACEHOLDER, 'x'))) return 'the URL template contains a backslash, a space or a control character; percent-encode them';
   const end = authorityEnd(template);
   if (end === undefined) return 'the URL template must start with http:// or https://';
   if (templateParameters(template.slice(0, end)).length > 0) {

@@ -29,7 +29,7 @@ const CURSOR = 'csda_read_only';
 // One catalog query: can the connected role write anything here?
 const WRITE_PROBE = `
 SELECT r.rolsuper AS superuser,
-  pg_has_role(current_user, 'pg_write_all_data', 'USAGE') AS write_all_data,
+  EXISTS (SELECT 1 FROM pg_roles w WHERE w.rolname = 'pg_write_all_data' AND pg_has_role(current_user, w.oid, 'MEMBER')) AS write_all_data,
   has_database_privilege(current_database(), 'CREATE') AS create_schema_in_db,
   (SELECT n.nspname FROM pg_namespace n
     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
@@ -128,8 +128,7 @@ export async function executeReadOnly(url: string, statement: string, params: un
       await run(`SET LOCAL statement_timeout = ${timeoutMs}`);
       await run(`SET LOCAL lock_timeout = ${timeoutMs}`);
       await run(`SET LOCAL idle_in_transaction_session_timeout = ${timeoutMs + 5_000}`);
-      const probe = await client.query({ text: WRITE_PROBE, queryMode: 'extended' } as pg.QueryConfig);
-      const warnings = writeWarnings(probe.rows[0] as Record<string, unknown> | undefined);
+      const warnings = await probeWrites(client);
       await run(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${statement}`, params);
       const res = await run(`FETCH FORWARD ${maxRows + 1} FROM ${CURSOR}`);
       const columns = uniqueNames(res.fields.map((f) => f.name));
@@ -169,6 +168,21 @@ function sendCancelRequest(client: pg.Client): void {
   socket.setTimeout(5000, () => socket.destroy());
   socket.on('error', () => socket.destroy());
   socket.on('connect', () => socket.end(packet));
+}
+
+/** The write-role warning; a probe that fails (old server, odd catalog) costs a warning, not the query. */
+async function probeWrites(client: pg.Client): Promise<string[]> {
+  await client.query('SAVEPOINT csda_probe');
+  try {
+    const probe = await client.query({ text: WRITE_PROBE, queryMode: 'extended' } as pg.QueryConfig);
+    await client.query('RELEASE SAVEPOINT csda_probe');
+    return writeWarnings(probe.rows[0] as Record<string, unknown> | undefined);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === '57014' || !code) throw err; // cancelled or connection lost: not a probe problem
+    await client.query('ROLLBACK TO SAVEPOINT csda_probe');
+    return [`could not check whether the datasource role can write (${messageOf(err)}); use a read-only role`];
+  }
 }
 
 function writeWarnings(row: Record<string, unknown> | undefined): string[] {

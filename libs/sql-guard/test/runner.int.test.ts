@@ -117,6 +117,21 @@ describe('runReadOnlyQuery', () => {
     expect(w.warnings).toEqual([expect.stringMatching(/^the datasource role can write: it can modify public\.items/)]);
   });
 
+  it('a failing privilege probe costs a warning, not the query', async () => {
+    const connect = (c: pg.ClientConfig) => {
+      const client = new pg.Client(c);
+      const orig = client.query.bind(client) as (...a: unknown[]) => unknown;
+      (client as unknown as { query: (...a: unknown[]) => unknown }).query = (cfg: unknown, ...rest: unknown[]) => {
+        const text = typeof cfg === 'string' ? cfg : (cfg as { text: string }).text;
+        return orig(text.includes('rolsuper') ? { text: 'SELECT 1 / 0' } : cfg, ...rest);
+      };
+      return client;
+    };
+    const res = await runReadOnlyQuery(readerUrl, 'SELECT id FROM items ORDER BY id LIMIT 1', [], { connect });
+    expect(res.rows).toEqual([{ id: 1 }]);
+    expect(res.warnings).toEqual(['could not check whether the datasource role can write (division by zero); use a read-only role']);
+  });
+
   it('refuses through the guard before connecting', async () => {
     let connects = 0;
     const connect = (c: pg.ClientConfig) => {
@@ -168,17 +183,19 @@ describe('runReadOnlyQuery', () => {
     await runReadOnlyQuery(readerUrl, 'SELECT id FROM items LIMIT 2', [], { connect, timeoutMs: 1500 });
     await failure(runReadOnlyQuery(readerUrl, 'SELECT * FROM missing_table', [], { connect }));
     const texts = seen.map((s) => s.text);
-    expect(texts.slice(0, 8)).toEqual([
+    expect(texts.slice(0, 10)).toEqual([
       'BEGIN TRANSACTION READ',
       'SET LOCAL statement_timeout',
       'SET LOCAL lock_timeout',
       'SET LOCAL idle_in_transaction_session_timeout',
+      'SAVEPOINT csda_probe',
       'SELECT r.rolsuper AS',
+      'RELEASE SAVEPOINT csda_probe',
       'DECLARE csda_read_only NO',
       'FETCH FORWARD 1001',
       'ROLLBACK',
     ]);
-    expect(texts.slice(8)).toContain('ROLLBACK');
+    expect(texts.slice(10)).toContain('ROLLBACK');
     expect(texts.at(-1)).toBe('ROLLBACK');
     expect(seen.filter((s) => s.text.startsWith('DECLARE')).every((s) => s.mode === 'extended')).toBe(true);
   });

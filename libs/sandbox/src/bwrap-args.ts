@@ -29,9 +29,10 @@ function isLinkTo(path: string, target: string): boolean {
  * The bubblewrap arguments (before `--` and the program) for one run: every namespace new (user, pid, ipc,
  * uts, mount, cgroup, and net unless `network`), no capabilities, no nested user namespaces, uid 65534,
  * read-only /usr and the few /etc files above, a new /proc of its own pid namespace, a minimal read-only
- * /dev, tmpfs HOME and /tmp of `tmpfsBytes` each, and a read-only root.
+ * /dev, tmpfs HOME and /tmp of `tmpfsBytes` each, a read-only root, and the seccomp filter read from
+ * `seccompFd` when given (see seccomp.ts).
  */
-export function bwrapArgs(opts: { network: boolean; tmpfsBytes: number }): string[] {
+export function bwrapArgs(opts: { network: boolean; tmpfsBytes: number; seccompFd?: number }): string[] {
   const size = String(Math.max(1 << 20, Math.floor(opts.tmpfsBytes)));
   const etc = [...ETC_ALWAYS, ...(opts.network ? ETC_NETWORK : [])];
   return [
@@ -59,5 +60,6 @@ export function bwrapArgs(opts: { network: boolean; tmpfsBytes: number }): strin
     '--size', size, '--tmpfs', SANDBOX_HOME,
     '--chdir', SANDBOX_HOME,
     '--remount-ro', '/',
+    ...(opts.seccompFd !== undefined ? ['--seccomp', String(opts.seccompFd)] : []),
   ];
 }

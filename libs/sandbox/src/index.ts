@@ -4,6 +4,7 @@ export { detectSandbox } from './detect.ts';
 export { formatBytes, formatSeconds } from './format.ts';
 export { allocateHostUid, HOST_UID_BASE } from './host.ts';
 export { createSandbox } from './run.ts';
+export { DENIED_SYSCALLS, seccompFilter } from './seccomp.ts';
 export type { Sandbox, SandboxLimits, SandboxMode, SandboxOutcome, SandboxRequest, SandboxResult } from './types.ts';
 export { SandboxError } from './types.ts';
 export { benchmarkSpawnOverhead, type SpawnOverheadResult } from './benchmark.ts';

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { resolveProgram, SANDBOX_PATH } from './argv.ts';
 import { bwrapArgs, SANDBOX_HOME } from './bwrap-args.ts';
 import { formatBytes, formatSeconds } from './format.ts';
+import { seccompFilter } from './seccomp.ts';
 import { allocateHostUid, findHostProgram, isRoot } from './host.ts';
 import type { Sandbox, SandboxLimits, SandboxMode, SandboxOutcome, SandboxRequest, SandboxResult } from './types.ts';
 import { SandboxError } from './types.ts';
@@ -60,22 +61,25 @@ interface Started {
   cleanup: () => void;
   /** Host uid/gid to run as (root only), else null. */
   hostUid: number | null;
+  /** Bytes for the child's fd 3 (bwrap's --seccomp), if any. */
+  fd3: Buffer | null;
   /** bwrap reports a signal death of the program as exit code 128 + n. */
   exitCodeEncodesSignal: boolean;
 }
 
 function startBwrap(req: SandboxRequest, program: string, tools: { bwrap: string; prlimit: string }): Started {
+  const filter = seccompFilter();
   const args = [
     ...prlimitArgs(req.limits, BWRAP_OWN_PROCESSES),
     '--',
     tools.bwrap,
-    ...bwrapArgs({ network: req.network, tmpfsBytes: req.limits.fileSizeBytes }),
+    ...bwrapArgs({ network: req.network, tmpfsBytes: req.limits.fileSizeBytes, ...(filter ? { seccompFd: 3 } : {}) }),
     '--',
     program,
     ...req.argv.slice(1),
   ];
   const hostUid = isRoot() ? allocateHostUid() : null;
-  return { file: tools.prlimit, args, cwd: '/', home: SANDBOX_HOME, cleanup: () => {}, exitCodeEncodesSignal: true, hostUid };
+  return { file: tools.prlimit, args, cwd: '/', home: SANDBOX_HOME, cleanup: () => {}, exitCodeEncodesSignal: true, hostUid, fd3: filter };
 }
 
 function startNone(req: SandboxRequest, program: string, tools: { prlimit: string }): Started {
@@ -91,6 +95,7 @@ function startNone(req: SandboxRequest, program: string, tools: { prlimit: strin
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
     exitCodeEncodesSignal: false,
     hostUid,
+    fd3: null,
   };
 }
 
@@ -146,7 +151,7 @@ function execute(req: SandboxRequest, s: Started, env: Record<string, string>): 
       cwd: s.cwd,
       env,
       detached: true, // own session and process group: killed as a group
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: s.fd3 ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
       ...(s.hostUid !== null ? { uid: s.hostUid, gid: s.hostUid } : {}),
     });
     const out: Buffer[] = [];
@@ -188,6 +193,11 @@ function execute(req: SandboxRequest, s: Started, env: Record<string, string>): 
     child.stdout.on('data', collect(out, 'out'));
     child.stderr.on('data', collect(err, 'err'));
     child.stdin.on('error', () => {}); // the program may exit without reading its input (EPIPE)
+    const fd3 = child.stdio[3];
+    if (s.fd3 && fd3 && 'end' in fd3) {
+      fd3.on('error', () => {});
+      fd3.end(s.fd3);
+    }
     if (req.stdin !== undefined) child.stdin.end(req.stdin);
     else child.stdin.end();
 

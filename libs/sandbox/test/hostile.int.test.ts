@@ -334,4 +334,28 @@ print("parent done, orphans:", alive)
     });
     expect(files.stdout.toString()).toMatch(/^2\d OSError\n$/);
   });
+
+  it('seccomp: ptrace, keyctl, bpf, io_uring, mount, unshare and process_vm_readv fail with EPERM; ordinary calls work', async () => {
+    const r = await sb.run({
+      argv: py(`
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+res = {}
+for name, nr, args in [("ptrace", 101, (0, 0, 0, 0)), ("keyctl", 250, (0, 0, 0, 0)), ("bpf", 321, (0, 0, 0, 0)),
+                       ("io_uring_setup", 425, (1, 0, 0, 0)), ("mount", 165, (0, 0, 0, 0)), ("unshare", 272, (0x10000000, 0, 0, 0)),
+                       ("process_vm_readv", 310, (1, 0, 0, 0)), ("getpid", 39, (0, 0, 0, 0))]:
+    rc = libc.syscall(nr, *args)
+    res[name] = rc if rc >= 0 else os.strerror(ctypes.get_errno())
+print(json.dumps(res))
+`),
+      env: {},
+      network: false,
+      limits: limits(),
+    });
+    const res = JSON.parse(r.stdout.toString());
+    for (const name of ['ptrace', 'keyctl', 'bpf', 'io_uring_setup', 'mount', 'unshare', 'process_vm_readv']) {
+      expect([name, res[name]]).toEqual([name, 'Operation not permitted']);
+    }
+    expect(res.getpid).toBe(2);
+  });
 });

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { bwrapArgs } from './bwrap-args.ts';
 import { allocateHostUid, findHostProgram, isRoot } from './host.ts';
+import { seccompFilter } from './seccomp.ts';
 
 /**
  * Whether bubblewrap sandboxes can run here: bwrap and prlimit are installed and a trivial sandbox
- * (`/usr/bin/true` with every namespace new, as the uid real runs use) starts. When not, `reason` says why
+ * (`/usr/bin/true` with every namespace new and the seccomp filter, as the kind of uid real runs use) starts. When not, `reason` says why
  * in words an operator can act on.
  */
 export async function detectSandbox(): Promise<{ available: boolean; reason?: string }> {
@@ -14,14 +15,20 @@ export async function detectSandbox(): Promise<{ available: boolean; reason?: st
   const truePath = findHostProgram('true');
   if (!truePath?.startsWith('/usr/')) return { available: false, reason: 'no /usr/bin/true to test the sandbox with' };
   const uid = isRoot() ? allocateHostUid() : null;
+  const filter = seccompFilter();
   return new Promise((resolve) => {
-    const child = spawn(bwrap, [...bwrapArgs({ network: false, tmpfsBytes: 1 << 20 }), '--', truePath], {
+    const child = spawn(bwrap, [...bwrapArgs({ network: false, tmpfsBytes: 1 << 20, ...(filter ? { seccompFd: 3 } : {}) }), '--', truePath], {
       env: {},
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'ignore', 'pipe', filter ? 'pipe' : 'ignore'],
       ...(uid !== null ? { uid, gid: uid } : {}),
     });
+    const fd3 = child.stdio[3];
+    if (filter && fd3 && 'end' in fd3) {
+      fd3.on('error', () => {});
+      fd3.end(filter);
+    }
     let stderr = '';
-    child.stderr.on('data', (b: Buffer) => {
+    child.stderr?.on('data', (b: Buffer) => {
       if (stderr.length < 2000) stderr += b.toString('utf8');
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);

@@ -76,6 +76,21 @@ describe('checkReadOnlySql refuses unsafe SELECTs', () => {
     expect(err.message).toMatch(/does not parse: syntax error at or near "SELEC"/);
     expect(refusal("SELECT 'unterminated").kind).toBe('syntax error');
   });
+  it('deep nesting and huge input are refused or checked, never a crash', () => {
+    const deep = 'SELECT ' + '(SELECT '.repeat(1000) + 'pg_sleep(1)' + ')'.repeat(1000);
+    expect(refusal(deep).kind).toBe('function pg_sleep');
+    expect(checkReadOnlySql('SELECT ' + '(SELECT '.repeat(1000) + '1' + ')'.repeat(1000)).statementKind).toBe('SELECT');
+    expect(refusal('SELECT ' + '('.repeat(100_000) + '1' + ')'.repeat(100_000)).message).toBe('the query is nested too deeply to check');
+    expect(refusal('SELECT ' + Array(50_000).fill('1').join('+')).kind).toBe('too complex');
+    expect(refusal(`SELECT '${'x'.repeat(1024 * 1024)}'`).kind).toBe('too long');
+    expect(checkReadOnlySql('SELECT 1').statementKind).toBe('SELECT');
+  });
+
+  it('reports the first denied function in the text', () => {
+    expect(refusal('SELECT pg_notify(\'a\', \'b\'), (SELECT pg_sleep(1)), nextval(\'s\')').kind).toBe('function pg_notify');
+    expect(refusal('SELECT nextval(\'s\') FROM t ORDER BY pg_sleep(1)').kind).toBe('function nextval');
+  });
+
   it('SELECT … INTO', () => {
     const err = refusal('SELECT 1 AS a INTO new_table');
     expect(err.kind).toBe('SELECT INTO');

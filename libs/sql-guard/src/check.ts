@@ -13,6 +13,9 @@ export interface ReadOnlyCheck {
   readonly statement: string;
 }
 
+/** Longer texts are refused before parsing (1 MiB). */
+export const MAX_SQL_BYTES = 1024 * 1024;
+
 const LOCKING: Record<string, string> = {
   LCS_FORUPDATE: 'FOR UPDATE',
   LCS_FORNOKEYUPDATE: 'FOR NO KEY UPDATE',
@@ -34,12 +37,15 @@ const DML: Record<string, string> = { InsertStmt: 'INSERT', UpdateStmt: 'UPDATE'
  */
 export function checkReadOnlySql(sql: string): ReadOnlyCheck {
   if (typeof sql !== 'string') throw new SqlRefusedError('empty', 'the query is empty: one SELECT is required');
+  const size = Buffer.byteLength(sql, 'utf8');
+  if (size > MAX_SQL_BYTES) throw new SqlRefusedError('too long', `the query is ${size} bytes: at most ${MAX_SQL_BYTES} are allowed`);
   let stmts: Array<{ stmt?: Node; stmt_location?: number; stmt_len?: number }>;
   try {
     stmts = sql.trim() === '' ? [] : ((parseSync(sql).stmts ?? []) as typeof stmts);
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     if (/cannot be empty/i.test(msg)) stmts = [];
+    else if (err instanceof RangeError || /memory exhausted|stack depth/i.test(msg)) throw new SqlRefusedError('too complex', 'the query is nested too deeply to check');
     else throw new SqlRefusedError('syntax error', `the query does not parse: ${msg}`);
   }
   if (stmts.length === 0) throw new SqlRefusedError('empty', 'the query is empty: one SELECT is required');
@@ -66,51 +72,62 @@ interface Problem {
   readonly message: string;
 }
 
-/** Walks the whole tree; returns the most serious problem found. */
+/**
+ * Walks the whole tree (iteratively: a query nesting a thousand subqueries must
+ * not overflow the stack) and returns the most serious problem found, the
+ * earliest in the text among equals.
+ */
 function findProblem(root: Node): Problem | undefined {
-  let best: Problem | undefined;
-  const note = (p: Problem) => {
-    if (!best || p.rank < best.rank) best = p;
+  let best: (Problem & { at: number }) | undefined;
+  const note = (p: Problem, at: unknown) => {
+    const pos = typeof at === 'number' ? at : Number.MAX_SAFE_INTEGER;
+    if (!best || p.rank < best.rank || (p.rank === best.rank && pos < best.at)) best = { ...p, at: pos };
   };
-  const visit = (value: unknown, cteName: string | undefined): void => {
+  const stack: Array<[unknown, string | undefined]> = [[root, undefined]];
+  while (stack.length > 0) {
+    const [value, cteName] = stack.pop()!;
     if (Array.isArray(value)) {
-      for (const v of value) visit(v, cteName);
-      return;
+      for (const v of value) stack.push([v, cteName]);
+      continue;
     }
-    if (value === null || typeof value !== 'object') return;
+    if (value === null || typeof value !== 'object') continue;
     for (const [key, child] of Object.entries(value as Node)) {
       if (key in DML) {
         const what = DML[key] as string;
-        note({
-          rank: 0,
-          kind: 'data-modifying CTE',
-          message: `${cteName ? `WITH query "${cteName}"` : 'a nested statement'} is ${withArticle(what)}: data-modifying WITH queries are not allowed`,
-        });
+        note(
+          {
+            rank: 0,
+            kind: 'data-modifying CTE',
+            message: `${cteName ? `WITH query "${cteName}"` : 'a nested statement'} is ${withArticle(what)}: data-modifying WITH queries are not allowed`,
+          },
+          undefined,
+        );
       } else if (key === 'intoClause' && child) {
-        note({ rank: 1, kind: 'SELECT INTO', message: 'SELECT … INTO creates a table: not allowed' });
+        note({ rank: 1, kind: 'SELECT INTO', message: 'SELECT … INTO creates a table: not allowed' }, undefined);
       } else if (key === 'LockingClause') {
         const clause = LOCKING[String((child as Node).strength)] ?? 'FOR UPDATE';
-        note({ rank: 2, kind: clause, message: `SELECT … ${clause} locks rows: not allowed` });
+        note({ rank: 2, kind: clause, message: `SELECT … ${clause} locks rows: not allowed` }, undefined);
       } else if (key === 'FuncCall') {
         const fc = child as Node;
         const parts = ((fc.funcname as Node[] | undefined) ?? []).map((p) => String((p.String as Node | undefined)?.sval ?? ''));
         const own = parts[parts.length - 1] ?? '';
         const argCount = Array.isArray(fc.args) ? fc.args.length : 0;
         const reason = deniedFunctionReason(own, argCount);
-        if (reason) note({ rank: 3, kind: `function ${own.toLowerCase()}`, message: `calls ${parts.join('.')}: not allowed (${reason})` });
+        if (reason) note({ rank: 3, kind: `function ${own.toLowerCase()}`, message: `calls ${parts.join('.')}: not allowed (${reason})` }, fc.location);
       }
       if (key === 'CommonTableExpr') {
         const cte = child as Node;
-        visit(cte.ctequery, String(cte.ctename ?? ''));
+        stack.push([cte.ctequery, String(cte.ctename ?? '')]);
         const { ctequery: _skip, ...rest } = cte;
-        visit(rest, cteName);
+        stack.push([rest, cteName]);
         continue;
       }
-      visit(child, cteName);
+      stack.push([child, cteName]);
     }
-  };
-  visit(root, undefined);
-  return best;
+  }
+  if (!best) return undefined;
+  const { at: _at, ...problem } = best;
+  return problem;
 }
 
 /** The statement's own text; parser locations are UTF-8 byte offsets. */

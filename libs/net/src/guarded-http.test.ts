@@ -148,7 +148,7 @@ describe('SSRF decisions (nothing leaves loopback; refusals come from the guard 
     },
   );
 
-  it.each(['not a url', '/relative/path', 'https://', 'https://exa mple.com/?token=s3cr3t'])('refuses the invalid URL %j without echoing it', async (url) => {
+  it.each(['not a url', '/relative/path', 'https://', 'https://exa mple.com/?token=s3cr3t', 'https://hooks.example\\@127.0.0.1/?s3cr3t', 'https://hooks.example/a\tb?s3cr3t', 'https://hooks.example/\n?s3cr3t', ' https://hooks.example/?s3cr3t'])('refuses the invalid URL %j without echoing it', async (url) => {
     const { client, dialled } = guarded();
     const err = await refusal(client.request(url, GET));
     expect(err.reason).toBe('invalid_url');

@@ -7,6 +7,8 @@ import pg from 'pg';
  */
 const TEXT = (v: string) => v;
 const OIDS = { BYTEA: 17, DATE: 1082, TIMESTAMP: 1114, TIMESTAMPTZ: 1184, TIME: 1083, TIMETZ: 1266, INTERVAL: 1186 } as const;
+// array types of the above, parsed element by element with the same rules
+const ARRAYS: Record<number, (v: string) => unknown> = {};
 
 function timestampToIso(v: string): string {
   if (v === 'infinity' || v === '-infinity') return v;
@@ -19,8 +21,20 @@ function byteaToBase64(v: string): string {
   return parse(v).toString('base64');
 }
 
+const arrayOf = (element: (v: string) => unknown) => (v: string) =>
+  (pg.types as unknown as { arrayParser: { create(s: string, t: (v: string) => unknown): { parse(): unknown } } }).arrayParser.create(v, element).parse();
+ARRAYS[1001] = arrayOf(byteaToBase64);
+ARRAYS[1182] = arrayOf(TEXT); // date[]
+ARRAYS[1183] = arrayOf(TEXT); // time[]
+ARRAYS[1270] = arrayOf(TEXT); // timetz[]
+ARRAYS[1187] = arrayOf(TEXT); // interval[]
+ARRAYS[1115] = arrayOf(timestampToIso);
+ARRAYS[1185] = arrayOf(timestampToIso);
+
 export const jsonSafeTypes = {
   getTypeParser(oid: number, format?: 'text' | 'binary'): (v: string) => unknown {
+    const array = ARRAYS[oid];
+    if (array) return array;
     switch (oid) {
       case OIDS.BYTEA:
         return byteaToBase64;

@@ -66,6 +66,15 @@ describe('runReadOnlyQuery', () => {
     expect(JSON.parse(JSON.stringify(res.rows))).toEqual(res.rows);
   });
 
+  it('arrays of dates, timestamps and bytea keep the same JSON-safe forms', async () => {
+    const res = await runReadOnlyQuery(
+      db.url,
+      "SELECT ARRAY[date '2026-03-04', NULL] AS ds, ARRAY[timestamp '2026-03-04 05:06:07.891011'] AS ts, ARRAY['\\x0102'::bytea] AS bs, ARRAY[interval '1 day'] AS iv, 12345678901234567890::numeric AS big",
+      [],
+    );
+    expect(res.rows).toEqual([{ ds: ['2026-03-04', null], ts: ['2026-03-04T05:06:07.891011'], bs: ['AQI='], iv: ['1 day'], big: '12345678901234567890' }]);
+  });
+
   it('VALUES, CTEs and non-finite floats', async () => {
     const res = await runReadOnlyQuery(db.url, "WITH x AS (VALUES (1, 'a'), (2, 'b')) SELECT column1 AS k, 'NaN'::float8 AS nan FROM x ORDER BY 1", []);
     expect(res.rows).toEqual([

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createTestDatabase, freePort, query, urlAs, type TestDatabase } from '@csda/testing';
+import { adminUrl, createTestDatabase, freePort, query, urlAs, type TestDatabase } from '@csda/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReadOnlyQuery, SqlQueryError, SqlRefusedError } from '../src/index.ts';
@@ -40,7 +40,7 @@ describe('runReadOnlyQuery', () => {
 
   afterAll(async () => {
     await db?.drop();
-    await query(db.url.replace(/\/[^/]*$/, '/postgres'), `DROP ROLE IF EXISTS ${reader}; DROP ROLE IF EXISTS ${writer}`);
+    await query(adminUrl(), `DROP ROLE IF EXISTS ${reader}; DROP ROLE IF EXISTS ${writer}`);
   });
 
   it('returns JSON-safe rows with params, and no warning for a pg_read_all_data role', async () => {

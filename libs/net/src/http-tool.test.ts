@@ -458,6 +458,7 @@ describe('caps: size, total time, arguments', () => {
     let started = Date.now();
     const err = await failed(tool.call(base(`http://a.test:${port}/slow`, { timeoutMs: 300 })));
     expect(err.kind).toBe('timeout');
+    expect(err.message).toBe('the call took longer than 300 ms (waiting for a.test)');
     expect(Date.now() - started).toBeLessThan(2_500);
     started = Date.now();
     const res = await tool.call(base(`http://a.test:${port}/always503`, { timeoutMs: 500, retries: 10 }));

@@ -229,6 +229,10 @@ async function follow(
         if (hop > 0 && err instanceof EgressRefusedError) {
           throw new EgressRefusedError(err.reason, err.host, `redirect ${hop} (from ${from}) refused: ${err.message}`);
         }
+        // A hop runs on what is left of the call's deadline: name the call's.
+        if (err instanceof HttpRequestError && err.kind === 'timeout' && Date.now() >= ctx.deadline - 5) {
+          throw new HttpRequestError('timeout', err.host, `the call took longer than ${req.timeoutMs} ms (waiting for ${err.host})`, err);
+        }
         throw err;
       });
     const location = res.headers['location'];

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { actingFor, principalHeaders, servicePrincipal } from '@csda/auth';
+import { createHttpTool, parseAllowList } from '@csda/net';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { createSandbox, detectSandbox, resolveProgram, type Sandbox } from '@csda/sandbox';
 import { checkReadOnlySql } from '@csda/sql-guard';
@@ -93,7 +94,7 @@ await runCli(
         runnerId,
         executions: executionRepository,
         tools: toolRepository,
-        executors: { python_script: box.python, shell_command: box.shell, api_call: createApiExecutor({ http: undefined }), sql_query: createSqlExecutor() },
+        executors: { python_script: box.python, shell_command: box.shell, api_call: createApiExecutor({ http: createHttpTool({ operatorAllow: parseAllowList(cfg.TOOLS_HTTP_ALLOW) }) }), sql_query: createSqlExecutor() },
         grants,
         audit,
         notifier,

@@ -1,4 +1,5 @@
 import { isRoleName } from '@csda/auth';
+import { checkUrlTemplate as checkNetUrlTemplate, parseToolAllowHosts } from '@csda/net';
 import { ValidationError } from '@csda/errors';
 import type { SchemaCompiler } from './input-schema.ts';
 import { jsonPlaceholders, placeholders } from './templates.ts';
@@ -37,7 +38,6 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
 const RESERVED_ENV = new Set(['PATH', 'HOME', 'LANG', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'PYTHONPATH', 'PYTHONHOME', 'PYTHONSTARTUP']);
 const PROGRAM = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
-const HOST = /^(\*\.)?[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*\.?$|^\[?[0-9a-f:.]+\]?$/i;
 const MAX_CODE = 256 * 1024;
 
 type Details = Record<string, string>;
@@ -110,7 +110,7 @@ export function checkUrlTemplate(url: unknown): string | undefined {
   }
   if (!parsed.hostname) return 'needs a host';
   if (parsed.hash) return 'must not contain a #fragment';
-  return undefined;
+  return checkNetUrlTemplate(url);
 }
 
 function checkApi(config: Record<string, unknown>, known: Set<string> | undefined, bad: Details): Record<string, unknown> {
@@ -142,7 +142,12 @@ function checkApi(config: Record<string, unknown>, known: Set<string> | undefine
   if (!Array.isArray(allowHosts) || allowHosts.length > 100) bad['config.allow_hosts'] = 'a list of at most 100 host names or addresses';
   else
     allowHosts.forEach((h, i) => {
-      if (typeof h !== 'string' || h.length > 253 || !HOST.test(h)) bad[`config.allow_hosts[${i}]`] = 'a host name or IP address';
+      if (typeof h !== 'string' || h.length > 253) return void (bad[`config.allow_hosts[${i}]`] = 'a host name, IP address or CIDR');
+      try {
+        parseToolAllowHosts([h]);
+      } catch (err) {
+        bad[`config.allow_hosts[${i}]`] = err instanceof Error ? err.message : 'a host name, IP address or CIDR';
+      }
     });
   const retries = config.retries ?? 2;
   if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0 || retries > 5) bad['config.retries'] = 'a whole number from 0 to 5';

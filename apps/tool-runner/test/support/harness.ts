@@ -23,6 +23,8 @@ export interface Harness {
   readonly keys: TestKeys;
   start(extraEnv?: Record<string, string>): Promise<ToolRunner>;
   as(p: Principal): Promise<{ headers: Record<string, string> }>;
+  /** Call options signed by the gateway for `p`, for another service (e.g. the vault). */
+  asFor(p: Principal, audience: string): Promise<{ headers: Record<string, string> }>;
   publishJob(job: MessageInitShape<typeof ExecuteToolJobSchema>, msgId: string): Promise<void>;
   audits(resource: string): Promise<{ action: string; details: Record<string, string> }[]>;
   logs(): string;
@@ -81,6 +83,7 @@ export async function startHarness(label: string, baseEnv: Record<string, string
       return runner;
     },
     as: async (p) => ({ headers: principalHeaders(await gateway.sign(p, 'tool-runner')) }),
+    asFor: async (p, audience) => ({ headers: principalHeaders(await gateway.sign(p, audience)) }),
     async publishJob(job, msgId) {
       await publishProto(nats, nats.subjects.subject('csda.jobs.tools.execute'), ExecuteToolJobSchema, create(ExecuteToolJobSchema, job), { eventId: msgId });
     },

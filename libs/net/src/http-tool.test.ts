@@ -330,6 +330,16 @@ describe('the double allow list (tool allow_hosts AND operator TOOLS_HTTP_ALLOW)
     }
   });
 
+  it('a connection opened under one call\'s allow lists is never reused by a call that is not allowed', async () => {
+    routes.set('/end', (_req, res) => res.end('reached'));
+    const { tool, dialled } = harness(LOOPBACK_OK);
+    expect((await tool.call(base(`http://a.test:${port}/end`))).status).toBe(200);
+    const err = await refused(tool.call(base(`http://a.test:${port}/end`, { toolAllowHosts: [] })));
+    expect(err.reason).toBe('loopback');
+    expect(dialled).toEqual(['127.0.0.1']);
+    expect(seen).toHaveLength(1);
+  });
+
   it('refuses a name outside a names-only allow_hosts without resolving it', async () => {
     const { tool, asked, dialled } = harness();
     const err = await refused(tool.call(base('https://public.test/x', { toolAllowHosts: ['a.test'] })));

@@ -127,6 +127,11 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 /** Headers the caller may not set: the guard owns where the request goes. */
 const FORBIDDEN_HEADERS = new Set(['host', 'connection', 'proxy-authorization', 'transfer-encoding', 'upgrade', 'expect', 'te', 'keep-alive']);
 
+/** True for a header name a guarded request may not carry (the guard owns where the request goes and how it is framed). */
+export function isForbiddenHeader(name: string): boolean {
+  return FORBIDDEN_HEADERS.has(name.toLowerCase());
+}
+
 export function createGuardedHttp(options: GuardedHttpOptions): GuardedHttp {
   return createGuardedHttpWithDial(options);
 }

@@ -490,7 +490,7 @@ describe('caps: size, total time, arguments', () => {
 
   it('refuses a header value with CR/LF and a bad header name before dialling', async () => {
     const { tool, dialled } = harness(LOOPBACK_OK);
-    for (const headers of [{ 'x-a': 'b\r\nhost: evil.example' }, { 'x-a': 'b\nc' }, { 'bad name': 'x' }, { 'x-a': 'nul\u0000' }] as Record<string, string>[]) {
+    for (const headers of [{ 'x-a': 'b\r\nhost: evil.example' }, { 'x-a': 'b\nc' }, { 'bad name': 'x' }, { 'x-a': 'nul\u0000' }, { Host: 'evil.example' }, { 'Transfer-Encoding': 'chunked' }, { 'content-length': '5' }] as Record<string, string>[]) {
       const err = await tool.call(base(`http://a.test:${port}/`, { headers })).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TemplateError);
       expect((err as Error).message).not.toContain('evil');

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AllowList } from './allow-list.ts';
 import { EgressRefusedError, HttpRequestError } from './errors.ts';
 import type { Dial, Resolver } from './guarded-connector.ts';
-import { checkRequestInit, hasAmbiguousUrlCharacter, isRedirectStatus, openGuardedExchange, type EgressTarget, type GuardedExchange } from './guarded-http.ts';
+import { checkRequestInit, hasAmbiguousUrlCharacter, isForbiddenHeader, isRedirectStatus, openGuardedExchange, type EgressTarget, type GuardedExchange } from './guarded-http.ts';
 import { checkToolHop, parseToolAllowHosts, toolPolicy, type ToolAllowHosts } from './tool-policy.ts';
 import { checkHeader, TemplateError } from './url-template.ts';
 
@@ -105,7 +105,9 @@ export function createHttpTool(options: HttpToolOptions): HttpTool {
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(req.headers ?? {})) {
         checkHeader(name, String(value));
-        headers[name.toLowerCase()] = String(value);
+        const lower = name.toLowerCase();
+        if (isForbiddenHeader(lower) || lower === 'content-length') throw new TemplateError(`header ${lower} may not be set on an HTTP tool request`, { header: lower });
+        headers[lower] = String(value);
       }
       let tool: ToolAllowHosts;
       try {

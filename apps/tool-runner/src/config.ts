@@ -45,6 +45,8 @@ export const configSchema = z.object({
   TOOLS_SANDBOX_MAX_PROCESSES: int(1, 4_096, 64),
   /** Operator allow list for api_call destinations that are not public (parseAllowList syntax); a tool's allow_hosts must name them too. */
   TOOLS_HTTP_ALLOW: allowList,
+  /** Operator allow list for sql_query datasources that are not public addresses (parseAllowList syntax; "" = public only). */
+  TOOLS_SQL_ALLOW: allowList,
 });
 
 export type Config = z.infer<typeof configSchema>;

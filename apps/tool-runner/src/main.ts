@@ -15,6 +15,7 @@ import { createSecretGrants } from './executions/secret-grants.ts';
 import { createWorker, toolJobsSpec } from './executions/worker.ts';
 import { createApiExecutor } from './executors/api.executor.ts';
 import { createSandboxExecutors } from './executors/sandbox.executor.ts';
+import { guardDatasource } from './executors/datasource-guard.ts';
 import { createSqlExecutor } from './executors/sql.executor.ts';
 import { createRoutes } from './rpc/routes.ts';
 import { createSchemaCompiler } from './tools/input-schema.ts';
@@ -94,7 +95,7 @@ await runCli(
         runnerId,
         executions: executionRepository,
         tools: toolRepository,
-        executors: { python_script: box.python, shell_command: box.shell, api_call: createApiExecutor({ http: createHttpTool({ operatorAllow: parseAllowList(cfg.TOOLS_HTTP_ALLOW) }) }), sql_query: createSqlExecutor() },
+        executors: { python_script: box.python, shell_command: box.shell, api_call: createApiExecutor({ http: createHttpTool({ operatorAllow: parseAllowList(cfg.TOOLS_HTTP_ALLOW) }) }), sql_query: createSqlExecutor({ guard: (url) => guardDatasource(url, { allow: parseAllowList(cfg.TOOLS_SQL_ALLOW) }) }) },
         grants,
         audit,
         notifier,

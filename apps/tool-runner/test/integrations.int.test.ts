@@ -46,7 +46,7 @@ beforeAll(async () => {
   const v = await startService('vault', vaultEnv);
   stopVault = v.stop;
   vault = createClient(VaultService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${v.rpcPort}` }));
-  tr = await h.start({ VAULT_URL: `http://127.0.0.1:${v.rpcPort}`, TOOLS_HTTP_ALLOW: '127.0.0.1' });
+  tr = await h.start({ VAULT_URL: `http://127.0.0.1:${v.rpcPort}`, TOOLS_HTTP_ALLOW: '127.0.0.1', TOOLS_SQL_ALLOW: '127.0.0.1' });
 
   // A read-only role and a table in the test database.
   await query(adminUrl(), `create role ${role} login password '${rolePassword}'`);

@@ -1,11 +1,13 @@
+import type pg from 'pg';
 import { runReadOnlyQuery, SqlQueryError, SqlRefusedError } from '@csda/sql-guard';
+import { DatasourceRefusedError } from './datasource-guard.ts';
 import { fillText } from '../tools/templates.ts';
 import { DEFAULT_MAX_ROWS } from '../tools/tool.types.ts';
 import { failed, type Executor } from './executor.types.ts';
 
 export interface SqlExecutorDeps {
-  /** Refuses a datasource URL the operator does not permit (throws with a readable reason); undefined = any. */
-  readonly checkDatasource?: (url: string) => Promise<void>;
+  /** Checks the datasource's address (TOOLS_SQL_ALLOW) and returns the connect function that dials the checked address. */
+  readonly guard: (url: string) => Promise<(config: pg.ClientConfig) => pg.Client>;
   readonly run?: typeof runReadOnlyQuery;
 }
 
@@ -21,7 +23,7 @@ function paramOf(template: unknown, input: Record<string, unknown>): unknown {
 }
 
 /** sql_query: the guard, then one READ ONLY transaction through a cursor on the granted datasource. */
-export function createSqlExecutor(deps: SqlExecutorDeps = {}): Executor {
+export function createSqlExecutor(deps: SqlExecutorDeps): Executor {
   const run = deps.run ?? runReadOnlyQuery;
   return async (req) => {
     const url = req.secrets.datasource;
@@ -29,11 +31,12 @@ export function createSqlExecutor(deps: SqlExecutorDeps = {}): Executor {
     const config = req.tool.config;
     const params = ((config.params as unknown[] | undefined) ?? []).map((p) => paramOf(p, req.input as Record<string, unknown>));
     try {
-      if (deps.checkDatasource) await deps.checkDatasource(url);
+      const connect = await deps.guard(url);
       const result = await run(url, String(config.query), params, {
         maxRows: Number(config.max_rows ?? DEFAULT_MAX_ROWS),
         timeoutMs: req.tool.timeoutS * 1_000,
         signal: req.signal,
+        connect,
       });
       return {
         status: 'completed',
@@ -51,7 +54,7 @@ export function createSqlExecutor(deps: SqlExecutorDeps = {}): Executor {
         if (err.code === 'SQL_TIMEOUT') return { ...failed('TIMED_OUT', `killed after ${req.tool.timeoutS} s`), status: 'timed_out' };
         return failed(err.code, err.message);
       }
-      if (err instanceof Error && (err as { code?: string }).code === 'DATASOURCE_REFUSED') return failed('EGRESS_REFUSED', err.message);
+      if (err instanceof DatasourceRefusedError) return failed('EGRESS_REFUSED', err.message);
       throw err;
     }
   };

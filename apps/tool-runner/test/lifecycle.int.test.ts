@@ -30,6 +30,8 @@ describe('replicas', () => {
     const quick = (await b.client.createTool({ tool: toolInput({ name: 'quick', toolType: 'python_script', config: { code: 'print(7)' } }) }, await h.as(alice))).tool!;
     const done = (await b.client.executeTool({ id: quick.id, input: value({}), wait: true }, await h.as(alice))).execution!;
     expect(done.status).toBe('completed');
+    // Later tests need to know which replica consumes.
+    await b.stop();
   });
 
   it('refuses bad settings with exit code 78 naming the variable', async () => {
@@ -44,5 +46,31 @@ describe('replicas', () => {
       expect(r.code, `${name}=${bad}`).toBe(78);
       expect(`${r.stdout}${r.stderr}`).toContain(name);
     }
+  });
+});
+
+describe('shutdown and deletion', () => {
+  it('records RUNNER_STOPPED for what runs when a replica is stopped, and fails queued work of a deleted tool', async () => {
+    const a = await h.start();
+    const tool = (await a.client.createTool({ tool: toolInput({ name: 'stopped', toolType: 'python_script', config: { code: 'import time\ntime.sleep(120)' } }) }, await h.as(alice))).tool!;
+    const e = (await a.client.executeTool({ id: tool.id, input: value({}), wait: false }, await h.as(alice))).execution!;
+    await waitFor(async () => (await a.client.getExecution({ id: e.id }, await h.as(alice))).execution!.status === 'running', { what: 'running' });
+    expect(await a.stop()).toBe(0);
+    const b = await h.start();
+    const stopped = (await b.client.getExecution({ id: e.id }, await h.as(alice))).execution!;
+    expect(stopped.status).toBe('failed');
+    expect(stopped.error).toMatchObject({ code: 'RUNNER_STOPPED' });
+    await b.stop();
+
+    // No replica consumes: the execution stays queued while its tool is deleted; the next replica fails it.
+    const c = await h.start({ TOOLS_MAX_CONCURRENCY: '1' });
+    const gone = (await c.client.createTool({ tool: toolInput({ name: 'gone', toolType: 'python_script', config: { code: 'print(1)' } }) }, await h.as(alice))).tool!;
+    const blocker = (await c.client.executeTool({ id: tool.id, input: value({}), wait: false }, await h.as(alice))).execution!;
+    await waitFor(async () => (await c.client.getExecution({ id: blocker.id }, await h.as(alice))).execution!.status === 'running', { what: 'blocker running' });
+    const queued = (await c.client.executeTool({ id: gone.id, input: value({}), wait: false }, await h.as(alice))).execution!;
+    await c.client.deleteTool({ id: gone.id }, await h.as(alice));
+    await c.client.cancelExecution({ id: blocker.id }, await h.as(alice));
+    await waitFor(async () => (await c.client.getExecution({ id: queued.id }, await h.as(alice))).execution!.status === 'failed', { what: 'failed' });
+    expect((await c.client.getExecution({ id: queued.id }, await h.as(alice))).execution!.error).toMatchObject({ code: 'TOOL_GONE' });
   });
 });

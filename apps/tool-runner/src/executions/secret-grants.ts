@@ -67,6 +67,15 @@ export function createSecretGrants(deps: VaultDeps) {
           throw new SecretUnavailableError(`granted secret ${g.secretId} (${g.as}) could not be revealed: ${describe(err)}`, { cause: err });
         }
         values.push(value);
+        if (g.as === 'datasource') {
+          // The password alone may surface in a driver or server message: scrub it too.
+          try {
+            const password = decodeURIComponent(new URL(value).password);
+            if (password.length >= 4) values.push(password, new URL(value).password);
+          } catch {
+            // not a URL: the executor refuses it
+          }
+        }
         if (g.as.startsWith('env:')) env[g.as.slice(4)] = value;
         else if (g.as.startsWith('header:')) headers[g.as.slice(7)] = value;
         else if (g.as === 'datasource') datasource = value;

@@ -101,7 +101,7 @@ export function createWorker(deps: WorkerDeps) {
   async function runClaimed(execution: ExecutionRecord, controller: AbortController): Promise<ExecutionResult & { secretValues?: string[] }> {
     const tools = deps.tools();
     const [tool, stored] = await Promise.all([tools.findById(execution.toolId), tools.version(execution.toolId, execution.toolVersion)]);
-    if (!tool || !stored) return { status: 'failed', output: null, stderr: '', error: { code: 'TOOL_GONE', message: 'the tool version this execution recorded no longer exists' }, truncated: false, exitCode: null, warnings: [] };
+    if (!tool || !stored) return { status: 'failed', output: null, stderr: '', error: { code: 'TOOL_GONE', message: 'the tool was deleted before this execution started' }, truncated: false, exitCode: null, warnings: [] };
     const definition = definitionFromJson(stored);
     let revealed;
     try {

@@ -129,9 +129,9 @@ function createQueries(em: EntityManager) {
       return rows[0] ? toRecord(rows[0]) : undefined;
     },
 
-    /** Any tool by id, deleted ones included (the worker runs the version an execution recorded). */
+    /** A live tool by id, whoever owns it (the worker, which then runs the version an execution recorded). */
     async findById(id: string): Promise<ToolRecord | undefined> {
-      const rows = await run<ToolRow[]>(`select ${COLUMNS} from tools.tools t where t.id = ?`, [id]);
+      const rows = await run<ToolRow[]>(`select ${COLUMNS} from tools.tools t where t.id = ? and t.deleted_at is null`, [id]);
       return rows[0] ? toRecord(rows[0]) : undefined;
     },
 

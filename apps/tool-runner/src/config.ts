@@ -39,6 +39,8 @@ export const configSchema = z.object({
   TOOLS_WAIT_MAX_S: int(1, 600, 30),
   /** A running execution whose replica has not renewed its lease for this long is failed with RUNNER_LOST. */
   TOOLS_LEASE_S: int(3, 3_600, 30),
+  /** An execution still queued after this long (its job was lost or dead-lettered) is failed QUEUE_EXPIRED. */
+  TOOLS_QUEUE_MAX_S: int(10, 7 * 86_400, 3_600),
   /** Address space of one sandboxed run. */
   TOOLS_SANDBOX_MEMORY_MB: int(64, 65_536, 1_024),
   /** Processes of one sandboxed run (a fork bomb stops here). */

@@ -101,6 +101,7 @@ await runCli(
         notifier,
         logger: logger.child({ component: 'worker', runner_id: runnerId }),
         leaseMs: cfg.TOOLS_LEASE_S * 1_000,
+        maxQueuedMs: cfg.TOOLS_QUEUE_MAX_S * 1_000,
       });
       const spec = toolJobsSpec(nats.subjects);
       await ensureConsumer(nats, spec);

@@ -66,7 +66,13 @@ describe('executions', () => {
     const bobs = await run(tool.id, {}, true, bob);
     expect(bobs.status).toBe('completed');
     expect((await tr.client.listExecutions({ toolId: tool.id }, await h.as(bob))).items.map((x) => x.id)).toEqual([bobs.id]);
-    expect((await tr.client.listExecutions({ toolId: tool.id }, await h.as(alice))).total).toBe(2n);
+    const ownerView = await tr.client.listExecutions({ toolId: tool.id }, await h.as(alice));
+    expect(ownerView.total).toBe(2n);
+    // The owner sees bob's execution but not his data.
+    const bobsSeenByOwner = ownerView.items.find((x) => x.id === bobs.id)!;
+    expect(bobsSeenByOwner.status).toBe('completed');
+    expect(json(bobsSeenByOwner)).toBeNull();
+    expect(json(ownerView.items.find((x) => x.id === queued.id))).toBe('plain text\n');
   });
 
   it('times out with "killed after N s", cuts output at the limit, and fails on a non-zero exit', async () => {
@@ -87,6 +93,12 @@ describe('executions', () => {
     const b = await run(bad.id, {});
     expect(b).toMatchObject({ status: 'failed', exitCode: 3 });
     expect(b.error?.code).toBe('EXIT_CODE');
+
+    const stats = await tr.client.getToolStats({ id: slow.id }, await h.as(alice));
+    expect(stats).toMatchObject({ executions: 1n, timedOut: 1n, completed: 0n });
+    expect(stats.p50DurationMs).toBeGreaterThanOrEqual(1_000n);
+    expect(stats.p95DurationMs).toBeGreaterThanOrEqual(stats.p50DurationMs);
+    expect(stats.lastExecutedAtMs).toBeGreaterThan(0n);
 
     const net = await pythonTool('net', 'import socket\nsocket.create_connection(("127.0.0.1", 9), timeout=2)');
     const n = await run(net.id, {});

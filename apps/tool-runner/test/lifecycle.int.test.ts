@@ -74,3 +74,19 @@ describe('shutdown and deletion', () => {
     expect((await c.client.getExecution({ id: queued.id }, await h.as(alice))).execution!.error).toMatchObject({ code: 'TOOL_GONE' });
   });
 });
+
+describe('lost jobs', () => {
+  it('fails an execution nobody took within TOOLS_QUEUE_MAX_S (QUEUE_EXPIRED), freeing the user limit', async () => {
+    const a = await h.start({ TOOLS_QUEUE_MAX_S: '10' });
+    const tool = (await a.client.createTool({ tool: toolInput({ name: 'lost', toolType: 'python_script', config: { code: 'print(1)' } }) }, await h.as(alice))).tool!;
+    const e = (await a.client.executeTool({ id: tool.id, input: value({}), wait: true }, await h.as(alice))).execution!;
+    expect(e.status).toBe('completed');
+    // A queued execution whose job never arrived (inserted as if its publish was lost), created 11 s ago.
+    const { query } = await import('@csda/testing');
+    const lostId = '00000000-0000-4000-8000-00000000abcd';
+    await query(h.db.url, `insert into tools.executions (id, tool_id, tool_version, owner_id, status, input, created_at) values ($1, $2, 1, $3, 'queued', '{}', now() - interval '11 seconds')`, [lostId, tool.id, alice.id]);
+    await waitFor(async () => (await a.client.getExecution({ id: lostId }, await h.as(alice))).execution!.status === 'failed', { what: 'expired', timeoutMs: 10_000 });
+    expect((await a.client.getExecution({ id: lostId }, await h.as(alice))).execution!.error).toMatchObject({ code: 'QUEUE_EXPIRED', message: expect.stringMatching(/not started within 10 s/) });
+    await a.stop();
+  });
+});

@@ -198,6 +198,18 @@ function createQueries(em: EntityManager) {
       return rows[0]?.status;
     },
 
+    /** Fails executions still queued after `maxQueuedMs` (their job was lost or dead-lettered), so they stop counting against the user's limit. */
+    async expireQueued(maxQueuedMs: number, limit = 100): Promise<ExecutionRecord[]> {
+      const rows = await run<ExecutionRow[]>(
+        `update tools.executions e set status = 'failed', completed_at = now(), duration_ms = 0,
+           error = jsonb_build_object('code', 'QUEUE_EXPIRED', 'message', 'not started within ' || ? || ' s: no tool-runner took the job')
+         where e.id in (select id from tools.executions where status = 'queued' and created_at < now() - (? || ' milliseconds')::interval order by created_at limit ? for update skip locked)
+         returning ${COLUMNS}`,
+        [String(Math.round(maxQueuedMs / 1_000)), String(maxQueuedMs), limit],
+      );
+      return rows.map(toRecord);
+    },
+
     /** Fails running executions whose lease expired (their replica died): RUNNER_LOST. Returns them. */
     async sweepExpired(limit = 100): Promise<ExecutionRecord[]> {
       const rows = await run<ExecutionRow[]>(

@@ -53,6 +53,15 @@ export interface ExecutionServiceDeps {
   readonly waitMaxMs: number;
 }
 
+/**
+ * What a principal sees of an execution: everything when they started it; the
+ * tool's owner sees others' executions of it without their input, output and
+ * stderr (those are the other user's data).
+ */
+function viewFor(p: Principal, e: ExecutionRecord): ExecutionRecord {
+  return e.ownerId === subjectOf(p).id ? e : { ...e, input: null, output: null, stderr: '' };
+}
+
 function checkExecutionId(id: string): string {
   if (!UUID.test(id)) throw new NotFoundError('execution', id.slice(0, 64));
   return id.toLowerCase();
@@ -124,14 +133,15 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
 
     async get(p: Principal, id: string): Promise<ExecutionRecord> {
       requireScoped(p, 'tools:read');
-      return visible(p, id);
+      return viewFor(p, await visible(p, id));
     },
 
     async list(p: Principal, toolId: string, filter: { limit: number; offset: number; status: string }) {
       const tool = await deps.tools.readable(p, toolId);
       if (filter.status && !(EXECUTION_STATUSES as readonly string[]).includes(filter.status)) throw new ValidationError('Invalid filter', { status: EXECUTION_STATUSES.join(', ') });
       const mine = tool.ownerId === subjectOf(p).id ? undefined : subjectOf(p).id;
-      return deps.repository().list(tool.id, { ownerId: mine, status: filter.status || undefined, ...checkPaging(filter.limit, filter.offset) });
+      const page = await deps.repository().list(tool.id, { ownerId: mine, status: filter.status || undefined, ...checkPaging(filter.limit, filter.offset) });
+      return { items: page.items.map((e) => viewFor(p, e)), total: page.total };
     },
 
     async cancel(p: Principal, id: string): Promise<ExecutionRecord> {
@@ -139,7 +149,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       const execution = await visible(p, id);
       await deps.repository().requestCancel(execution.id);
       // A running execution is killed by its replica within about half a second.
-      return awaitFinished(execution.id, Date.now() + 5_000);
+      return viewFor(p, await awaitFinished(execution.id, Date.now() + 5_000));
     },
 
     async stats(p: Principal, toolId: string) {

@@ -60,6 +60,8 @@ export interface WorkerDeps {
   readonly notifier: Pick<FinishNotifier, 'notify'>;
   readonly logger: Logger;
   readonly leaseMs: number;
+  /** Queued executions older than this are failed QUEUE_EXPIRED (a lost or dead-lettered job). */
+  readonly maxQueuedMs: number;
   /** How often this replica looks for cancellations of what it runs (default 500 ms). */
   readonly cancelPollMs?: number;
   /** How often any replica fails executions whose lease expired (default leaseMs / 2). */
@@ -187,9 +189,9 @@ export function createWorker(deps: WorkerDeps) {
       timers.push(
         setInterval(
           guard('sweep', async () => {
-            const lost = await deps.executions().sweepExpired();
+            const lost = [...(await deps.executions().sweepExpired()), ...(await deps.executions().expireQueued(deps.maxQueuedMs))];
             for (const e of lost) {
-              logger.warn({ execution_id: e.id, runner_id: e.runnerId }, 'execution failed: runner lost (lease expired)');
+              logger.warn({ execution_id: e.id, runner_id: e.runnerId, code: e.error?.code }, e.error?.message ?? 'execution failed by the sweeper');
               deps.notifier.notify(e.id);
               void auditFinished(e);
             }

@@ -44,7 +44,7 @@ describe('tools through the gateway (real stack)', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('tools_flow');
-    stack = await startStack({ databaseUrl: db.url, namespace, env: { NODE_ENV: 'production', NATS_URL: natsUrl(), TOOLS_WAIT_MAX_S: '20' } });
+    stack = await startStack({ databaseUrl: db.url, namespace, env: { NODE_ENV: 'production', NATS_URL: natsUrl(), TOOLS_WAIT_MAX_S: '20', TOOLS_USER_MAX_RUNNING: '3' } });
     tokens.admin = await login('admin', stack.env.ADMIN_INITIAL_PASSWORD!);
     for (const name of ['alice', 'bob']) {
       const created = await api('POST', '/api/v1/users', tokens.admin, { username: name, email: `${name}@example.test`, password: userPassword });
@@ -116,6 +116,7 @@ describe('tools through the gateway (real stack)', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body).toMatchObject({ tool_id: ids.tool, tool_version: 3, status: 'completed', input: { a: 2, b: 40 }, output: { sum: 42 }, exit_code: 0, error: null, truncated: false });
     expect(res.body!.duration_ms).toBeGreaterThanOrEqual(0);
+    ids.run = res.body!.id;
     expect(Date.parse(res.body!.completed_at)).toBeGreaterThanOrEqual(Date.parse(res.body!.started_at));
   });
 
@@ -148,6 +149,41 @@ describe('tools through the gateway (real stack)', () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
+  it('a run past its timeout is killed: timed_out with the reason in plain words, answered to wait with 200', async () => {
+    const busy = await api('POST', '/api/v1/tools', tokens.alice, { name: 'busy', tool_type: 'python_script', config: { code: 'while True:\n    pass\n' }, timeout_s: 1 });
+    expect(busy.status, JSON.stringify(busy.body)).toBe(201);
+    const res = await api('POST', `/api/v1/tools/${busy.body!.id}/execute`, tokens.alice, { input: {}, wait: true });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ status: 'timed_out', error: { code: 'TIMED_OUT' } });
+    expect(res.body!.error.message).toMatch(/1 s/);
+    expect(res.body!.duration_ms).toBeLessThan(10_000);
+  });
+
+  it("the per-user running limit is 429 naming it; alice's running executions do not count against bob", async () => {
+    const running: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await api('POST', `/api/v1/tools/${ids.slow}/execute`, tokens.alice, { input: {} });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      running.push(res.body!.execution_id);
+    }
+    try {
+      const limited = await api('POST', `/api/v1/tools/${ids.slow}/execute`, tokens.alice, { input: {} });
+      expect(limited.status, JSON.stringify(limited.body)).toBe(429);
+      expect(limited.body!.error.code).toBe('RATE_LIMITED');
+      expect(limited.body!.error.message).toMatch(/3/);
+      // bob (running nothing) may still run a public tool of alice's.
+      expect((await api('PATCH', `/api/v1/tools/${ids.tool}`, tokens.alice, { is_public: true })).status).toBe(200);
+      const bobs = await api('POST', `/api/v1/tools/${ids.tool}/execute`, tokens.bob, { input: { a: 20, b: 1 }, wait: true });
+      expect(bobs.status, JSON.stringify(bobs.body)).toBe(200);
+      expect(bobs.body).toMatchObject({ status: 'completed', output: { sum: 21 } });
+      // bob reads his own execution.
+      expect((await api('GET', `/api/v1/tools/executions/${bobs.body!.id}`, tokens.bob)).status).toBe(200);
+    } finally {
+      for (const id of running) expect((await api('POST', `/api/v1/tools/executions/${id}/cancel`, tokens.alice)).status).toBe(200);
+    }
+    for (const id of running) expect((await until(id, (s) => FINISHED.includes(s), 10_000)).status).toBe('cancelled');
+  });
+
   it('lists executions with a status filter, and counts them in the stats', async () => {
     const all = await api('GET', `/api/v1/tools/${ids.tool}/executions`, tokens.alice);
     expect(all.status).toBe(200);
@@ -157,18 +193,17 @@ describe('tools through the gateway (real stack)', () => {
     expect(completed.body!.items.every((e: { status: string }) => e.status === 'completed')).toBe(true);
     const stats = await api('GET', `/api/v1/tools/${ids.tool}/stats`, tokens.alice);
     expect(stats.status).toBe(200);
-    expect(stats.body).toMatchObject({ tool_id: ids.tool, completed: 2 });
+    expect(stats.body).toMatchObject({ tool_id: ids.tool, completed: 3 });
     expect(stats.body!.executions).toBeGreaterThanOrEqual(2);
     expect(stats.body!.p50_duration_ms).not.toBeNull();
     const slowStats = await api('GET', `/api/v1/tools/${ids.slow}/stats`, tokens.alice);
-    expect(slowStats.body).toMatchObject({ executions: 1, cancelled: 1 });
+    expect(slowStats.body).toMatchObject({ executions: 4, cancelled: 4 });
   });
 
   it('deletes a tool: gone for everyone, its executions stay readable', async () => {
-    const one = (await api('GET', `/api/v1/tools/${ids.tool}/executions?limit=1`, tokens.alice)).body!.items[0].id as string;
     expect((await api('DELETE', `/api/v1/tools/${ids.tool}`, tokens.alice)).status).toBe(204);
     expect((await api('GET', `/api/v1/tools/${ids.tool}`, tokens.alice)).status).toBe(404);
     expect((await api('POST', `/api/v1/tools/${ids.tool}/execute`, tokens.alice, { input: { a: 1, b: 2 } })).status).toBe(404);
-    expect((await api('GET', `/api/v1/tools/executions/${one}`, tokens.alice)).status).toBe(200);
+    expect((await api('GET', `/api/v1/tools/executions/${ids.run}`, tokens.alice)).status).toBe(200);
   });
 });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { actingFor, createInternalTokenSigner, parseSigningKey, principalHeaders, servicePrincipal } from '@csda/auth';
 import { query, waitFor } from '@csda/testing';
 import { describeError, json, startHarness, toolInput, user, value, type Harness, type ToolRunner } from './support/harness.ts';
 
@@ -25,9 +26,9 @@ describe('executions', () => {
       'import json,sys\nd=json.load(sys.stdin)\nprint(json.dumps({"twice": d["n"]*2}))\nsys.stderr.write("note")',
       { inputSchema: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } } } },
     );
-    const e = await run(tool.id, { n: 21 });
+    const e = await run(tool.id, { n: 987654321 });
     expect(e).toMatchObject({ status: 'completed', toolVersion: 1, stderr: 'note', exitCode: 0, truncated: false });
-    expect(json(e)).toEqual({ twice: 42 });
+    expect(json(e)).toEqual({ twice: 1975308642 });
     expect(Number(e.durationMs)).toBeGreaterThan(0);
     const audits = (await h.audits(`execution:${e.id}`)).map((a) => a.action);
     await waitFor(async () => (await h.audits(`execution:${e.id}`)).length >= 3, { what: 'execution audits' });
@@ -35,7 +36,7 @@ describe('executions', () => {
     const all = (await h.audits(`execution:${e.id}`)).map((a) => a.action);
     expect(all).toEqual(expect.arrayContaining(['tool_execution_started', 'tool_execution_finished']));
     // No input values in audit details.
-    expect(JSON.stringify(await h.audits(`execution:${e.id}`))).not.toContain('21');
+    expect(JSON.stringify(await h.audits(`execution:${e.id}`))).not.toContain('987654321');
 
     const stats = await tr.client.getToolStats({ id: tool.id }, await h.as(alice));
     expect(stats).toMatchObject({ executions: 1n, completed: 1n });
@@ -156,5 +157,20 @@ describe('executions', () => {
       expect(e.status).toBe('completed');
       expect(json(e)).toBe(`${hostile}|--x=${hostile}|`);
     }
+  });
+
+  it('lets the scheduler run a tool acting for its owner, scoped to exactly that tool', async () => {
+    const tool = await pythonTool('scheduled', 'print(42)');
+    const other = await pythonTool('other', 'print(0)');
+    const scheduler = createInternalTokenSigner({ key: parseSigningKey('scheduler', h.keys.signingKeys.scheduler!) });
+    const asSchedule = async (toolId: string) => ({
+      headers: principalHeaders(await scheduler.sign(actingFor(servicePrincipal('scheduler', []), { id: alice.id, name: alice.name, roles: [...alice.roles] }, [['tools:execute', toolId], ['tools:read', toolId]]), 'tool-runner')),
+    });
+    const e = (await tr.client.executeTool({ id: tool.id, input: value({}), wait: true }, await asSchedule(tool.id))).execution!;
+    expect(e).toMatchObject({ status: 'completed', ownerId: alice.id });
+    expect((await tr.client.getExecution({ id: e.id }, await asSchedule(tool.id))).execution!.status).toBe('completed');
+    const refused = await describeError(tr.client.executeTool({ id: other.id, input: value({}), wait: true }, await asSchedule(tool.id)));
+    expect(refused.code).toBe('AUTHORIZATION_ERROR');
+    expect((await describeError(tr.client.listTools({}, await asSchedule(tool.id)))).code).toBe('AUTHORIZATION_ERROR');
   });
 });

@@ -132,8 +132,10 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     },
 
     async get(p: Principal, id: string): Promise<ExecutionRecord> {
-      requireScoped(p, 'tools:read');
-      return viewFor(p, await visible(p, id));
+      const execution = await visible(p, id);
+      // Scoped callers (a schedule acting for its owner) read executions of the tool they were granted.
+      requireScoped(p, 'tools:read', execution.toolId);
+      return viewFor(p, execution);
     },
 
     async list(p: Principal, toolId: string, filter: { limit: number; offset: number; status: string }) {
@@ -145,8 +147,8 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     },
 
     async cancel(p: Principal, id: string): Promise<ExecutionRecord> {
-      requireScoped(p, 'tools:execute');
       const execution = await visible(p, id);
+      requireScoped(p, 'tools:execute', execution.toolId);
       await deps.repository().requestCancel(execution.id);
       // A running execution is killed by its replica within about half a second.
       return viewFor(p, await awaitFinished(execution.id, Date.now() + 5_000));

@@ -124,16 +124,19 @@ export function createToolService(deps: ToolServiceDeps) {
 
     /** A tool the principal may execute (visible and tools:execute). */
     async executable(p: Principal, id: string): Promise<ToolRecord> {
-      requireScoped(p, 'tools:execute');
-      const tool = await deps.repository().findVisible(checkToolId(id), visibilityOf(p));
+      const toolId = checkToolId(id);
+      // A service acting for a user (a run_tool schedule) holds tools:execute for exactly this tool.
+      requireScoped(p, 'tools:execute', toolId);
+      const tool = await deps.repository().findVisible(toolId, visibilityOf(p));
       if (!tool) throw new NotFoundError('tool', id);
       return tool;
     },
 
     /** A tool whose executions the principal may read: visible, and their own executions (owner sees all). */
     async readable(p: Principal, id: string): Promise<ToolRecord> {
-      requireScoped(p, 'tools:read');
-      const tool = await deps.repository().findVisible(checkToolId(id), visibilityOf(p));
+      const toolId = checkToolId(id);
+      requireScoped(p, 'tools:read', toolId);
+      const tool = await deps.repository().findVisible(toolId, visibilityOf(p));
       if (!tool) throw new NotFoundError('tool', id);
       return tool;
     },

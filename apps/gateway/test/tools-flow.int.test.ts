@@ -120,6 +120,21 @@ describe('tools through the gateway (real stack)', () => {
     expect(Date.parse(res.body!.completed_at)).toBeGreaterThanOrEqual(Date.parse(res.body!.started_at));
   });
 
+  it('a shell tool gets each parameter as one literal argument: metacharacters, newlines and flags do nothing', async () => {
+    const echo = await api('POST', '/api/v1/tools', tokens.alice, {
+      name: 'echo-arg',
+      tool_type: 'shell_command',
+      config: { command: ['printf', '[%s]', '{{p}}'] },
+      input_schema: { type: 'object', required: ['p'], properties: { p: { type: 'string' } } },
+    });
+    expect(echo.status, JSON.stringify(echo.body)).toBe(201);
+    for (const p of ['; rm -rf / $(id) `id`', 'a\nb && echo pwned', '--output=/etc/x', '|| cat /etc/shadow', "' \" *"]) {
+      const res = await api('POST', `/api/v1/tools/${echo.body!.id}/execute`, tokens.alice, { input: { p }, wait: true });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.body, p).toMatchObject({ status: 'completed', exit_code: 0, output: `[${p}]` });
+    }
+  });
+
   it("refuses an input that does not match the tool's input_schema before anything runs", async () => {
     const res = await api('POST', `/api/v1/tools/${ids.tool}/execute`, tokens.alice, { input: { a: 'two', b: 40, c: 1 }, wait: true });
     expect(res.status, JSON.stringify(res.body)).toBe(422);

@@ -1,11 +1,21 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { ValidationError } from '@csda/errors';
+import re2wasm from 're2-wasm';
 
 // ajv-formats is CommonJS: its default export is the plugin.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
 const MAX_SCHEMA_BYTES = 64 * 1024;
+
+/*
+ * Schemas come from users and inputs from agents: a `pattern` such as
+ * `^(a+)+$` would make a backtracking RegExp spin on a crafted input and stall
+ * the service. RE2 (linear time, no backreferences or lookaround) runs every
+ * pattern instead; one it cannot compile is refused when the tool is saved.
+ */
+const { RE2 } = re2wasm as unknown as { RE2: new (source: string, flags: string) => RegExp };
+const linearRegExp = Object.assign((source: string, flags: string) => new RE2(source, flags.includes('u') ? flags : `${flags}u`), { code: 'new RE2' });
 
 /**
  * Compiles tools' input schemas (JSON Schema draft-07 with ajv 8, strict: an
@@ -13,7 +23,7 @@ const MAX_SCHEMA_BYTES = 64 * 1024;
  * the schema's text, so each replica compiles a version once.
  */
 export function createSchemaCompiler() {
-  const ajv = addFormats(new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, validateFormats: true, loadSchema: undefined }));
+  const ajv = addFormats(new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, validateFormats: true, loadSchema: undefined, code: { regExp: linearRegExp } }));
   const cache = new Map<string, ValidateFunction>();
 
   function compile(schema: Record<string, unknown>): ValidateFunction {

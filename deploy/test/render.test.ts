@@ -227,7 +227,7 @@ describe('Helm chart: deploy/helm/csda', () => {
     expect(policies['csda-allow-redis'].podSelector.matchExpressions[0].values.sort()).toEqual(['gateway', 'search']);
     expect(policies['csda-allow-gateway-ingress'].ingress[0].ports[0].port).toBe(8080);
     const callers = (svc: string) => policies[`csda-${svc}`].ingress[0].from[0].podSelector.matchExpressions[0].values;
-    expect(callers('vault').sort()).toEqual(['gateway', 'scheduler']);
+    expect(callers('vault').sort()).toEqual(['gateway', 'scheduler', 'tool-runner']);
     for (const svc of ['tool-runner', 'document-ingest', 'search', 'scheduler']) expect(callers(svc)).toEqual(['gateway']);
     // Only the scheduler calls the gateway's RPC port (owners of schedules, session purge).
     expect(callers('gateway')).toEqual(['scheduler']);

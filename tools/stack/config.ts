@@ -22,7 +22,7 @@ export interface ServiceDef {
 /** Start order matters only for display; the gateway goes last and waits for the others. */
 export const SERVICES: readonly ServiceDef[] = [
   { name: 'vault', envPrefix: 'VAULT', rpcPort: 50051, opsPort: 9091, urlVar: 'VAULT_URL', calls: [] },
-  { name: 'tool-runner', envPrefix: 'TOOL_RUNNER', rpcPort: 50052, opsPort: 9092, urlVar: 'TOOL_RUNNER_URL', calls: [] },
+  { name: 'tool-runner', envPrefix: 'TOOL_RUNNER', rpcPort: 50052, opsPort: 9092, urlVar: 'TOOL_RUNNER_URL', calls: ['vault'] },
   { name: 'document-ingest', envPrefix: 'DOCUMENT_INGEST', rpcPort: 50053, opsPort: 9093, urlVar: 'DOCUMENT_INGEST_URL', calls: [] },
   { name: 'search', envPrefix: 'SEARCH', rpcPort: 50054, opsPort: 9094, urlVar: 'SEARCH_URL', calls: [] },
   { name: 'scheduler', envPrefix: 'SCHEDULER', rpcPort: 50055, opsPort: 9095, urlVar: 'SCHEDULER_URL', calls: ['vault', 'gateway'] },

@@ -8,6 +8,8 @@ export interface LoadResult {
   readonly p95: number;
   readonly p99: number;
   readonly max: number;
+  /** What the first failed task threw, so a run with errors says why. */
+  readonly firstError?: string;
 }
 
 /** The value below which `q` (0..1) of the sorted samples fall. */
@@ -25,6 +27,7 @@ export function percentile(sorted: readonly number[], q: number): number {
 export async function runLoad(concurrency: number, durationMs: number, task: (i: number) => Promise<void>): Promise<LoadResult> {
   const latencies: number[] = [];
   let errors = 0;
+  let firstError: string | undefined;
   let next = 0;
   const started = performance.now();
   const end = started + durationMs;
@@ -35,8 +38,9 @@ export async function runLoad(concurrency: number, durationMs: number, task: (i:
         try {
           await task(next++);
           latencies.push(performance.now() - t0);
-        } catch {
+        } catch (err) {
           errors++;
+          firstError ??= err instanceof Error ? err.message : String(err);
         }
       }
     }),
@@ -46,6 +50,7 @@ export async function runLoad(concurrency: number, durationMs: number, task: (i:
   return {
     requests: latencies.length,
     errors,
+    firstError,
     seconds,
     perSecond: latencies.length / seconds,
     p50: percentile(latencies, 0.5),

@@ -1,8 +1,9 @@
 // `npm run bench -- <name>`: prints figures for one benchmark.
 import { benchRotation } from './rotation.ts';
+import { benchTools } from './tools.ts';
 import { benchVault } from './vault.ts';
 
-const benches: Record<string, () => Promise<void>> = { rotation: benchRotation, vault: benchVault };
+const benches: Record<string, () => Promise<void>> = { rotation: benchRotation, tools: benchTools, vault: benchVault };
 const name = process.argv[2];
 const bench = name ? benches[name] : undefined;
 if (!bench) {

@@ -27,6 +27,7 @@ export { EgressRefusedError, HttpRequestError, type EgressRefusalReason, type Ht
 export { parseAllowList, type AllowList } from './allow-list.ts';
 export { checkAddress, classifyAddress, type AddressRefusal } from './address-policy.ts';
 export { systemResolver, type Resolver, type EgressPolicy } from './guarded-connector.ts';
+export { resolveChecked, ResolutionError } from './resolve-checked.ts';
 export {
   createGuardedHttp,
   checkDestination,

@@ -1,13 +1,13 @@
 import { isIP } from 'node:net';
-import { checkAddress, systemResolver, type AllowList, type Resolver } from '@csda/net';
+import { resolveChecked, ResolutionError, type AllowList, type Resolver } from '@csda/net';
 import pg from 'pg';
 
 /*
  * Where a sql_query tool may connect. The datasource URL comes from a user's
  * secret and names any host it likes, so without this the tool-runner would
  * open connections to internal services on a user's behalf. The host is
- * resolved once, every address must pass @csda/net's checkAddress (public,
- * or permitted by TOOLS_SQL_ALLOW), and the client connects to the checked
+ * resolved once by @csda/net's resolveChecked (every address public, or
+ * permitted by TOOLS_SQL_ALLOW), and the client connects to the checked
  * address (no second lookup for DNS rebinding to answer differently). TLS
  * (sslmode=require|verify-ca|verify-full) names the URL's host as SNI and,
  * for verify-full, checks the certificate against it.
@@ -18,6 +18,8 @@ export interface DatasourceGuardOptions {
   /** Builds the client for a checked address; default `new pg.Client(config)`. Tests inject one. */
   readonly dial?: (config: pg.ClientConfig) => pg.Client;
 }
+
+const RESOLVE_TIMEOUT_MS = 5_000;
 
 /** The datasource's address is refused (a permanent failure of the execution). */
 export class DatasourceRefusedError extends Error {
@@ -51,14 +53,12 @@ export async function guardDatasource(url: string, options: DatasourceGuardOptio
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') throw new DatasourceRefusedError('the datasource secret is not a postgres:// URL');
   const host = decodeURIComponent(parsed.hostname).replace(/^\[(.*)\]$/, '$1');
   if (!host) throw new DatasourceRefusedError('the datasource URL names no host (a local socket is not allowed)');
-  const addresses = isIP(host) !== 0 ? [host] : (await (options.resolver ?? systemResolver)(host).catch(() => [])).map((a) => a.address);
-  if (addresses.length === 0) throw new DatasourceRefusedError(`the datasource host ${host} does not resolve`);
-  for (const address of addresses) {
-    try {
-      checkAddress(host, address, options.allow);
-    } catch (err) {
-      throw new DatasourceRefusedError(`${err instanceof Error ? err.message : `host ${host} is refused`} (TOOLS_SQL_ALLOW)`);
-    }
+  let addresses: readonly string[];
+  try {
+    addresses = await resolveChecked(host, { allow: options.allow, resolver: options.resolver, timeoutMs: RESOLVE_TIMEOUT_MS });
+  } catch (err) {
+    if (err instanceof ResolutionError) throw new DatasourceRefusedError(`the datasource host ${host} does not resolve`);
+    throw new DatasourceRefusedError(`${err instanceof Error ? err.message : `host ${host} is refused`} (TOOLS_SQL_ALLOW)`);
   }
   const dial = options.dial ?? ((config: pg.ClientConfig) => new pg.Client(config));
   const target = addresses[0]!;

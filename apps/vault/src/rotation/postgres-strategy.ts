@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { ValidationError } from '@csda/errors';
-import { EgressRefusedError } from '@csda/net';
+import { EgressRefusedError, ResolutionError, resolveChecked } from '@csda/net';
 import { scramSha256Verifier } from '@csda/service-kit';
 import pg from 'pg';
-import { checkedTargets, TargetResolutionError, tlsFor, type PostgresEgress, type SslMode } from './postgres-target.ts';
+import { tlsFor, type PostgresEgress, type SslMode } from './postgres-target.ts';
 
 export type { PostgresEgress } from './postgres-target.ts';
 
@@ -223,13 +223,13 @@ const where = (c: PostgresCredentials) => (c.host.includes(':') ? `[${c.host}]:$
 /** The checked addresses of `creds.host`; refusals and lookup failures as PostgresRotationError. */
 async function targets(creds: PostgresCredentials, egress: PostgresEgress, timeoutMs: number): Promise<readonly string[]> {
   try {
-    return await checkedTargets(creds.host, egress, timeoutMs);
+    return await resolveChecked(creds.host, { allow: egress.allow, resolver: egress.resolver, timeoutMs });
   } catch (err) {
     if (err instanceof EgressRefusedError) {
       const why = err.message.replace(/; allow-list it to permit$/, '');
       throw new PostgresRotationError('refused', `Connecting to PostgreSQL at ${where(creds)} is refused: ${why}, and VAULT_POSTGRES_ALLOW does not permit it`, { transient: false, cause: err });
     }
-    if (err instanceof TargetResolutionError) {
+    if (err instanceof ResolutionError) {
       const kind = err.timedOut ? 'timeout' : 'connection';
       throw new PostgresRotationError(kind, `Cannot reach PostgreSQL at ${where(creds)}: ${err.message}`, { transient: true, cause: err });
     }

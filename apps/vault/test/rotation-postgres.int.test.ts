@@ -168,7 +168,13 @@ describe('vault postgres rotation', () => {
     expect(await canLogin(next)).toBe(true);
     expect(await canLogin(app.url)).toBe(false);
     const results = await h.jobResults(jobId);
-    expect(results.map((r) => `${r.attempt}:${r.status}`)).toEqual(['1:running', '2:running', '2:succeeded']);
+    // The killed attempt never finished; one success, recorded last (which delivery promoted it is JetStream's timing:
+    // usually the redelivery, attempt 2; once under load in CI the record read attempt 1).
+    const statuses = results.map((r) => r.status);
+    expect(statuses[0]).toBe('running');
+    expect(statuses.filter((st) => st === 'succeeded')).toEqual(['succeeded']);
+    expect(statuses.at(-1)).toBe('succeeded');
+    expect(statuses).not.toContain('failed');
     expect((await vault.client.getSecret({ id }, await h.as(alice))).secret?.rotation?.status).toBe('ok');
   }, 90_000);
 

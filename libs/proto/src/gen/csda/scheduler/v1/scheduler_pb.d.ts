@@ -5,6 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 import type { ServiceInfo } from "../../common/v1/service_info_pb.js";
+import type { Value } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file csda/scheduler/v1/scheduler.proto.
@@ -40,7 +41,7 @@ export declare type GetInfoResponse = Message<"csda.scheduler.v1.GetInfoResponse
 export declare const GetInfoResponseSchema: GenMessage<GetInfoResponse>;
 
 /**
- * What a schedule runs: a closed union; later issues add run_tool and reindex_document here.
+ * What a schedule runs: a closed union; a later issue adds reindex_document here.
  *
  * @generated from message csda.scheduler.v1.ScheduleTarget
  */
@@ -54,6 +55,12 @@ export declare type ScheduleTarget = Message<"csda.scheduler.v1.ScheduleTarget">
      */
     value: RotateSecretTarget;
     case: "rotateSecret";
+  } | {
+    /**
+     * @generated from field: csda.scheduler.v1.RunToolTarget run_tool = 2;
+     */
+    value: RunToolTarget;
+    case: "runTool";
   } | { case: undefined; value?: undefined };
 };
 
@@ -78,6 +85,32 @@ export declare type RotateSecretTarget = Message<"csda.scheduler.v1.RotateSecret
  * Use `create(RotateSecretTargetSchema)` to create a new message.
  */
 export declare const RotateSecretTargetSchema: GenMessage<RotateSecretTarget>;
+
+/**
+ * Executes a tool (csda.tools.v1 ExecuteTool, wait false) with a fixed input,
+ * as the schedule's owner; the run records the execution id.
+ *
+ * @generated from message csda.scheduler.v1.RunToolTarget
+ */
+export declare type RunToolTarget = Message<"csda.scheduler.v1.RunToolTarget"> & {
+  /**
+   * @generated from field: string tool_id = 1;
+   */
+  toolId: string;
+
+  /**
+   * A JSON object, validated against the tool's input_schema when it runs.
+   *
+   * @generated from field: google.protobuf.Value input = 2;
+   */
+  input?: Value | undefined;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.RunToolTarget.
+ * Use `create(RunToolTargetSchema)` to create a new message.
+ */
+export declare const RunToolTargetSchema: GenMessage<RunToolTarget>;
 
 /**
  * @generated from message csda.scheduler.v1.Schedule

@@ -4,12 +4,13 @@
 
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_csda_common_v1_service_info } from "../../common/v1/service_info_pb.js";
+import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file csda/scheduler/v1/scheduler.proto.
  */
 export const file_csda_scheduler_v1_scheduler = /*@__PURE__*/
-  fileDesc("CiFjc2RhL3NjaGVkdWxlci92MS9zY2hlZHVsZXIucHJvdG8SEWNzZGEuc2NoZWR1bGVyLnYxIhAKDkdldEluZm9SZXF1ZXN0IjwKD0dldEluZm9SZXNwb25zZRIpCgRpbmZvGAEgASgLMhsuY3NkYS5jb21tb24udjEuU2VydmljZUluZm8iWAoOU2NoZWR1bGVUYXJnZXQSPgoNcm90YXRlX3NlY3JldBgBIAEoCzIlLmNzZGEuc2NoZWR1bGVyLnYxLlJvdGF0ZVNlY3JldFRhcmdldEgAQgYKBGtpbmQiJwoSUm90YXRlU2VjcmV0VGFyZ2V0EhEKCXNlY3JldF9pZBgBIAEoCSLuAgoIU2NoZWR1bGUSCgoCaWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIMCgRjcm9uGAUgASgJEhEKCXRpbWVfem9uZRgGIAEoCRIxCgZ0YXJnZXQYByABKAsyIS5jc2RhLnNjaGVkdWxlci52MS5TY2hlZHVsZVRhcmdldBIPCgdlbmFibGVkGAggASgIEhYKDm1pc2ZpcmVfcG9saWN5GAkgASgJEhYKDm92ZXJsYXBfcG9saWN5GAogASgJEhYKDm5leHRfcnVuX2F0X21zGAsgASgDEhYKDmxhc3RfcnVuX2F0X21zGAwgASgDEhcKD2xhc3RfcnVuX3N0YXR1cxgNIAEoCRIVCg1wYXVzZWRfcmVhc29uGA4gASgJEhUKDWNyZWF0ZWRfYXRfbXMYDyABKAMSFQoNdXBkYXRlZF9hdF9tcxgQIAEoAyKlAQoLU2NoZWR1bGVSdW4SCgoCaWQYASABKAkSEwoLc2NoZWR1bGVfaWQYAiABKAkSGAoQc2NoZWR1bGVkX2Zvcl9tcxgDIAEoAxITCgtmaXJlZF9hdF9tcxgEIAEoAxIOCgZzdGF0dXMYBSABKAkSDgoGam9iX2lkGAYgASgJEg4KBmRldGFpbBgHIAEoCRIWCg5maW5pc2hlZF9hdF9tcxgIIAEoAyLPAQoVQ3JlYXRlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSDAoEY3JvbhgDIAEoCRIRCgl0aW1lX3pvbmUYBCABKAkSMQoGdGFyZ2V0GAUgASgLMiEuY3NkYS5zY2hlZHVsZXIudjEuU2NoZWR1bGVUYXJnZXQSDwoHZW5hYmxlZBgGIAEoCBIWCg5taXNmaXJlX3BvbGljeRgHIAEoCRIWCg5vdmVybGFwX3BvbGljeRgIIAEoCSJHChZDcmVhdGVTY2hlZHVsZVJlc3BvbnNlEi0KCHNjaGVkdWxlGAEgASgLMhsuY3NkYS5zY2hlZHVsZXIudjEuU2NoZWR1bGUiWwoUTGlzdFNjaGVkdWxlc1JlcXVlc3QSDQoFbGltaXQYASABKAUSDgoGb2Zmc2V0GAIgASgFEg8KB2VuYWJsZWQYAyABKAkSEwoLdGFyZ2V0X3R5cGUYBCABKAkiUgoVTGlzdFNjaGVkdWxlc1Jlc3BvbnNlEioKBWl0ZW1zGAEgAygLMhsuY3NkYS5zY2hlZHVsZXIudjEuU2NoZWR1bGUSDQoFdG90YWwYAiABKAMiIAoSR2V0U2NoZWR1bGVSZXF1ZXN0EgoKAmlkGAEgASgJIkQKE0dldFNjaGVkdWxlUmVzcG9uc2USLQoIc2NoZWR1bGUYASABKAsyGy5jc2RhLnNjaGVkdWxlci52MS5TY2hlZHVsZSLgAgoVVXBkYXRlU2NoZWR1bGVSZXF1ZXN0EgoKAmlkGAEgASgJEhEKBG5hbWUYAiABKAlIAIgBARIYCgtkZXNjcmlwdGlvbhgDIAEoCUgBiAEBEhEKBGNyb24YBCABKAlIAogBARIWCgl0aW1lX3pvbmUYBSABKAlIA4gBARIxCgZ0YXJnZXQYBiABKAsyIS5jc2RhLnNjaGVkdWxlci52MS5TY2hlZHVsZVRhcmdldBIUCgdlbmFibGVkGAcgASgISASIAQESGwoObWlzZmlyZV9wb2xpY3kYCCABKAlIBYgBARIbCg5vdmVybGFwX3BvbGljeRgJIAEoCUgGiAEBQgcKBV9uYW1lQg4KDF9kZXNjcmlwdGlvbkIHCgVfY3JvbkIMCgpfdGltZV96b25lQgoKCF9lbmFibGVkQhEKD19taXNmaXJlX3BvbGljeUIRCg9fb3ZlcmxhcF9wb2xpY3kiRwoWVXBkYXRlU2NoZWR1bGVSZXNwb25zZRItCghzY2hlZHVsZRgBIAEoCzIbLmNzZGEuc2NoZWR1bGVyLnYxLlNjaGVkdWxlIiMKFURlbGV0ZVNjaGVkdWxlUmVxdWVzdBIKCgJpZBgBIAEoCSIYChZEZWxldGVTY2hlZHVsZVJlc3BvbnNlIk0KF0xpc3RTY2hlZHVsZVJ1bnNSZXF1ZXN0EhMKC3NjaGVkdWxlX2lkGAEgASgJEg0KBWxpbWl0GAIgASgFEg4KBm9mZnNldBgDIAEoBSJYChhMaXN0U2NoZWR1bGVSdW5zUmVzcG9uc2USLQoFaXRlbXMYASADKAsyHi5jc2RhLnNjaGVkdWxlci52MS5TY2hlZHVsZVJ1bhINCgV0b3RhbBgCIAEoAyLYAgoDSm9iEgoKAmlkGAEgASgJEgwKBHR5cGUYAiABKAkSFQoNcmVzb3VyY2VfdHlwZRgDIAEoCRITCgtyZXNvdXJjZV9pZBgEIAEoCRIQCghvd25lcl9pZBgFIAEoCRIOCgZzdGF0dXMYBiABKAkSEAoIYXR0ZW1wdHMYByABKAUSFAoMbWF4X2F0dGVtcHRzGAggASgFEhIKCmxhc3RfZXJyb3IYCSABKAkSDgoGZGV0YWlsGAogASgJEg8KB3RyaWdnZXIYCyABKAkSEwoLc2NoZWR1bGVfaWQYDCABKAkSFQoNY3JlYXRlZF9hdF9tcxgNIAEoAxIVCg1zdGFydGVkX2F0X21zGA4gASgDEhYKDmZpbmlzaGVkX2F0X21zGA8gASgDEhUKDXVwZGF0ZWRfYXRfbXMYECABKAMSGgoSbmV4dF9hdHRlbXB0X2F0X21zGBEgASgDIocBCg9MaXN0Sm9ic1JlcXVlc3QSDQoFbGltaXQYASABKAUSDgoGb2Zmc2V0GAIgASgFEgwKBHR5cGUYAyABKAkSDgoGc3RhdHVzGAQgASgJEhMKC3Jlc291cmNlX2lkGAUgASgJEhAKCHNpbmNlX21zGAYgASgDEhAKCHVudGlsX21zGAcgASgDIkgKEExpc3RKb2JzUmVzcG9uc2USJQoFaXRlbXMYASADKAsyFi5jc2RhLnNjaGVkdWxlci52MS5Kb2ISDQoFdG90YWwYAiABKAMiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSI1Cg5HZXRKb2JSZXNwb25zZRIjCgNqb2IYASABKAsyFi5jc2RhLnNjaGVkdWxlci52MS5Kb2IizgEKBUFsZXJ0EgoKAmlkGAEgASgJEgwKBGtpbmQYAiABKAkSEAoIc2V2ZXJpdHkYAyABKAkSEAoIb3duZXJfaWQYBCABKAkSFQoNcmVzb3VyY2VfdHlwZRgFIAEoCRITCgtyZXNvdXJjZV9pZBgGIAEoCRIPCgdtZXNzYWdlGAcgASgJEhUKDWNyZWF0ZWRfYXRfbXMYCCABKAMSGgoSYWNrbm93bGVkZ2VkX2F0X21zGAkgASgDEhcKD2Fja25vd2xlZGdlZF9ieRgKIAEoCSJWChFMaXN0QWxlcnRzUmVxdWVzdBINCgVsaW1pdBgBIAEoBRIOCgZvZmZzZXQYAiABKAUSDAoEa2luZBgDIAEoCRIUCgxhY2tub3dsZWRnZWQYBCABKAkiTAoSTGlzdEFsZXJ0c1Jlc3BvbnNlEicKBWl0ZW1zGAEgAygLMhguY3NkYS5zY2hlZHVsZXIudjEuQWxlcnQSDQoFdG90YWwYAiABKAMiHQoPQWNrQWxlcnRSZXF1ZXN0EgoKAmlkGAEgASgJIjsKEEFja0FsZXJ0UmVzcG9uc2USJwoFYWxlcnQYASABKAsyGC5jc2RhLnNjaGVkdWxlci52MS5BbGVydCKRAQoMQWxlcnRXZWJob29rEgoKAmlkGAEgASgJEgsKA3VybBgCIAEoCRINCgVraW5kcxgDIAMoCRIZChFzaWduaW5nX3NlY3JldF9pZBgEIAEoCRISCgpjcmVhdGVkX2J5GAUgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBiABKAMSEwoLZGVzY3JpcHRpb24YByABKAkiGgoYTGlzdEFsZXJ0V2ViaG9va3NSZXF1ZXN0IksKGUxpc3RBbGVydFdlYmhvb2tzUmVzcG9uc2USLgoFaXRlbXMYASADKAsyHy5jc2RhLnNjaGVkdWxlci52MS5BbGVydFdlYmhvb2siZwoZQ3JlYXRlQWxlcnRXZWJob29rUmVxdWVzdBILCgN1cmwYASABKAkSDQoFa2luZHMYAiADKAkSGQoRc2lnbmluZ19zZWNyZXRfaWQYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkiTgoaQ3JlYXRlQWxlcnRXZWJob29rUmVzcG9uc2USMAoHd2ViaG9vaxgBIAEoCzIfLmNzZGEuc2NoZWR1bGVyLnYxLkFsZXJ0V2ViaG9vayInChlEZWxldGVBbGVydFdlYmhvb2tSZXF1ZXN0EgoKAmlkGAEgASgJIhwKGkRlbGV0ZUFsZXJ0V2ViaG9va1Jlc3BvbnNlMvIKChBTY2hlZHVsZXJTZXJ2aWNlElAKB0dldEluZm8SIS5jc2RhLnNjaGVkdWxlci52MS5HZXRJbmZvUmVxdWVzdBoiLmNzZGEuc2NoZWR1bGVyLnYxLkdldEluZm9SZXNwb25zZRJlCg5DcmVhdGVTY2hlZHVsZRIoLmNzZGEuc2NoZWR1bGVyLnYxLkNyZWF0ZVNjaGVkdWxlUmVxdWVzdBopLmNzZGEuc2NoZWR1bGVyLnYxLkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USYgoNTGlzdFNjaGVkdWxlcxInLmNzZGEuc2NoZWR1bGVyLnYxLkxpc3RTY2hlZHVsZXNSZXF1ZXN0GiguY3NkYS5zY2hlZHVsZXIudjEuTGlzdFNjaGVkdWxlc1Jlc3BvbnNlElwKC0dldFNjaGVkdWxlEiUuY3NkYS5zY2hlZHVsZXIudjEuR2V0U2NoZWR1bGVSZXF1ZXN0GiYuY3NkYS5zY2hlZHVsZXIudjEuR2V0U2NoZWR1bGVSZXNwb25zZRJlCg5VcGRhdGVTY2hlZHVsZRIoLmNzZGEuc2NoZWR1bGVyLnYxLlVwZGF0ZVNjaGVkdWxlUmVxdWVzdBopLmNzZGEuc2NoZWR1bGVyLnYxLlVwZGF0ZVNjaGVkdWxlUmVzcG9uc2USZQoORGVsZXRlU2NoZWR1bGUSKC5jc2RhLnNjaGVkdWxlci52MS5EZWxldGVTY2hlZHVsZVJlcXVlc3QaKS5jc2RhLnNjaGVkdWxlci52MS5EZWxldGVTY2hlZHVsZVJlc3BvbnNlEmsKEExpc3RTY2hlZHVsZVJ1bnMSKi5jc2RhLnNjaGVkdWxlci52MS5MaXN0U2NoZWR1bGVSdW5zUmVxdWVzdBorLmNzZGEuc2NoZWR1bGVyLnYxLkxpc3RTY2hlZHVsZVJ1bnNSZXNwb25zZRJTCghMaXN0Sm9icxIiLmNzZGEuc2NoZWR1bGVyLnYxLkxpc3RKb2JzUmVxdWVzdBojLmNzZGEuc2NoZWR1bGVyLnYxLkxpc3RKb2JzUmVzcG9uc2USTQoGR2V0Sm9iEiAuY3NkYS5zY2hlZHVsZXIudjEuR2V0Sm9iUmVxdWVzdBohLmNzZGEuc2NoZWR1bGVyLnYxLkdldEpvYlJlc3BvbnNlElkKCkxpc3RBbGVydHMSJC5jc2RhLnNjaGVkdWxlci52MS5MaXN0QWxlcnRzUmVxdWVzdBolLmNzZGEuc2NoZWR1bGVyLnYxLkxpc3RBbGVydHNSZXNwb25zZRJTCghBY2tBbGVydBIiLmNzZGEuc2NoZWR1bGVyLnYxLkFja0FsZXJ0UmVxdWVzdBojLmNzZGEuc2NoZWR1bGVyLnYxLkFja0FsZXJ0UmVzcG9uc2USbgoRTGlzdEFsZXJ0V2ViaG9va3MSKy5jc2RhLnNjaGVkdWxlci52MS5MaXN0QWxlcnRXZWJob29rc1JlcXVlc3QaLC5jc2RhLnNjaGVkdWxlci52MS5MaXN0QWxlcnRXZWJob29rc1Jlc3BvbnNlEnEKEkNyZWF0ZUFsZXJ0V2ViaG9vaxIsLmNzZGEuc2NoZWR1bGVyLnYxLkNyZWF0ZUFsZXJ0V2ViaG9va1JlcXVlc3QaLS5jc2RhLnNjaGVkdWxlci52MS5DcmVhdGVBbGVydFdlYmhvb2tSZXNwb25zZRJxChJEZWxldGVBbGVydFdlYmhvb2sSLC5jc2RhLnNjaGVkdWxlci52MS5EZWxldGVBbGVydFdlYmhvb2tSZXF1ZXN0Gi0uY3NkYS5zY2hlZHVsZXIudjEuRGVsZXRlQWxlcnRXZWJob29rUmVzcG9uc2ViBnByb3RvMw", [file_csda_common_v1_service_info]);
+  fileDesc("CiFjc2RhL3NjaGVkdWxlci92MS9zY2hlZHVsZXIucHJvdG8SEWNzZGEuc2NoZWR1bGVyLnYxIhAKDkdldEluZm9SZXF1ZXN0IjwKD0dldEluZm9SZXNwb25zZRIpCgRpbmZvGAEgASgLMhsuY3NkYS5jb21tb24udjEuU2VydmljZUluZm8ijgEKDlNjaGVkdWxlVGFyZ2V0Ej4KDXJvdGF0ZV9zZWNyZXQYASABKAsyJS5jc2RhLnNjaGVkdWxlci52MS5Sb3RhdGVTZWNyZXRUYXJnZXRIABI0CghydW5fdG9vbBgCIAEoCzIgLmNzZGEuc2NoZWR1bGVyLnYxLlJ1blRvb2xUYXJnZXRIAEIGCgRraW5kIicKElJvdGF0ZVNlY3JldFRhcmdldBIRCglzZWNyZXRfaWQYASABKAkiRwoNUnVuVG9vbFRhcmdldBIPCgd0b29sX2lkGAEgASgJEiUKBWlucHV0GAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIu4CCghTY2hlZHVsZRIKCgJpZBgBIAEoCRIQCghvd25lcl9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJEgwKBGNyb24YBSABKAkSEQoJdGltZV96b25lGAYgASgJEjEKBnRhcmdldBgHIAEoCzIhLmNzZGEuc2NoZWR1bGVyLnYxLlNjaGVkdWxlVGFyZ2V0Eg8KB2VuYWJsZWQYCCABKAgSFgoObWlzZmlyZV9wb2xpY3kYCSABKAkSFgoOb3ZlcmxhcF9wb2xpY3kYCiABKAkSFgoObmV4dF9ydW5fYXRfbXMYCyABKAMSFgoObGFzdF9ydW5fYXRfbXMYDCABKAMSFwoPbGFzdF9ydW5fc3RhdHVzGA0gASgJEhUKDXBhdXNlZF9yZWFzb24YDiABKAkSFQoNY3JlYXRlZF9hdF9tcxgPIAEoAxIVCg11cGRhdGVkX2F0X21zGBAgASgDIqUBCgtTY2hlZHVsZVJ1bhIKCgJpZBgBIAEoCRITCgtzY2hlZHVsZV9pZBgCIAEoCRIYChBzY2hlZHVsZWRfZm9yX21zGAMgASgDEhMKC2ZpcmVkX2F0X21zGAQgASgDEg4KBnN0YXR1cxgFIAEoCRIOCgZqb2JfaWQYBiABKAkSDgoGZGV0YWlsGAcgASgJEhYKDmZpbmlzaGVkX2F0X21zGAggASgDIs8BChVDcmVhdGVTY2hlZHVsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIMCgRjcm9uGAMgASgJEhEKCXRpbWVfem9uZRgEIAEoCRIxCgZ0YXJnZXQYBSABKAsyIS5jc2RhLnNjaGVkdWxlci52MS5TY2hlZHVsZVRhcmdldBIPCgdlbmFibGVkGAYgASgIEhYKDm1pc2ZpcmVfcG9saWN5GAcgASgJEhYKDm92ZXJsYXBfcG9saWN5GAggASgJIkcKFkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USLQoIc2NoZWR1bGUYASABKAsyGy5jc2RhLnNjaGVkdWxlci52MS5TY2hlZHVsZSJbChRMaXN0U2NoZWR1bGVzUmVxdWVzdBINCgVsaW1pdBgBIAEoBRIOCgZvZmZzZXQYAiABKAUSDwoHZW5hYmxlZBgDIAEoCRITCgt0YXJnZXRfdHlwZRgEIAEoCSJSChVMaXN0U2NoZWR1bGVzUmVzcG9uc2USKgoFaXRlbXMYASADKAsyGy5jc2RhLnNjaGVkdWxlci52MS5TY2hlZHVsZRINCgV0b3RhbBgCIAEoAyIgChJHZXRTY2hlZHVsZVJlcXVlc3QSCgoCaWQYASABKAkiRAoTR2V0U2NoZWR1bGVSZXNwb25zZRItCghzY2hlZHVsZRgBIAEoCzIbLmNzZGEuc2NoZWR1bGVyLnYxLlNjaGVkdWxlIuACChVVcGRhdGVTY2hlZHVsZVJlcXVlc3QSCgoCaWQYASABKAkSEQoEbmFtZRgCIAEoCUgAiAEBEhgKC2Rlc2NyaXB0aW9uGAMgASgJSAGIAQESEQoEY3JvbhgEIAEoCUgCiAEBEhYKCXRpbWVfem9uZRgFIAEoCUgDiAEBEjEKBnRhcmdldBgGIAEoCzIhLmNzZGEuc2NoZWR1bGVyLnYxLlNjaGVkdWxlVGFyZ2V0EhQKB2VuYWJsZWQYByABKAhIBIgBARIbCg5taXNmaXJlX3BvbGljeRgIIAEoCUgFiAEBEhsKDm92ZXJsYXBfcG9saWN5GAkgASgJSAaIAQFCBwoFX25hbWVCDgoMX2Rlc2NyaXB0aW9uQgcKBV9jcm9uQgwKCl90aW1lX3pvbmVCCgoIX2VuYWJsZWRCEQoPX21pc2ZpcmVfcG9saWN5QhEKD19vdmVybGFwX3BvbGljeSJHChZVcGRhdGVTY2hlZHVsZVJlc3BvbnNlEi0KCHNjaGVkdWxlGAEgASgLMhsuY3NkYS5zY2hlZHVsZXIudjEuU2NoZWR1bGUiIwoVRGVsZXRlU2NoZWR1bGVSZXF1ZXN0EgoKAmlkGAEgASgJIhgKFkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2UiTQoXTGlzdFNjaGVkdWxlUnVuc1JlcXVlc3QSEwoLc2NoZWR1bGVfaWQYASABKAkSDQoFbGltaXQYAiABKAUSDgoGb2Zmc2V0GAMgASgFIlgKGExpc3RTY2hlZHVsZVJ1bnNSZXNwb25zZRItCgVpdGVtcxgBIAMoCzIeLmNzZGEuc2NoZWR1bGVyLnYxLlNjaGVkdWxlUnVuEg0KBXRvdGFsGAIgASgDItgCCgNKb2ISCgoCaWQYASABKAkSDAoEdHlwZRgCIAEoCRIVCg1yZXNvdXJjZV90eXBlGAMgASgJEhMKC3Jlc291cmNlX2lkGAQgASgJEhAKCG93bmVyX2lkGAUgASgJEg4KBnN0YXR1cxgGIAEoCRIQCghhdHRlbXB0cxgHIAEoBRIUCgxtYXhfYXR0ZW1wdHMYCCABKAUSEgoKbGFzdF9lcnJvchgJIAEoCRIOCgZkZXRhaWwYCiABKAkSDwoHdHJpZ2dlchgLIAEoCRITCgtzY2hlZHVsZV9pZBgMIAEoCRIVCg1jcmVhdGVkX2F0X21zGA0gASgDEhUKDXN0YXJ0ZWRfYXRfbXMYDiABKAMSFgoOZmluaXNoZWRfYXRfbXMYDyABKAMSFQoNdXBkYXRlZF9hdF9tcxgQIAEoAxIaChJuZXh0X2F0dGVtcHRfYXRfbXMYESABKAMihwEKD0xpc3RKb2JzUmVxdWVzdBINCgVsaW1pdBgBIAEoBRIOCgZvZmZzZXQYAiABKAUSDAoEdHlwZRgDIAEoCRIOCgZzdGF0dXMYBCABKAkSEwoLcmVzb3VyY2VfaWQYBSABKAkSEAoIc2luY2VfbXMYBiABKAMSEAoIdW50aWxfbXMYByABKAMiSAoQTGlzdEpvYnNSZXNwb25zZRIlCgVpdGVtcxgBIAMoCzIWLmNzZGEuc2NoZWR1bGVyLnYxLkpvYhINCgV0b3RhbBgCIAEoAyIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIjUKDkdldEpvYlJlc3BvbnNlEiMKA2pvYhgBIAEoCzIWLmNzZGEuc2NoZWR1bGVyLnYxLkpvYiLOAQoFQWxlcnQSCgoCaWQYASABKAkSDAoEa2luZBgCIAEoCRIQCghzZXZlcml0eRgDIAEoCRIQCghvd25lcl9pZBgEIAEoCRIVCg1yZXNvdXJjZV90eXBlGAUgASgJEhMKC3Jlc291cmNlX2lkGAYgASgJEg8KB21lc3NhZ2UYByABKAkSFQoNY3JlYXRlZF9hdF9tcxgIIAEoAxIaChJhY2tub3dsZWRnZWRfYXRfbXMYCSABKAMSFwoPYWNrbm93bGVkZ2VkX2J5GAogASgJIlYKEUxpc3RBbGVydHNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFEg4KBm9mZnNldBgCIAEoBRIMCgRraW5kGAMgASgJEhQKDGFja25vd2xlZGdlZBgEIAEoCSJMChJMaXN0QWxlcnRzUmVzcG9uc2USJwoFaXRlbXMYASADKAsyGC5jc2RhLnNjaGVkdWxlci52MS5BbGVydBINCgV0b3RhbBgCIAEoAyIdCg9BY2tBbGVydFJlcXVlc3QSCgoCaWQYASABKAkiOwoQQWNrQWxlcnRSZXNwb25zZRInCgVhbGVydBgBIAEoCzIYLmNzZGEuc2NoZWR1bGVyLnYxLkFsZXJ0IpEBCgxBbGVydFdlYmhvb2sSCgoCaWQYASABKAkSCwoDdXJsGAIgASgJEg0KBWtpbmRzGAMgAygJEhkKEXNpZ25pbmdfc2VjcmV0X2lkGAQgASgJEhIKCmNyZWF0ZWRfYnkYBSABKAkSFQoNY3JlYXRlZF9hdF9tcxgGIAEoAxITCgtkZXNjcmlwdGlvbhgHIAEoCSIaChhMaXN0QWxlcnRXZWJob29rc1JlcXVlc3QiSwoZTGlzdEFsZXJ0V2ViaG9va3NSZXNwb25zZRIuCgVpdGVtcxgBIAMoCzIfLmNzZGEuc2NoZWR1bGVyLnYxLkFsZXJ0V2ViaG9vayJnChlDcmVhdGVBbGVydFdlYmhvb2tSZXF1ZXN0EgsKA3VybBgBIAEoCRINCgVraW5kcxgCIAMoCRIZChFzaWduaW5nX3NlY3JldF9pZBgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCSJOChpDcmVhdGVBbGVydFdlYmhvb2tSZXNwb25zZRIwCgd3ZWJob29rGAEgASgLMh8uY3NkYS5zY2hlZHVsZXIudjEuQWxlcnRXZWJob29rIicKGURlbGV0ZUFsZXJ0V2ViaG9va1JlcXVlc3QSCgoCaWQYASABKAkiHAoaRGVsZXRlQWxlcnRXZWJob29rUmVzcG9uc2Uy8goKEFNjaGVkdWxlclNlcnZpY2USUAoHR2V0SW5mbxIhLmNzZGEuc2NoZWR1bGVyLnYxLkdldEluZm9SZXF1ZXN0GiIuY3NkYS5zY2hlZHVsZXIudjEuR2V0SW5mb1Jlc3BvbnNlEmUKDkNyZWF0ZVNjaGVkdWxlEiguY3NkYS5zY2hlZHVsZXIudjEuQ3JlYXRlU2NoZWR1bGVSZXF1ZXN0GikuY3NkYS5zY2hlZHVsZXIudjEuQ3JlYXRlU2NoZWR1bGVSZXNwb25zZRJiCg1MaXN0U2NoZWR1bGVzEicuY3NkYS5zY2hlZHVsZXIudjEuTGlzdFNjaGVkdWxlc1JlcXVlc3QaKC5jc2RhLnNjaGVkdWxlci52MS5MaXN0U2NoZWR1bGVzUmVzcG9uc2USXAoLR2V0U2NoZWR1bGUSJS5jc2RhLnNjaGVkdWxlci52MS5HZXRTY2hlZHVsZVJlcXVlc3QaJi5jc2RhLnNjaGVkdWxlci52MS5HZXRTY2hlZHVsZVJlc3BvbnNlEmUKDlVwZGF0ZVNjaGVkdWxlEiguY3NkYS5zY2hlZHVsZXIudjEuVXBkYXRlU2NoZWR1bGVSZXF1ZXN0GikuY3NkYS5zY2hlZHVsZXIudjEuVXBkYXRlU2NoZWR1bGVSZXNwb25zZRJlCg5EZWxldGVTY2hlZHVsZRIoLmNzZGEuc2NoZWR1bGVyLnYxLkRlbGV0ZVNjaGVkdWxlUmVxdWVzdBopLmNzZGEuc2NoZWR1bGVyLnYxLkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2USawoQTGlzdFNjaGVkdWxlUnVucxIqLmNzZGEuc2NoZWR1bGVyLnYxLkxpc3RTY2hlZHVsZVJ1bnNSZXF1ZXN0GisuY3NkYS5zY2hlZHVsZXIudjEuTGlzdFNjaGVkdWxlUnVuc1Jlc3BvbnNlElMKCExpc3RKb2JzEiIuY3NkYS5zY2hlZHVsZXIudjEuTGlzdEpvYnNSZXF1ZXN0GiMuY3NkYS5zY2hlZHVsZXIudjEuTGlzdEpvYnNSZXNwb25zZRJNCgZHZXRKb2ISIC5jc2RhLnNjaGVkdWxlci52MS5HZXRKb2JSZXF1ZXN0GiEuY3NkYS5zY2hlZHVsZXIudjEuR2V0Sm9iUmVzcG9uc2USWQoKTGlzdEFsZXJ0cxIkLmNzZGEuc2NoZWR1bGVyLnYxLkxpc3RBbGVydHNSZXF1ZXN0GiUuY3NkYS5zY2hlZHVsZXIudjEuTGlzdEFsZXJ0c1Jlc3BvbnNlElMKCEFja0FsZXJ0EiIuY3NkYS5zY2hlZHVsZXIudjEuQWNrQWxlcnRSZXF1ZXN0GiMuY3NkYS5zY2hlZHVsZXIudjEuQWNrQWxlcnRSZXNwb25zZRJuChFMaXN0QWxlcnRXZWJob29rcxIrLmNzZGEuc2NoZWR1bGVyLnYxLkxpc3RBbGVydFdlYmhvb2tzUmVxdWVzdBosLmNzZGEuc2NoZWR1bGVyLnYxLkxpc3RBbGVydFdlYmhvb2tzUmVzcG9uc2UScQoSQ3JlYXRlQWxlcnRXZWJob29rEiwuY3NkYS5zY2hlZHVsZXIudjEuQ3JlYXRlQWxlcnRXZWJob29rUmVxdWVzdBotLmNzZGEuc2NoZWR1bGVyLnYxLkNyZWF0ZUFsZXJ0V2ViaG9va1Jlc3BvbnNlEnEKEkRlbGV0ZUFsZXJ0V2ViaG9vaxIsLmNzZGEuc2NoZWR1bGVyLnYxLkRlbGV0ZUFsZXJ0V2ViaG9va1JlcXVlc3QaLS5jc2RhLnNjaGVkdWxlci52MS5EZWxldGVBbGVydFdlYmhvb2tSZXNwb25zZWIGcHJvdG8z", [file_csda_common_v1_service_info, file_google_protobuf_struct]);
 
 /**
  * Describes the message csda.scheduler.v1.GetInfoRequest.
@@ -40,221 +41,228 @@ export const RotateSecretTargetSchema = /*@__PURE__*/
   messageDesc(file_csda_scheduler_v1_scheduler, 3);
 
 /**
+ * Describes the message csda.scheduler.v1.RunToolTarget.
+ * Use `create(RunToolTargetSchema)` to create a new message.
+ */
+export const RunToolTargetSchema = /*@__PURE__*/
+  messageDesc(file_csda_scheduler_v1_scheduler, 4);
+
+/**
  * Describes the message csda.scheduler.v1.Schedule.
  * Use `create(ScheduleSchema)` to create a new message.
  */
 export const ScheduleSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 4);
+  messageDesc(file_csda_scheduler_v1_scheduler, 5);
 
 /**
  * Describes the message csda.scheduler.v1.ScheduleRun.
  * Use `create(ScheduleRunSchema)` to create a new message.
  */
 export const ScheduleRunSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 5);
+  messageDesc(file_csda_scheduler_v1_scheduler, 6);
 
 /**
  * Describes the message csda.scheduler.v1.CreateScheduleRequest.
  * Use `create(CreateScheduleRequestSchema)` to create a new message.
  */
 export const CreateScheduleRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 6);
+  messageDesc(file_csda_scheduler_v1_scheduler, 7);
 
 /**
  * Describes the message csda.scheduler.v1.CreateScheduleResponse.
  * Use `create(CreateScheduleResponseSchema)` to create a new message.
  */
 export const CreateScheduleResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 7);
+  messageDesc(file_csda_scheduler_v1_scheduler, 8);
 
 /**
  * Describes the message csda.scheduler.v1.ListSchedulesRequest.
  * Use `create(ListSchedulesRequestSchema)` to create a new message.
  */
 export const ListSchedulesRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 8);
+  messageDesc(file_csda_scheduler_v1_scheduler, 9);
 
 /**
  * Describes the message csda.scheduler.v1.ListSchedulesResponse.
  * Use `create(ListSchedulesResponseSchema)` to create a new message.
  */
 export const ListSchedulesResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 9);
+  messageDesc(file_csda_scheduler_v1_scheduler, 10);
 
 /**
  * Describes the message csda.scheduler.v1.GetScheduleRequest.
  * Use `create(GetScheduleRequestSchema)` to create a new message.
  */
 export const GetScheduleRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 10);
+  messageDesc(file_csda_scheduler_v1_scheduler, 11);
 
 /**
  * Describes the message csda.scheduler.v1.GetScheduleResponse.
  * Use `create(GetScheduleResponseSchema)` to create a new message.
  */
 export const GetScheduleResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 11);
+  messageDesc(file_csda_scheduler_v1_scheduler, 12);
 
 /**
  * Describes the message csda.scheduler.v1.UpdateScheduleRequest.
  * Use `create(UpdateScheduleRequestSchema)` to create a new message.
  */
 export const UpdateScheduleRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 12);
+  messageDesc(file_csda_scheduler_v1_scheduler, 13);
 
 /**
  * Describes the message csda.scheduler.v1.UpdateScheduleResponse.
  * Use `create(UpdateScheduleResponseSchema)` to create a new message.
  */
 export const UpdateScheduleResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 13);
+  messageDesc(file_csda_scheduler_v1_scheduler, 14);
 
 /**
  * Describes the message csda.scheduler.v1.DeleteScheduleRequest.
  * Use `create(DeleteScheduleRequestSchema)` to create a new message.
  */
 export const DeleteScheduleRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 14);
+  messageDesc(file_csda_scheduler_v1_scheduler, 15);
 
 /**
  * Describes the message csda.scheduler.v1.DeleteScheduleResponse.
  * Use `create(DeleteScheduleResponseSchema)` to create a new message.
  */
 export const DeleteScheduleResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 15);
+  messageDesc(file_csda_scheduler_v1_scheduler, 16);
 
 /**
  * Describes the message csda.scheduler.v1.ListScheduleRunsRequest.
  * Use `create(ListScheduleRunsRequestSchema)` to create a new message.
  */
 export const ListScheduleRunsRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 16);
+  messageDesc(file_csda_scheduler_v1_scheduler, 17);
 
 /**
  * Describes the message csda.scheduler.v1.ListScheduleRunsResponse.
  * Use `create(ListScheduleRunsResponseSchema)` to create a new message.
  */
 export const ListScheduleRunsResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 17);
+  messageDesc(file_csda_scheduler_v1_scheduler, 18);
 
 /**
  * Describes the message csda.scheduler.v1.Job.
  * Use `create(JobSchema)` to create a new message.
  */
 export const JobSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 18);
+  messageDesc(file_csda_scheduler_v1_scheduler, 19);
 
 /**
  * Describes the message csda.scheduler.v1.ListJobsRequest.
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 19);
+  messageDesc(file_csda_scheduler_v1_scheduler, 20);
 
 /**
  * Describes the message csda.scheduler.v1.ListJobsResponse.
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 20);
+  messageDesc(file_csda_scheduler_v1_scheduler, 21);
 
 /**
  * Describes the message csda.scheduler.v1.GetJobRequest.
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 21);
+  messageDesc(file_csda_scheduler_v1_scheduler, 22);
 
 /**
  * Describes the message csda.scheduler.v1.GetJobResponse.
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 22);
+  messageDesc(file_csda_scheduler_v1_scheduler, 23);
 
 /**
  * Describes the message csda.scheduler.v1.Alert.
  * Use `create(AlertSchema)` to create a new message.
  */
 export const AlertSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 23);
+  messageDesc(file_csda_scheduler_v1_scheduler, 24);
 
 /**
  * Describes the message csda.scheduler.v1.ListAlertsRequest.
  * Use `create(ListAlertsRequestSchema)` to create a new message.
  */
 export const ListAlertsRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 24);
+  messageDesc(file_csda_scheduler_v1_scheduler, 25);
 
 /**
  * Describes the message csda.scheduler.v1.ListAlertsResponse.
  * Use `create(ListAlertsResponseSchema)` to create a new message.
  */
 export const ListAlertsResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 25);
+  messageDesc(file_csda_scheduler_v1_scheduler, 26);
 
 /**
  * Describes the message csda.scheduler.v1.AckAlertRequest.
  * Use `create(AckAlertRequestSchema)` to create a new message.
  */
 export const AckAlertRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 26);
+  messageDesc(file_csda_scheduler_v1_scheduler, 27);
 
 /**
  * Describes the message csda.scheduler.v1.AckAlertResponse.
  * Use `create(AckAlertResponseSchema)` to create a new message.
  */
 export const AckAlertResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 27);
+  messageDesc(file_csda_scheduler_v1_scheduler, 28);
 
 /**
  * Describes the message csda.scheduler.v1.AlertWebhook.
  * Use `create(AlertWebhookSchema)` to create a new message.
  */
 export const AlertWebhookSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 28);
+  messageDesc(file_csda_scheduler_v1_scheduler, 29);
 
 /**
  * Describes the message csda.scheduler.v1.ListAlertWebhooksRequest.
  * Use `create(ListAlertWebhooksRequestSchema)` to create a new message.
  */
 export const ListAlertWebhooksRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 29);
+  messageDesc(file_csda_scheduler_v1_scheduler, 30);
 
 /**
  * Describes the message csda.scheduler.v1.ListAlertWebhooksResponse.
  * Use `create(ListAlertWebhooksResponseSchema)` to create a new message.
  */
 export const ListAlertWebhooksResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 30);
+  messageDesc(file_csda_scheduler_v1_scheduler, 31);
 
 /**
  * Describes the message csda.scheduler.v1.CreateAlertWebhookRequest.
  * Use `create(CreateAlertWebhookRequestSchema)` to create a new message.
  */
 export const CreateAlertWebhookRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 31);
+  messageDesc(file_csda_scheduler_v1_scheduler, 32);
 
 /**
  * Describes the message csda.scheduler.v1.CreateAlertWebhookResponse.
  * Use `create(CreateAlertWebhookResponseSchema)` to create a new message.
  */
 export const CreateAlertWebhookResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 32);
+  messageDesc(file_csda_scheduler_v1_scheduler, 33);
 
 /**
  * Describes the message csda.scheduler.v1.DeleteAlertWebhookRequest.
  * Use `create(DeleteAlertWebhookRequestSchema)` to create a new message.
  */
 export const DeleteAlertWebhookRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 33);
+  messageDesc(file_csda_scheduler_v1_scheduler, 34);
 
 /**
  * Describes the message csda.scheduler.v1.DeleteAlertWebhookResponse.
  * Use `create(DeleteAlertWebhookResponseSchema)` to create a new message.
  */
 export const DeleteAlertWebhookResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_scheduler_v1_scheduler, 34);
+  messageDesc(file_csda_scheduler_v1_scheduler, 35);
 
 /**
  * scheduler — user schedules, background job records, alerts and their

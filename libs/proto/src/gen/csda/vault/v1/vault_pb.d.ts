@@ -517,6 +517,19 @@ export declare type RevealSecretRequest = Message<"csda.vault.v1.RevealSecretReq
    * @generated from field: int32 version = 2;
    */
   version: number;
+
+  /**
+   * The tool-runner's service identity only, and then both are required: the reveal is for this
+   * tool's execution, allowed only while the secret is granted to the tool, and audited with both ids.
+   *
+   * @generated from field: string tool_id = 3;
+   */
+  toolId: string;
+
+  /**
+   * @generated from field: string execution_id = 4;
+   */
+  executionId: string;
 };
 
 /**
@@ -849,6 +862,274 @@ export declare type WarnExpiringSecretsResponse = Message<"csda.vault.v1.WarnExp
 export declare const WarnExpiringSecretsResponseSchema: GenMessage<WarnExpiringSecretsResponse>;
 
 /**
+ * A secret as a tool uses it.
+ *
+ * @generated from message csda.vault.v1.ToolSecretBinding
+ */
+export declare type ToolSecretBinding = Message<"csda.vault.v1.ToolSecretBinding"> & {
+  /**
+   * @generated from field: string secret_id = 1;
+   */
+  secretId: string;
+
+  /**
+   * "env:NAME" | "header:Name" | "datasource".
+   *
+   * @generated from field: string as = 2;
+   */
+  as: string;
+};
+
+/**
+ * Describes the message csda.vault.v1.ToolSecretBinding.
+ * Use `create(ToolSecretBindingSchema)` to create a new message.
+ */
+export declare const ToolSecretBindingSchema: GenMessage<ToolSecretBinding>;
+
+/**
+ * A grant of a secret to a tool, recorded by the vault. Never carries a value.
+ *
+ * @generated from message csda.vault.v1.SecretGrant
+ */
+export declare type SecretGrant = Message<"csda.vault.v1.SecretGrant"> & {
+  /**
+   * @generated from field: string secret_id = 1;
+   */
+  secretId: string;
+
+  /**
+   * @generated from field: string tool_id = 2;
+   */
+  toolId: string;
+
+  /**
+   * The tool's name when the grant was last recorded (display only).
+   *
+   * @generated from field: string tool_name = 3;
+   */
+  toolName: string;
+
+  /**
+   * @generated from field: string as = 4;
+   */
+  as: string;
+
+  /**
+   * The user who granted it (the tool's owner).
+   *
+   * @generated from field: string granted_by = 5;
+   */
+  grantedBy: string;
+
+  /**
+   * @generated from field: int64 granted_at_ms = 6;
+   */
+  grantedAtMs: bigint;
+
+  /**
+   * 0 while the grant is active.
+   *
+   * @generated from field: int64 revoked_at_ms = 7;
+   */
+  revokedAtMs: bigint;
+
+  /**
+   * @generated from field: string revoked_by = 8;
+   */
+  revokedBy: string;
+
+  /**
+   * "tool_updated" | "tool_deleted" | "owner_revoked"; "" while active.
+   *
+   * @generated from field: string revoke_reason = 9;
+   */
+  revokeReason: string;
+};
+
+/**
+ * Describes the message csda.vault.v1.SecretGrant.
+ * Use `create(SecretGrantSchema)` to create a new message.
+ */
+export declare const SecretGrantSchema: GenMessage<SecretGrant>;
+
+/**
+ * @generated from message csda.vault.v1.ReplaceToolGrantsRequest
+ */
+export declare type ReplaceToolGrantsRequest = Message<"csda.vault.v1.ReplaceToolGrantsRequest"> & {
+  /**
+   * @generated from field: string tool_id = 1;
+   */
+  toolId: string;
+
+  /**
+   * @generated from field: string tool_name = 2;
+   */
+  toolName: string;
+
+  /**
+   * @generated from field: repeated csda.vault.v1.ToolSecretBinding grants = 3;
+   */
+  grants: ToolSecretBinding[];
+};
+
+/**
+ * Describes the message csda.vault.v1.ReplaceToolGrantsRequest.
+ * Use `create(ReplaceToolGrantsRequestSchema)` to create a new message.
+ */
+export declare const ReplaceToolGrantsRequestSchema: GenMessage<ReplaceToolGrantsRequest>;
+
+/**
+ * @generated from message csda.vault.v1.ReplaceToolGrantsResponse
+ */
+export declare type ReplaceToolGrantsResponse = Message<"csda.vault.v1.ReplaceToolGrantsResponse"> & {
+  /**
+   * The tool's active grants after the call.
+   *
+   * @generated from field: repeated csda.vault.v1.SecretGrant items = 1;
+   */
+  items: SecretGrant[];
+
+  /**
+   * @generated from field: int32 granted = 2;
+   */
+  granted: number;
+
+  /**
+   * @generated from field: int32 revoked = 3;
+   */
+  revoked: number;
+};
+
+/**
+ * Describes the message csda.vault.v1.ReplaceToolGrantsResponse.
+ * Use `create(ReplaceToolGrantsResponseSchema)` to create a new message.
+ */
+export declare const ReplaceToolGrantsResponseSchema: GenMessage<ReplaceToolGrantsResponse>;
+
+/**
+ * @generated from message csda.vault.v1.RevokeToolGrantsRequest
+ */
+export declare type RevokeToolGrantsRequest = Message<"csda.vault.v1.RevokeToolGrantsRequest"> & {
+  /**
+   * @generated from field: string tool_id = 1;
+   */
+  toolId: string;
+};
+
+/**
+ * Describes the message csda.vault.v1.RevokeToolGrantsRequest.
+ * Use `create(RevokeToolGrantsRequestSchema)` to create a new message.
+ */
+export declare const RevokeToolGrantsRequestSchema: GenMessage<RevokeToolGrantsRequest>;
+
+/**
+ * @generated from message csda.vault.v1.RevokeToolGrantsResponse
+ */
+export declare type RevokeToolGrantsResponse = Message<"csda.vault.v1.RevokeToolGrantsResponse"> & {
+  /**
+   * @generated from field: int32 revoked = 1;
+   */
+  revoked: number;
+};
+
+/**
+ * Describes the message csda.vault.v1.RevokeToolGrantsResponse.
+ * Use `create(RevokeToolGrantsResponseSchema)` to create a new message.
+ */
+export declare const RevokeToolGrantsResponseSchema: GenMessage<RevokeToolGrantsResponse>;
+
+/**
+ * @generated from message csda.vault.v1.ListSecretGrantsRequest
+ */
+export declare type ListSecretGrantsRequest = Message<"csda.vault.v1.ListSecretGrantsRequest"> & {
+  /**
+   * @generated from field: string secret_id = 1;
+   */
+  secretId: string;
+
+  /**
+   * Revoked grants too (default: active only).
+   *
+   * @generated from field: bool include_revoked = 2;
+   */
+  includeRevoked: boolean;
+
+  /**
+   * @generated from field: int32 limit = 3;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: int32 offset = 4;
+   */
+  offset: number;
+};
+
+/**
+ * Describes the message csda.vault.v1.ListSecretGrantsRequest.
+ * Use `create(ListSecretGrantsRequestSchema)` to create a new message.
+ */
+export declare const ListSecretGrantsRequestSchema: GenMessage<ListSecretGrantsRequest>;
+
+/**
+ * @generated from message csda.vault.v1.ListSecretGrantsResponse
+ */
+export declare type ListSecretGrantsResponse = Message<"csda.vault.v1.ListSecretGrantsResponse"> & {
+  /**
+   * @generated from field: repeated csda.vault.v1.SecretGrant items = 1;
+   */
+  items: SecretGrant[];
+
+  /**
+   * @generated from field: int64 total = 2;
+   */
+  total: bigint;
+};
+
+/**
+ * Describes the message csda.vault.v1.ListSecretGrantsResponse.
+ * Use `create(ListSecretGrantsResponseSchema)` to create a new message.
+ */
+export declare const ListSecretGrantsResponseSchema: GenMessage<ListSecretGrantsResponse>;
+
+/**
+ * @generated from message csda.vault.v1.RevokeSecretGrantRequest
+ */
+export declare type RevokeSecretGrantRequest = Message<"csda.vault.v1.RevokeSecretGrantRequest"> & {
+  /**
+   * @generated from field: string secret_id = 1;
+   */
+  secretId: string;
+
+  /**
+   * @generated from field: string tool_id = 2;
+   */
+  toolId: string;
+};
+
+/**
+ * Describes the message csda.vault.v1.RevokeSecretGrantRequest.
+ * Use `create(RevokeSecretGrantRequestSchema)` to create a new message.
+ */
+export declare const RevokeSecretGrantRequestSchema: GenMessage<RevokeSecretGrantRequest>;
+
+/**
+ * @generated from message csda.vault.v1.RevokeSecretGrantResponse
+ */
+export declare type RevokeSecretGrantResponse = Message<"csda.vault.v1.RevokeSecretGrantResponse"> & {
+  /**
+   * @generated from field: int32 revoked = 1;
+   */
+  revoked: number;
+};
+
+/**
+ * Describes the message csda.vault.v1.RevokeSecretGrantResponse.
+ * Use `create(RevokeSecretGrantResponseSchema)` to create a new message.
+ */
+export declare const RevokeSecretGrantResponseSchema: GenMessage<RevokeSecretGrantResponse>;
+
+/**
  * Secrets with immutable, envelope-encrypted versions. Every call except
  * GetInfo needs the gateway's internal identity token; ownership is enforced
  * here: a secret that is not the caller's (nor shared with one of its roles)
@@ -979,6 +1260,51 @@ export declare const VaultService: GenService<{
     methodKind: "unary";
     input: typeof WarnExpiringSecretsRequestSchema;
     output: typeof WarnExpiringSecretsResponseSchema;
+  },
+  /**
+   * Grants of secrets to tools. The tool-runner's service identity only, acting for the tool's
+   * owner with the scope tools:write:<tool id>:
+   * Makes `grants` the tool's active grants: new ones are recorded (each needs the scope
+   * secrets:reveal:<secret id> and the secret visible to the owner), missing ones are revoked,
+   * unchanged ones kept. Each grant and revoke is audited.
+   *
+   * @generated from rpc csda.vault.v1.VaultService.ReplaceToolGrants
+   */
+  replaceToolGrants: {
+    methodKind: "unary";
+    input: typeof ReplaceToolGrantsRequestSchema;
+    output: typeof ReplaceToolGrantsResponseSchema;
+  },
+  /**
+   * Revokes every active grant of a tool (the tool was deleted).
+   *
+   * @generated from rpc csda.vault.v1.VaultService.RevokeToolGrants
+   */
+  revokeToolGrants: {
+    methodKind: "unary";
+    input: typeof RevokeToolGrantsRequestSchema;
+    output: typeof RevokeToolGrantsResponseSchema;
+  },
+  /**
+   * The grants of a secret, newest first (the secret's owner or secrets:admin; others NOT_FOUND).
+   *
+   * @generated from rpc csda.vault.v1.VaultService.ListSecretGrants
+   */
+  listSecretGrants: {
+    methodKind: "unary";
+    input: typeof ListSecretGrantsRequestSchema;
+    output: typeof ListSecretGrantsResponseSchema;
+  },
+  /**
+   * Revokes the active grants of a secret to one tool (the secret's owner or secrets:admin):
+   * the tool's executions then fail instead of revealing it. NOT_FOUND when there is none.
+   *
+   * @generated from rpc csda.vault.v1.VaultService.RevokeSecretGrant
+   */
+  revokeSecretGrant: {
+    methodKind: "unary";
+    input: typeof RevokeSecretGrantRequestSchema;
+    output: typeof RevokeSecretGrantResponseSchema;
   },
 }>;
 

@@ -169,6 +169,8 @@ describe('executions', () => {
     const e = (await tr.client.executeTool({ id: tool.id, input: value({}), wait: true }, await asSchedule(tool.id))).execution!;
     expect(e).toMatchObject({ status: 'completed', ownerId: alice.id });
     expect((await tr.client.getExecution({ id: e.id }, await asSchedule(tool.id))).execution!.status).toBe('completed');
+    expect((await tr.client.getTool({ id: tool.id }, await asSchedule(tool.id))).tool!.id).toBe(tool.id);
+    expect((await describeError(tr.client.getTool({ id: other.id }, await asSchedule(tool.id)))).code).toBe('AUTHORIZATION_ERROR');
     const refused = await describeError(tr.client.executeTool({ id: other.id, input: value({}), wait: true }, await asSchedule(tool.id)));
     expect(refused.code).toBe('AUTHORIZATION_ERROR');
     expect((await describeError(tr.client.listTools({}, await asSchedule(tool.id)))).code).toBe('AUTHORIZATION_ERROR');

@@ -81,8 +81,10 @@ export function createToolService(deps: ToolServiceDeps) {
     },
 
     async get(p: Principal, id: string): Promise<ToolRecord> {
-      requireScoped(p, 'tools:read');
-      const tool = await deps.repository().findVisible(checkToolId(id), visibilityOf(p));
+      const toolId = checkToolId(id);
+      // A service acting for a user (the scheduler checking a run_tool target) reads exactly the tool its scope names.
+      requireScoped(p, 'tools:read', toolId);
+      const tool = await deps.repository().findVisible(toolId, visibilityOf(p));
       if (!tool) throw new NotFoundError('tool', id);
       return tool;
     },

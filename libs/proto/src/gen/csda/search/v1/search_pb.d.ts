@@ -40,7 +40,265 @@ export declare type GetInfoResponse = Message<"csda.search.v1.GetInfoResponse"> 
 export declare const GetInfoResponseSchema: GenMessage<GetInfoResponse>;
 
 /**
+ * @generated from message csda.search.v1.SearchFilters
+ */
+export declare type SearchFilters = Message<"csda.search.v1.SearchFilters"> & {
+  /**
+   * Only chunks of these documents (UUIDs, at most 100).
+   *
+   * @generated from field: repeated string document_ids = 1;
+   */
+  documentIds: string[];
+
+  /**
+   * Only chunks of documents carrying at least one of these tags (at most 20).
+   *
+   * @generated from field: repeated string tags = 2;
+   */
+  tags: string[];
+};
+
+/**
+ * Describes the message csda.search.v1.SearchFilters.
+ * Use `create(SearchFiltersSchema)` to create a new message.
+ */
+export declare const SearchFiltersSchema: GenMessage<SearchFilters>;
+
+/**
+ * Hybrid's reciprocal-rank-fusion weights (each 0–100, not both 0); unset
+ * ones take the service's defaults (SEARCH_HYBRID_WEIGHT_*).
+ *
+ * @generated from message csda.search.v1.SearchWeights
+ */
+export declare type SearchWeights = Message<"csda.search.v1.SearchWeights"> & {
+  /**
+   * @generated from field: optional double vector = 1;
+   */
+  vector?: number | undefined;
+
+  /**
+   * @generated from field: optional double keyword = 2;
+   */
+  keyword?: number | undefined;
+};
+
+/**
+ * Describes the message csda.search.v1.SearchWeights.
+ * Use `create(SearchWeightsSchema)` to create a new message.
+ */
+export declare const SearchWeightsSchema: GenMessage<SearchWeights>;
+
+/**
+ * @generated from message csda.search.v1.SearchRequest
+ */
+export declare type SearchRequest = Message<"csda.search.v1.SearchRequest"> & {
+  /**
+   * 1–1,000 characters; web-search syntax: "quoted phrase", -excluded, or.
+   *
+   * @generated from field: string query = 1;
+   */
+  query: string;
+
+  /**
+   * "vector" | "keyword" | "hybrid"; "" = hybrid.
+   *
+   * @generated from field: string mode = 2;
+   */
+  mode: string;
+
+  /**
+   * 1–100; unset = 10.
+   *
+   * @generated from field: optional int32 top_k = 3;
+   */
+  topK?: number | undefined;
+
+  /**
+   * Drops hits scoring below it; what a score means depends on the mode
+   * (SearchHit.score).
+   *
+   * @generated from field: optional double min_score = 4;
+   */
+  minScore?: number | undefined;
+
+  /**
+   * @generated from field: csda.search.v1.SearchFilters filters = 5;
+   */
+  filters?: SearchFilters | undefined;
+
+  /**
+   * @generated from field: csda.search.v1.SearchWeights weights = 6;
+   */
+  weights?: SearchWeights | undefined;
+};
+
+/**
+ * Describes the message csda.search.v1.SearchRequest.
+ * Use `create(SearchRequestSchema)` to create a new message.
+ */
+export declare const SearchRequestSchema: GenMessage<SearchRequest>;
+
+/**
+ * Where a hit stood in one of hybrid's lists (also set in the single-list
+ * modes, for that list).
+ *
+ * @generated from message csda.search.v1.ListScore
+ */
+export declare type ListScore = Message<"csda.search.v1.ListScore"> & {
+  /**
+   * 1 = best.
+   *
+   * @generated from field: int32 rank = 1;
+   */
+  rank: number;
+
+  /**
+   * That list's score: 1 − cosine distance (vector) or BM25 (keyword).
+   *
+   * @generated from field: double score = 2;
+   */
+  score: number;
+};
+
+/**
+ * Describes the message csda.search.v1.ListScore.
+ * Use `create(ListScoreSchema)` to create a new message.
+ */
+export declare const ListScoreSchema: GenMessage<ListScore>;
+
+/**
+ * @generated from message csda.search.v1.SearchHit
+ */
+export declare type SearchHit = Message<"csda.search.v1.SearchHit"> & {
+  /**
+   * @generated from field: string chunk_id = 1;
+   */
+  chunkId: string;
+
+  /**
+   * @generated from field: string document_id = 2;
+   */
+  documentId: string;
+
+  /**
+   * @generated from field: string document_title = 3;
+   */
+  documentTitle: string;
+
+  /**
+   * @generated from field: string content = 4;
+   */
+  content: string;
+
+  /**
+   * @generated from field: int32 chunk_index = 5;
+   */
+  chunkIndex: number;
+
+  /**
+   * vector: 1 − cosine distance of the chunk's best passage, in [−1, 1].
+   * keyword: BM25 over the live index, ≥ 0. hybrid: Σ weight / (60 + rank)
+   * over the lists the chunk is in.
+   *
+   * @generated from field: double score = 6;
+   */
+  score: number;
+
+  /**
+   * @generated from field: int32 document_version = 7;
+   */
+  documentVersion: number;
+
+  /**
+   * 0 when the document has no pages.
+   *
+   * @generated from field: int32 page_start = 8;
+   */
+  pageStart: number;
+
+  /**
+   * @generated from field: int32 page_end = 9;
+   */
+  pageEnd: number;
+
+  /**
+   * @generated from field: repeated string heading_path = 10;
+   */
+  headingPath: string[];
+
+  /**
+   * HTML fragments of the content around the query's terms: text escaped,
+   * matches in <mark>…</mark>. Empty when no term occurs in the content.
+   *
+   * @generated from field: repeated string highlights = 11;
+   */
+  highlights: string[];
+
+  /**
+   * @generated from field: csda.search.v1.ListScore vector = 12;
+   */
+  vector?: ListScore | undefined;
+
+  /**
+   * @generated from field: csda.search.v1.ListScore keyword = 13;
+   */
+  keyword?: ListScore | undefined;
+};
+
+/**
+ * Describes the message csda.search.v1.SearchHit.
+ * Use `create(SearchHitSchema)` to create a new message.
+ */
+export declare const SearchHitSchema: GenMessage<SearchHit>;
+
+/**
+ * @generated from message csda.search.v1.SearchResponse
+ */
+export declare type SearchResponse = Message<"csda.search.v1.SearchResponse"> & {
+  /**
+   * @generated from field: repeated csda.search.v1.SearchHit results = 1;
+   */
+  results: SearchHit[];
+
+  /**
+   * The mode that ran: the requested one, or "keyword" when hybrid degraded.
+   *
+   * @generated from field: string mode = 2;
+   */
+  mode: string;
+
+  /**
+   * Hybrid ran as keyword only (the embedding provider is down, or the query
+   * model is not the index's); degraded_reason says which.
+   *
+   * @generated from field: bool degraded = 3;
+   */
+  degraded: boolean;
+
+  /**
+   * @generated from field: string degraded_reason = 4;
+   */
+  degradedReason: string;
+
+  /**
+   * The model that embedded the query ("" when none did).
+   *
+   * @generated from field: string model = 5;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message csda.search.v1.SearchResponse.
+ * Use `create(SearchResponseSchema)` to create a new message.
+ */
+export declare const SearchResponseSchema: GenMessage<SearchResponse>;
+
+/**
  * search — vector, keyword and hybrid search; owns schema search.
+ * Search answers users through the gateway (search:query): a caller only
+ * ever gets chunks of public documents, their own, and those shared with one
+ * of their roles (checked inside the query, never after it).
  *
  * @generated from service csda.search.v1.SearchService
  */
@@ -54,6 +312,19 @@ export declare const SearchService: GenService<{
     methodKind: "unary";
     input: typeof GetInfoRequestSchema;
     output: typeof GetInfoResponseSchema;
+  },
+  /**
+   * Bad input is VALIDATION_ERROR naming the field; the embedding provider
+   * down is EXTERNAL_SERVICE_ERROR in vector mode (hybrid degrades to
+   * keyword); an index built by another model than the query's is CONFLICT
+   * naming both in vector mode (fix: reindex; hybrid degrades).
+   *
+   * @generated from rpc csda.search.v1.SearchService.Search
+   */
+  search: {
+    methodKind: "unary";
+    input: typeof SearchRequestSchema;
+    output: typeof SearchResponseSchema;
   },
 }>;
 

@@ -9,7 +9,7 @@ import { file_csda_common_v1_service_info } from "../../common/v1/service_info_p
  * Describes the file csda/search/v1/search.proto.
  */
 export const file_csda_search_v1_search = /*@__PURE__*/
-  fileDesc("Chtjc2RhL3NlYXJjaC92MS9zZWFyY2gucHJvdG8SDmNzZGEuc2VhcmNoLnYxIhAKDkdldEluZm9SZXF1ZXN0IjwKD0dldEluZm9SZXNwb25zZRIpCgRpbmZvGAEgASgLMhsuY3NkYS5jb21tb24udjEuU2VydmljZUluZm8yWwoNU2VhcmNoU2VydmljZRJKCgdHZXRJbmZvEh4uY3NkYS5zZWFyY2gudjEuR2V0SW5mb1JlcXVlc3QaHy5jc2RhLnNlYXJjaC52MS5HZXRJbmZvUmVzcG9uc2ViBnByb3RvMw", [file_csda_common_v1_service_info]);
+  fileDesc("Chtjc2RhL3NlYXJjaC92MS9zZWFyY2gucHJvdG8SDmNzZGEuc2VhcmNoLnYxIhAKDkdldEluZm9SZXF1ZXN0IjwKD0dldEluZm9SZXNwb25zZRIpCgRpbmZvGAEgASgLMhsuY3NkYS5jb21tb24udjEuU2VydmljZUluZm8iMwoNU2VhcmNoRmlsdGVycxIUCgxkb2N1bWVudF9pZHMYASADKAkSDAoEdGFncxgCIAMoCSJRCg1TZWFyY2hXZWlnaHRzEhMKBnZlY3RvchgBIAEoAUgAiAEBEhQKB2tleXdvcmQYAiABKAFIAYgBAUIJCgdfdmVjdG9yQgoKCF9rZXl3b3JkItABCg1TZWFyY2hSZXF1ZXN0Eg0KBXF1ZXJ5GAEgASgJEgwKBG1vZGUYAiABKAkSEgoFdG9wX2sYAyABKAVIAIgBARIWCgltaW5fc2NvcmUYBCABKAFIAYgBARIuCgdmaWx0ZXJzGAUgASgLMh0uY3NkYS5zZWFyY2gudjEuU2VhcmNoRmlsdGVycxIuCgd3ZWlnaHRzGAYgASgLMh0uY3NkYS5zZWFyY2gudjEuU2VhcmNoV2VpZ2h0c0IICgZfdG9wX2tCDAoKX21pbl9zY29yZSIoCglMaXN0U2NvcmUSDAoEcmFuaxgBIAEoBRINCgVzY29yZRgCIAEoASLAAgoJU2VhcmNoSGl0EhAKCGNodW5rX2lkGAEgASgJEhMKC2RvY3VtZW50X2lkGAIgASgJEhYKDmRvY3VtZW50X3RpdGxlGAMgASgJEg8KB2NvbnRlbnQYBCABKAkSEwoLY2h1bmtfaW5kZXgYBSABKAUSDQoFc2NvcmUYBiABKAESGAoQZG9jdW1lbnRfdmVyc2lvbhgHIAEoBRISCgpwYWdlX3N0YXJ0GAggASgFEhAKCHBhZ2VfZW5kGAkgASgFEhQKDGhlYWRpbmdfcGF0aBgKIAMoCRISCgpoaWdobGlnaHRzGAsgAygJEikKBnZlY3RvchgMIAEoCzIZLmNzZGEuc2VhcmNoLnYxLkxpc3RTY29yZRIqCgdrZXl3b3JkGA0gASgLMhkuY3NkYS5zZWFyY2gudjEuTGlzdFNjb3JlIoQBCg5TZWFyY2hSZXNwb25zZRIqCgdyZXN1bHRzGAEgAygLMhkuY3NkYS5zZWFyY2gudjEuU2VhcmNoSGl0EgwKBG1vZGUYAiABKAkSEAoIZGVncmFkZWQYAyABKAgSFwoPZGVncmFkZWRfcmVhc29uGAQgASgJEg0KBW1vZGVsGAUgASgJMqQBCg1TZWFyY2hTZXJ2aWNlEkoKB0dldEluZm8SHi5jc2RhLnNlYXJjaC52MS5HZXRJbmZvUmVxdWVzdBofLmNzZGEuc2VhcmNoLnYxLkdldEluZm9SZXNwb25zZRJHCgZTZWFyY2gSHS5jc2RhLnNlYXJjaC52MS5TZWFyY2hSZXF1ZXN0Gh4uY3NkYS5zZWFyY2gudjEuU2VhcmNoUmVzcG9uc2ViBnByb3RvMw", [file_csda_common_v1_service_info]);
 
 /**
  * Describes the message csda.search.v1.GetInfoRequest.
@@ -26,7 +26,52 @@ export const GetInfoResponseSchema = /*@__PURE__*/
   messageDesc(file_csda_search_v1_search, 1);
 
 /**
+ * Describes the message csda.search.v1.SearchFilters.
+ * Use `create(SearchFiltersSchema)` to create a new message.
+ */
+export const SearchFiltersSchema = /*@__PURE__*/
+  messageDesc(file_csda_search_v1_search, 2);
+
+/**
+ * Describes the message csda.search.v1.SearchWeights.
+ * Use `create(SearchWeightsSchema)` to create a new message.
+ */
+export const SearchWeightsSchema = /*@__PURE__*/
+  messageDesc(file_csda_search_v1_search, 3);
+
+/**
+ * Describes the message csda.search.v1.SearchRequest.
+ * Use `create(SearchRequestSchema)` to create a new message.
+ */
+export const SearchRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_search_v1_search, 4);
+
+/**
+ * Describes the message csda.search.v1.ListScore.
+ * Use `create(ListScoreSchema)` to create a new message.
+ */
+export const ListScoreSchema = /*@__PURE__*/
+  messageDesc(file_csda_search_v1_search, 5);
+
+/**
+ * Describes the message csda.search.v1.SearchHit.
+ * Use `create(SearchHitSchema)` to create a new message.
+ */
+export const SearchHitSchema = /*@__PURE__*/
+  messageDesc(file_csda_search_v1_search, 6);
+
+/**
+ * Describes the message csda.search.v1.SearchResponse.
+ * Use `create(SearchResponseSchema)` to create a new message.
+ */
+export const SearchResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_search_v1_search, 7);
+
+/**
  * search — vector, keyword and hybrid search; owns schema search.
+ * Search answers users through the gateway (search:query): a caller only
+ * ever gets chunks of public documents, their own, and those shared with one
+ * of their roles (checked inside the query, never after it).
  *
  * @generated from service csda.search.v1.SearchService
  */

@@ -81,7 +81,7 @@ describe('platform on NATS with one user per service (private nats-server)', () 
     const res = await api('GET', '/api/v1/system/queues', login.body.access_token as string);
     expect(res.status).toBe(200);
     const items = res.body.items as { queue: string; state: string }[];
-    expect(items.map((q) => q.queue)).toEqual(['JOBS_DOCUMENTS', 'JOBS_SECRETS', 'JOBS_TOOLS']);
+    expect(items.map((q) => q.queue)).toEqual(['JOBS_DOCUMENTS', 'JOBS_SEARCH', 'JOBS_SECRETS', 'JOBS_TOOLS']);
     // The vault's worker created its consumer; whatever the others did, nothing is "unavailable" for lack of a permission.
     expect(items.find((q) => q.queue === 'JOBS_SECRETS')?.state).toBe('ok');
     for (const q of items) expect(q.state, q.queue).not.toBe('unavailable');

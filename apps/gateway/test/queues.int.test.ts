@@ -77,9 +77,10 @@ describe('work queues: /api/v1/system/queues and csda_queue_* gauges (real JetSt
     await server?.stop();
   });
 
-  it('lists the three work queues with their durable consumers from NATS_GRANTS', () => {
+  it('lists the four work queues with their durable consumers from NATS_GRANTS', () => {
     expect(WORK_QUEUES).toEqual([
       { queue: 'JOBS_DOCUMENTS', durable: 'document-ingest-document-jobs' },
+      { queue: 'JOBS_SEARCH', durable: 'search-index-jobs' },
       { queue: 'JOBS_SECRETS', durable: 'vault-secret-jobs' },
       { queue: 'JOBS_TOOLS', durable: 'tool-runner-tool-jobs' },
     ]);
@@ -165,6 +166,7 @@ describe('work queues when JetStream cannot tell', () => {
       const missing = await createQueueInspector(nats).snapshot();
       expect(missing.map((q) => [q.queue, q.state, q.messages, q.deadLettered])).toEqual([
         ['JOBS_DOCUMENTS', 'stream_missing', null, null],
+        ['JOBS_SEARCH', 'stream_missing', null, null],
         ['JOBS_SECRETS', 'stream_missing', null, null],
         ['JOBS_TOOLS', 'stream_missing', null, null],
       ]);
@@ -173,6 +175,6 @@ describe('work queues when JetStream cannot tell', () => {
       await deleteNamespace(namespace);
     }
     const closed = await createQueueInspector(nats).snapshot();
-    expect(closed.map((q) => q.state)).toEqual(['unavailable', 'unavailable', 'unavailable']);
+    expect(closed.map((q) => q.state)).toEqual(WORK_QUEUES.map(() => 'unavailable'));
   });
 });

@@ -71,6 +71,8 @@ export class Subjects {
       s('EVENTS', 'csda.events.>', RetentionPolicy.Limits, 7 * DAY_MS),
       s('AUDIT', 'csda.audit.>', RetentionPolicy.Limits, 30 * DAY_MS),
       s('JOBS_DOCUMENTS', 'csda.jobs.documents.>', RetentionPolicy.Workqueue, 7 * DAY_MS, DAY_MS),
+      // Chunk batches from document-ingest to search (csda.search.v1.IndexChunksBatch).
+      s('JOBS_SEARCH', 'csda.jobs.search.>', RetentionPolicy.Workqueue, 7 * DAY_MS, DAY_MS),
       s('JOBS_SECRETS', 'csda.jobs.secrets.>', RetentionPolicy.Workqueue, 7 * DAY_MS, DAY_MS),
       s('JOBS_TOOLS', 'csda.jobs.tools.>', RetentionPolicy.Workqueue, 7 * DAY_MS, DAY_MS),
       s('DEAD_LETTER', 'csda.dlq.>', RetentionPolicy.Limits, 30 * DAY_MS),

@@ -10,7 +10,8 @@ describe('NATS permission table', () => {
       const allow = natsServicePermissions('', service).publish.allow;
       expect(allow).toContain(`csda.audit.${service}.>`);
       expect(allow).toContain(`csda.events.${service}.>`);
-      const data = allow.filter((s) => !s.startsWith('$JS.'));
+      // Work queues are named by their work, not their owner (JOBS_SEARCH is document-ingest's to publish): checked below.
+      const data = allow.filter((s) => !s.startsWith('$JS.') && !s.startsWith('csda.jobs.'));
       for (const other of NATS_SERVICES.filter((o) => o !== service)) {
         expect(data.filter((s) => s.includes(`.${other}.`))).toEqual([]);
       }
@@ -28,11 +29,25 @@ describe('NATS permission table', () => {
     const pub = (s: (typeof NATS_SERVICES)[number]) => natsServicePermissions('', s).publish.allow.filter((a) => a.startsWith('csda.jobs.'));
     expect(pub('scheduler')).toEqual(['csda.jobs.secrets.>']);
     expect(pub('vault')).toEqual([]);
-    expect(pub('document-ingest')).toEqual(['csda.jobs.documents.>']);
+    expect(pub('document-ingest')).toEqual(['csda.jobs.documents.>', 'csda.jobs.search.>']);
     expect(pub('tool-runner')).toEqual(['csda.jobs.tools.>']);
     expect(pub('gateway')).toEqual([]);
+    expect(pub('search')).toEqual([]);
     expect(natsServicePermissions('', 'vault').publish.allow).toContain('$JS.API.CONSUMER.MSG.NEXT.JOBS_SECRETS.vault-secret-jobs');
     expect(natsServicePermissions('', 'vault').publish.allow.filter((a) => a.startsWith('csda.dlq.'))).toEqual(['csda.dlq.vault-secret-jobs']);
+  });
+
+  it('search consumes JOBS_SEARCH, and of EVENTS only document-ingest\'s document subjects (no other create form)', () => {
+    const allow = natsServicePermissions('', 'search').publish.allow;
+    expect(NATS_GRANTS.search.consumers.map((c) => `${c.stream}/${c.durable}`)).toEqual(['JOBS_SEARCH/search-index-jobs', 'EVENTS/search-document-events']);
+    expect(allow).toContain('$JS.API.CONSUMER.MSG.NEXT.JOBS_SEARCH.search-index-jobs');
+    expect(allow).toContain('$JS.API.CONSUMER.CREATE.JOBS_SEARCH.search-index-jobs.>');
+    expect(allow.filter((a) => a.includes('CREATE.EVENTS'))).toEqual(['$JS.API.CONSUMER.CREATE.EVENTS.search-document-events.csda.events.document-ingest.document.>']);
+    expect(allow.some((a) => a.includes('DURABLE.CREATE.EVENTS'))).toBe(false);
+    expect(allow.filter((a) => a.startsWith('csda.dlq.'))).toEqual(['csda.dlq.search-index-jobs', 'csda.dlq.search-document-events']);
+    expect(natsServicePermissions('ns1', 'search').publish.allow).toContain('$JS.API.CONSUMER.CREATE.ns1_EVENTS.search-document-events.ns1.csda.events.document-ingest.document.>');
+    // The scheduler's EVENTS durable keeps every create form (it reads all of EVENTS).
+    expect(natsServicePermissions('', 'scheduler').publish.allow).toContain('$JS.API.CONSUMER.DURABLE.CREATE.EVENTS.scheduler-events');
   });
 
   it('namespaces every subject, stream, user and inbox', () => {

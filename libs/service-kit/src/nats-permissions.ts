@@ -22,6 +22,13 @@ export const NATS_PROVISIONER = 'provisioner';
 export interface OwnedConsumer {
   readonly stream: string;
   readonly durable: string;
+  /**
+   * The filter subject the durable must be created with (un-namespaced, e.g.
+   * `csda.events.document-ingest.document.>`): the user may then create it only
+   * through the extended create subject naming that filter (or a narrower
+   * one), so the server refuses a wider view of the stream.
+   */
+  readonly filter?: string;
 }
 
 /** What a service does on NATS beyond publishing its own audit and events. */
@@ -37,16 +44,25 @@ export interface NatsGrant {
 /**
  * The least-privilege table. Work queues (DESIGN.md): documents belong to
  * document-ingest, tools to the tool-runner; secret jobs are published by the
- * scheduler and consumed by the vault. Only the gateway consumes AUDIT; the
- * scheduler reads EVENTS (job results, expiry) for job records and alerts.
- * Durable names start with the owner's name.
+ * scheduler and consumed by the vault; chunk batches (JOBS_SEARCH) are
+ * published by document-ingest and consumed by search. Only the gateway
+ * consumes AUDIT; the scheduler reads EVENTS (job results, expiry) for job
+ * records and alerts, search reads document-ingest's document events
+ * (deleted, access changed). Durable names start with the owner's name.
  */
 export const NATS_GRANTS: Readonly<Record<NatsServiceName, NatsGrant>> = {
   gateway: { publishesJobs: [], consumers: [{ stream: 'AUDIT', durable: 'gateway-audit-log' }], inspectsConsumers: true },
   vault: { publishesJobs: [], consumers: [{ stream: 'JOBS_SECRETS', durable: 'vault-secret-jobs' }] },
   'tool-runner': { publishesJobs: ['tools'], consumers: [{ stream: 'JOBS_TOOLS', durable: 'tool-runner-tool-jobs' }] },
-  'document-ingest': { publishesJobs: ['documents'], consumers: [{ stream: 'JOBS_DOCUMENTS', durable: 'document-ingest-document-jobs' }] },
-  search: { publishesJobs: [], consumers: [] },
+  'document-ingest': { publishesJobs: ['documents', 'search'], consumers: [{ stream: 'JOBS_DOCUMENTS', durable: 'document-ingest-document-jobs' }] },
+  search: {
+    publishesJobs: [],
+    consumers: [
+      { stream: 'JOBS_SEARCH', durable: 'search-index-jobs' },
+      // Only document-ingest's document facts (deleted, access changed), not the whole of EVENTS.
+      { stream: 'EVENTS', durable: 'search-document-events', filter: 'csda.events.document-ingest.document.>' },
+    ],
+  },
   scheduler: { publishesJobs: ['secrets'], consumers: [{ stream: 'EVENTS', durable: 'scheduler-events' }] },
 };
 
@@ -82,14 +98,17 @@ export function natsServicePermissions(namespace: string, service: NatsServiceNa
     `${api}.INFO`,
     ...streamNames(subjects).map((name) => `${api}.STREAM.INFO.${name}`),
   ];
-  for (const { stream, durable } of grant.consumers) {
+  for (const { stream, durable, filter } of grant.consumers) {
     const name = subjects.stream(stream);
+    // Create/update: the 2.9 extended subject (with the filter), and the older forms — or, for a
+    // durable bound to a filter, only the extended subject naming it (the server checks the config's
+    // filter_subject against the subject's).
+    const create = filter
+      ? [`${api}.CONSUMER.CREATE.${name}.${durable}.${subjects.subject(filter)}`]
+      : [`${api}.CONSUMER.CREATE.${name}.${durable}`, `${api}.CONSUMER.CREATE.${name}.${durable}.>`, `${api}.CONSUMER.DURABLE.CREATE.${name}.${durable}`];
     publish.push(
       subjects.deadLetter(durable),
-      // Create/update: the 2.9 extended subject (with the filter), and the older forms.
-      `${api}.CONSUMER.CREATE.${name}.${durable}`,
-      `${api}.CONSUMER.CREATE.${name}.${durable}.>`,
-      `${api}.CONSUMER.DURABLE.CREATE.${name}.${durable}`,
+      ...create,
       `${api}.CONSUMER.INFO.${name}.${durable}`,
       `${api}.CONSUMER.MSG.NEXT.${name}.${durable}`,
       // ack / nak / term / in-progress go to the message's reply subject.

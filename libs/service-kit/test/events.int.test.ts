@@ -25,10 +25,12 @@ describe('JetStream (real NATS)', () => {
     await ensureStreams(nats);
     const names: string[] = [];
     for await (const name of nats.jsm.streams.names()) if (name.startsWith(`${namespace}_`)) names.push(name);
-    expect(names.sort()).toEqual(['AUDIT', 'DEAD_LETTER', 'EVENTS', 'JOBS_DOCUMENTS', 'JOBS_SECRETS', 'JOBS_TOOLS'].map((n) => `${namespace}_${n}`));
+    expect(names.sort()).toEqual(['AUDIT', 'DEAD_LETTER', 'EVENTS', 'JOBS_DOCUMENTS', 'JOBS_SEARCH', 'JOBS_SECRETS', 'JOBS_TOOLS'].map((n) => `${namespace}_${n}`));
     const jobs = await nats.jsm.streams.info(`${namespace}_JOBS_TOOLS`);
     expect(jobs.config.retention).toBe('workqueue');
     expect(jobs.config.subjects).toEqual([`${namespace}.csda.jobs.tools.>`]);
+    const search = await nats.jsm.streams.info(`${namespace}_JOBS_SEARCH`);
+    expect(search.config).toMatchObject({ retention: 'workqueue', subjects: [`${namespace}.csda.jobs.search.>`], duplicate_window: 24 * 60 * 60 * 1e9 });
   });
 
   it('de-duplicates publishes by Nats-Msg-Id and carries type, id and trace headers', async () => {

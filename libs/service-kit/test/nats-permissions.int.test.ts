@@ -169,6 +169,27 @@ describe.each([
     await job?.ackAck();
   });
 
+  it('document-ingest feeds JOBS_SEARCH; search consumes it and, of EVENTS, only document-ingest\'s document subjects', async () => {
+    const ingest = await as('document-ingest');
+    const search = await as('search');
+    await ingest.js.publish(sub('csda.jobs.search.index'), new Uint8Array([1]), { msgID: 'index:probe:1:0' });
+    await ingest.js.publish(sub('csda.events.document-ingest.document.deleted'), new Uint8Array([2]));
+    await expectRefusedByServer(search.js.publish(sub('csda.jobs.search.index'), new Uint8Array([1])));
+    await expectRefusedByServer((await as('tool-runner')).js.publish(sub('csda.jobs.search.index'), new Uint8Array([1])));
+    await ensureConsumer(search, { stream: stream('JOBS_SEARCH'), durable: 'search-index-jobs', filterSubject: sub('csda.jobs.search.>'), maxDeliver: 3, ackWaitMs: 5_000, backoffMs: [] });
+    const job = await (await search.js.consumers.get(stream('JOBS_SEARCH'), 'search-index-jobs')).next({ expires: 2_000 });
+    expect(job?.subject).toBe(sub('csda.jobs.search.index'));
+    await job?.ackAck();
+    const events = { stream: stream('EVENTS'), durable: 'search-document-events', maxDeliver: 3, ackWaitMs: 5_000, backoffMs: [] };
+    // A wider view of EVENTS (every service's events) under its own durable name is refused by the server.
+    await expectRefusedByServer(ensureConsumer(search, { ...events, filterSubject: sub('csda.events.>') }));
+    await expectRefusedByServer(search.jsm.consumers.add(stream('EVENTS'), { durable_name: 'search-document-events', ack_policy: AckPolicy.Explicit }));
+    await ensureConsumer(search, { ...events, filterSubject: sub('csda.events.document-ingest.document.>') });
+    const fact = await (await search.js.consumers.get(stream('EVENTS'), 'search-document-events')).next({ expires: 2_000 });
+    expect(fact?.subject).toBe(sub('csda.events.document-ingest.document.deleted'));
+    await fact?.ackAck();
+  });
+
   it('a queue cannot feed AUDIT: the vault pointing a push consumer of its own queue at csda.audit.gateway.* stores nothing there', async () => {
     const vault = await as('vault');
     const gateway = await as('gateway');

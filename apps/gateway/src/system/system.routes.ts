@@ -45,7 +45,7 @@ const toJson = (name: string, info: ServiceInfo | undefined, error?: string) => 
 const count = z.number().int().nullable();
 const queueSchema = z
   .object({
-    queue: z.string().meta({ description: 'JOBS_DOCUMENTS | JOBS_SECRETS | JOBS_TOOLS' }),
+    queue: z.string().meta({ description: 'JOBS_DOCUMENTS | JOBS_SEARCH | JOBS_SECRETS | JOBS_TOOLS' }),
     stream: z.string(),
     consumer: z.string(),
     state: z.enum(['ok', 'consumer_missing', 'stream_missing', 'unavailable']).meta({ description: 'ok; consumer_missing (its worker has not created its consumer); stream_missing (not provisioned); unavailable (NATS did not answer)' }),

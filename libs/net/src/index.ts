@@ -22,11 +22,17 @@
  *     body: JSON.stringify(expandJsonTemplate(config.body, input)), toolAllowHosts: config.allow_hosts,
  *     sensitiveHeaders: ['x-api-key'], timeoutMs, maxResponseBytes, signal });
  *   // res: { status, headers, body, truncated, redirects, attempts, url }
+ *
+ * Sandboxed programs with network access (see egress-proxy.ts): one proxy per execution on a unix socket,
+ * the same double allow list for every CONNECT and absolute-form request:
+ *
+ *   const proxy = createEgressProxy({ operatorAllow, toolAllowHosts: config.allow_hosts ?? [], maxBytes });
+ *   await proxy.listen(socketPath);  …run…  await proxy.close();  proxy.events(); // refusals in plain words
  */
 export { EgressRefusedError, HttpRequestError, type EgressRefusalReason, type HttpFailureKind } from './errors.ts';
 export { parseAllowList, type AllowList } from './allow-list.ts';
 export { checkAddress, classifyAddress, type AddressRefusal } from './address-policy.ts';
-export { systemResolver, type Resolver, type EgressPolicy } from './guarded-connector.ts';
+export { systemResolver, type Dial, type Resolver, type EgressPolicy } from './guarded-connector.ts';
 export { resolveChecked, ResolutionError } from './resolve-checked.ts';
 export {
   createGuardedHttp,
@@ -41,6 +47,7 @@ export {
 } from './guarded-http.ts';
 export { createHttpTool, retryAfterMs, type HttpTool, type HttpToolOptions, type HttpToolRequest, type HttpToolResponse } from './http-tool.ts';
 export { checkToolDestination, parseToolAllowHosts, type ToolAllowHosts } from './tool-policy.ts';
+export { createEgressProxy, type EgressEvent, type EgressProxy, type EgressProxyOptions, type EgressStats } from './egress-proxy.ts';
 export {
   checkUrlTemplate,
   expandUrlTemplate,

@@ -1,0 +1,89 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { EgressRefusedError } from './errors.ts';
+import type { ProxyContext } from './egress-proxy.ts';
+import { dialFailure, printable, replyRaw } from './egress-reply.ts';
+import { checkToolHop } from './tool-policy.ts';
+
+// host:port or [v6]:port — nothing else (no userinfo, path, spaces or a second colon outside brackets).
+const AUTHORITY = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s[\]/?#@:\\]+)):(\d{1,5})$/;
+// A TLS record carrying a handshake: content type 22, then major version 3.
+const TLS_HANDSHAKE = 0x16;
+
+/**
+ * `CONNECT host:port`: the destination is checked like an api_call URL (`https://host:port/`: literals and
+ * encodings, allow_hosts names before any lookup), resolved once, every address checked, the checked address
+ * dialled; only then is the tunnel confirmed. The first bytes through it must start a TLS handshake: the tunnel
+ * carries HTTPS, not SSH, SMTP or any other cleartext protocol to whatever public host.
+ */
+export async function openTunnel(ctx: ProxyContext, req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+  client.on('error', () => {});
+  const authority = req.url ?? '';
+  const target = `CONNECT ${printable(authority, 120)}`;
+  const refuse = (status: number, message: string, kind: 'refused' | 'failed' = 'refused') => {
+    ctx.record({ kind, target, message });
+    replyRaw(client, status, message);
+  };
+  const denied = ctx.admit();
+  if (denied) return refuse(denied.status, denied.message);
+  const m = AUTHORITY.exec(authority);
+  const port = Number(m?.[3]);
+  if (!m || !(port >= 1 && port <= 65_535)) return refuse(400, 'CONNECT needs host:port with a port from 1 to 65535');
+  let hostname: string;
+  let host: string;
+  try {
+    const checked = checkToolHop(`https://${m[1] !== undefined ? `[${m[1]}]` : m[2]}:${port}/`, ctx.tool, ctx.policy);
+    hostname = checked.url.hostname;
+    host = checked.host;
+  } catch (err) {
+    if (err instanceof EgressRefusedError) return refuse(403, err.message);
+    throw err;
+  }
+  const conn = ctx.open('tunnel');
+  conn.track(client);
+  client.on('close', conn.release);
+  let upstream: Socket;
+  try {
+    upstream = await ctx.dial(hostname, port);
+  } catch (err) {
+    conn.release();
+    const f = dialFailure(`${host}:${port}`, err);
+    return refuse(f.status, f.message, f.kind);
+  }
+  upstream.on('error', () => {});
+  conn.track(upstream);
+  if (client.destroyed || upstream.destroyed) {
+    upstream.destroy();
+    client.destroy();
+    return;
+  }
+  const end = () => {
+    client.destroy();
+    upstream.destroy();
+    conn.release();
+  };
+  client.on('close', end);
+  upstream.on('close', end);
+  const start = (first: Buffer) => {
+    if (first[0] !== TLS_HANDSHAKE) {
+      ctx.record({ kind: 'cut', target, message: `the tunnel to ${host}:${port} did not start with a TLS handshake: CONNECT carries HTTPS only` });
+      return end();
+    }
+    if (!ctx.count(first.length)) return;
+    upstream.write(first);
+    client.on('data', (c: Buffer) => void ctx.count(c.length));
+    upstream.on('data', (c: Buffer) => void ctx.count(c.length));
+    client.pipe(upstream);
+    upstream.pipe(client);
+  };
+  client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+  if (head.length > 0) return start(head);
+  // The proxy's sockets are half-open capable: a client that ends before speaking ends the tunnel.
+  client.once('end', end);
+  client.once('data', (first: Buffer) => {
+    client.pause();
+    client.off('end', end);
+    start(first);
+  });
+}

@@ -16,6 +16,7 @@ import { createMaintenanceService } from './rotation/maintenance.service.ts';
 import { createPostgresOps } from './rotation/postgres-ops.ts';
 import { createRotationEngine } from './rotation/rotation.engine.ts';
 import { createWebhookOps } from './rotation/webhook-strategy.ts';
+import { createGrantService } from './grants/grant.service.ts';
 import { createRoutes } from './rpc/routes.ts';
 import { createSecretRepository } from './secrets/secret.repository.ts';
 import { createSecretService } from './secrets/secret.service.ts';
@@ -77,7 +78,7 @@ await runCli(
       const rotation = createRotationEngine({ repository, keyring: () => keyring, subjects, postgres, webhook: createWebhookOps({ http }) });
       const secrets = createSecretService({ repository, keyring: () => keyring, rotation, postgres });
       const maintenance = createMaintenanceService({ repository, subjects });
-      await serve(runtime, { routes: createRoutes(runtime, secrets, maintenance), opsServer: true, audit: outbox });
+      await serve(runtime, { routes: createRoutes(runtime, secrets, maintenance, createGrantService({ repository })), opsServer: true, audit: outbox });
 
       const spec = jobsSpec(runtime, cfg);
       await ensureConsumer(runtime.nats, consumerConfigSpec(spec));

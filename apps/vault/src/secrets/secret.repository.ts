@@ -1,6 +1,7 @@
 import { ConflictError } from '@csda/errors';
 import type { AuditFact, AuditOutbox } from '@csda/service-kit';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { grantQueries } from '../grants/grant.repository.ts';
 import { rotationQueries } from '../rotation/rotation.repository.ts';
 import type { RotationPolicy, RotationState, RotationStatus, RotationStrategy, SealedVersion, SecretRecord, VersionRecord } from './secret.types.ts';
 
@@ -298,6 +299,7 @@ function createQueries(em: EntityManager, outbox: Pick<AuditOutbox, 'write'>) {
       return outbox.write(em, [fact]);
     },
     ...rotationQueries(em, run),
+    ...grantQueries(run),
   };
 }
 

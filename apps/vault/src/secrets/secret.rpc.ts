@@ -44,7 +44,7 @@ export function callContext(ctx: HandlerContext): CallContext {
 }
 
 /** Proto ↔ domain mapping for VaultService; the logic lives in the secret service. */
-export function createSecretRpc(service: SecretService): Omit<ServiceImpl<typeof VaultService>, 'getInfo' | 'listDueRotations' | 'expireSecrets' | 'warnExpiringSecrets'> {
+export function createSecretRpc(service: SecretService): Omit<ServiceImpl<typeof VaultService>, 'getInfo' | 'listDueRotations' | 'expireSecrets' | 'warnExpiringSecrets' | 'replaceToolGrants' | 'revokeToolGrants' | 'listSecretGrants' | 'revokeSecretGrant'> {
   return {
     async createSecret(req, ctx) {
       const secret = await service.create(callContext(ctx), {
@@ -82,7 +82,7 @@ export function createSecretRpc(service: SecretService): Omit<ServiceImpl<typeof
       return {};
     },
     async revealSecret(req, ctx) {
-      return service.reveal(callContext(ctx), req.id, req.version);
+      return service.reveal(callContext(ctx), req.id, req.version, req.toolId, req.executionId);
     },
     async putSecretValue(req, ctx) {
       return { secret: toProto(await service.putValue(callContext(ctx), req.id, req.value, req.expectedVersion)) };

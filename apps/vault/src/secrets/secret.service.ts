@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { hasPermission, requirePermission, requireScoped, subjectOf, type Principal } from '@csda/auth';
 import { ConflictError, ExternalServiceError, NotFoundError, ValidationError, VaultDecryptError } from '@csda/errors';
 import { DecryptError, aadFor, decryptValue, encryptValue, type Keyring } from '@csda/crypto';
-import type { AuditFact } from '@csda/service-kit';
 import type { SecretChanges, SecretQueries, SecretRepository, Visibility } from './secret.repository.ts';
 import { RotationFailure, type PostgresOps, type RotationEngine } from '../rotation/rotation.engine.ts';
 import { checkReferences, checkStrategyValue } from '../rotation/strategy-checks.ts';
+import { checkToolUse, requireGrant, toolUseDetails } from '../grants/tool-use.ts';
+import { secretFact as fact } from './secret.audit.ts';
 import type { SealedVersion, SecretRecord, VersionRecord } from './secret.types.ts';
 import { checkDescription, checkId, checkName, checkPaging, checkRoles, checkRotation, checkRotationStatus, checkTags, checkValue } from './secret.validation.ts';
 
@@ -56,8 +57,8 @@ export interface UpdateSecretInput {
 }
 
 // A service acting for a user sees and changes what that user may, within its scope.
-const visibilityOf = (p: Principal): Visibility => ({ userId: subjectOf(p).id, roles: subjectOf(p).roles, all: hasPermission(p, 'secrets:admin') });
-const canModify = (p: Principal, s: SecretRecord) => s.ownerId === subjectOf(p).id || hasPermission(p, 'secrets:admin');
+export const visibilityOf = (p: Principal): Visibility => ({ userId: subjectOf(p).id, roles: subjectOf(p).roles, all: hasPermission(p, 'secrets:admin') });
+export const canModify = (p: Principal, s: SecretRecord) => s.ownerId === subjectOf(p).id || hasPermission(p, 'secrets:admin');
 const nextRotation = (enabled: boolean, intervalDays: number | null, from: Date) =>
   enabled && intervalDays ? new Date(from.getTime() + intervalDays * DAY_MS) : null;
 
@@ -67,18 +68,6 @@ const nextRotation = (enabled: boolean, intervalDays: number | null, from: Date)
  * same answer, so ids cannot be probed.
  */
 export function createSecretService(deps: SecretServiceDeps) {
-  const fact = (ctx: CallContext, action: string, secretId: string, details: Record<string, string> = {}, outcome: 'success' | 'failure' = 'success'): AuditFact => ({
-    action,
-    actor: ctx.principal.id,
-    actorName: ctx.principal.name,
-    outcome,
-    resourceType: 'secret',
-    resourceId: secretId,
-    ip: ctx.ip,
-    requestId: ctx.requestId,
-    details: ctx.principal.onBehalfOf ? { ...details, on_behalf_of: ctx.principal.onBehalfOf.id } : details,
-  });
-
   const seal = (secretId: string, version: number, plaintext: Buffer) => {
     try {
       return { version, ...encryptValue(deps.keyring(), plaintext, aadFor(secretId, version)) };
@@ -247,29 +236,33 @@ export function createSecretService(deps: SecretServiceDeps) {
       });
     },
 
-    async reveal(ctx: CallContext, id: string, version: number): Promise<{ value: string; version: number }> {
+    /** `toolId`/`executionId`: the tool-runner's reveal for an execution (checked against the tool's grant). */
+    async reveal(ctx: CallContext, id: string, version: number, toolId = '', executionId = ''): Promise<{ value: string; version: number }> {
       id = checkId(id);
       requireScoped(ctx.principal, 'secrets:reveal', id);
       // A scoped grant to reveal one secret implies reading it; everyone else needs both permissions.
       if (ctx.principal.scope === undefined) requirePermission(ctx.principal, 'secrets:read');
+      const use = checkToolUse(ctx.principal, toolId, executionId);
+      const tool = toolUseDetails(use);
       const repo = deps.repository();
       const found = await repo.findSealed(id, visibilityOf(ctx.principal), version);
       if (!found) throw new NotFoundError('secret', version ? `${id} version ${version}` : id);
       const refused = !found.secret.isActive ? 'inactive' : found.secret.expiresAt && found.secret.expiresAt.getTime() <= Date.now() ? 'expired' : undefined;
       if (refused) {
-        await repo.audit(fact(ctx, 'secret_reveal_refused', id, { reason: refused }, 'failure'));
+        await repo.audit(fact(ctx, 'secret_reveal_refused', id, { reason: refused, ...tool }, 'failure'));
         throw new ConflictError(refused === 'inactive' ? 'Secret is inactive' : 'Secret has expired', { resource: 'secret', identifier: id, reason: refused });
       }
+      if (use) await requireGrant(repo, ctx, id, use);
       let plaintext: Buffer;
       try {
         plaintext = decryptValue(deps.keyring(), found.sealed, aadFor(id, found.sealed.version));
       } catch (err) {
         if (!(err instanceof DecryptError)) throw err;
-        await repo.audit(fact(ctx, 'secret_revealed', id, { version: String(found.sealed.version), reason: 'decrypt_failed' }, 'failure'));
+        await repo.audit(fact(ctx, 'secret_revealed', id, { version: String(found.sealed.version), reason: 'decrypt_failed', ...tool }, 'failure'));
         throw new VaultDecryptError(id);
       }
       // The value leaves only once its reveal is on record (committed to the outbox).
-      await repo.audit(fact(ctx, 'secret_revealed', id, { version: String(found.sealed.version) }));
+      await repo.audit(fact(ctx, 'secret_revealed', id, { version: String(found.sealed.version), ...tool }));
       const value = plaintext.toString('utf8');
       plaintext.fill(0);
       return { value, version: found.sealed.version };

@@ -6,6 +6,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { createInternalTokenSigner, parseSigningKey, servicePrincipal, INTERNAL_TOKEN_HEADER } from '@csda/auth';
 import { createTestDatabase, deleteNamespace, freePort, generateTestKeys, repoRoot, runCommand, testNamespace, type TestDatabase } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrations } from '../src/migrations/index.ts';
 
 type Unary = (req: object, metadata: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;
 
@@ -66,7 +67,7 @@ describe('gRPC interop', () => {
     metadata.set(INTERNAL_TOKEN_HEADER, await signer.sign(servicePrincipal('gateway', ['system:read']), 'vault'));
     const res = await call(c, 'GetInfo', {}, metadata);
     c.close();
-    expect(res.info).toMatchObject({ name: 'vault', version: '0.1.0', schemaVersion: 'Migration20261203000000-rotation', schemaCurrent: true });
+    expect(res.info).toMatchObject({ name: 'vault', version: '0.1.0', schemaVersion: migrations.at(-1)!.name, schemaCurrent: true });
   });
 
   it('answers grpc.health.v1.Health/Check for the service, liveness, and NOT_FOUND for unknown names', async () => {

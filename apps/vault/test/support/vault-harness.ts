@@ -28,6 +28,8 @@ export interface VaultHarness {
   as(p: Principal): Promise<{ headers: Record<string, string> }>;
   /** Call options with the scheduler's own service identity (or another principal it signs, e.g. acting for a user). */
   asScheduler(principal?: Principal): Promise<{ headers: Record<string, string> }>;
+  /** Call options signed by the tool-runner for `principal` (its own identity, e.g. acting for a user). */
+  asToolRunner(principal: Principal): Promise<{ headers: Record<string, string> }>;
   publishJob(job: MessageInitShape<typeof RotateSecretJobSchema>, msgId?: string): Promise<void>;
   /** JobResults the vault wrote to its outbox for `jobId`, oldest first. */
   jobResults(jobId: string): Promise<JobResult[]>;
@@ -59,6 +61,7 @@ export async function startHarness(label: string, baseEnv: Record<string, string
   const signer = (issuer: string) => createInternalTokenSigner({ key: parseSigningKey(issuer, keys.signingKeys[issuer]!) });
   const gateway = signer('gateway');
   const scheduler = signer('scheduler');
+  const toolRunner = signer('tool-runner');
   const vaults: Vault[] = [];
   const allLogs: (() => string)[] = [];
   const outbox = (where: string, params: unknown[]) =>
@@ -78,6 +81,7 @@ export async function startHarness(label: string, baseEnv: Record<string, string
     },
     as: async (p) => ({ headers: principalHeaders(await gateway.sign(p, 'vault')) }),
     asScheduler: async (principal) => ({ headers: principalHeaders(await scheduler.sign(principal ?? servicePrincipal('scheduler', []), 'vault')) }),
+    asToolRunner: async (principal) => ({ headers: principalHeaders(await toolRunner.sign(principal, 'vault')) }),
     async publishJob(job, msgId) {
       const message: RotateSecretJob = create(RotateSecretJobSchema, { enqueuedAtMs: BigInt(Date.now()), ...job });
       await publishProto(nats, nats.subjects.subject('csda.jobs.secrets.rotate'), RotateSecretJobSchema, message, { eventId: msgId ?? message.jobId });

@@ -72,7 +72,7 @@ await runCli(
           resolveProgram,
           checkReadOnlySql: (sql) => void checkReadOnlySql(sql),
         },
-        checkSecrets: (owner, list) => grants.check(owner, list),
+        grants,
         audit,
       });
       const notifier = createFinishNotifier();

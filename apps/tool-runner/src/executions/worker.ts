@@ -107,7 +107,7 @@ export function createWorker(deps: WorkerDeps) {
     const definition = definitionFromJson(stored);
     let revealed;
     try {
-      revealed = await deps.grants.reveal({ id: tool.ownerId, name: tool.ownerName, roles: tool.ownerRoles }, definition.secrets);
+      revealed = await deps.grants.reveal({ id: tool.ownerId, name: tool.ownerName, roles: tool.ownerRoles }, definition.secrets, { toolId: tool.id, executionId: execution.id });
     } catch (err) {
       if (err instanceof SecretUnavailableError) return { status: 'failed', output: null, stderr: '', error: { code: 'SECRET_UNAVAILABLE', message: err.message }, truncated: false, exitCode: null, warnings: [] };
       throw err;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { requireScoped, subjectOf, type Principal } from '@csda/auth';
 import { ConflictError, NotFoundError, ValidationError } from '@csda/errors';
 import type { AuditOutbox } from '@csda/service-kit';
+import type { SecretGrants } from '../executions/secret-grants.ts';
 import type { ToolRepository, Visibility } from './tool.repository.ts';
 import { TOOL_TYPES, type SecretGrant, type ToolRecord } from './tool.types.ts';
 import { validateTool, type ToolInputData, type ValidationDeps } from './tool.validation.ts';
@@ -17,10 +18,12 @@ export interface ToolServiceDeps {
   readonly repository: () => ToolRepository;
   readonly validation: ValidationDeps;
   /**
-   * Checks the owner may use each granted secret (it exists and is visible to them in the vault);
-   * throws ValidationError naming `secrets[i].secret_id` otherwise.
+   * The vault's side of the tool's secrets. `check`: the owner may use each
+   * granted secret (it exists and is visible to them), else ValidationError
+   * naming `secrets[i].secret_id`. `record`: the vault's grants of the tool
+   * become `grants`. `revokeAll`: the tool is gone.
    */
-  readonly checkSecrets: (owner: ToolOwner, grants: readonly SecretGrant[]) => Promise<void>;
+  readonly grants: Pick<SecretGrants, 'check' | 'record' | 'revokeAll'>;
   readonly audit?: Pick<AuditOutbox, 'record'>;
   readonly clock?: () => Date;
 }
@@ -54,8 +57,11 @@ export function createToolService(deps: ToolServiceDeps) {
     if (grants.length === 0) return;
     const permissions = p.onBehalfOf ? [] : p.permissions;
     if (!permissions.includes('secrets:reveal')) throw new ValidationError('Granting secrets to a tool needs secrets:reveal', { secrets: 'you may not reveal secrets, so you may not grant them' });
-    await deps.checkSecrets(ownerOf(p), grants);
+    await deps.grants.check(ownerOf(p), grants);
   }
+
+  /** The secrets the caller may reveal, which the vault needs in scope to record a new grant. */
+  const revealable = (p: Principal, grants: readonly SecretGrant[]) => (!p.onBehalfOf && p.permissions.includes('secrets:reveal') ? grants.map((g) => g.secretId) : []);
 
   return {
     async create(p: Principal, input: ToolInputData): Promise<ToolRecord> {
@@ -65,7 +71,11 @@ export function createToolService(deps: ToolServiceDeps) {
       const id = randomUUID();
       const owner = ownerOf(p);
       const repo = deps.repository();
-      await repo.transaction((tx) => tx.insert({ id, ownerId: owner.id, ownerName: owner.name, ownerRoles: owner.roles, definition, now: clock() }));
+      // The vault records the grants before the tool commits (a refusal leaves no tool), so a tool never holds secrets the vault does not know of.
+      await repo.transaction(async (tx) => {
+        await tx.insert({ id, ownerId: owner.id, ownerName: owner.name, ownerRoles: owner.roles, definition, now: clock() });
+        if (definition.secrets.length > 0) await deps.grants.record(owner, { id, name: definition.name }, definition.secrets, revealable(p, definition.secrets));
+      });
       await audit(p, 'tool_created', id, { tool_type: definition.toolType, version: '1', secrets: String(definition.secrets.length), is_public: String(definition.isPublic) });
       return (await repo.findVisible(id, visibilityOf(p)))!;
     },
@@ -107,6 +117,10 @@ export function createToolService(deps: ToolServiceDeps) {
           throw new ConflictError(`Tool is at version ${locked.version}, not ${expectedVersion}`, { current_version: String(locked.version) });
         }
         await tx.replace(toolId, locked.version + 1, owner.roles, definition, owner.id, clock());
+        // Under the tool's row lock, so concurrent saves reach the vault in commit order; removed secrets are revoked there.
+        if (definition.secrets.length > 0 || locked.secrets.length > 0) {
+          await deps.grants.record(owner, { id: toolId, name: definition.name }, definition.secrets, revealable(p, definition.secrets));
+        }
         return locked.version + 1;
       });
       await audit(p, 'tool_updated', toolId, { version: String(version), tool_type: definition.toolType, secrets: String(definition.secrets.length) });
@@ -118,8 +132,11 @@ export function createToolService(deps: ToolServiceDeps) {
       const toolId = checkToolId(id);
       const owner = ownerOf(p);
       await deps.repository().transaction(async (tx) => {
-        if (!(await tx.findOwnForUpdate(toolId, owner.id))) throw new NotFoundError('tool', id);
+        const locked = await tx.findOwnForUpdate(toolId, owner.id);
+        if (!locked) throw new NotFoundError('tool', id);
         await tx.softDelete(toolId, clock());
+        // Before the delete commits: if the vault cannot revoke, the tool stays (and its grants with it).
+        if (locked.secrets.length > 0) await deps.grants.revokeAll(owner, toolId);
       });
       await audit(p, 'tool_deleted', toolId, {});
     },

@@ -5,9 +5,16 @@ import { configSchema } from './config.ts';
 const load = (env: Record<string, string>) => loadConfig(configSchema, env);
 
 describe('scheduler config', () => {
-  it('defaults: loops on, scan every 60 s, cleanup hourly, warnings at 14, 3 and 1 days, gateway RPC on 50050', () => {
+  it('defaults: loops on, scan every 60 s, cleanup hourly, warnings at 14, 3 and 1 days, gateway RPC on 50050, tool-runner on 50052', () => {
     const c = load({});
-    expect(c).toMatchObject({ SCHEDULER_LOOPS: true, SCHEDULER_SCAN_INTERVAL_S: 60, SCHEDULER_CLEANUP_INTERVAL_S: 3_600, GATEWAY_URL: 'http://127.0.0.1:50050', VAULT_URL: 'http://127.0.0.1:50051' });
+    expect(c).toMatchObject({
+      SCHEDULER_LOOPS: true,
+      SCHEDULER_SCAN_INTERVAL_S: 60,
+      SCHEDULER_CLEANUP_INTERVAL_S: 3_600,
+      GATEWAY_URL: 'http://127.0.0.1:50050',
+      VAULT_URL: 'http://127.0.0.1:50051',
+      TOOL_RUNNER_URL: 'http://127.0.0.1:50052',
+    });
     expect(c.SCHEDULER_EXPIRY_WARN_DAYS).toEqual([14, 3, 1]);
   });
 
@@ -26,6 +33,7 @@ describe('scheduler config', () => {
       ['SCHEDULER_LOOPS', 'maybe'],
       ['SCHEDULER_SCAN_INTERVAL_S', '0'],
       ['GATEWAY_URL', 'ftp://gateway'],
+      ['TOOL_RUNNER_URL', 'file:///tool-runner'],
     ] as const) {
       const err = (() => {
         try {

@@ -44,6 +44,8 @@ export const configSchema = z.object({
   VAULT_URL: serviceUrl(50051),
   /** The gateway's internal Connect port (its RPC_PORT), for GetUsers / PurgeSessions. */
   GATEWAY_URL: serviceUrl(50050),
+  /** The tool-runner's Connect endpoint (run_tool schedules). */
+  TOOL_RUNNER_URL: serviceUrl(50052),
   /** Run the background loops (due-rotation scan, cleanup) in `serve`; off leaves them to the CronJobs. */
   SCHEDULER_LOOPS: flag(true),
   /** How often `serve` looks for due rotations. */

@@ -96,6 +96,7 @@ function startLoops(runtime: ServiceRuntime<Config>, pipeline: Pipeline): void {
     logger: logger.child({ component: 'schedules' }),
     enqueueRotations: (jobs, em) => pipeline.queue.enqueueRotations(jobs, em),
     vault: clients.vault,
+    toolRunner: clients.toolRunner,
     asUser: clients.asUser,
     gateway: clients.gateway,
     asScheduler: clients.asScheduler,
@@ -125,7 +126,7 @@ await runCli(
         routes: createRoutes(runtime, {
           jobs: pipeline.jobs,
           alerts: { em, revealSigningSecret, checkDestination: createDestinationCheck(runtime.config), audit },
-          schedules: { em, vault: clients.vault, asUser: clients.asUser, audit },
+          schedules: { em, vault: clients.vault, toolRunner: clients.toolRunner, asUser: clients.asUser, audit },
         }),
         opsServer: true,
         audit,

@@ -74,6 +74,7 @@ describe('scheduler: firing user schedules', () => {
       logger: h.logger,
       enqueueRotations: (jobs, em) => queue.enqueueRotations(jobs, em),
       vault: h.clients.vault,
+      toolRunner: h.clients.toolRunner,
       asUser: h.clients.asUser,
       gateway,
       asScheduler: h.clients.asScheduler,

@@ -3,6 +3,7 @@ import { ConnectError, createClient, createRouterTransport, type Client, type Co
 import { createInternalTokenSigner, parsePrivateKey, parseSigningKey, parseVerifyKeys, principalHeaders, SEEDED_ROLES, type Principal } from '@csda/auth';
 import { ErrorDetailSchema } from '@csda/proto/csda/common/v1/error_detail_pb.js';
 import { SchedulerService } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
+import { ToolRunnerService } from '@csda/proto/csda/tools/v1/tools_pb.js';
 import type { Secret } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import {
@@ -55,11 +56,13 @@ export interface SchedulesHarness {
   /** Environment a scheduler runtime of this harness runs with (keys, database, vault URL). */
   readonly schedulerEnv: Record<string, string>;
   readonly vault: Client<typeof VaultService>;
+  /** A real tool-runner process (option `toolRunnerEnv`); absent otherwise (the scheduler's TOOL_RUNNER_URL then points nowhere). */
+  readonly toolRunner?: Client<typeof ToolRunnerService>;
   readonly clock: ReturnType<typeof fakeClock>;
   /** SchedulerService's schedule RPCs over an in-memory Connect transport, with the real auth and error interceptors. */
   readonly scheduler: Client<typeof SchedulerService>;
   /** Call options for `principal` as the gateway signs them for `audience`. */
-  as(principal: Principal, audience?: 'scheduler' | 'vault'): Promise<{ headers: Record<string, string> }>;
+  as(principal: Principal, audience?: 'scheduler' | 'vault' | 'tool-runner'): Promise<{ headers: Record<string, string> }>;
   /** A secret of `owner` in the vault, rotating with `strategy` (default random). */
   createSecret(owner: Principal, name: string, strategy?: string): Promise<Secret>;
   sql<R extends Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
@@ -68,10 +71,12 @@ export interface SchedulesHarness {
 
 /**
  * A scheduler database migrated to the current schema, a real vault process
- * (its own NATS namespace), the scheduler's real identity and clients, and the
- * schedule RPCs served through the production interceptors.
+ * (its own NATS namespace), with `toolRunnerEnv` a real tool-runner process
+ * too (same database and namespace, that extra environment), the scheduler's
+ * real identity and clients, and the schedule RPCs served through the
+ * production interceptors.
  */
-export async function openSchedulesHarness(clockStart: string, options: { vaultNamespace?: string } = {}): Promise<SchedulesHarness> {
+export async function openSchedulesHarness(clockStart: string, options: { vaultNamespace?: string; toolRunnerEnv?: Record<string, string> } = {}): Promise<SchedulesHarness> {
   const keys = generateTestKeys();
   // Its own namespace by default, so the vault's rotation workers never see the jobs a test publishes.
   const vaultNamespace = options.vaultNamespace ?? testNamespace();
@@ -93,20 +98,29 @@ export async function openSchedulesHarness(clockStart: string, options: { vaultN
   expect(migrated.code, migrated.stderr + migrated.stdout).toBe(0);
   const vaultService = await startService('vault', { ...vaultEnv, NODE_ENV: 'production', LOG_LEVEL: 'warn' });
   const vaultUrl = `http://127.0.0.1:${vaultService.rpcPort}`;
+  let toolRunnerService: Awaited<ReturnType<typeof startService>> | undefined;
+  if (options.toolRunnerEnv) {
+    const env = { ...keys.envFor('tool-runner'), DATABASE_URL: db.url, NATS_NAMESPACE: vaultNamespace, NATS_URL: natsUrl(), VAULT_URL: vaultUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn', ...options.toolRunnerEnv };
+    const toolsMigrated = await runCommand('tool-runner', 'migrate', env);
+    expect(toolsMigrated.code, toolsMigrated.stderr + toolsMigrated.stdout).toBe(0);
+    toolRunnerService = await startService('tool-runner', env);
+  }
+  // Nothing listens on port 9: without a tool-runner, run_tool targets meet an unavailable service.
+  const toolRunnerUrl = toolRunnerService ? `http://127.0.0.1:${toolRunnerService.rpcPort}` : 'http://127.0.0.1:9';
 
   const identity = await loadInternalIdentity(
     'scheduler',
     { INTERNAL_VERIFY_KEYS: parseVerifyKeys(keys.env.INTERNAL_VERIFY_KEYS), INTERNAL_SIGNING_KEY: parsePrivateKey(keys.signingKeys.scheduler!), NODE_ENV: 'production', CSDA_DATA_DIR: '/nonexistent' },
     () => undefined,
   );
-  const clients = createClients({ identity, metrics: createMetrics('scheduler') }, { VAULT_URL: vaultUrl, GATEWAY_URL: 'http://127.0.0.1:9' });
+  const clients = createClients({ identity, metrics: createMetrics('scheduler') }, { VAULT_URL: vaultUrl, GATEWAY_URL: 'http://127.0.0.1:9', TOOL_RUNNER_URL: toolRunnerUrl });
   const gateway = createInternalTokenSigner({ key: parseSigningKey('gateway', keys.signingKeys.gateway!) });
-  const as = async (principal: Principal, audience: 'scheduler' | 'vault' = 'scheduler') => ({ headers: principalHeaders(await gateway.sign(principal, audience)) });
+  const as = async (principal: Principal, audience: 'scheduler' | 'vault' | 'tool-runner' = 'scheduler') => ({ headers: principalHeaders(await gateway.sign(principal, audience)) });
   const clock = fakeClock(clockStart);
 
   const transport = createRouterTransport(
     (router) => {
-      router.service(SchedulerService, createSchedulesRpc({ em: () => orm.em.fork() as EntityManager, vault: clients.vault, asUser: clients.asUser, clock: clock.now }));
+      router.service(SchedulerService, createSchedulesRpc({ em: () => orm.em.fork() as EntityManager, vault: clients.vault, toolRunner: clients.toolRunner, asUser: clients.asUser, clock: clock.now }));
     },
     { router: { interceptors: [serverInterceptor(logger, false), internalAuthInterceptor(identity)] } },
   );
@@ -118,8 +132,9 @@ export async function openSchedulesHarness(clockStart: string, options: { vaultN
     openOrm,
     orm,
     clients,
-    schedulerEnv: { ...keys.envFor('scheduler'), DATABASE_URL: db.url, NATS_URL: natsUrl(), VAULT_URL: vaultUrl, GATEWAY_URL: 'http://127.0.0.1:9', NODE_ENV: 'production', LOG_LEVEL: 'warn' },
+    schedulerEnv: { ...keys.envFor('scheduler'), DATABASE_URL: db.url, NATS_URL: natsUrl(), VAULT_URL: vaultUrl, GATEWAY_URL: 'http://127.0.0.1:9', TOOL_RUNNER_URL: toolRunnerUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn' },
     vault,
+    toolRunner: toolRunnerService ? createServiceClient(ToolRunnerService, toolRunnerUrl) : undefined,
     clock,
     scheduler: createClient(SchedulerService, transport),
     as,
@@ -130,6 +145,7 @@ export async function openSchedulesHarness(clockStart: string, options: { vaultN
     sql: (text, params = []) => query(db.url, text, params),
     async close() {
       for (const o of orms) await o.close(true);
+      await toolRunnerService?.stop();
       await vaultService.stop();
       await db.drop();
       if (!options.vaultNamespace) await deleteNamespace(vaultNamespace);

@@ -7,7 +7,7 @@ import { nextRunAfter } from './cron.ts';
 import { createScheduleRepository, type DueCursor, type ScheduleQueries, type ScheduleRecord } from './schedule.repository.ts';
 import type { ScheduleMetrics } from './schedule-metrics.ts';
 import { planDueSlot } from './slots.ts';
-import { fireTarget, TargetUnavailableError, type FireOutcome, type Owner, type TargetDeps } from './targets.ts';
+import { fireTarget, targetRunning, TargetUnavailableError, type FireOutcome, type Owner, type TargetDeps } from './targets.ts';
 
 /** Job statuses after which a job changes no more (jobs/job.entity.ts FINISHED_STATUSES). */
 const FINISHED_JOB_STATUSES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'dead']);
@@ -62,10 +62,13 @@ interface PendingRetry {
  * and publishes its job (Nats-Msg-Id `schedule:<id>:<slot ms>`), and advances
  * `next_run_at` — so any number of replicas fire each slot once, and a crash
  * before the commit leaves the slot due for the next tick (the job's message
- * id de-duplicates a repeated publish). A target whose service does not
- * answer (the vault restarting) keeps its slot and is retried every tick for
- * `graceMs`, then the run is recorded as failed: a brief outage neither loses
- * the slot nor counts as a misfire.
+ * id de-duplicates a repeated publish). A run_tool target instead asks the
+ * tool-runner for an execution in that transaction and records its id; that
+ * call has no idempotency key, so a commit that fails after it leaves one
+ * extra execution when the slot is retried. A target whose service does not
+ * answer (the vault or the tool-runner restarting) keeps its slot and is
+ * retried every tick for `graceMs`, then the run is recorded as failed: a
+ * brief outage neither loses the slot nor counts as a misfire.
  */
 export function createScheduleFiring(deps: ScheduleLoopDeps) {
   const clock = deps.clock ?? (() => new Date());
@@ -120,19 +123,43 @@ export function createScheduleFiring(deps: ScheduleLoopDeps) {
         return outcome;
       };
 
+      const dueAt = s.nextRunAt.getTime();
+      const catchUp = plan.fire.catchUp;
+      /** A target's service did not answer: rethrown (rolling the claim back, the slot stays due) until graceMs has passed, then what to record. */
+      const retryOrGiveUp = (err: unknown, what: string): string => {
+        if (!(err instanceof TargetUnavailableError)) throw err;
+        const since = pending?.dueAt === dueAt ? pending.since : now.getTime();
+        if (now.getTime() - since < graceMs) {
+          retrying.set(s.id, { dueAt, slot: slot.getTime(), catchUp, since });
+          throw err;
+        }
+        retrying.delete(s.id);
+        return `${what}: ${err.message}; retried for ${Math.round((now.getTime() - since) / 1000)} s`;
+      };
+
       if (!owner.permissions.includes('schedules:write')) {
         const inserted = await recordRun(tx, s, slot, now, 'failed', 'the owner no longer holds schedules:write');
         return inserted ? finish('failed', 'recorded') : finish(s.lastRunStatus, 'taken');
       }
       if (s.overlapPolicy === 'forbid') {
         const last = await tx.lastJob(s.id);
-        if (last && last.status !== '' && !FINISHED_JOB_STATUSES.has(last.status)) {
-          const inserted = await recordRun(tx, s, slot, now, 'skipped', `previous run still running (job ${last.jobId} is ${last.status})`);
+        let busy: string | undefined;
+        try {
+          // A job of the scheduler's own says its status; other work (a tool execution) is asked of its target.
+          if (last?.status === '') busy = await targetRunning(deps, owner, s.target, last.jobId);
+          else if (last && !FINISHED_JOB_STATUSES.has(last.status)) busy = `job ${last.jobId} is ${last.status}`;
+        } catch (err) {
+          const inserted = await recordRun(tx, s, slot, now, 'failed', retryOrGiveUp(err, 'could not check the previous run'));
+          return inserted ? finish('failed', 'recorded') : finish(s.lastRunStatus, 'taken');
+        }
+        if (busy) {
+          retrying.delete(s.id);
+          const inserted = await recordRun(tx, s, slot, now, 'skipped', `previous run still running (${busy})`);
           return inserted ? finish('skipped', 'recorded') : finish(s.lastRunStatus, 'taken');
         }
       }
       const runId = randomUUID();
-      const detail = plan.fire.catchUp ? 'catch-up run for missed slots' : '';
+      const detail = catchUp ? 'catch-up run for missed slots' : '';
       if (!(await tx.insertRun({ id: runId, scheduleId: s.id, scheduledFor: slot, firedAt: now, status: 'queued', detail }))) {
         return finish(s.lastRunStatus, 'taken');
       }
@@ -141,15 +168,7 @@ export function createScheduleFiring(deps: ScheduleLoopDeps) {
         outcome = await fireTarget(deps, { scheduleId: s.id, runId, scheduledFor: slot, owner, em: txEm }, s.target);
         retrying.delete(s.id);
       } catch (err) {
-        if (!(err instanceof TargetUnavailableError)) throw err;
-        const since = pending?.dueAt === s.nextRunAt.getTime() ? pending.since : now.getTime();
-        if (now.getTime() - since < graceMs) {
-          // Rolls this claim back: the slot stays due and the next tick tries it again.
-          retrying.set(s.id, { dueAt: s.nextRunAt.getTime(), slot: slot.getTime(), catchUp: plan.fire.catchUp, since });
-          throw err;
-        }
-        retrying.delete(s.id);
-        outcome = { status: 'failed', detail: `could not start: ${err.message}; retried for ${Math.round((now.getTime() - since) / 1000)} s` };
+        outcome = { status: 'failed', detail: retryOrGiveUp(err, 'could not start') };
       }
       if (outcome.status === 'queued') {
         await tx.completeRun(runId, { status: 'queued', jobId: outcome.jobId, detail, at: now });

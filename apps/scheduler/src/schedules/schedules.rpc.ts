@@ -46,8 +46,9 @@ export function runToProto(r: RunRecord): ScheduleRun {
 export interface SchedulesRpcDeps {
   /** A fresh EntityManager per call (e.g. `() => runtime.orm.em.fork()`). */
   readonly em: () => EntityManager;
-  /** The vault client and acting-for call options (clients.ts), to check a target as its owner. */
+  /** The vault and tool-runner clients and acting-for call options (clients.ts), to check a target as its owner. */
   readonly vault: TargetDeps['vault'];
+  readonly toolRunner: TargetDeps['toolRunner'];
   readonly asUser: TargetDeps['asUser'];
   readonly audit?: ScheduleServiceDeps['audit'];
   readonly clock?: () => Date;
@@ -59,7 +60,7 @@ export function createSchedulesRpc(
 ): Pick<ServiceImpl<typeof SchedulerService>, 'createSchedule' | 'listSchedules' | 'getSchedule' | 'updateSchedule' | 'deleteSchedule' | 'listScheduleRuns'> {
   const service = createScheduleService({
     repository: () => createScheduleRepository(deps.em()),
-    targets: { vault: deps.vault, asUser: deps.asUser },
+    targets: { vault: deps.vault, toolRunner: deps.toolRunner, asUser: deps.asUser },
     audit: deps.audit,
     clock: deps.clock,
   });

@@ -15,8 +15,8 @@ const detailsOf = (fn: () => unknown) => {
 };
 
 describe('schedule targets', () => {
-  it('is a closed union: today only rotate_secret', () => {
-    expect(TARGET_TYPES).toEqual(['rotate_secret']);
+  it('is a closed union: rotate_secret and run_tool', () => {
+    expect(TARGET_TYPES).toEqual(['rotate_secret', 'run_tool']);
   });
 
   it('maps the proto oneof to stored data and back, normalizing the id', () => {
@@ -28,15 +28,15 @@ describe('schedule targets', () => {
   });
 
   it('names target when the oneof is missing or empty, target.secret_id when the id is not a UUID', () => {
-    expect(detailsOf(() => targetFromProto(undefined))).toEqual({ target: 'required: one of rotate_secret' });
-    expect(detailsOf(() => targetFromProto(create(ScheduleTargetSchema, {})))).toEqual({ target: 'required: one of rotate_secret' });
+    expect(detailsOf(() => targetFromProto(undefined))).toEqual({ target: 'required: one of rotate_secret, run_tool' });
+    expect(detailsOf(() => targetFromProto(create(ScheduleTargetSchema, {})))).toEqual({ target: 'required: one of rotate_secret, run_tool' });
     for (const secretId of ['', 'abc', '../../secrets', "x' or 1=1 --", `${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(13)}`]) {
       expect(detailsOf(() => targetFromProto(create(ScheduleTargetSchema, { kind: { case: 'rotateSecret', value: { secretId } } })))).toEqual({ 'target.secret_id': 'a secret id (UUID)' });
     }
   });
 
   it('refuses stored rows that do not fit (a bug, not input)', () => {
-    expect(() => targetFromStored('run_tool', {})).toThrow(TypeError);
+    expect(() => targetFromStored('delete_everything', {})).toThrow(TypeError);
     expect(() => targetFromStored('rotate_secret', { secretId: 'camel' })).toThrow(TypeError);
   });
 });

@@ -7,8 +7,15 @@ export const SANDBOX_UID = 65534;
 
 // /etc pieces a dynamically linked python3 or coreutils needs, and nothing else (no passwd, shadow, ssl keys).
 const ETC_ALWAYS = ['/etc/ld.so.cache', '/etc/alternatives', '/etc/localtime'];
-// Name resolution and CA certificates, only when the tool has network access.
-const ETC_NETWORK = ['/etc/resolv.conf', '/etc/hosts', '/etc/nsswitch.conf', '/etc/gai.conf', '/etc/host.conf', '/etc/ssl/certs', '/etc/ca-certificates'];
+// CA certificates, only when the tool has network access (TLS through the proxy's tunnels is verified inside).
+// No resolv.conf, hosts or nsswitch: names are resolved by the egress proxy, never inside the sandbox.
+const ETC_NETWORK = ['/etc/ssl/certs', '/etc/ca-certificates'];
+/** Where the run's egress directory (the proxy's unix socket) appears inside the sandbox, read-only. */
+export const SANDBOX_EGRESS_DIR = '/run/egress';
+/** The egress proxy's socket file name in that directory. */
+export const EGRESS_SOCKET = 'proxy.sock';
+/** The port of the relay to the egress proxy on the sandbox's own loopback (HTTP_PROXY / HTTPS_PROXY). */
+export const SANDBOX_PROXY_PORT = 3128;
 
 /** /bin, /lib, /lib64, /sbin: a link into /usr on merged-/usr systems, else a read-only bind. */
 function topLevel(dir: string): string[] {
@@ -27,17 +34,17 @@ function isLinkTo(path: string, target: string): boolean {
 
 /**
  * The bubblewrap arguments (before `--` and the program) for one run: every namespace new (user, pid, ipc,
- * uts, mount, cgroup, and net unless `network`), no capabilities, no nested user namespaces, uid 65534,
- * read-only /usr and the few /etc files above, a new /proc of its own pid namespace, a minimal read-only
- * /dev, tmpfs HOME and /tmp of `tmpfsBytes` each, a read-only root, and the seccomp filter read from
- * `seccompFd` when given (see seccomp.ts).
+ * uts, mount, cgroup and net — always: loopback only, no route out), no capabilities, no nested user
+ * namespaces, uid 65534, read-only /usr and the few /etc files above, a new /proc of its own pid namespace, a
+ * minimal read-only /dev, tmpfs HOME and /tmp of `tmpfsBytes` each, `egressDir` (the run's proxy socket)
+ * read-only at SANDBOX_EGRESS_DIR when given, a read-only root, and the seccomp filter read from `seccompFd`
+ * when given (see seccomp.ts).
  */
-export function bwrapArgs(opts: { network: boolean; tmpfsBytes: number; seccompFd?: number }): string[] {
+export function bwrapArgs(opts: { network: boolean; tmpfsBytes: number; seccompFd?: number; egressDir?: string }): string[] {
   const size = String(Math.max(1 << 20, Math.floor(opts.tmpfsBytes)));
   const etc = [...ETC_ALWAYS, ...(opts.network ? ETC_NETWORK : [])];
   return [
     '--unshare-all',
-    ...(opts.network ? ['--share-net'] : []),
     '--unshare-user',
     '--disable-userns',
     '--uid', String(SANDBOX_UID),
@@ -59,6 +66,7 @@ export function bwrapArgs(opts: { network: boolean; tmpfsBytes: number; seccompF
     '--size', size, '--tmpfs', '/tmp',
     '--size', size, '--tmpfs', SANDBOX_HOME,
     '--chdir', SANDBOX_HOME,
+    ...(opts.egressDir !== undefined ? ['--ro-bind', opts.egressDir, SANDBOX_EGRESS_DIR] : []),
     '--remount-ro', '/',
     ...(opts.seccompFd !== undefined ? ['--seccomp', String(opts.seccompFd)] : []),
   ];

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { resolveProgram, SANDBOX_PATH } from './argv.ts';
 import { bwrapArgs, SANDBOX_HOME } from './bwrap-args.ts';
+import { prepareEgress, PROXY_ENV } from './egress.ts';
 import { formatBytes, formatSeconds } from './format.ts';
 import { seccompFilter } from './seccomp.ts';
 import { allocateHostUid, findHostProgram, isRoot } from './host.ts';
@@ -16,6 +17,8 @@ const SIGNAL_NAMES = new Map<number, string>(Object.entries(osConstants.signals)
 // Processes of bubblewrap itself counted against RLIMIT_NPROC in the sandbox's user namespace (its pid 1
 // and the setup fork), so `limits.processes` is what the program may have, itself included.
 const BWRAP_OWN_PROCESSES = 2;
+// A network run's egress relay, and the fork it is started from (gone before the program starts).
+const RELAY_PROCESSES = 2;
 const KILL_GRACE_MS = 2_000;
 
 function checkLimits(l: SandboxLimits): void {
@@ -26,14 +29,14 @@ function checkLimits(l: SandboxLimits): void {
   if (l.openFiles < 16) throw new SandboxError('limit openFiles must be at least 16 (the sandbox itself needs a few)');
 }
 
-function buildEnv(env: Record<string, string>, home: string): Record<string, string> {
+function buildEnv(env: Record<string, string>, home: string, extra: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(env ?? {})) {
     if (!ENV_NAME.test(name)) throw new SandboxError(`environment variable name "${name}" is not allowed`);
     if (typeof value !== 'string' || value.includes('\0')) throw new SandboxError(`environment variable ${name} must be a string without NUL bytes`);
     out[name] = value;
   }
-  return { ...out, PATH: SANDBOX_PATH, HOME: home, LANG: 'C.UTF-8' };
+  return { ...out, ...extra, PATH: SANDBOX_PATH, HOME: home, LANG: 'C.UTF-8' };
 }
 
 function prlimitArgs(l: SandboxLimits, extraProcesses: number): string[] {
@@ -58,7 +61,9 @@ interface Started {
   args: string[];
   cwd: string;
   home: string;
-  cleanup: () => void;
+  cleanup: () => Promise<void> | void;
+  /** Set by the sandbox and winning over req.env (the proxy variables of a network run). */
+  env: Readonly<Record<string, string>>;
   /** Host uid/gid to run as (root only), else null. */
   hostUid: number | null;
   /** Bytes for the child's fd 3 (bwrap's --seccomp), if any. */
@@ -67,19 +72,29 @@ interface Started {
   exitCodeEncodesSignal: boolean;
 }
 
-function startBwrap(req: SandboxRequest, program: string, tools: { bwrap: string; prlimit: string }): Started {
+async function startBwrap(req: SandboxRequest, program: string, tools: { bwrap: string; prlimit: string }): Promise<Started> {
   const filter = seccompFilter();
+  const hostUid = isRoot() ? allocateHostUid() : null;
+  const egress = req.network ? await prepareEgress(req.egress, hostUid) : null;
   const args = [
-    ...prlimitArgs(req.limits, BWRAP_OWN_PROCESSES),
+    ...prlimitArgs(req.limits, BWRAP_OWN_PROCESSES + (egress ? RELAY_PROCESSES : 0)),
     '--',
     tools.bwrap,
-    ...bwrapArgs({ network: req.network, tmpfsBytes: req.limits.fileSizeBytes, ...(filter ? { seccompFd: 3 } : {}) }),
+    ...bwrapArgs({ network: req.network, tmpfsBytes: req.limits.fileSizeBytes, ...(filter ? { seccompFd: 3 } : {}), ...(egress ? { egressDir: egress.dir } : {}) }),
     '--',
-    program,
-    ...req.argv.slice(1),
+    ...(egress ? egress.entry(program, req.argv.slice(1)) : [program, ...req.argv.slice(1)]),
   ];
-  const hostUid = isRoot() ? allocateHostUid() : null;
-  return { file: tools.prlimit, args, cwd: '/', home: SANDBOX_HOME, cleanup: () => {}, exitCodeEncodesSignal: true, hostUid, fd3: filter };
+  return {
+    file: tools.prlimit,
+    args,
+    cwd: '/',
+    home: SANDBOX_HOME,
+    env: egress ? PROXY_ENV : {},
+    cleanup: () => egress?.close(),
+    exitCodeEncodesSignal: true,
+    hostUid,
+    fd3: filter,
+  };
 }
 
 function startNone(req: SandboxRequest, program: string, tools: { prlimit: string }): Started {
@@ -92,6 +107,7 @@ function startNone(req: SandboxRequest, program: string, tools: { prlimit: strin
     args,
     cwd: dir,
     home: dir,
+    env: {},
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
     exitCodeEncodesSignal: false,
     hostUid,
@@ -100,8 +116,10 @@ function startNone(req: SandboxRequest, program: string, tools: { prlimit: strin
 }
 
 /**
- * A sandbox runner. `bwrap`: bubblewrap with every namespace new (see bwrapArgs), uid 65534 inside, a fresh
- * unprivileged host uid per run when the caller is root (allocateHostUid), limits applied with prlimit. `none` (operator's TOOLS_SANDBOX=none, development only): the
+ * A sandbox runner. `bwrap`: bubblewrap with every namespace new (see bwrapArgs; the network one always), uid
+ * 65534 inside, a fresh unprivileged host uid per run when the caller is root (allocateHostUid), limits applied
+ * with prlimit; `network: true` adds the run's egress proxy behind a relay on 127.0.0.1:3128 (egress.ts).
+ * `none` (operator's TOOLS_SANDBOX=none, development only): the
  * same limits, clean environment and a temporary working directory, as a fresh unprivileged uid when root, but no
  * namespaces — the program sees the host's files, processes and network.
  */
@@ -127,15 +145,14 @@ async function runOnce(mode: SandboxMode, req: SandboxRequest): Promise<SandboxR
   if (mode === 'bwrap') {
     const bwrap = findHostProgram('bwrap');
     if (!bwrap) throw new SandboxError('bubblewrap (bwrap) is not installed');
-    started = startBwrap(req, program, { bwrap, prlimit });
+    started = await startBwrap(req, program, { bwrap, prlimit });
   } else {
     started = startNone(req, program, { prlimit });
   }
-  const env = buildEnv(req.env, started.home);
   try {
-    return await execute(req, started, env);
+    return await execute(req, started, buildEnv(req.env, started.home, started.env));
   } finally {
-    started.cleanup();
+    await started.cleanup();
   }
 }
 
@@ -236,7 +253,7 @@ function execute(req: SandboxRequest, s: Started, env: Record<string, string>): 
         resolve({ ...base, outcome: 'killed', reason });
       } else if (exitCode !== 0 && memoryHint(stderr)) {
         resolve({ ...base, outcome: 'exited', reason: 'memory limit reached' });
-      } else if (exitCode === 1 && s.exitCodeEncodesSignal && stdout.length === 0 && /^bwrap: /.test(stderr.toString('utf8'))) {
+      } else if (exitCode === 1 && s.exitCodeEncodesSignal && stdout.length === 0 && /^(bwrap|sandbox): /.test(stderr.toString('utf8'))) {
         resolve({ ...base, outcome: 'exited', reason: `the sandbox could not start: ${stderr.toString('utf8').trim().slice(0, 300)}` });
       } else {
         resolve(base.exitCode === 0 ? { ...base, outcome: 'exited' } : { ...base, outcome: 'exited', reason: `exited with code ${exitCode}` });

@@ -23,12 +23,26 @@ export interface SandboxRequest {
   stdin?: string | Buffer;
   /** The program's whole environment besides PATH, HOME and LANG, which the sandbox sets (and which win). */
   env: Record<string, string>;
-  /** false: a new network namespace with only a downed loopback. true: the host's network (see README). */
+  /**
+   * Either way the program gets a network namespace of its own, with only a loopback interface: no route out.
+   * true (bwrap): `egress` is started for the run and HTTP_PROXY/HTTPS_PROXY point at a relay to it, the only
+   * way out. Mode `none` has no namespaces at all (the host's network, whatever this says).
+   */
   network: boolean;
+  /** Required with `network: true` in bwrap mode: the run's egress proxy (see EgressStarter). */
+  egress?: EgressStarter;
   limits: SandboxLimits;
   /** Aborting kills the sandbox; the result's outcome is 'cancelled'. */
   signal?: AbortSignal;
 }
+
+/**
+ * Starts the run's egress proxy listening on `socketPath`, a unix socket in a directory private to the run,
+ * before the program starts; the sandbox closes it when the run ends (whatever the outcome). Whatever listens
+ * there is the program's only way out: an HTTP proxy (CONNECT and absolute-form), reached from inside through
+ * 127.0.0.1:SANDBOX_PROXY_PORT.
+ */
+export type EgressStarter = (socketPath: string) => Promise<{ close(): Promise<void> }>;
 
 export type SandboxOutcome = 'exited' | 'timed_out' | 'output_limit' | 'cancelled' | 'killed';
 

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createSandbox } from '../src/index.ts';
-import { hostProcesses, limits, loopbackServer } from './helpers.ts';
+import { hostProcesses, limits, loopbackServer, stubEgress } from './helpers.ts';
 
 // Each hostile case from issue 8 with the outcome the sandbox must give it.
 const sb = createSandbox({ mode: 'bwrap' });
@@ -211,21 +211,41 @@ except OSError as e:
     }
   });
 
-  it('network: true — shares the host network, so the host loopback IS reachable (guards for api_call are separate)', async () => {
+  it('network: true — still its own network namespace: no route out, the host loopback unreachable, no DNS', async () => {
     const server = await loopbackServer();
+    const egress = stubEgress(() => null);
     try {
       const r = await sb.run({
         argv: py(`
-import socket
-s = socket.create_connection(("127.0.0.1", ${server.port}), timeout=2)
-print(s.recv(100).decode().strip())
+import json, socket
+res = {}
+try:
+    s = socket.create_connection(("127.0.0.1", ${server.port}), timeout=2)
+    res["direct"] = "connected " + s.recv(100).decode()
+except OSError as e:
+    res["direct"] = type(e).__name__
+try:
+    socket.getaddrinfo("tools.example.test", 443)
+    res["dns"] = "resolved"
+except OSError as e:
+    res["dns"] = type(e).__name__
+res["interfaces"] = sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").readlines()[2:])
+res["routes"] = open("/proc/net/route").readlines()[1:] + open("/proc/net/ipv6_route").readlines()
+print(json.dumps(res))
 `),
         env: {},
         network: true,
+        egress: egress.start,
         limits: limits(),
       });
-      expect(r.stdout.toString()).toBe('hello from the host\n');
-      expect(server.connections()).toBe(1);
+      const res = JSON.parse(r.stdout.toString()) as Record<string, unknown>;
+      expect(res.direct).toBe('ConnectionRefusedError');
+      expect(res.dns).toBe('gaierror');
+      expect(res.interfaces).toEqual(['lo']);
+      // every route is lo's (IPv6 lists lo's own and a reject default); the host's eth0 routes are not there
+      expect(new Set((res.routes as string[]).map((line) => line.trim().split(/\s+/).pop()))).toEqual(new Set(['lo']));
+      expect(server.connections()).toBe(0);
+      expect(egress.received()).toEqual([]); // a direct connection never reaches the proxy either
     } finally {
       await server.close();
     }

@@ -6,6 +6,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { backendCallOptions, type PrincipalSigner } from '../http/backend-call.ts';
 import { bearerAuth, errorEnvelopeSchema, idParams, pageOf, protectedErrorResponses } from '../http/schemas.ts';
+import { grantParams, grantSchema, grantToJson, listGrantsQuery } from './grant.schemas.ts';
 import {
   createSecretBody,
   listQuery,
@@ -143,6 +144,25 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
       async (request) => {
         const res = await deps.vault.rotateSecret({ id: request.params.id, value: request.body?.value ?? '' }, await callOptions(request));
         return secretToJson(res.secret!);
+      },
+    );
+
+    app.get(
+      '/secrets/:id/grants',
+      { preHandler: deps.authorize('secrets:read'), schema: { tags, security: bearerAuth, summary: 'Tools this secret is granted to, newest first (the secret’s owner or an admin; include_revoked for the history)', params: idParams, querystring: listGrantsQuery, response: { 200: pageOf(grantSchema, 'SecretGrantPage'), ...errors } } },
+      async (request) => {
+        const q = request.query;
+        const res = await deps.vault.listSecretGrants({ secretId: request.params.id, includeRevoked: q.include_revoked === 'true', limit: q.limit, offset: q.offset }, await callOptions(request));
+        return { items: res.items.map(grantToJson), total: Number(res.total), limit: q.limit, offset: q.offset };
+      },
+    );
+
+    app.delete(
+      '/secrets/:id/grants/:tool_id',
+      { preHandler: deps.authorize('secrets:write'), schema: { tags, security: bearerAuth, summary: 'Revoke the secret’s grant to a tool (the secret’s owner or an admin): the tool’s executions then fail instead of revealing it', params: grantParams, response: { 204: z.null(), ...errors } } },
+      async (request, reply) => {
+        await deps.vault.revokeSecretGrant({ secretId: request.params.id, toolId: request.params.tool_id }, await callOptions(request));
+        return reply.status(204).send(null);
       },
     );
   };

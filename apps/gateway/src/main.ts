@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { SchedulerService } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
+import { SearchService } from '@csda/proto/csda/search/v1/search_pb.js';
 import { ToolRunnerService } from '@csda/proto/csda/tools/v1/tools_pb.js';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import {
@@ -98,6 +99,7 @@ await runCli(
         scheduler: createServiceClient(SchedulerService, cfg.SCHEDULER_URL, [runtime.metrics.rpcClientInterceptor]),
         tools: createServiceClient(ToolRunnerService, cfg.TOOL_RUNNER_URL, [runtime.metrics.rpcClientInterceptor]),
         toolsWaitMaxS: cfg.TOOLS_WAIT_MAX_S,
+        search: createServiceClient(SearchService, cfg.SEARCH_URL, [runtime.metrics.rpcClientInterceptor]),
         queues,
         signer,
       });

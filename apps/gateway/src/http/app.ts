@@ -19,6 +19,7 @@ import type { SchedulerRouteDeps } from '../scheduler/scheduler-routes.deps.ts';
 import { scheduleRoutes } from '../scheduler/schedules.routes.ts';
 import type { QueueInspector } from '../system/queues.ts';
 import { systemRoutes } from '../system/system.routes.ts';
+import { searchRoutes, type SearchRouteDeps } from '../search/search.routes.ts';
 import { toolRoutes, type ToolRouteDeps } from '../tools/tools.routes.ts';
 import { vaultRoutes, type VaultRouteDeps } from '../vault/vault.routes.ts';
 import type { ServiceDirectory } from '../system/service-directory.ts';
@@ -54,6 +55,8 @@ export interface AppDeps {
   readonly tools: ToolRouteDeps['tools'];
   /** The tool-runner's TOOLS_WAIT_MAX_S: how long a `wait: true` execution may hold the call. Default 30. */
   readonly toolsWaitMaxS?: number;
+  /** Client of the search service, called with the same signer. */
+  readonly search: SearchRouteDeps['search'];
   /** The work queues' figures (`/api/v1/system/queues`). */
   readonly queues: Pick<QueueInspector, 'snapshot'>;
 }
@@ -112,6 +115,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'jobs', description: 'Background jobs (every rotation): status, attempts, timings, last error' },
         { name: 'alerts', description: 'Alerts (rotation due or failed, secret expiring or expired) and the webhooks they are delivered to' },
         { name: 'tools', description: 'Tools for agents (python_script, shell_command, api_call, sql_query), run sandboxed; their executions and figures' },
+        { name: 'search', description: 'Vector, keyword (BM25) and hybrid search over the chunks of documents you may see' },
       ],
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
@@ -133,6 +137,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(jobRoutes(scheduler), { prefix: '/api/v1/jobs' });
   await app.register(alertRoutes(scheduler), { prefix: '/api/v1/alerts' });
   await app.register(toolRoutes({ tools: deps.tools, signer: deps.signer, authorize: hooks.requirePermission, waitMaxS: deps.toolsWaitMaxS ?? 30 }), { prefix: '/api/v1/tools' });
+  await app.register(searchRoutes({ search: deps.search, signer: deps.signer, authorize: hooks.requirePermission }), { prefix: '/api/v1/search' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -3,6 +3,7 @@ import { create } from '@bufbuild/protobuf';
 import { PERMISSIONS, SEEDED_ROLES } from '@csda/auth';
 import { ServiceInfoSchema } from '@csda/proto/csda/common/v1/service_info_pb.js';
 import { SchedulerService } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
+import { SearchService } from '@csda/proto/csda/search/v1/search_pb.js';
 import { ToolRunnerService } from '@csda/proto/csda/tools/v1/tools_pb.js';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { createHealthState, createLogger, createMetrics, createServiceClient, type Metrics } from '@csda/service-kit';
@@ -71,6 +72,7 @@ export async function buildOfflineApp(overrides: Partial<AppDeps> = {}): Promise
     vault: createServiceClient(VaultService, backendUrl, clientMetrics),
     scheduler: createServiceClient(SchedulerService, backendUrl, clientMetrics),
     tools: createServiceClient(ToolRunnerService, backendUrl, clientMetrics),
+    search: createServiceClient(SearchService, backendUrl, clientMetrics),
     queues: { snapshot: async () => [] },
     signer: { sign: async () => 'unused' },
     directory: createServiceDirectory(

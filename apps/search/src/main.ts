@@ -1,6 +1,42 @@
-import { runService } from '@csda/service-kit';
-import { configSchema } from './config.ts';
+import { loadConfig, openAuditOutbox, openRuntime, runCli, runMigrate, serve } from '@csda/service-kit';
+import { configSchema, hnswSettings, type Config } from './config.ts';
 import { definition } from './definition.ts';
+import { ensureIndexConsumers, startIndexing } from './index/start-indexing.ts';
+import { ensureVectorIndexes, vectorIndexCheck } from './index/vector-indexes.ts';
 import { createRoutes } from './rpc/routes.ts';
 
-await runService(definition, configSchema, createRoutes);
+const config = (): Config => loadConfig(configSchema, process.env);
+
+await runCli(
+  definition.name,
+  {
+    async serve() {
+      const cfg = config();
+      const hnsw = hnswSettings(cfg);
+      const runtime = await openRuntime(definition, cfg);
+      const audit = openAuditOutbox(runtime);
+      runtime.health.addCheck('vector indexes', vectorIndexCheck(runtime.orm, hnsw));
+      await serve(runtime, { routes: createRoutes(runtime), opsServer: true, audit });
+      await startIndexing(
+        runtime,
+        {
+          indexConcurrency: cfg.SEARCH_INDEX_CONCURRENCY,
+          eventsConcurrency: cfg.SEARCH_EVENTS_CONCURRENCY,
+          ackWaitMs: cfg.SEARCH_INDEX_ACK_WAIT_S * 1_000,
+          stagingMaxAgeMs: cfg.SEARCH_STAGING_MAX_AGE_H * 3_600_000,
+        },
+        audit,
+      );
+    },
+    migrate: () => {
+      const cfg = config();
+      const hnsw = hnswSettings(cfg);
+      // After the migrations: the durables, then the HNSW indexes with the configured parameters (built or rebuilt here, never at serve).
+      return runMigrate(definition, cfg, async (runtime) => {
+        await ensureIndexConsumers(runtime.nats, cfg.SEARCH_INDEX_ACK_WAIT_S * 1_000);
+        await ensureVectorIndexes(runtime.orm, hnsw, runtime.logger);
+      });
+    },
+  },
+  process.argv,
+);

@@ -45,7 +45,8 @@ describe('vault: reveals for tool executions', () => {
     await atSave(alice, tool, s.id);
     expect(await atRun(alice, s.id, tool, execution)).toMatchObject({ value: s.value, version: 1 });
     const revealed = (await h.audits(s.id)).filter((a) => a.action === 'secret_revealed');
-    expect(revealed).toEqual([{ action: 'secret_revealed', outcome: 'success', details: { version: '1', tool_id: tool, execution_id: execution, on_behalf_of: alice.id } }]);
+    // The vault records its own action (the gateway dead-letters another service as actor): the tool-runner is the caller.
+    expect(revealed).toEqual([{ action: 'secret_revealed', actor: 'service:vault', outcome: 'success', details: { version: '1', tool_id: tool, execution_id: execution, caller: 'service:tool-runner', on_behalf_of: alice.id } }]);
     expect(await leaks(s.value)).toBe(0);
     expect(h.logs()).not.toContain(s.value);
   });
@@ -60,7 +61,7 @@ describe('vault: reveals for tool executions', () => {
     expect(err).toMatchObject({ code: 'CONFLICT', message: `grant of secret ${s.id} to tool ${tool} was revoked`, details: { reason: 'grant_revoked', tool_id: tool } });
     expect(JSON.stringify(err)).not.toContain(s.value);
     const refused = (await h.audits(s.id)).filter((a) => a.action === 'secret_reveal_refused');
-    expect(refused).toEqual([{ action: 'secret_reveal_refused', outcome: 'failure', details: { reason: 'grant_revoked', tool_id: tool, execution_id: execution, on_behalf_of: alice.id } }]);
+    expect(refused).toEqual([{ action: 'secret_reveal_refused', actor: 'service:vault', outcome: 'failure', details: { reason: 'grant_revoked', tool_id: tool, execution_id: execution, caller: 'service:tool-runner', on_behalf_of: alice.id } }]);
     expect((await h.audits(s.id)).some((a) => a.action === 'secret_revealed')).toBe(false);
 
     // Revoked because the tool dropped it (update) or was deleted: the same refusal.

@@ -45,7 +45,7 @@ describe('vault: tool grants', () => {
     expect((await grants(s1, admin)).items.map((g) => g.toolId)).toEqual([tool]);
 
     const audits = (await h.audits(s1)).filter((a) => a.action === 'secret_granted');
-    expect(audits).toEqual([{ action: 'secret_granted', outcome: 'success', details: { tool_id: tool, tool_name: 'my-tool', as: 'env:API_KEY', on_behalf_of: alice.id } }]);
+    expect(audits).toEqual([{ action: 'secret_granted', actor: 'service:vault', outcome: 'success', details: { tool_id: tool, tool_name: 'my-tool', as: 'env:API_KEY', caller: 'service:tool-runner', on_behalf_of: alice.id } }]);
   });
 
   it('replaces the set: unchanged grants kept, new ones recorded, missing ones revoked as tool_updated; the same set twice changes nothing', async () => {
@@ -98,7 +98,8 @@ describe('vault: tool grants', () => {
     expect(again).toMatchObject({ code: 'NOT_FOUND', message: `Secret ${shared} has no active grant to tool ${bobsTool}` });
     expect((await grants(shared, alice, true)).items[0]).toMatchObject({ revokedBy: alice.id, revokeReason: 'owner_revoked' });
     const audit = (await h.audits(shared)).find((a) => a.action === 'secret_grant_revoked');
-    expect(audit?.details).toMatchObject({ tool_id: bobsTool, reason: 'owner_revoked', granted_by: bob.id });
+    expect(audit).toMatchObject({ actor: alice.id, details: { tool_id: bobsTool, reason: 'owner_revoked', granted_by: bob.id } });
+    expect(audit?.details).not.toHaveProperty('caller');
   });
 
   it('takes grant changes only from the tool-runner acting for the owner, with the tool and each new secret in its scope', async () => {

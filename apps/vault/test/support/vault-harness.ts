@@ -34,7 +34,7 @@ export interface VaultHarness {
   /** JobResults the vault wrote to its outbox for `jobId`, oldest first. */
   jobResults(jobId: string): Promise<JobResult[]>;
   /** Audit records (action, details) in the outbox for a secret. */
-  audits(secretId: string): Promise<{ action: string; outcome: string; details: Record<string, string> }[]>;
+  audits(secretId: string): Promise<{ action: string; actor: string; outcome: string; details: Record<string, string> }[]>;
   /** Outbox rows by subject tail (e.g. `csda.events.vault.secret.rotated`). */
   events(subjectTail: string): Promise<{ eventId: string; eventType: string; payload: Buffer }[]>;
   logs(): string;
@@ -92,7 +92,7 @@ export async function startHarness(label: string, baseEnv: Record<string, string
     },
     async audits(secretId) {
       const rows = await outbox(`event_type = 'csda.events.v1.AuditEvent' and aggregate = $1`, [`secret:${secretId}`]);
-      return rows.map((r) => fromBinary(AuditEventSchema, r.payload)).map((a) => ({ action: a.action, outcome: a.outcome, details: { ...a.details } }));
+      return rows.map((r) => fromBinary(AuditEventSchema, r.payload)).map((a) => ({ action: a.action, actor: a.actor, outcome: a.outcome, details: { ...a.details } }));
     },
     async events(subjectTail) {
       const rows = await outbox('subject = $1', [`${namespace}.${subjectTail}`]);

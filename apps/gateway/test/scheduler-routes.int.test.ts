@@ -148,7 +148,7 @@ describe('schedules, jobs and alerts REST ↔ SchedulerService', () => {
       const base = { name: 'n', cron: '@daily', target: { type: 'rotate_secret', secret_id: SECRET } };
       const cases: [unknown, string][] = [
         [{ ...base, target: undefined }, 'target'],
-        [{ ...base, target: { type: 'run_tool', tool_id: SECRET } }, 'target'],
+        [{ ...base, target: { type: 'delete_everything', tool_id: SECRET } }, 'target'],
         [{ ...base, target: { type: 'rotate_secret', secret_id: 'not-a-uuid' } }, 'target.secret_id'],
         [{ ...base, target: { type: 'rotate_secret', secret_id: SECRET, extra: 1 } }, 'target'],
         [{ ...base, misfire_policy: 'always' }, 'misfire_policy'],

@@ -37,6 +37,12 @@ export const configSchema = z.object({
   TOOLS_USER_MAX_RUNNING: int(1, 10_000, 10),
   /** Longest an ExecuteTool with wait holds the call before answering with the execution still in progress. */
   TOOLS_WAIT_MAX_S: int(1, 600, 30),
+  /**
+   * Finished and cancelled executions are signalled between replicas through PostgreSQL LISTEN/NOTIFY;
+   * while those signals arrive, waiting calls and the cancel watch re-read the database only this often
+   * (without them, every 20–500 ms).
+   */
+  TOOLS_SIGNAL_FALLBACK_MS: int(100, 600_000, 2_000),
   /** A running execution whose replica has not renewed its lease for this long is failed with RUNNER_LOST. */
   TOOLS_LEASE_S: int(3, 3_600, 30),
   /** An execution still queued after this long (its job was lost or dead-lettered) is failed QUEUE_EXPIRED. */

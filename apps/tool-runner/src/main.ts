@@ -10,9 +10,12 @@ import { createServiceClient, ensureConsumer, loadConfig, openAuditOutbox, openR
 import { configSchema, type Config } from './config.ts';
 import { definition } from './definition.ts';
 import { createExecutionRepository } from './executions/execution.repository.ts';
-import { createExecutionService, createFinishNotifier } from './executions/execution.service.ts';
+import { startExecutionEvents } from './executions/execution-events.ts';
+import { createExecutionService } from './executions/execution.service.ts';
+import { createExecutionWaiter, createFinishNotifier } from './executions/execution-waiter.ts';
 import { createSecretGrants } from './executions/secret-grants.ts';
-import { createWorker, toolJobsSpec } from './executions/worker.ts';
+import { toolJobsSpec } from './executions/tool-jobs.ts';
+import { createWorker } from './executions/worker.ts';
 import { createApiExecutor } from './executors/api.executor.ts';
 import { createSandboxExecutors } from './executors/sandbox.executor.ts';
 import { guardDatasource } from './executors/datasource-guard.ts';
@@ -75,22 +78,17 @@ await runCli(
         grants,
         audit,
       });
-      const notifier = createFinishNotifier();
-      const executions = createExecutionService({
-        tools,
-        repository: executionRepository,
-        schemas,
-        subjects: nats.subjects,
-        audit,
-        notifier,
-        userMaxRunning: cfg.TOOLS_USER_MAX_RUNNING,
-        waitMaxMs: cfg.TOOLS_WAIT_MAX_S * 1_000,
-      });
-      await serve(runtime, { routes: createRoutes(runtime, { tools, executions }), opsServer: true, audit });
-
       const { sandbox, unavailable } = await openSandbox(runtime);
-      const box = createSandboxExecutors({ sandbox, unavailable, memoryBytes: cfg.TOOLS_SANDBOX_MEMORY_MB * 1024 * 1024, processes: cfg.TOOLS_SANDBOX_MAX_PROCESSES });
+      const box = createSandboxExecutors({
+        sandbox,
+        unavailable,
+        memoryBytes: cfg.TOOLS_SANDBOX_MEMORY_MB * 1024 * 1024,
+        processes: cfg.TOOLS_SANDBOX_MAX_PROCESSES,
+        // network: true tools get a per-execution egress proxy with api_call's guard (TOOLS_HTTP_ALLOW AND allow_hosts)
+        egress: { operatorAllow: parseAllowList(cfg.TOOLS_HTTP_ALLOW) },
+      });
       const runnerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+      const notifier = createFinishNotifier();
       const worker = createWorker({
         runnerId,
         executions: executionRepository,
@@ -100,9 +98,35 @@ await runCli(
         audit,
         notifier,
         logger: logger.child({ component: 'worker', runner_id: runnerId }),
+        maxConcurrency: cfg.TOOLS_MAX_CONCURRENCY,
         leaseMs: cfg.TOOLS_LEASE_S * 1_000,
         maxQueuedMs: cfg.TOOLS_QUEUE_MAX_S * 1_000,
+        listening: () => signals.listening(),
+        notifiedPollMs: cfg.TOOLS_SIGNAL_FALLBACK_MS,
       });
+      // Other replicas' finished and cancelled executions, signalled through PostgreSQL.
+      const signals = startExecutionEvents({
+        url: cfg.DATABASE_URL,
+        logger: logger.child({ component: 'execution-signals' }),
+        onFinished: (id) => notifier.notify(id),
+        onCancel: (id) => void worker.cancelSignalled(id).catch((err: unknown) => logger.warn({ err, execution_id: id }, 'cancel signal not handled; the cancel watch retries')),
+        onGap: () => notifier.wakeAll(),
+      });
+      lifecycle.defer('execution signals', () => signals.stop());
+      runtime.health.addCheck('execution signals', () => signals.check());
+      const executions = createExecutionService({
+        tools,
+        repository: executionRepository,
+        schemas,
+        subjects: nats.subjects,
+        audit,
+        waiter: createExecutionWaiter({ repository: executionRepository, notifier, listening: signals.listening, fallbackPollMs: cfg.TOOLS_SIGNAL_FALLBACK_MS }),
+        runner: worker,
+        userMaxRunning: cfg.TOOLS_USER_MAX_RUNNING,
+        waitMaxMs: cfg.TOOLS_WAIT_MAX_S * 1_000,
+      });
+      await serve(runtime, { routes: createRoutes(runtime, { tools, executions }), opsServer: true, audit });
+
       const spec = toolJobsSpec(nats.subjects);
       await ensureConsumer(nats, spec);
       const jobs = await startConsumer(nats, {

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { CANCEL_CHANNEL, FINISHED_CHANNEL } from './execution-events.ts';
 import type { ExecutionError, ExecutionRecord, ExecutionResult, ExecutionStatus, ToolStats } from './execution.types.ts';
 
 interface ExecutionRow {
@@ -25,6 +26,12 @@ interface ExecutionRow {
 const COLUMNS = `e.id, e.tool_id, e.tool_version, e.owner_id, e.status, e.input, e.output, e.stderr, e.error, e.truncated, e.exit_code, e.warnings,
   e.runner_id, e.cancel_requested, e.created_at, e.started_at, e.completed_at, e.duration_ms`;
 const date = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v : new Date(v));
+/**
+ * Runs a data-modifying statement (`... returning <COLUMNS>`) and signals
+ * FINISHED_CHANNEL for each row in the same statement, so other replicas'
+ * waiters hear it once it commits.
+ */
+const signalFinished = (statement: string) => `with changed as (${statement}) select changed.*, pg_notify('${FINISHED_CHANNEL}', changed.id::text) as signalled from changed`;
 // jsonb columns arrive parsed by the driver (a JSON string value is a JS string).
 const parse = (v: unknown) => v;
 
@@ -154,9 +161,9 @@ function createQueries(em: EntityManager) {
     /** Stores the outcome if this replica still holds the execution (a swept one stays RUNNER_LOST). */
     async finish(id: string, runnerId: string, result: ExecutionResult): Promise<ExecutionRecord | undefined> {
       const rows = await run<ExecutionRow[]>(
-        `update tools.executions e set status = ?, output = ?::jsonb, stderr = ?, error = ?::jsonb, truncated = ?, exit_code = ?, warnings = ?::text[],
+        signalFinished(`update tools.executions e set status = ?, output = ?::jsonb, stderr = ?, error = ?::jsonb, truncated = ?, exit_code = ?, warnings = ?::text[],
            completed_at = now(), duration_ms = greatest(0, (extract(epoch from (now() - e.started_at)) * 1000)::bigint), lease_until = null
-         where e.id = ? and e.runner_id = ? and e.status = 'running' returning ${COLUMNS}`,
+         where e.id = ? and e.runner_id = ? and e.status = 'running' returning ${COLUMNS}`),
         [
           result.status,
           result.output === undefined ? null : JSON.stringify(result.output),
@@ -172,27 +179,20 @@ function createQueries(em: EntityManager) {
       return rows[0] ? toRecord(rows[0]) : undefined;
     },
 
-    /** Fails an execution that never ran (tool gone, job undecodable) if it is still queued. */
-    async failQueued(id: string, error: ExecutionError): Promise<ExecutionRecord | undefined> {
-      const rows = await run<ExecutionRow[]>(
-        `update tools.executions e set status = 'failed', error = ?::jsonb, completed_at = now(), duration_ms = 0 where e.id = ? and e.status = 'queued' returning ${COLUMNS}`,
-        [JSON.stringify(error), id],
-      );
-      return rows[0] ? toRecord(rows[0]) : undefined;
-    },
-
     /**
-     * Cancels: a queued execution becomes cancelled at once (it never starts);
-     * a running one is flagged for its replica. Returns the status after.
+     * Cancels: a queued execution becomes cancelled at once (it never starts;
+     * its waiters are signalled); a running one is flagged and its replica
+     * signalled on CANCEL_CHANNEL. Returns the status after.
      */
     async requestCancel(id: string): Promise<ExecutionStatus | undefined> {
       const rows = await run<{ status: ExecutionStatus }[]>(
-        `update tools.executions e set cancel_requested = true,
+        `with changed as (update tools.executions e set cancel_requested = true,
            status = case when e.status = 'queued' then 'cancelled' else e.status end,
            completed_at = case when e.status = 'queued' then now() else e.completed_at end,
            duration_ms = case when e.status = 'queued' then 0 else e.duration_ms end,
            error = case when e.status = 'queued' then '{"code":"CANCELLED","message":"cancelled before it started"}'::jsonb else e.error end
-         where e.id = ? and e.status in ('queued', 'running') returning e.status`,
+         where e.id = ? and e.status in ('queued', 'running') returning e.id, e.status)
+         select status, pg_notify(case when status = 'running' then '${CANCEL_CHANNEL}' else '${FINISHED_CHANNEL}' end, id::text) as signalled from changed`,
         [id],
       );
       return rows[0]?.status;
@@ -201,10 +201,10 @@ function createQueries(em: EntityManager) {
     /** Fails executions still queued after `maxQueuedMs` (their job was lost or dead-lettered), so they stop counting against the user's limit. */
     async expireQueued(maxQueuedMs: number, limit = 100): Promise<ExecutionRecord[]> {
       const rows = await run<ExecutionRow[]>(
-        `update tools.executions e set status = 'failed', completed_at = now(), duration_ms = 0,
+        signalFinished(`update tools.executions e set status = 'failed', completed_at = now(), duration_ms = 0,
            error = jsonb_build_object('code', 'QUEUE_EXPIRED', 'message', 'not started within ' || ? || ' s: no tool-runner took the job')
          where e.id in (select id from tools.executions where status = 'queued' and created_at < now() - (? || ' milliseconds')::interval order by created_at limit ? for update skip locked)
-         returning ${COLUMNS}`,
+         returning ${COLUMNS}`),
         [String(Math.round(maxQueuedMs / 1_000)), String(maxQueuedMs), limit],
       );
       return rows.map(toRecord);
@@ -213,10 +213,10 @@ function createQueries(em: EntityManager) {
     /** Fails running executions whose lease expired (their replica died): RUNNER_LOST. Returns them. */
     async sweepExpired(limit = 100): Promise<ExecutionRecord[]> {
       const rows = await run<ExecutionRow[]>(
-        `update tools.executions e set status = 'failed', error = '{"code":"RUNNER_LOST","message":"runner lost: the replica running it stopped renewing its lease"}'::jsonb,
+        signalFinished(`update tools.executions e set status = 'failed', error = '{"code":"RUNNER_LOST","message":"runner lost: the replica running it stopped renewing its lease"}'::jsonb,
            completed_at = now(), duration_ms = greatest(0, (extract(epoch from (now() - e.started_at)) * 1000)::bigint), lease_until = null
          where e.id in (select id from tools.executions where status = 'running' and lease_until < now() order by lease_until limit ? for update skip locked)
-         returning ${COLUMNS}`,
+         returning ${COLUMNS}`),
         [limit],
       );
       return rows.map(toRecord);

@@ -6,41 +6,14 @@ import { ExecuteToolJobSchema } from '@csda/proto/csda/jobs/v1/tool_jobs_pb.js';
 import { enqueueOutbox, outboxMessage, type AuditOutbox, type Subjects } from '@csda/service-kit';
 import type { SchemaCompiler } from '../tools/input-schema.ts';
 import { checkPaging, type ToolService } from '../tools/tool.service.ts';
+import type { ExecutionWaiter } from './execution-waiter.ts';
 import type { ExecutionRepository } from './execution.repository.ts';
-import { EXECUTION_STATUSES, FINISHED, type ExecutionRecord } from './execution.types.ts';
+import { EXECUTION_STATUSES, type ExecutionRecord } from './execution.types.ts';
+import type { Worker } from './worker.ts';
 
 export const EXECUTE_SUBJECT = 'csda.jobs.tools.execute';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_INPUT_BYTES = 1024 * 1024;
-
-/** Lets a waiting ExecuteTool hear at once when this replica finished the execution (others are polled). */
-export interface FinishNotifier {
-  wait(id: string, timeoutMs: number): Promise<void>;
-  notify(id: string): void;
-}
-
-export function createFinishNotifier(): FinishNotifier {
-  const waiters = new Map<string, Set<() => void>>();
-  return {
-    wait(id, timeoutMs) {
-      return new Promise((resolve) => {
-        const set = waiters.get(id) ?? new Set();
-        waiters.set(id, set);
-        const done = () => {
-          clearTimeout(timer);
-          set.delete(done);
-          if (set.size === 0) waiters.delete(id);
-          resolve();
-        };
-        const timer = setTimeout(done, timeoutMs);
-        set.add(done);
-      });
-    },
-    notify(id) {
-      for (const done of [...(waiters.get(id) ?? [])]) done();
-    },
-  };
-}
 
 export interface ExecutionServiceDeps {
   readonly tools: Pick<ToolService, 'executable' | 'readable'>;
@@ -48,7 +21,9 @@ export interface ExecutionServiceDeps {
   readonly schemas: Pick<SchemaCompiler, 'violations'>;
   readonly subjects: Subjects;
   readonly audit: Pick<AuditOutbox, 'write' | 'kick'>;
-  readonly notifier: FinishNotifier;
+  readonly waiter: Pick<ExecutionWaiter, 'until'>;
+  /** This replica's worker: a waiting ExecuteTool runs its execution here when a slot is free. */
+  readonly runner: Pick<Worker, 'runHere'>;
   readonly userMaxRunning: number;
   readonly waitMaxMs: number;
 }
@@ -83,13 +58,14 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     return execution;
   };
 
-  async function awaitFinished(id: string, deadline: number): Promise<ExecutionRecord> {
-    let interval = 20;
-    for (;;) {
-      const execution = (await deps.repository().find(id))!;
-      if (FINISHED.includes(execution.status) || Date.now() >= deadline) return execution;
-      await deps.notifier.wait(id, Math.min(interval, Math.max(1, deadline - Date.now())));
-      interval = Math.min(interval * 2, 250);
+  /** `work`'s result, or undefined once `deadline` (epoch ms) passes first. */
+  async function beforeDeadline<T>(work: Promise<T>, deadline: number): Promise<T | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()), undefined)));
+    try {
+      return await Promise.race([work, late]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -128,7 +104,12 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       });
       deps.audit.kick();
       if (!wait) return (await repo.find(id))!;
-      return awaitFinished(id, Date.now() + deps.waitMaxMs);
+      const deadline = Date.now() + deps.waitMaxMs;
+      // With a slot free here, run it now rather than after the relay, the stream and a
+      // consumer: the claim is the same conditional update, so its job is dropped on delivery.
+      const here = deps.runner.runHere(id);
+      const finished = here && (await beforeDeadline(here, deadline));
+      return finished ?? deps.waiter.until(id, deadline);
     },
 
     async get(p: Principal, id: string): Promise<ExecutionRecord> {
@@ -151,7 +132,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       requireScoped(p, 'tools:execute', execution.toolId);
       await deps.repository().requestCancel(execution.id);
       // A running execution is killed by its replica within about half a second.
-      return viewFor(p, await awaitFinished(execution.id, Date.now() + 5_000));
+      return viewFor(p, await deps.waiter.until(execution.id, Date.now() + 5_000));
     },
 
     async stats(p: Principal, toolId: string) {

@@ -1,37 +1,15 @@
-import { fromBinary } from '@bufbuild/protobuf';
-import { ExecuteToolJobSchema, type ExecuteToolJob } from '@csda/proto/csda/jobs/v1/tool_jobs_pb.js';
-import { PermanentMessageError, type AuditOutbox, type DurableConsumerSpec, type MessageHandler, type Subjects } from '@csda/service-kit';
+import type { AuditOutbox, MessageHandler } from '@csda/service-kit';
 import type { Logger } from 'pino';
 import type { Executor } from '../executors/executor.types.ts';
 import type { ToolRepository } from '../tools/tool.repository.ts';
 import type { ToolDefinition, ToolType } from '../tools/tool.types.ts';
 import type { ExecutionRepository } from './execution.repository.ts';
-import type { FinishNotifier } from './execution.service.ts';
+import type { FinishNotifier } from './execution-waiter.ts';
 import type { ExecutionRecord, ExecutionResult } from './execution.types.ts';
 import { redactResult } from './redact.ts';
 import { SecretUnavailableError, type SecretGrants } from './secret-grants.ts';
-
-/** The tool-runner's durable on JOBS_TOOLS (its name is fixed by the NATS permissions). */
-export const TOOL_JOBS_DURABLE = 'tool-runner-tool-jobs';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/**
- * Delivery is only the trigger: the claim decides who runs an execution, so
- * a redelivered job (crashed replica, slow ack) never runs it twice. A job is
- * tried a few times while the database is away, then dead-lettered; its
- * execution is then failed by the sweeper if it ever started, or stays queued
- * until cancelled.
- */
-export function toolJobsSpec(subjects: Subjects, ackWaitMs = 60_000): DurableConsumerSpec {
-  return {
-    stream: subjects.stream('JOBS_TOOLS'),
-    durable: TOOL_JOBS_DURABLE,
-    filterSubject: subjects.subject('csda.jobs.tools.>'),
-    maxDeliver: 5,
-    ackWaitMs,
-    backoffMs: [1_000, 5_000, 15_000, 30_000],
-  };
-}
+import { createSlots } from './slots.ts';
+import { decodeToolJob } from './tool-jobs.ts';
 
 /** The version an execution recorded, as stored in tools.tool_versions. */
 export function definitionFromJson(d: Record<string, unknown>): ToolDefinition {
@@ -59,34 +37,35 @@ export interface WorkerDeps {
   readonly audit: Pick<AuditOutbox, 'record'>;
   readonly notifier: Pick<FinishNotifier, 'notify'>;
   readonly logger: Logger;
+  /** TOOLS_MAX_CONCURRENCY: executions this replica runs at once, from jobs and in place together. */
+  readonly maxConcurrency: number;
   readonly leaseMs: number;
   /** Queued executions older than this are failed QUEUE_EXPIRED (a lost or dead-lettered job). */
   readonly maxQueuedMs: number;
-  /** How often this replica looks for cancellations of what it runs (default 500 ms). */
+  /** True while cancel signals arrive from PostgreSQL: the cancel watch then re-reads only every `notifiedPollMs`. */
+  readonly listening?: () => boolean;
+  readonly notifiedPollMs?: number;
+  /** How often this replica looks for cancellations of what it runs when no signals arrive (default 500 ms). */
   readonly cancelPollMs?: number;
   /** How often any replica fails executions whose lease expired (default leaseMs / 2). */
   readonly sweepMs?: number;
 }
 
-function decode(data: Uint8Array): ExecuteToolJob {
-  let job: ExecuteToolJob;
-  try {
-    job = fromBinary(ExecuteToolJobSchema, data);
-  } catch (err) {
-    throw new PermanentMessageError('undecodable ExecuteToolJob', { cause: err });
-  }
-  if (!UUID.test(job.executionId)) throw new PermanentMessageError('ExecuteToolJob without a valid execution id');
-  return job;
-}
+/** Where a run came from: a JOBS_TOOLS delivery, or the ExecuteTool call that waits for it. */
+type Via = 'queue' | 'request';
 
 /**
- * Runs executions: the JOBS_TOOLS handler (claim → reveal grants → executor
- * → redact → store), lease renewal and cancel watch for what this replica
- * holds, and the sweeper for what dead replicas held.
+ * Runs executions: the JOBS_TOOLS handler and `runHere` for a waiting
+ * ExecuteTool (slot → claim → reveal grants → executor → redact → store),
+ * lease renewal and cancel watch for what this replica holds, and the
+ * sweeper for what dead replicas held.
  */
 export function createWorker(deps: WorkerDeps) {
   const running = new Map<string, AbortController>();
+  const inPlace = new Set<Promise<unknown>>();
+  const slots = createSlots(deps.maxConcurrency);
   const { logger } = deps;
+  let state: 'new' | 'started' | 'stopping' = 'new';
   const auditFinished = (e: ExecutionRecord) =>
     deps.audit
       .record({
@@ -117,16 +96,10 @@ export function createWorker(deps: WorkerDeps) {
     return { ...result, secretValues: revealed.values };
   }
 
-  const handler: MessageHandler = async (msg, log) => {
-    const job = decode(msg.data);
-    const execution = await deps.executions().claim(job.executionId.toLowerCase(), deps.runnerId, deps.leaseMs);
-    if (!execution) {
-      log.debug({ execution_id: job.executionId }, 'execution already claimed, finished or cancelled: job dropped');
-      return;
-    }
+  /** Runs a claimed execution and stores its outcome; the caller holds a slot, released here. */
+  async function run(execution: ExecutionRecord, via: Via): Promise<ExecutionRecord | undefined> {
     const controller = new AbortController();
     running.set(execution.id, controller);
-    const heartbeat = setInterval(() => msg.working(), 20_000);
     void deps.audit
       .record({
         action: 'tool_execution_started',
@@ -134,33 +107,75 @@ export function createWorker(deps: WorkerDeps) {
         actorName: 'tool-runner',
         resourceType: 'execution',
         resourceId: execution.id,
-        details: { tool_id: execution.toolId, tool_version: String(execution.toolVersion), runner_id: deps.runnerId, owner_id: execution.ownerId },
+        details: { tool_id: execution.toolId, tool_version: String(execution.toolVersion), runner_id: deps.runnerId, owner_id: execution.ownerId, via },
       })
       .catch((err: unknown) => logger.warn({ err, execution_id: execution.id }, 'execution audit record not written'));
     let result: ExecutionResult;
     let secretValues: string[] = [];
     try {
-      const r = await runClaimed(execution, controller);
-      secretValues = r.secretValues ?? [];
-      result = r;
-    } catch (err) {
-      logger.error({ err, execution_id: execution.id }, 'execution failed inside the tool-runner');
-      result = { status: 'failed', output: null, stderr: '', error: { code: 'INTERNAL_ERROR', message: 'the tool-runner failed while running this execution' }, truncated: false, exitCode: null, warnings: [] };
+      try {
+        const r = await runClaimed(execution, controller);
+        secretValues = r.secretValues ?? [];
+        result = r;
+      } catch (err) {
+        logger.error({ err, execution_id: execution.id }, 'execution failed inside the tool-runner');
+        result = { status: 'failed', output: null, stderr: '', error: { code: 'INTERNAL_ERROR', message: 'the tool-runner failed while running this execution' }, truncated: false, exitCode: null, warnings: [] };
+      } finally {
+        running.delete(execution.id);
+      }
+      if (controller.signal.aborted && controller.signal.reason === 'shutdown' && result.status === 'cancelled') {
+        result = { ...result, status: 'failed', error: { code: 'RUNNER_STOPPED', message: 'the tool-runner replica stopped while this execution ran' } };
+      }
+      const { secretValues: _drop, ...plain } = result as ExecutionResult & { secretValues?: string[] };
+      const finished = await deps.executions().finish(execution.id, deps.runnerId, redactResult(plain, secretValues));
+      secretValues.length = 0;
+      if (finished) {
+        deps.notifier.notify(finished.id);
+        void auditFinished(finished);
+        logger.info({ execution_id: finished.id, tool_id: finished.toolId, status: finished.status, duration_ms: finished.durationMs, via }, 'execution finished');
+      } else logger.warn({ execution_id: execution.id }, 'execution result dropped: the lease was lost before it finished');
+      return finished;
+    } finally {
+      slots.release();
+    }
+  }
+
+  /** Claims with the slot held; gives the slot back when someone else has it (or it finished, or was cancelled). */
+  async function claimHeld(id: string): Promise<ExecutionRecord | undefined> {
+    let claimed: ExecutionRecord | undefined;
+    try {
+      claimed = await deps.executions().claim(id, deps.runnerId, deps.leaseMs);
+    } finally {
+      if (!claimed) slots.release();
+    }
+    return claimed;
+  }
+
+  const handler: MessageHandler = async (msg, log) => {
+    const job = decodeToolJob(msg.data);
+    const id = job.executionId.toLowerCase();
+    const heartbeat = setInterval(() => msg.working(), 20_000);
+    try {
+      if (!slots.tryAcquire()) {
+        // Every slot is taken (perhaps by executions run in place, whose jobs
+        // arrive here too): drop a job with nothing left to run before queueing for a slot.
+        const current = await deps.executions().find(id);
+        if (!current || current.status !== 'queued' || current.cancelRequested) {
+          log.debug({ execution_id: job.executionId }, 'execution already claimed, finished or cancelled: job dropped');
+          return;
+        }
+        // Rejects when the replica stops: the job is nak'ed and redelivered to another replica.
+        await slots.acquire();
+      }
+      const execution = await claimHeld(id);
+      if (!execution) {
+        log.debug({ execution_id: job.executionId }, 'execution already claimed, finished or cancelled: job dropped');
+        return;
+      }
+      await run(execution, 'queue');
     } finally {
       clearInterval(heartbeat);
-      running.delete(execution.id);
     }
-    if (controller.signal.aborted && controller.signal.reason === 'shutdown' && result.status === 'cancelled') {
-      result = { ...result, status: 'failed', error: { code: 'RUNNER_STOPPED', message: 'the tool-runner replica stopped while this execution ran' } };
-    }
-    const { secretValues: _drop, ...plain } = result as ExecutionResult & { secretValues?: string[] };
-    const finished = await deps.executions().finish(execution.id, deps.runnerId, redactResult(plain, secretValues));
-    secretValues.length = 0;
-    if (finished) {
-      deps.notifier.notify(finished.id);
-      void auditFinished(finished);
-      log.info({ execution_id: finished.id, tool_id: finished.toolId, status: finished.status, duration_ms: finished.durationMs }, 'execution finished');
-    } else logger.warn({ execution_id: execution.id }, 'execution result dropped: the lease was lost before it finished');
   };
 
   const timers: NodeJS.Timeout[] = [];
@@ -179,13 +194,51 @@ export function createWorker(deps: WorkerDeps) {
   const abort = (ids: readonly string[]) => {
     for (const id of ids) running.get(id)?.abort('cancel');
   };
+  let lastCancelCheck = 0;
+  const notifiedPollMs = deps.notifiedPollMs ?? 5_000;
 
   return {
     handler,
+    /**
+     * Runs a just-queued execution on this replica for the ExecuteTool that
+     * waits for it, when a slot is free right now: undefined when none is (the
+     * job takes the queue); otherwise resolves to the finished record, or to
+     * undefined when the job's delivery claimed it first or the run could not
+     * be stored. The run goes on if the caller stops waiting.
+     */
+    runHere(id: string): Promise<ExecutionRecord | undefined> | undefined {
+      if (state !== 'started' || !slots.tryAcquire()) return undefined;
+      const task = claimHeld(id)
+        .then((execution) => (execution ? run(execution, 'request') : undefined))
+        .catch((err: unknown) => {
+          logger.error({ err, execution_id: id }, 'execution run in place failed; its job or the sweeper takes over');
+          return undefined;
+        });
+      inPlace.add(task);
+      void task.finally(() => inPlace.delete(task));
+      return task;
+    },
+    /** A cancel signal for `id`: aborts it if it runs here and its cancellation is recorded (the signal alone is only a hint). */
+    async cancelSignalled(id: string): Promise<void> {
+      if (!running.has(id)) return;
+      abort(await deps.executions().cancelRequested(deps.runnerId, [id]));
+    },
     /** Starts lease renewal, the cancel watch and the sweeper. */
     start(): void {
+      state = 'started';
+      lastCancelCheck = Date.now();
       timers.push(setInterval(guard('renew', async () => abort(await deps.executions().renewLeases(deps.runnerId, [...running.keys()], deps.leaseMs))), Math.max(500, Math.floor(deps.leaseMs / 3))));
-      timers.push(setInterval(guard('cancel', async () => abort(await deps.executions().cancelRequested(deps.runnerId, [...running.keys()]))), deps.cancelPollMs ?? 500));
+      timers.push(
+        setInterval(
+          guard('cancel', async () => {
+            // Signals carry cancellations at once; re-reading is the safety net.
+            if (running.size === 0 || (deps.listening?.() && Date.now() - lastCancelCheck < notifiedPollMs)) return;
+            lastCancelCheck = Date.now();
+            abort(await deps.executions().cancelRequested(deps.runnerId, [...running.keys()]));
+          }),
+          deps.cancelPollMs ?? 500,
+        ),
+      );
       timers.push(
         setInterval(
           guard('sweep', async () => {
@@ -201,10 +254,17 @@ export function createWorker(deps: WorkerDeps) {
       );
       for (const t of timers) t.unref();
     },
-    /** Aborts what still runs (recorded RUNNER_STOPPED) and stops the timers; call after the consumer stopped pulling. */
+    /**
+     * Aborts what still runs (recorded RUNNER_STOPPED), turns away jobs
+     * waiting for a slot, stops the timers, and waits for the runs in place to
+     * be stored; call after the consumer stopped pulling.
+     */
     async stop(): Promise<void> {
+      state = 'stopping';
+      slots.close();
       for (const c of running.values()) c.abort('shutdown');
       for (const t of timers) clearInterval(t);
+      await Promise.allSettled([...inPlace]);
     },
     running: () => running.size,
   };

@@ -6,7 +6,8 @@ import { restClient } from './support/rest.ts';
 /**
  * Schedules and alerts through the REST edge on the real stack: the
  * scheduler validates (cron, zone, target), keeps owners apart, fires the
- * schedule as its owner, raises rotation_due for a due manual secret; alert
+ * schedules as their owner (a rotation, a tool run in the real tool-runner),
+ * raises rotation_due for a due manual secret; alert
  * webhooks are for admins and SSRF-checked when saved.
  */
 describe('schedules and alerts through the gateway (real stack)', () => {
@@ -76,6 +77,24 @@ describe('schedules and alerts through the gateway (real stack)', () => {
     expect(resumed.body!.next_run_at).not.toBeNull();
   });
 
+  it('a run_tool schedule: refused for a tool its owner may not run, created for their own (checked in the real tool-runner)', async () => {
+    const tool = (owner: string, name: string) =>
+      api('POST', '/api/v1/tools', tokens[owner]!, { name, tool_type: 'python_script', config: { code: 'import json,sys\nd=json.load(sys.stdin)\nprint(json.dumps({"echo": d["word"]}))' }, timeout_s: 30 });
+    const bobs = await tool('bob', 'bobs-private');
+    expect(bobs.status, JSON.stringify(bobs.body)).toBe(201);
+    const refused = await api('POST', '/api/v1/schedules', tokens.alice, { name: 'not mine', cron: '* * * * *', target: { type: 'run_tool', tool_id: bobs.body!.id, input: {} } });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(422);
+    expect(refused.body!.error.details).toEqual({ 'target.tool_id': 'no such tool, or not one you may run' });
+    const own = await tool('alice', 'echo');
+    expect(own.status, JSON.stringify(own.body)).toBe(201);
+    ids.tool = own.body!.id;
+    // Every minute: it fires in the same minute as the rotation schedule above (the next test waits for that one).
+    const created = await api('POST', '/api/v1/schedules', tokens.alice, { name: 'echo every minute', cron: '* * * * *', target: { type: 'run_tool', tool_id: ids.tool, input: { word: 'scheduled-hello' } } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body).toMatchObject({ target: { type: 'run_tool', tool_id: ids.tool, input: { word: 'scheduled-hello' } }, overlap_policy: 'forbid' });
+    ids.toolSchedule = created.body!.id;
+  });
+
   it('fires as its owner: a run with its job, and the secret rotated', async () => {
     let runs: Record<string, unknown>[] = [];
     await waitFor(
@@ -92,6 +111,31 @@ describe('schedules and alerts through the gateway (real stack)', () => {
     expect((await api('GET', `/api/v1/vault/secrets/${ids.secret}`, tokens.alice)).body!.current_version).toBeGreaterThanOrEqual(2);
     expect((await api('DELETE', `/api/v1/schedules/${ids.schedule}`, tokens.alice)).status).toBe(204);
     expect((await api('GET', `/api/v1/schedules/${ids.schedule}`, tokens.alice)).status).toBe(404);
+  });
+
+  it('fires a run_tool schedule as its owner: the run names the execution, which completes with the fixed input', async () => {
+    let runs: Record<string, unknown>[] = [];
+    await waitFor(
+      async () => {
+        runs = (await api('GET', `/api/v1/schedules/${ids.toolSchedule}/runs`, tokens.alice)).body!.items;
+        return runs.length > 0;
+      },
+      { timeoutMs: 90_000, intervalMs: 1_000, what: 'a run of the run_tool schedule' },
+    );
+    const run = runs.at(-1)!;
+    expect(run, JSON.stringify(run)).toMatchObject({ status: 'queued' });
+    let execution: Record<string, unknown> = {};
+    await waitFor(
+      async () => {
+        execution = (await api('GET', `/api/v1/tools/executions/${String(run.job_id)}`, tokens.alice)).body!;
+        return !['queued', 'running'].includes(String(execution.status));
+      },
+      { timeoutMs: 30_000, intervalMs: 250, what: 'the scheduled execution to finish' },
+    );
+    expect(execution, JSON.stringify(execution)).toMatchObject({ status: 'completed', tool_id: ids.tool, owner_id: ids.alice, input: { word: 'scheduled-hello' }, output: { echo: 'scheduled-hello' } });
+    // Bob sees neither the schedule nor the execution.
+    expect((await api('GET', `/api/v1/tools/executions/${String(run.job_id)}`, tokens.bob)).status).toBe(404);
+    expect((await api('DELETE', `/api/v1/schedules/${ids.toolSchedule}`, tokens.alice)).status).toBe(204);
   });
 
   it('raises rotation_due for a due manual secret (shown overdue); its owner acknowledges it', async () => {

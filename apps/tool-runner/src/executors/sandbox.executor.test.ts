@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseAllowList } from '@csda/net';
 import type { SandboxRequest, SandboxResult } from '@csda/sandbox';
 import { createSandboxExecutors } from './sandbox.executor.ts';
 import type { ExecutorRequest } from './executor.types.ts';
@@ -11,11 +16,12 @@ const req = (over: Partial<ExecutorRequest['tool']> = {}, secrets: Record<string
   secrets: { env: secrets, headers: {} },
   signal: new AbortController().signal,
 });
+const egress = { operatorAllow: parseAllowList('') };
 const result = (r: Partial<SandboxResult>): SandboxResult => ({ exitCode: 0, signal: null, stdout: Buffer.from(''), stderr: Buffer.from(''), truncated: false, durationMs: 1, outcome: 'exited', ...r });
 
 describe('sandbox executors', () => {
   it('refuses python and shell with SANDBOX_UNAVAILABLE and the reason when there is no sandbox', async () => {
-    const x = createSandboxExecutors({ sandbox: undefined, unavailable: 'bubblewrap (bwrap) is not installed', memoryBytes: 1, processes: 1 });
+    const x = createSandboxExecutors({ sandbox: undefined, unavailable: 'bubblewrap (bwrap) is not installed', memoryBytes: 1, processes: 1, egress });
     for (const run of [x.python, x.shell]) {
       const r = await run(req());
       expect(r.status).toBe('failed');
@@ -27,10 +33,11 @@ describe('sandbox executors', () => {
     const seen: SandboxRequest[] = [];
     let next = result({ stdout: Buffer.from('{"a":1}\n') });
     const sandbox = { mode: 'bwrap' as const, run: async (r: SandboxRequest) => (seen.push(r), next) };
-    const x = createSandboxExecutors({ sandbox, memoryBytes: 5, processes: 6 });
+    const x = createSandboxExecutors({ sandbox, memoryBytes: 5, processes: 6, egress });
     const ok = await x.python(req({}, { KEY: 'v' }));
     expect(ok).toMatchObject({ status: 'completed', output: { a: 1 }, exitCode: 0 });
     expect(seen[0]).toMatchObject({ argv: ['python3', '-I', '-c', 'print(1)'], stdin: '{"a":"$(id)"}', env: { KEY: 'v' }, network: false, limits: { wallMs: 7000, cpuSeconds: 7, memoryBytes: 5, processes: 6, outputBytes: 1000 } });
+    expect(seen[0]!.egress).toBeUndefined();
     await x.shell(req());
     expect(seen[1]!.argv).toEqual(['echo', '$(id)']);
     next = result({ outcome: 'timed_out', exitCode: null, reason: 'killed after 7 s' });
@@ -43,5 +50,45 @@ describe('sandbox executors', () => {
     const net = await x.python(req());
     expect(net.warnings).toEqual(['network access is off for this tool']);
     expect(net.error?.message).toMatch(/network access is off for this tool/);
+  });
+
+  it('network: true starts a guarded proxy for the run; its refusals land in stderr, warnings and the error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'csda-egress-unit-'));
+    let status = 0;
+    // Stands in for the sandbox: starts the egress, makes the request a program inside would, then exits 1.
+    const sandbox = {
+      mode: 'bwrap' as const,
+      run: async (r: SandboxRequest) => {
+        const proxy = await r.egress!(join(dir, 'proxy.sock'));
+        status = await new Promise<number>((resolve, reject) =>
+          request({ socketPath: join(dir, 'proxy.sock'), path: 'http://127.0.0.1:9/x' }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          })
+            .on('error', reject)
+            .end(),
+        );
+        await proxy.close();
+        return result({ exitCode: 1, stderr: Buffer.from('urllib.error.HTTPError: HTTP Error 403\n') });
+      },
+    };
+    try {
+      const x = createSandboxExecutors({ sandbox, memoryBytes: 5, processes: 6, egress });
+      const r = await x.python(req({ network: true }));
+      const reason = "host 127.0.0.1 is a loopback address and not allow-listed (neither the tool's allow_hosts nor the operator's TOOLS_HTTP_ALLOW lists it)";
+      expect(status).toBe(403);
+      expect(r.stderr).toBe(`urllib.error.HTTPError: HTTP Error 403\n[egress] refused GET http://127.0.0.1:9: ${reason}\n`);
+      expect(r.warnings).toEqual([`egress refused GET http://127.0.0.1:9: ${reason}`]);
+      expect(r.error).toEqual({ code: 'EXIT_CODE', message: `the program exited with code 1 (egress refused GET http://127.0.0.1:9: ${reason})` });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('network: true: a program that tried a direct connection is told the proxy is the only way out', async () => {
+    const sandbox = { mode: 'bwrap' as const, run: async () => result({ exitCode: 1, stderr: Buffer.from('ConnectionRefusedError: [Errno 111] Connection refused\n') }) };
+    const x = createSandboxExecutors({ sandbox, memoryBytes: 5, processes: 6, egress });
+    const r = await x.shell(req({ network: true }));
+    expect(r.warnings).toEqual(['this tool reaches the network only through the HTTP(S) proxy in HTTP_PROXY/HTTPS_PROXY: direct connections and DNS lookups have no route']);
   });
 });

@@ -1,5 +1,6 @@
 import { expandArgv, SandboxError, type Sandbox, type SandboxLimits, type SandboxResult } from '@csda/sandbox';
 import type { ExecutionResult } from '../executions/execution.types.ts';
+import { egressLines, egressWarnings, executionEgress, type EgressDeps, type ExecutionEgress } from './egress.ts';
 import { failed, type Executor, type ExecutorRequest } from './executor.types.ts';
 
 export interface SandboxExecutorDeps {
@@ -8,10 +9,13 @@ export interface SandboxExecutorDeps {
   readonly unavailable?: string;
   readonly memoryBytes: number;
   readonly processes: number;
+  /** network: true tools reach out only through a per-execution proxy with the api_call guard. */
+  readonly egress: EgressDeps;
 }
 
 const STDERR_KEEP = 64 * 1024;
-const NETWORK_SYMPTOMS = /Network is unreachable|Temporary failure in name resolution|Name or service not known|nodename nor servname|Could not resolve host|getaddrinfo/i;
+const NETWORK_SYMPTOMS = /Network is unreachable|Temporary failure in name resolution|Name or service not known|nodename nor servname|Could not resolve host|getaddrinfo|Connection refused/i;
+const PROXY_ONLY = 'this tool reaches the network only through the HTTP(S) proxy in HTTP_PROXY/HTTPS_PROXY: direct connections and DNS lookups have no route';
 
 /** stdout as the output: JSON when it parses, else the text. */
 function outputOf(stdout: Buffer): unknown {
@@ -37,11 +41,19 @@ function limitsFor(req: ExecutorRequest, deps: SandboxExecutorDeps): SandboxLimi
   };
 }
 
-function resultOf(req: ExecutorRequest, r: SandboxResult): ExecutionResult {
+function resultOf(req: ExecutorRequest, r: SandboxResult, egress: ExecutionEgress | undefined): ExecutionResult {
   let stderr = r.stderr.toString('utf8');
   if (stderr.length > STDERR_KEEP) stderr = `${stderr.slice(0, STDERR_KEEP)}\n[stderr cut at ${STDERR_KEEP} characters]`;
   const warnings: string[] = [];
-  if (!req.tool.network && NETWORK_SYMPTOMS.test(stderr)) warnings.push('network access is off for this tool');
+  const symptoms = NETWORK_SYMPTOMS.test(stderr);
+  if (!req.tool.network && symptoms) warnings.push('network access is off for this tool');
+  if (egress) {
+    const events = egress.events();
+    // Why a request failed, even when the program swallowed the proxy's answer.
+    if (events.length > 0) stderr = `${stderr}${stderr === '' || stderr.endsWith('\n') ? '' : '\n'}${egressLines(events)}\n`;
+    warnings.push(...egressWarnings(events));
+    if (symptoms && !egress.used()) warnings.push(PROXY_ONLY);
+  }
   const base = { output: outputOf(r.stdout), stderr, truncated: r.truncated, exitCode: r.exitCode, warnings };
   switch (r.outcome) {
     case 'exited':
@@ -70,9 +82,19 @@ export function createSandboxExecutors(deps: SandboxExecutorDeps): { python: Exe
       if (err instanceof SandboxError) return failed('SANDBOX_REFUSED', err.message);
       throw err;
     }
+    const allowHosts = (req.tool.config.allow_hosts as string[] | undefined) ?? [];
+    const egress = req.tool.network ? executionEgress(deps.egress, allowHosts, req.tool.timeoutS * 1_000) : undefined;
     try {
-      const result = await deps.sandbox.run({ argv: args, ...(stdin !== undefined ? { stdin } : {}), env: { ...req.secrets.env }, network: req.tool.network, limits: limitsFor(req, deps), signal: req.signal });
-      return resultOf(req, result);
+      const result = await deps.sandbox.run({
+        argv: args,
+        ...(stdin !== undefined ? { stdin } : {}),
+        env: { ...req.secrets.env },
+        network: req.tool.network,
+        ...(egress ? { egress: egress.start } : {}),
+        limits: limitsFor(req, deps),
+        signal: req.signal,
+      });
+      return resultOf(req, result, egress);
     } catch (err) {
       if (err instanceof SandboxError) return failed('SANDBOX_REFUSED', err.message);
       throw err;

@@ -56,21 +56,43 @@ function checkRefs(field: string, names: readonly string[], known: Set<string> |
   if (unknown) bad[field] ??= `{{${unknown}}} is not a property of input_schema`;
 }
 
+/** allow_hosts (api_call, and network python/shell tools): each entry a host, `*.domain`, address or CIDR. */
+function checkAllowHosts(config: Record<string, unknown>, bad: Details): unknown {
+  const allowHosts = config.allow_hosts ?? [];
+  if (!Array.isArray(allowHosts) || allowHosts.length > 100) bad['config.allow_hosts'] = 'a list of at most 100 host names or addresses';
+  else
+    allowHosts.forEach((h, i) => {
+      if (typeof h !== 'string' || h.length > 253) return void (bad[`config.allow_hosts[${i}]`] = 'a host name, IP address or CIDR');
+      try {
+        parseToolAllowHosts([h]);
+      } catch (err) {
+        bad[`config.allow_hosts[${i}]`] = err instanceof Error ? err.message : 'a host name, IP address or CIDR';
+      }
+    });
+  return Array.isArray(allowHosts) ? allowHosts.map((h) => String(h).toLowerCase()) : allowHosts;
+}
+
+/** A sandboxed tool's allow_hosts: what its egress proxy may reach beyond public hosts; kept only when given. */
+function sandboxAllowHosts(config: Record<string, unknown>, bad: Details): Record<string, unknown> {
+  return config.allow_hosts === undefined ? {} : { allow_hosts: checkAllowHosts(config, bad) };
+}
+
 function checkPython(config: Record<string, unknown>, bad: Details): Record<string, unknown> {
   const code = config.code;
   if (typeof code !== 'string' || code.trim() === '') bad['config.code'] = 'required: the Python source';
   else if (Buffer.byteLength(code) > MAX_CODE) bad['config.code'] = `at most ${MAX_CODE} bytes`;
   else if (code.includes('\u0000')) bad['config.code'] = 'must not contain NUL';
-  for (const k of Object.keys(config)) if (k !== 'code') bad[`config.${k}`] ??= 'unknown field';
-  return { code };
+  for (const k of Object.keys(config)) if (k !== 'code' && k !== 'allow_hosts') bad[`config.${k}`] ??= 'unknown field';
+  return { code, ...sandboxAllowHosts(config, bad) };
 }
 
 function checkShell(config: Record<string, unknown>, deps: ValidationDeps, known: Set<string> | undefined, bad: Details): Record<string, unknown> {
   const command = config.command;
-  for (const k of Object.keys(config)) if (k !== 'command') bad[`config.${k}`] ??= 'unknown field';
+  for (const k of Object.keys(config)) if (k !== 'command' && k !== 'allow_hosts') bad[`config.${k}`] ??= 'unknown field';
+  const allowHosts = sandboxAllowHosts(config, bad);
   if (!Array.isArray(command) || command.length === 0) {
     bad['config.command'] = 'required: an argv template, e.g. ["grep", "-c", "{{pattern}}"]';
-    return { command };
+    return { command, ...allowHosts };
   }
   if (command.length > 256) bad['config.command'] = 'at most 256 elements';
   command.forEach((arg, i) => {
@@ -91,7 +113,7 @@ function checkShell(config: Record<string, unknown>, deps: ValidationDeps, known
       }
     }
   }
-  return { command };
+  return { command, ...allowHosts };
 }
 
 /** URL template: http(s), a literal host (never a parameter), parameters only in path and query. */
@@ -138,17 +160,7 @@ function checkApi(config: Record<string, unknown>, known: Set<string> | undefine
     else if (JSON.stringify(body).length > 256 * 1024) bad['config.body'] = 'at most 256 KiB of JSON';
     else checkRefs('config.body', jsonPlaceholders(body), known, bad);
   }
-  const allowHosts = config.allow_hosts ?? [];
-  if (!Array.isArray(allowHosts) || allowHosts.length > 100) bad['config.allow_hosts'] = 'a list of at most 100 host names or addresses';
-  else
-    allowHosts.forEach((h, i) => {
-      if (typeof h !== 'string' || h.length > 253) return void (bad[`config.allow_hosts[${i}]`] = 'a host name, IP address or CIDR');
-      try {
-        parseToolAllowHosts([h]);
-      } catch (err) {
-        bad[`config.allow_hosts[${i}]`] = err instanceof Error ? err.message : 'a host name, IP address or CIDR';
-      }
-    });
+  const allowHosts = checkAllowHosts(config, bad);
   const retries = config.retries ?? 2;
   if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0 || retries > 5) bad['config.retries'] = 'a whole number from 0 to 5';
   return {
@@ -156,7 +168,7 @@ function checkApi(config: Record<string, unknown>, known: Set<string> | undefine
     url: config.url,
     headers,
     ...(body !== undefined && body !== null ? { body } : {}),
-    allow_hosts: Array.isArray(allowHosts) ? allowHosts.map((h) => String(h).toLowerCase()) : allowHosts,
+    allow_hosts: allowHosts,
     retries,
   };
 }
@@ -253,6 +265,9 @@ export function validateTool(input: ToolInputData, deps: ValidationDeps): ToolDe
   const maxOutputBytes = input.maxOutputBytes === 0 ? Math.min(DEFAULT_MAX_OUTPUT_BYTES, deps.maxOutputBytes) : input.maxOutputBytes;
   if (!Number.isInteger(maxOutputBytes) || maxOutputBytes < 1 || maxOutputBytes > deps.maxOutputBytes) bad.max_output_bytes = `1 to ${deps.maxOutputBytes} bytes`;
   if (input.network && toolType !== 'python_script' && toolType !== 'shell_command' && toolType !== undefined) bad.network = 'applies to python_script and shell_command tools only';
+  if (!input.network && (toolType === 'python_script' || toolType === 'shell_command') && Array.isArray(config.allow_hosts) && config.allow_hosts.length > 0) {
+    bad['config.allow_hosts'] ??= 'applies only with network: true (the hosts the egress proxy may reach)';
+  }
   const secrets = checkSecrets(toolType, input.secrets, config, bad);
   const roles = [...new Set(input.sharedWithRoles)];
   if (roles.length > 50) bad.shared_with_roles = 'at most 50 roles';

@@ -1,0 +1,65 @@
+import { readFile } from 'node:fs/promises';
+import { DocumentParseError } from '../errors.ts';
+import { DEFAULT_PARSE_LIMITS, type DocumentFormat, type ParseLimits, type ParseProgress, type ParsedDocument } from '../types.ts';
+import type { ParseSource } from './source.ts';
+
+export type { ParseSource } from './source.ts';
+
+export interface ParseDocumentOptions {
+  limits?: Partial<ParseLimits>;
+  onProgress?: (progress: ParseProgress) => void;
+}
+
+const NAMES: Readonly<Record<DocumentFormat, string>> = { pdf: 'PDF', docx: 'DOCX', html: 'HTML page', md: 'Markdown file', txt: 'text file', csv: 'CSV file' };
+
+function hasText(doc: ParsedDocument): boolean {
+  return doc.blocks.some((b) => (b.type === 'table' ? b.rows.some((r) => r.some((c) => c.trim() !== '')) : 'text' in b && b.text.trim() !== ''));
+}
+
+/**
+ * Parses a document of a known format in this thread. pdf.js and mammoth do
+ * their work synchronously on the calling thread and hostile files can make
+ * them spin or allocate without bound: services call `parseInWorker`, which
+ * runs this in a memory- and time-limited worker.
+ *
+ * Throws `DocumentParseError` with a readable reason; a document with no text
+ * at all fails with kind `no_text`.
+ */
+export async function parseDocument(source: ParseSource, format: DocumentFormat, options: ParseDocumentOptions = {}): Promise<ParsedDocument> {
+  const limits: ParseLimits = { ...DEFAULT_PARSE_LIMITS, ...options.limits };
+  // each parser is imported on first use: a worker parsing a DOCX never loads pdf.js
+  if (format === 'csv') return requireText(await (await import('./csv.ts')).parseCsv(source, limits));
+  const raw = source.bytes ?? (await readFile(source.path));
+  // pdf.js refuses Buffer instances: a plain Uint8Array view of the same memory
+  const bytes = Buffer.isBuffer(raw) ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : raw;
+  if (bytes.length === 0) throw new DocumentParseError('no_text', format, 'the file is empty (0 bytes)');
+  let doc: ParsedDocument;
+  switch (format) {
+    case 'pdf':
+      doc = await (await import('./pdf.ts')).parsePdf(bytes, limits, options.onProgress);
+      break;
+    case 'docx':
+      doc = await (await import('./docx.ts')).parseDocx(bytes, limits);
+      break;
+    case 'html':
+      doc = (await import('./html.ts')).parseHtml(bytes);
+      break;
+    case 'md':
+      doc = (await import('./markdown.ts')).parseMarkdown(bytes);
+      break;
+    case 'txt':
+      doc = (await import('./text.ts')).parseText(bytes);
+      break;
+  }
+  return requireText(doc, limits);
+}
+
+function requireText(doc: ParsedDocument, limits?: ParseLimits): ParsedDocument {
+  if (!hasText(doc)) throw new DocumentParseError('no_text', doc.format, `the ${NAMES[doc.format]} has no text`);
+  if (limits && doc.format !== 'pdf') {
+    let chars = 0;
+    for (const b of doc.blocks) chars += b.type === 'table' ? b.rows.reduce((s, r) => s + r.join(' ').length, 0) : 'text' in b ? b.text.length : 0;
+    if (chars > limits.maxTextChars) throw new DocumentParseError('too_large', doc.format, `the document's text is longer than ${limits.maxTextChars} characters`);
+  }
+  return doc;
+}

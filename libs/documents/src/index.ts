@@ -13,4 +13,5 @@ export { DOCUMENT_FORMATS, DEFAULT_PARSE_LIMITS, type Block, type DocumentFormat
 export { UnsupportedDocumentError, DocumentParseError, type UnsupportedReason, type ParseFailureKind } from './errors.ts';
 export { detectFormat, formatFromName, SNIFF_BYTES } from './detect.ts';
 export { decodeText, detectEncoding, type DecodedText } from './text-decode.ts';
+export { parseInWorker, type ParseInWorkerOptions } from './worker/parse-in-worker.ts';
 export { blocksToText } from './blocks.ts';

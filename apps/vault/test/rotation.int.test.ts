@@ -188,7 +188,7 @@ describe('vault rotation over Connect', () => {
     expect((await vault.client.expireSecrets({ nowMs: BigInt(Date.now()), limit: 3 }, await h.asScheduler())).expired).toBe(0);
     for (const id of ids) {
       expect((await vault.client.getSecret({ id }, await h.as(alice))).secret?.isActive).toBe(false);
-      expect((await h.audits(id)).filter((a) => a.action === 'secret_expired')).toHaveLength(1);
+      expect((await h.audits(id)).filter((a) => a.action === 'secret_expired')).toEqual([expect.objectContaining({ actor: 'service:vault', details: expect.objectContaining({ caller: 'service:scheduler' }) })]);
     }
     const events = (await h.events('csda.events.vault.secret.expired')).map((e) => fromBinary(SecretExpiredSchema, e.payload));
     expect(events.map((e) => e.secretId).sort()).toEqual([...ids].sort());

@@ -37,7 +37,8 @@ function checkThresholds(days: readonly number[]): number[] {
  * service identity; each batch commits its changes, audit and events together.
  */
 export function createMaintenanceService(deps: MaintenanceDeps) {
-  const actor = { actor: SCHEDULER_PRINCIPAL_ID, actorName: 'scheduler', resourceType: 'secret' } as const;
+  // The vault records its own actions (the gateway's audit consumer refuses another service as actor): the scheduler is the caller.
+  const actor = { actor: 'service:vault', actorName: 'vault', resourceType: 'secret' } as const;
   return {
     async listDue(principal: Principal, req: { nowMs: number; limit: number; afterDueAtMs: number; afterSecretId: string }): Promise<DueRow[]> {
       requireScheduler(principal);
@@ -52,7 +53,7 @@ export function createMaintenanceService(deps: MaintenanceDeps) {
       const now = clampNow(req.nowMs);
       const expired = await deps.repository().transaction(async (tx) => {
         const rows = await tx.expireBatch(now, limit);
-        for (const r of rows) await tx.audit({ ...actor, action: 'secret_expired', outcome: 'success', resourceId: r.id, details: { expires_at: r.expiresAt.toISOString() } });
+        for (const r of rows) await tx.audit({ ...actor, action: 'secret_expired', outcome: 'success', resourceId: r.id, details: { expires_at: r.expiresAt.toISOString(), caller: SCHEDULER_PRINCIPAL_ID } });
         await tx.emit(rows.map((r) => secretExpiredMessage(deps.subjects, { ...r, at: now })));
         return rows.length;
       });

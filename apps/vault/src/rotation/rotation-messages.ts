@@ -5,22 +5,28 @@ import type { RotationRequest } from './rotation.engine.ts';
 
 /** The audit records and events a rotation writes to the outbox, for one request. */
 export function createRotationMessages(subjects: Subjects) {
-  const fact = (req: RotationRequest, action: string, details: Record<string, string>, outcome: 'success' | 'failure' = 'success'): AuditFact => ({
-    action,
-    actor: req.actor.id,
-    actorName: req.actor.name,
-    outcome,
-    resourceType: 'secret',
-    resourceId: req.secretId,
-    ip: req.ip ?? '',
-    requestId: req.requestId ?? '',
-    details: {
-      ...details,
-      trigger: req.trigger,
-      ...(req.job ? { job_id: req.job.jobId, attempt: String(req.job.attempt) } : {}),
-      ...(req.onBehalfOf ? { on_behalf_of: req.onBehalfOf } : {}),
-    },
-  });
+  // A service records only its own actions (the gateway's audit consumer refuses another service as actor):
+  // a rotation the scheduler queued is the vault's, with the scheduler as caller.
+  const fact = (req: RotationRequest, action: string, details: Record<string, string>, outcome: 'success' | 'failure' = 'success'): AuditFact => {
+    const foreign = req.actor.id.startsWith('service:') && req.actor.id !== 'service:vault';
+    return {
+      action,
+      actor: foreign ? 'service:vault' : req.actor.id,
+      actorName: foreign ? 'vault' : req.actor.name,
+      outcome,
+      resourceType: 'secret',
+      resourceId: req.secretId,
+      ip: req.ip ?? '',
+      requestId: req.requestId ?? '',
+      details: {
+        ...details,
+        trigger: req.trigger,
+        ...(req.job ? { job_id: req.job.jobId, attempt: String(req.job.attempt) } : {}),
+        ...(req.onBehalfOf ? { on_behalf_of: req.onBehalfOf } : {}),
+        ...(foreign ? { caller: req.actor.id } : {}),
+      },
+    };
+  };
 
   /** The job's JobResult (none for on-demand rotations); finished statuses carry finished_at. */
   const jobEvent = (req: RotationRequest, ownerId: string, r: { status: JobStatus; error?: string; detail?: string; nextAttemptAt?: Date }): OutboxMessage[] =>

@@ -51,6 +51,9 @@ export interface WorkerDeps {
   readonly sweepMs?: number;
 }
 
+/** The outcome of a run the replica's shutdown cut off before it began (stored as RUNNER_STOPPED). */
+const NOT_RUN: ExecutionResult & { secretValues?: string[] } = { status: 'cancelled', output: null, stderr: '', error: null, truncated: false, exitCode: null, warnings: [] };
+
 /** Where a run came from: a JOBS_TOOLS delivery, or the ExecuteTool call that waits for it. */
 type Via = 'queue' | 'request';
 
@@ -112,9 +115,11 @@ export function createWorker(deps: WorkerDeps) {
       .catch((err: unknown) => logger.warn({ err, execution_id: execution.id }, 'execution audit record not written'));
     let result: ExecutionResult;
     let secretValues: string[] = [];
+    // Claimed while the replica began to stop: recorded as stopped rather than started.
+    if (state === 'stopping') controller.abort('shutdown');
     try {
       try {
-        const r = await runClaimed(execution, controller);
+        const r = controller.signal.aborted ? NOT_RUN : await runClaimed(execution, controller);
         secretValues = r.secretValues ?? [];
         result = r;
       } catch (err) {

@@ -81,6 +81,16 @@ describe('vault: tool grants', () => {
     expect((await vault.client.revokeToolGrants({ toolId: tool }, await forTool(alice, tool))).revoked).toBe(0);
   });
 
+  it('revokes every grant of a deleted secret (secret_deleted), the history kept for an admin', async () => {
+    const [doomed, kept] = [await secret(alice), await secret(alice)];
+    const tool = randomUUID();
+    await replace(alice, tool, [{ secretId: doomed, as: 'env:A' }, { secretId: kept, as: 'env:B' }]);
+    await vault.client.deleteSecret({ id: doomed }, await h.as(alice));
+    const [row] = await query<{ revoked_by: string; revoke_reason: string }>(h.db.url, 'select revoked_by, revoke_reason from vault.tool_grants where secret_id = $1', [doomed]);
+    expect(row).toEqual({ revoked_by: alice.id, revoke_reason: 'secret_deleted' });
+    expect((await grants(kept)).items.map((g) => [g.toolId, g.as])).toEqual([[tool, 'env:B']]);
+  });
+
   it('lets the secret’s owner revoke one tool’s grants; another user (even one the secret is shared with) gets NOT_FOUND', async () => {
     const shared = await secret(alice, ['OPS']);
     const bobsTool = randomUUID();

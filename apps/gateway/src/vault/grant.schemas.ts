@@ -2,7 +2,7 @@ import type { SecretGrant } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { z } from 'zod';
 import { pageQuery } from '../http/schemas.ts';
 
-export const REVOKE_REASONS = ['tool_updated', 'tool_deleted', 'owner_revoked'] as const;
+export const REVOKE_REASONS = ['tool_updated', 'tool_deleted', 'owner_revoked', 'secret_deleted'] as const;
 
 export const grantSchema = z
   .object({
@@ -15,7 +15,7 @@ export const grantSchema = z
     active: z.boolean(),
     revoked_at: z.iso.datetime({ offset: true }).nullable(),
     revoked_by: z.string().nullable(),
-    revoke_reason: z.enum(REVOKE_REASONS).nullable().meta({ description: 'tool_updated (the tool no longer uses it), tool_deleted, or owner_revoked' }),
+    revoke_reason: z.enum(REVOKE_REASONS).nullable().meta({ description: 'tool_updated (the tool no longer uses it), tool_deleted, owner_revoked, or secret_deleted (the secret was deleted)' }),
   })
   .meta({ id: 'SecretGrant', description: 'A grant of a secret to a tool: while active, the tool’s executions may have the vault reveal it. Never carries the value.' });
 

@@ -1,6 +1,6 @@
 type Run = <T>(sql: string, params?: unknown[]) => Promise<T>;
 
-export const REVOKE_REASONS = ['tool_updated', 'tool_deleted', 'owner_revoked'] as const;
+export const REVOKE_REASONS = ['tool_updated', 'tool_deleted', 'owner_revoked', 'secret_deleted'] as const;
 export type RevokeReason = (typeof REVOKE_REASONS)[number];
 
 /** A grant of a secret to a tool, as stored (never a value). */

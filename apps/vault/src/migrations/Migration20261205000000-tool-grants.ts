@@ -17,7 +17,7 @@ export class Migration20261205000000ToolGrants extends Migration {
       "created_at" timestamptz not null default now(),
       "revoked_at" timestamptz null,
       "revoked_by" text null,
-      "revoke_reason" text null check ("revoke_reason" in ('tool_updated', 'tool_deleted', 'owner_revoked')),
+      "revoke_reason" text null check ("revoke_reason" in ('tool_updated', 'tool_deleted', 'owner_revoked', 'secret_deleted')),
       constraint "tool_grants_revoked_whole" check (("revoked_at" is null) = ("revoked_by" is null) and ("revoked_at" is null) = ("revoke_reason" is null))
     )`);
     this.addSql(`create unique index "tool_grants_active_unique" on "vault"."tool_grants" ("tool_id", "secret_id", "binding") where "revoked_at" is null`);

@@ -236,8 +236,11 @@ function createQueries(em: EntityManager, outbox: Pick<AuditOutbox, 'write'>) {
       await runNamed(changes.name, `update vault.secrets set ${sets.join(', ')}, updated_at = now() where id = ? and deleted_at is null`, [...params, id]);
     },
 
-    async softDelete(id: string): Promise<void> {
+    /** Deletes the secret and revokes its tool grants as `by` (the user deleting it). */
+    async softDelete(id: string, by: string): Promise<void> {
       await run('update vault.secrets set deleted_at = now(), is_active = false, updated_at = now() where id = ? and deleted_at is null', [id]);
+      // A deleted secret is granted to no tool any more (the grant history stays).
+      await run(`update vault.tool_grants set revoked_at = now(), revoked_by = ?, revoke_reason = 'secret_deleted' where secret_id = ? and revoked_at is null`, [by, id]);
     },
 
     /** The sealed value of `version` (0 = current) of a visible secret, with its metadata, in one query. */

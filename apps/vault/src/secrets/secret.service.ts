@@ -231,7 +231,7 @@ export function createSecretService(deps: SecretServiceDeps) {
       requireScoped(ctx.principal, 'secrets:write', id);
       await deps.repository().transaction(async (tx) => {
         await modifiable(tx, ctx, id, true);
-        await tx.softDelete(id);
+        await tx.softDelete(id, ctx.principal.onBehalfOf?.id ?? ctx.principal.id);
         await tx.audit(fact(ctx, 'secret_deleted', id));
       });
     },

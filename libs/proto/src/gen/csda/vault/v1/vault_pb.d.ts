@@ -939,7 +939,7 @@ export declare type SecretGrant = Message<"csda.vault.v1.SecretGrant"> & {
   revokedBy: string;
 
   /**
-   * "tool_updated" | "tool_deleted" | "owner_revoked"; "" while active.
+   * "tool_updated" | "tool_deleted" | "owner_revoked" | "secret_deleted"; "" while active.
    *
    * @generated from field: string revoke_reason = 9;
    */

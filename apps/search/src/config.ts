@@ -1,5 +1,7 @@
+import { checkEmbeddingConfig, embeddingConfigShape } from '@csda/embeddings';
 import { baseConfigShape, ConfigError, portVar } from '@csda/service-kit';
 import { z } from 'zod';
+import { queryConfigShape } from './query/query-config.ts';
 
 const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
@@ -21,7 +23,10 @@ export const configSchema = z.object({
   SEARCH_INDEX_ACK_WAIT_S: int(5, 3_600, 60),
   /** Staged versions with no new batch for this long are removed (their batches can no longer arrive: JOBS_SEARCH keeps messages 7 days). */
   SEARCH_STAGING_MAX_AGE_H: int(1, 8_760, 168),
-});
+  // Queries: the provider that embeds them (EMBEDDING_*) and the SEARCH_* query settings.
+  ...embeddingConfigShape,
+  ...queryConfigShape,
+}).superRefine(checkEmbeddingConfig);
 
 export type Config = z.infer<typeof configSchema>;
 

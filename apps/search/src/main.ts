@@ -3,6 +3,7 @@ import { configSchema, hnswSettings, type Config } from './config.ts';
 import { definition } from './definition.ts';
 import { ensureIndexConsumers, startIndexing } from './index/start-indexing.ts';
 import { ensureVectorIndexes, vectorIndexCheck } from './index/vector-indexes.ts';
+import { openQueries } from './query/open-search.ts';
 import { createRoutes } from './rpc/routes.ts';
 
 const config = (): Config => loadConfig(configSchema, process.env);
@@ -16,7 +17,8 @@ await runCli(
       const runtime = await openRuntime(definition, cfg);
       const audit = openAuditOutbox(runtime);
       runtime.health.addCheck('vector indexes', vectorIndexCheck(runtime.orm, hnsw));
-      await serve(runtime, { routes: createRoutes(runtime), opsServer: true, audit });
+      const search = openQueries(runtime, cfg);
+      await serve(runtime, { routes: createRoutes(runtime, { search }), opsServer: true, audit });
       await startIndexing(
         runtime,
         {

@@ -1,0 +1,63 @@
+import { createEmbeddingProvider, type EmbeddingConfig, type EmbeddingProvider } from '@csda/embeddings';
+import type { HealthState, Lifecycle, Logger } from '@csda/service-kit';
+import pg from 'pg';
+import { querySettingsOf, type QueryConfig } from './query-config.ts';
+import { createPlanInputs } from './query-plans.ts';
+import { createSearchService, type QueryEmbedder, type SearchService } from './search.service.ts';
+import { sqlOver } from './sql.ts';
+
+export interface QueriesConfig extends QueryConfig, EmbeddingConfig {
+  readonly DATABASE_URL: string;
+}
+
+/**
+ * The search queries' own connection pool: real bind parameters (a query
+ * vector travels once, as one parameter), JIT off (its compile time, ~100 ms,
+ * dwarfs a search) and a statement timeout, so a runaway query gives its
+ * connection back.
+ */
+export function createQueryPool(config: Pick<QueriesConfig, 'DATABASE_URL' | 'SEARCH_QUERY_POOL_MAX' | 'SEARCH_QUERY_TIMEOUT_MS'>): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: config.DATABASE_URL,
+    max: config.SEARCH_QUERY_POOL_MAX,
+    options: `-c jit=off -c statement_timeout=${Math.trunc(config.SEARCH_QUERY_TIMEOUT_MS)}`,
+    application_name: 'search-queries',
+  });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** The search service over `pool`, embedding queries with `embedder`. */
+export function createSearch(pool: pg.Pool, config: QueryConfig, embedder: QueryEmbedder): SearchService {
+  const sql = sqlOver(pool);
+  const settings = querySettingsOf(config);
+  return createSearchService({ sql, embedder, settings, plans: createPlanInputs(sql, { exactMaxChunks: settings.vector.exactMaxChunks, ttlMs: config.SEARCH_PLAN_CACHE_MS }) });
+}
+
+/** Readiness detail of the query embedder; never failing: keyword search (and hybrid, degraded) works without it. */
+function embedderCheck(provider: EmbeddingProvider, logger: Logger) {
+  let state = provider.ready ? 'loading' : 'ready';
+  provider.ready?.().then(
+    () => (state = 'ready'),
+    (err: unknown) => {
+      state = `unavailable: ${err instanceof Error ? err.message : String(err)}`;
+      logger.warn({ err }, 'query embedding provider unavailable: vector search answers 503, hybrid degrades to keyword');
+    },
+  );
+  return async () => ({ ok: true, detail: `${provider.model} ${state}` });
+}
+
+/**
+ * Opens what queries need — the embedding provider (EMBEDDING_*) and the
+ * query pool — closes both on shutdown, and returns the search service.
+ */
+export function openQueries(runtime: { readonly lifecycle: Pick<Lifecycle, 'defer'>; readonly health: Pick<HealthState, 'addCheck'>; readonly logger: Logger }, config: QueriesConfig): SearchService {
+  const embedder = createEmbeddingProvider({ ...config });
+  runtime.lifecycle.defer('embedding provider', () => embedder.close());
+  runtime.health.addCheck('query embeddings', embedderCheck(embedder, runtime.logger));
+  const pool = createQueryPool(config);
+  runtime.lifecycle.defer('search query pool', () => pool.end());
+  runtime.logger.info({ model: embedder.model, dimensions: embedder.dimensions }, 'queries embedded with this model');
+  return createSearch(pool, config, embedder);
+}

@@ -1,0 +1,48 @@
+import { ConfigError } from '@csda/service-kit';
+import { z } from 'zod';
+import type { QuerySettings } from './search.service.ts';
+
+const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+const num = (min: number, max: number, fallback: number) => z.coerce.number().min(min).max(max).default(fallback);
+
+/** The query settings (SEARCH_* of apps/search/src/config.ts). */
+export const queryConfigShape = {
+  /** Candidates hybrid takes from each list (vector, keyword) before fusing them; at least top_k are always taken. */
+  SEARCH_HYBRID_CANDIDATES: int(10, 1_000, 100),
+  /** Hybrid's default reciprocal-rank-fusion weight of the vector list (a request's weights.vector overrides it). */
+  SEARCH_HYBRID_WEIGHT_VECTOR: num(0, 100, 1),
+  /** Hybrid's default weight of the keyword list. */
+  SEARCH_HYBRID_WEIGHT_KEYWORD: num(0, 100, 1),
+  /** pgvector hnsw.ef_search of query scans (recall vs latency). */
+  SEARCH_HNSW_EF_SEARCH: int(10, 1_000, 100),
+  /** pgvector hnsw.max_scan_tuples: how far an iterative (filtered) scan may walk before it answers with what it found. */
+  SEARCH_HNSW_MAX_SCAN_TUPLES: int(1_000, 10_000_000, 20_000),
+  /** Callers who can see at most this many chunks are searched exactly (no HNSW): a filtered index scan finds too few of them cheaply. */
+  SEARCH_EXACT_MAX_CHUNKS: int(0, 10_000_000, 10_000),
+  /** BM25 term-frequency saturation. */
+  SEARCH_BM25_K1: num(0, 10, 1.2),
+  /** BM25 length normalisation (0–1). */
+  SEARCH_BM25_B: num(0, 1, 0.75),
+  /** Σ document frequency of the rarest query terms whose chunks BM25 scores first (MaxScore); more rounds follow only when needed. */
+  SEARCH_BM25_CANDIDATE_BUDGET: int(100, 10_000_000, 2_000),
+  /** Connections of the search queries' own pool (besides the indexer's DATABASE_POOL_MAX). */
+  SEARCH_QUERY_POOL_MAX: int(1, 200, 10),
+  /** statement_timeout of one search query, ms: a runaway query fails instead of holding its connection. */
+  SEARCH_QUERY_TIMEOUT_MS: int(100, 600_000, 10_000),
+  /** How long plan inputs (models in the index, how many chunks a caller sees) are reused, ms. */
+  SEARCH_PLAN_CACHE_MS: int(0, 600_000, 5_000),
+};
+
+export type QueryConfig = { [K in keyof typeof queryConfigShape]: z.infer<(typeof queryConfigShape)[K]> };
+
+export function querySettingsOf(c: QueryConfig): QuerySettings {
+  if (c.SEARCH_HYBRID_WEIGHT_VECTOR === 0 && c.SEARCH_HYBRID_WEIGHT_KEYWORD === 0) {
+    throw new ConfigError(['SEARCH_HYBRID_WEIGHT_VECTOR / SEARCH_HYBRID_WEIGHT_KEYWORD: must not both be 0']);
+  }
+  return {
+    hybridCandidates: c.SEARCH_HYBRID_CANDIDATES,
+    defaultWeights: { vector: c.SEARCH_HYBRID_WEIGHT_VECTOR, keyword: c.SEARCH_HYBRID_WEIGHT_KEYWORD },
+    vector: { efSearch: c.SEARCH_HNSW_EF_SEARCH, maxScanTuples: c.SEARCH_HNSW_MAX_SCAN_TUPLES, exactMaxChunks: c.SEARCH_EXACT_MAX_CHUNKS },
+    bm25: { k1: c.SEARCH_BM25_K1, b: c.SEARCH_BM25_B, candidateBudget: c.SEARCH_BM25_CANDIDATE_BUDGET },
+  };
+}

@@ -1,0 +1,47 @@
+import type { Scope } from './access.ts';
+import type { Sql } from './sql.ts';
+import { visibleChunks, type VectorPlan } from './vector.query.ts';
+
+/**
+ * A small time-bounded memo: plan inputs (models in the index, how much a
+ * scope sees) change slowly and decide nothing about access, so reading
+ * them once every few seconds per key is enough.
+ */
+export function memo<T>(ttlMs: number, maxEntries: number, now: () => number = Date.now) {
+  const entries = new Map<string, { at: number; value: Promise<T> }>();
+  return (key: string, load: () => Promise<T>): Promise<T> => {
+    const hit = entries.get(key);
+    if (hit && now() - hit.at < ttlMs) return hit.value;
+    const value = load();
+    entries.delete(key);
+    entries.set(key, { at: now(), value });
+    // A failed read is not remembered.
+    value.catch(() => entries.get(key)?.value === value && entries.delete(key));
+    while (entries.size > maxEntries) entries.delete(entries.keys().next().value!);
+    return value;
+  };
+}
+
+export interface PlanInputs {
+  /** Models that made the vectors of live documents. */
+  indexModels(): Promise<readonly string[]>;
+  /** HNSW, or an exact scan for a scope that sees few chunks of `dims`. */
+  vectorPlan(scope: Scope, dims: number): Promise<VectorPlan>;
+}
+
+/** The plan inputs over the index, memoised for `ttlMs` (0 = read every time). */
+export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; ttlMs: number; now?: () => number }): PlanInputs {
+  const models = memo<readonly string[]>(options.ttlMs, 1, options.now);
+  const visible = memo<number>(options.ttlMs, 1_000, options.now);
+  return {
+    indexModels: () =>
+      models('models', async () =>
+        (await sql.query<{ model: string }>('select distinct model from search.documents where live_version is not null and model is not null order by model')).map((r) => r.model),
+      ),
+    async vectorPlan(scope, dims) {
+      const key = JSON.stringify([dims, scope.viewer.userId, [...scope.viewer.roles].sort(), scope.documentIds, scope.tags]);
+      const n = await visible(key, () => visibleChunks(sql, scope, dims));
+      return n <= options.exactMaxChunks ? 'exact' : 'hnsw';
+    },
+  };
+}

@@ -1,0 +1,122 @@
+import { queryVectorExpr, vectorExpr, vectorLiteral } from '../index/vector-sql.ts';
+import { scopeClause, type Scope } from './access.ts';
+import type { RankedHit } from './rrf.ts';
+import { SqlParams, type Sql } from './sql.ts';
+
+export interface VectorSettings {
+  /** hnsw.ef_search: candidate list of one HNSW scan (recall vs speed). */
+  readonly efSearch: number;
+  /** hnsw.max_scan_tuples: how far an iterative scan may walk to satisfy the access filter. */
+  readonly maxScanTuples: number;
+  /** Callers who can see at most this many chunks (of the query's dimension) are searched exactly, not through HNSW. */
+  readonly exactMaxChunks: number;
+}
+
+export interface VectorRequest {
+  readonly vector: Float32Array;
+  readonly model: string;
+  readonly scope: Scope;
+  /** Chunks wanted (each scored by its best passage). */
+  readonly limit: number;
+}
+
+export type VectorPlan = 'hnsw' | 'exact';
+
+/** Passages fetched per chunk wanted: a chunk has a few passages, and its best one counts. */
+const PASSAGES_PER_CHUNK = 3;
+/** HNSW rounds (each doubling the passages fetched) before the answer stands with fewer chunks. */
+const MAX_ROUNDS = 3;
+/** pgvector's ceiling for hnsw.ef_search. */
+const EF_SEARCH_MAX = 1_000;
+
+const int = (n: number) => String(Math.trunc(n));
+
+/**
+ * How many live chunks of `dims` the scope lets the caller see, from the
+ * per-document chunk counts (`search.documents` is one row per document,
+ * far smaller than the chunks): the plan choice reads it.
+ */
+export async function visibleChunks(sql: Sql, scope: Scope, dims: number): Promise<number> {
+  const p = new SqlParams();
+  const where = scopeClause('d', scope, p, 'documents');
+  const [row] = await sql.query<{ n: string | null }>(`select sum(d.chunk_count)::bigint as n from search.documents d where ${where} and d.dims = ${int(dims)}`, p.values);
+  return Number(row?.n ?? 0);
+}
+
+const toHits = (rows: readonly { chunk_id: string; distance: number }[]): RankedHit[] => rows.map((r) => ({ id: r.chunk_id, score: 1 - r.distance }));
+
+/**
+ * Approximate nearest passages through the HNSW index of `dims`, the access
+ * filter applied on each row the index returns (pgvector 0.8 iterative
+ * scans, relaxed order, so a caller who sees a small share still gets
+ * `limit` chunks), re-sorted exactly, best passage per chunk.
+ */
+async function hnswSearch(sql: Sql, req: VectorRequest, settings: VectorSettings): Promise<RankedHit[]> {
+  const dims = req.vector.length;
+  const literal = vectorLiteral(req.vector);
+  let passages = req.limit * PASSAGES_PER_CHUNK;
+  for (let round = 1; ; round++) {
+    const p = new SqlParams();
+    const q = queryVectorExpr(dims, p.add(literal));
+    const model = p.add(req.model);
+    const where = scopeClause('p', req.scope, p);
+    const passageLimit = p.add(passages);
+    const chunkLimit = p.add(req.limit);
+    const rows = await sql.transaction(async (tx) => {
+      const ef = Math.min(EF_SEARCH_MAX, Math.max(settings.efSearch, passages));
+      // The caller sees enough of the index for a filtered HNSW scan (the plan choice said so): keep the
+      // planner on it — a small table or a selective filter would otherwise tempt it to scan and sort.
+      await tx.query(
+        `set local hnsw.ef_search = ${int(ef)}; set local hnsw.iterative_scan = relaxed_order; set local hnsw.max_scan_tuples = ${int(settings.maxScanTuples)}; ` +
+          'set local enable_seqscan = off; set local enable_bitmapscan = off; set local enable_sort = off',
+      );
+      return tx.query<{ chunk_id: string; distance: number; fetched: string }>(
+        `with hits as materialized (
+           select p.chunk_id, ${vectorExpr(dims, 'p.embedding')} <=> ${q} as distance
+           from search.passages p
+           where p.dims = ${int(dims)} and p.model = ${model} and ${where}
+           order by ${vectorExpr(dims, 'p.embedding')} <=> ${q}
+           limit ${passageLimit}
+         )
+         select chunk_id, min(distance) as distance, (select count(*) from hits) as fetched
+         from hits group by chunk_id order by min(distance), chunk_id limit ${chunkLimit}`,
+        p.values,
+      );
+    });
+    // Enough chunks, or the scan ran out of rows it may return: the answer stands.
+    const exhausted = rows.length === 0 || Number(rows[0]!.fetched) < passages;
+    if (rows.length >= req.limit || exhausted || round >= MAX_ROUNDS) return toHits(rows);
+    passages *= 2;
+  }
+}
+
+/**
+ * Exact nearest passages over the documents the caller can see (found in
+ * `search.documents`, then their live passages by document): for callers
+ * whose visible share is too small for a filtered index scan to find
+ * `limit` chunks cheaply.
+ */
+async function exactSearch(sql: Sql, req: VectorRequest): Promise<RankedHit[]> {
+  const dims = req.vector.length;
+  const p = new SqlParams();
+  const q = queryVectorExpr(dims, p.add(vectorLiteral(req.vector)));
+  const model = p.add(req.model);
+  const documents = scopeClause('d', req.scope, p, 'documents');
+  const rows = scopeClause('p', req.scope, p);
+  const limit = p.add(req.limit);
+  return toHits(
+    await sql.query<{ chunk_id: string; distance: number }>(
+      `with visible as (select d.document_id, d.live_version from search.documents d where ${documents} and d.dims = ${int(dims)} and d.model = ${model})
+       select p.chunk_id, min(${vectorExpr(dims, 'p.embedding')} <=> ${q}) as distance
+       from visible v join search.passages p on p.document_id = v.document_id and p.version = v.live_version
+       where p.dims = ${int(dims)} and p.model = ${model} and ${rows}
+       group by p.chunk_id order by distance, p.chunk_id limit ${limit}`,
+      p.values,
+    ),
+  );
+}
+
+/** Chunks nearest to the query vector, best first, score = 1 − cosine distance of the best passage. */
+export function vectorSearch(sql: Sql, req: VectorRequest, plan: VectorPlan, settings: VectorSettings): Promise<RankedHit[]> {
+  return plan === 'exact' ? exactSearch(sql, req) : hnswSearch(sql, req, settings);
+}

@@ -69,6 +69,13 @@ describe('local provider pool', () => {
     await expect(waiting).resolves.toHaveLength(4);
   });
 
+  it('feeds one call larger than the queue through it a few batches at a time', async () => {
+    const p = provider({ threads: 2, batchSize: 2, queueMax: 6 });
+    const texts = Array.from({ length: 40 }, (_, i) => `many ${i}`);
+    const vectors = await p.embed(texts);
+    vectors.forEach((v, i) => expect(v[0]).toBe(vectorOf(texts[i]!, 512)[0]));
+  });
+
   it('refuses non-string input as a programming error', async () => {
     const p = provider();
     await expect(p.embed(['ok', 42 as unknown as string])).rejects.toThrow('texts[1] is not a string');

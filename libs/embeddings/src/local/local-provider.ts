@@ -51,10 +51,20 @@ export function createLocalProvider(options: LocalProviderOptions): EmbeddingPro
       const call = new AbortController();
       const signal = embedOptions.signal ? AbortSignal.any([embedOptions.signal, call.signal]) : call.signal;
       const batches = splitBatches(texts, Math.min(batchSize, Math.ceil(texts.length / options.threads)));
+      // A call keeps at most threads + 1 batches in the queue, so one large call never trips EMBEDDING_QUEUE_MAX
+      // and concurrent calls interleave instead of waiting for each other's whole input.
+      const results: Float32Array[] = new Array(batches.length);
+      let next = 0;
+      const lane = async () => {
+        while (next < batches.length) {
+          const i = next++;
+          results[i] = await pool.run(batches[i]!, signal);
+        }
+      };
       try {
-        const results = await Promise.all(
-          batches.map((batch) =>
-            pool.run(batch, signal).catch((err: unknown) => {
+        await Promise.all(
+          Array.from({ length: Math.min(batches.length, options.threads + 1) }, () =>
+            lane().catch((err: unknown) => {
               call.abort(err);
               throw err;
             }),

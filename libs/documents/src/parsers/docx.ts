@@ -28,6 +28,7 @@ export async function parseDocx(bytes: Uint8Array, limits: ParseLimits): Promise
     html = result.value;
     messages = result.messages;
   } catch (err) {
+    if (err instanceof RangeError) throw err; // a stack overflow on deep nesting: parseDocument names it
     const message = err instanceof Error ? err.message : String(err);
     if (/could not find main document part/i.test(message)) {
       throw new DocumentParseError('not_a_document', 'docx', 'the file is a ZIP archive but not a Word document (no main document part)', { cause: err });

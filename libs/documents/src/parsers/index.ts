@@ -34,24 +34,29 @@ export async function parseDocument(source: ParseSource, format: DocumentFormat,
   const bytes = Buffer.isBuffer(raw) ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : raw;
   if (bytes.length === 0) throw new DocumentParseError('no_text', format, 'the file is empty (0 bytes)');
   let doc: ParsedDocument;
-  switch (format) {
-    case 'pdf':
-      doc = await (await import('./pdf.ts')).parsePdf(bytes, limits, options.onProgress);
-      break;
-    case 'docx':
-      doc = await (await import('./docx.ts')).parseDocx(bytes, limits);
-      break;
-    case 'html':
-      doc = (await import('./html.ts')).parseHtml(bytes);
-      break;
-    case 'md':
-      doc = (await import('./markdown.ts')).parseMarkdown(bytes);
-      break;
-    case 'txt':
-      doc = (await import('./text.ts')).parseText(bytes);
-      break;
+  try {
+    doc = await parseBytes(bytes, format, limits, options);
+  } catch (err) {
+    // the depth pre-checks catch the common shapes; anything else that recurses past the stack is the file's doing too
+    if (err instanceof RangeError && /call stack/i.test(err.message)) throw new DocumentParseError('malformed', format, `the ${NAMES[format]} is nested too deeply to parse`, { cause: err });
+    throw err;
   }
   return requireText(doc, limits);
+}
+
+async function parseBytes(bytes: Uint8Array, format: Exclude<DocumentFormat, 'csv'>, limits: ParseLimits, options: ParseDocumentOptions): Promise<ParsedDocument> {
+  switch (format) {
+    case 'pdf':
+      return (await import('./pdf.ts')).parsePdf(bytes, limits, options.onProgress);
+    case 'docx':
+      return (await import('./docx.ts')).parseDocx(bytes, limits);
+    case 'html':
+      return (await import('./html.ts')).parseHtml(bytes);
+    case 'md':
+      return (await import('./markdown.ts')).parseMarkdown(bytes);
+    case 'txt':
+      return (await import('./text.ts')).parseText(bytes);
+  }
 }
 
 function requireText(doc: ParsedDocument, limits?: ParseLimits): ParsedDocument {

@@ -81,12 +81,13 @@ export async function keywordSearch(sql: Sql, query: KeywordQuery, scope: Scope,
     const lexemes = p.add(stats.terms.map((t) => t.lexeme));
     const idfs = p.add(stats.terms.map((t) => t.idf));
     const [k1p, bp, avg, lim] = [p.add(k1), p.add(b), p.add(stats.avgLength), p.add(limit)];
+    // Scores rounded to 1e-9: equal scores tie exactly whatever order the sum ran in, and break by id.
     const rows = await sql.query<{ id: string; score: number }>(
       `with cand as (
          select c.id, c.tsv, c.doc_length from search.chunks c
          where c.tsv @@ ${essential}::tsquery and c.tsv @@ ${match}::tsquery and ${where}
        )
-       select cand.id, sum(w.idf * u.tf * (${k1p}::float8 + 1) / (u.tf + ${k1p}::float8 * (1 - ${bp}::float8 + ${bp}::float8 * cand.doc_length / ${avg}::float8)))::float8 as score
+       select cand.id, round(sum(w.idf * u.tf * (${k1p}::float8 + 1) / (u.tf + ${k1p}::float8 * (1 - ${bp}::float8 + ${bp}::float8 * cand.doc_length / ${avg}::float8)))::numeric, 9)::float8 as score
        from cand
        cross join lateral (select x.lexeme, coalesce(array_length(x.positions, 1), 1) as tf from unnest(cand.tsv) x where x.lexeme = any(${lexemes}::text[])) u
        join unnest(${lexemes}::text[], ${idfs}::float8[]) as w(lexeme, idf) on w.lexeme = u.lexeme

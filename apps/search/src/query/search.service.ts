@@ -49,7 +49,7 @@ export interface SearchResult {
   readonly model: string;
 }
 
-/** The index holds vectors of another model than the one queries are embedded with. */
+/** The index holds vectors of other models than the one queries are embedded with (`indexModels`: those others). */
 export class ModelMismatchError extends AppError {
   constructor(indexModels: readonly string[], queryModel: string) {
     super(
@@ -75,8 +75,8 @@ export function createSearchService(deps: SearchDeps) {
 
   /** The query's vector, or why there is none (provider down, index of another model). */
   const embed = async (text: string, signal?: AbortSignal): Promise<Float32Array> => {
-    const models = await plans.indexModels();
-    if (models.some((m) => m !== embedder.model)) throw new ModelMismatchError(models, embedder.model);
+    const others = (await plans.indexModels()).filter((m) => m !== embedder.model);
+    if (others.length > 0) throw new ModelMismatchError(others, embedder.model);
     const [vector] = await embedder.embed([text], { signal });
     if (!vector) throw new Error('the embedding provider returned no vector');
     return vector;

@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Scope } from '../src/query/access.ts';
+import { idf, keywordSearch } from '../src/query/keyword.query.ts';
+import { createPlanInputs } from '../src/query/query-plans.ts';
+import { keywordQuery } from '../src/query/tsquery.ts';
+import { vectorSearch } from '../src/query/vector.query.ts';
+import { unitVector } from './support/harness.ts';
+import { LONER, USERS, WORDS, makeCorpus, prng } from './query-support/corpus.ts';
+import { QUERY_MODEL, startQueryHarness, type QueryHarness } from './query-support/query-harness.ts';
+
+const K1 = 1.2;
+const B = 0.75;
+const everyone: Scope = { viewer: { userId: USERS[0]!, roles: ['R1', 'R2', 'R3'] }, documentIds: [], tags: [] };
+
+/** Term frequencies of a tsvector's text form: `'lexeme':1,5A 'other':3`. */
+function termFrequencies(tsv: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of tsv.matchAll(/'((?:[^']|'')+)'(?::([0-9A-D,]+))?/g)) out.set(m[1]!.replaceAll("''", "'"), m[2] ? m[2].split(',').length : 1);
+  return out;
+}
+
+/** The SQL under the service, straight: BM25 against a reference written out in plain code, MaxScore rounds, both vector plans. */
+describe('query SQL', () => {
+  let h: QueryHarness;
+
+  beforeAll(async () => {
+    h = await startQueryHarness('query_sql');
+    await h.load(makeCorpus(11, { documents: 30, chunks: 10, publicDocs: 3, model: QUERY_MODEL }));
+  }, 180_000);
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const parse = async (text: string) => keywordQuery((await h.sql.query<{ q: string }>(`select websearch_to_tsquery('english', $1)::text as q`, [text]))[0]!.q);
+
+  it('keyword scores are Okapi BM25 over the live index (k1 1.2, b 0.75), exactly', async () => {
+    const [stats] = await h.sql.query<{ total_docs: string; total_length: string }>('select total_docs, total_length from search.stats');
+    const n = Number(stats!.total_docs);
+    const avg = Number(stats!.total_length) / n;
+    expect(n).toBe(300);
+    const r = prng(3);
+    for (let i = 0; i < 10; i++) {
+      const q = await parse(Array.from({ length: 1 + r.int(5) }, () => r.pick(WORDS)).join(' '));
+      const got = await keywordSearch(h.sql, q, everyone, 20, { k1: K1, b: B, candidateBudget: 1_000_000 });
+      const dfs = new Map((await h.sql.query<{ lexeme: string; df: number }>('select lexeme, df from search.terms where lexeme = any($1)', [q.terms])).map((t) => [t.lexeme, t.df]));
+      const rows = await h.sql.query<{ id: string; tsv: string; doc_length: number }>(
+        'select id, tsv::text as tsv, doc_length from search.chunks where live and tsv @@ $1::tsquery and (is_public or owner_id = $2 or shared_roles && $3)',
+        [q.match, everyone.viewer.userId, everyone.viewer.roles],
+      );
+      const expected = rows
+        .map((row) => {
+          const tf = termFrequencies(row.tsv);
+          const score = q.terms.reduce((sum, t) => {
+            const f = tf.get(t) ?? 0;
+            const df = dfs.get(t) ?? 0;
+            return f === 0 || df === 0 ? sum : sum + (idf(n, df) * f * (K1 + 1)) / (f + K1 * (1 - B + (B * row.doc_length) / avg));
+          }, 0);
+          return { id: row.id, score: Math.round(score * 1e9) / 1e9 };
+        })
+        .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1))
+        .slice(0, 20);
+      expect(got.map((g) => [g.id, g.score]), q.match).toEqual(expected.map((e) => [e.id, e.score]));
+      got.forEach((g, j) => expect(g.score).toBeCloseTo(expected[j]!.score, 9));
+    }
+  });
+
+  it('MaxScore rounds give the same top k as scoring every matching chunk, from the first budget on', async () => {
+    const r = prng(4);
+    for (let i = 0; i < 15; i++) {
+      const q = await parse(Array.from({ length: 2 + r.int(6) }, () => r.pick(WORDS)).join(' '));
+      const limit = 1 + r.int(40);
+      const full = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: 10_000_000 });
+      for (const budget of [1, 20, 200]) {
+        const rounds = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: budget });
+        expect(rounds.map((x) => x.id), `${q.match} budget ${budget}`).toEqual(full.map((x) => x.id));
+      }
+    }
+  });
+
+  it('keyword: phrases and exclusions hold, OR widens plain words, PostgreSQL reads the rewritten tsquery back', async () => {
+    const q = await parse('protein -membrane "signal pathway"');
+    const hits = await keywordSearch(h.sql, q, everyone, 100, { k1: K1, b: B, candidateBudget: 2_000 });
+    const contents = await h.sql.query<{ id: string; content: string }>('select id, content from search.chunks where id = any($1::uuid[])', [hits.map((x) => x.id)]);
+    for (const c of contents) {
+      expect(c.content).not.toMatch(/membrane/);
+      expect(/protein/.test(c.content) || /signal pathway/.test(c.content), c.content).toBe(true);
+    }
+    expect(hits.length).toBeGreaterThan(0);
+    const and = (await h.sql.query<{ n: string }>(`select count(*) as n from search.chunks where live and tsv @@ websearch_to_tsquery('english', 'protein receptor zinc')`))[0]!.n;
+    const or = await keywordSearch(h.sql, await parse('protein receptor zinc'), everyone, 100, { k1: K1, b: B, candidateBudget: 2_000 });
+    expect(or.length).toBeGreaterThan(Number(and));
+  });
+
+  it('vector: HNSW and exact plans agree on a small index, score 1 − cosine distance; the plan follows how much the scope sees', async () => {
+    const vector = unitVector(12345);
+    const settings = { efSearch: 100, maxScanTuples: 20_000, exactMaxChunks: 50 };
+    const req = { vector, model: QUERY_MODEL, scope: everyone, limit: 10 };
+    const exact = await vectorSearch(h.sql, req, 'exact', settings);
+    const hnsw = await vectorSearch(h.sql, req, 'hnsw', settings);
+    expect(hnsw.map((x) => x.id)).toEqual(exact.map((x) => x.id));
+    expect(exact).toHaveLength(10);
+    const [best] = await h.sql.query<{ d: number }>(
+      `select min((embedding::vector(512)) <=> $1::vector(512)) as d from search.passages p where p.live and p.chunk_id = $2`,
+      [`[${Array.from(vector).join(',')}]`, exact[0]!.id],
+    );
+    expect(exact[0]!.score).toBeCloseTo(1 - best!.d, 6);
+
+    const plans = createPlanInputs(h.sql, { exactMaxChunks: 50, ttlMs: 0 });
+    expect(await plans.vectorPlan(everyone, 512)).toBe('hnsw');
+    expect(await plans.vectorPlan({ viewer: { userId: LONER, roles: [] }, documentIds: [], tags: [] }, 512)).toBe('exact');
+    expect(await plans.indexModels()).toEqual([QUERY_MODEL]);
+    // A model with no vectors in the index finds nothing (and never another model's vectors).
+    expect(await vectorSearch(h.sql, { ...req, model: 'openai:other@512' }, 'exact', settings)).toEqual([]);
+    expect(await vectorSearch(h.sql, { ...req, model: 'openai:other@512' }, 'hnsw', settings)).toEqual([]);
+  });
+});

@@ -40,7 +40,667 @@ export declare type GetInfoResponse = Message<"csda.ingest.v1.GetInfoResponse"> 
 export declare const GetInfoResponseSchema: GenMessage<GetInfoResponse>;
 
 /**
- * document-ingest — upload, parse, chunk and embed; owns schema ingest.
+ * Where a document is in the pipeline (its current version).
+ *
+ * @generated from message csda.ingest.v1.DocumentStatus
+ */
+export declare type DocumentStatus = Message<"csda.ingest.v1.DocumentStatus"> & {
+  /**
+   * "queued" | "parsing" | "chunking" | "embedding" | "indexing" | "ready" | "failed".
+   *
+   * @generated from field: string status = 1;
+   */
+  status: string;
+
+  /**
+   * The last stage reached: "parse" | "chunk" | "embed" | "index" ("" while queued).
+   *
+   * @generated from field: string stage = 2;
+   */
+  stage: string;
+
+  /**
+   * The version these facts are about (>= 1; +1 per reindex).
+   *
+   * @generated from field: int32 version = 3;
+   */
+  version: number;
+
+  /**
+   * Pages parsed / in the file (PDF; 0 for formats without pages).
+   *
+   * @generated from field: int32 pages_parsed = 4;
+   */
+  pagesParsed: number;
+
+  /**
+   * @generated from field: int32 pages_total = 5;
+   */
+  pagesTotal: number;
+
+  /**
+   * Chunks embedded / made (0 until chunked).
+   *
+   * @generated from field: int32 chunks_embedded = 6;
+   */
+  chunksEmbedded: number;
+
+  /**
+   * @generated from field: int32 chunks_total = 7;
+   */
+  chunksTotal: number;
+
+  /**
+   * Delivery attempt of the current (or failing) stage, from 1.
+   *
+   * @generated from field: int32 attempts = 8;
+   */
+  attempts: number;
+
+  /**
+   * Milliseconds each finished stage took: "parse", "chunk", "embed", "index"
+   * (index: from publishing the chunks to search's confirmation).
+   *
+   * @generated from field: map<string, int64> stage_ms = 9;
+   */
+  stageMs: { [key: string]: bigint };
+
+  /**
+   * Why it failed (status "failed"), readable, e.g. "PDF is encrypted with a
+   * user password"; while a stage is being retried, the last error.
+   *
+   * @generated from field: string error = 10;
+   */
+  error: string;
+
+  /**
+   * The stage that failed ("" unless failed).
+   *
+   * @generated from field: string failed_stage = 11;
+   */
+  failedStage: string;
+
+  /**
+   * The version search serves (0: none yet).
+   *
+   * @generated from field: int32 indexed_version = 12;
+   */
+  indexedVersion: number;
+
+  /**
+   * Identity of the embedding model of this version's vectors ("" before embedding).
+   *
+   * @generated from field: string model = 13;
+   */
+  model: string;
+
+  /**
+   * @generated from field: int64 updated_at_ms = 14;
+   */
+  updatedAtMs: bigint;
+};
+
+/**
+ * Describes the message csda.ingest.v1.DocumentStatus.
+ * Use `create(DocumentStatusSchema)` to create a new message.
+ */
+export declare const DocumentStatusSchema: GenMessage<DocumentStatus>;
+
+/**
+ * @generated from message csda.ingest.v1.Document
+ */
+export declare type Document = Message<"csda.ingest.v1.Document"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string owner_id = 2;
+   */
+  ownerId: string;
+
+  /**
+   * @generated from field: string title = 3;
+   */
+  title: string;
+
+  /**
+   * @generated from field: repeated string tags = 4;
+   */
+  tags: string[];
+
+  /**
+   * @generated from field: bool is_public = 5;
+   */
+  isPublic: boolean;
+
+  /**
+   * @generated from field: repeated string shared_with_roles = 6;
+   */
+  sharedWithRoles: string[];
+
+  /**
+   * The uploaded file's name (base name only).
+   *
+   * @generated from field: string filename = 7;
+   */
+  filename: string;
+
+  /**
+   * "pdf" | "docx" | "html" | "md" | "txt" | "csv".
+   *
+   * @generated from field: string format = 8;
+   */
+  format: string;
+
+  /**
+   * @generated from field: string mime_type = 9;
+   */
+  mimeType: string;
+
+  /**
+   * @generated from field: int64 size_bytes = 10;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * Lower-case hex SHA-256 of the original.
+   *
+   * @generated from field: string sha256 = 11;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: csda.ingest.v1.DocumentStatus status = 12;
+   */
+  status?: DocumentStatus | undefined;
+
+  /**
+   * @generated from field: int64 created_at_ms = 13;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * @generated from field: int64 updated_at_ms = 14;
+   */
+  updatedAtMs: bigint;
+
+  /**
+   * Increases with every change of the access facts (title, tags, sharing).
+   *
+   * @generated from field: int64 access_seq = 15;
+   */
+  accessSeq: bigint;
+};
+
+/**
+ * Describes the message csda.ingest.v1.Document.
+ * Use `create(DocumentSchema)` to create a new message.
+ */
+export declare const DocumentSchema: GenMessage<Document>;
+
+/**
+ * @generated from message csda.ingest.v1.UploadMetadata
+ */
+export declare type UploadMetadata = Message<"csda.ingest.v1.UploadMetadata"> & {
+  /**
+   * Required; its extension must agree with the content.
+   *
+   * @generated from field: string filename = 1;
+   */
+  filename: string;
+
+  /**
+   * "" = the file name without its extension.
+   *
+   * @generated from field: string title = 2;
+   */
+  title: string;
+
+  /**
+   * @generated from field: repeated string tags = 3;
+   */
+  tags: string[];
+
+  /**
+   * @generated from field: bool is_public = 4;
+   */
+  isPublic: boolean;
+
+  /**
+   * Role names (as in Principal.roles).
+   *
+   * @generated from field: repeated string shared_with_roles = 5;
+   */
+  sharedWithRoles: string[];
+
+  /**
+   * Store identical content again as a new document instead of answering the existing one.
+   *
+   * @generated from field: bool allow_duplicate = 6;
+   */
+  allowDuplicate: boolean;
+};
+
+/**
+ * Describes the message csda.ingest.v1.UploadMetadata.
+ * Use `create(UploadMetadataSchema)` to create a new message.
+ */
+export declare const UploadMetadataSchema: GenMessage<UploadMetadata>;
+
+/**
+ * @generated from message csda.ingest.v1.UploadDocumentRequest
+ */
+export declare type UploadDocumentRequest = Message<"csda.ingest.v1.UploadDocumentRequest"> & {
+  /**
+   * @generated from oneof csda.ingest.v1.UploadDocumentRequest.part
+   */
+  part: {
+    /**
+     * First message, exactly once.
+     *
+     * @generated from field: csda.ingest.v1.UploadMetadata metadata = 1;
+     */
+    value: UploadMetadata;
+    case: "metadata";
+  } | {
+    /**
+     * Every later message.
+     *
+     * @generated from field: bytes chunk = 2;
+     */
+    value: Uint8Array;
+    case: "chunk";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message csda.ingest.v1.UploadDocumentRequest.
+ * Use `create(UploadDocumentRequestSchema)` to create a new message.
+ */
+export declare const UploadDocumentRequestSchema: GenMessage<UploadDocumentRequest>;
+
+/**
+ * @generated from message csda.ingest.v1.UploadDocumentResponse
+ */
+export declare type UploadDocumentResponse = Message<"csda.ingest.v1.UploadDocumentResponse"> & {
+  /**
+   * @generated from field: csda.ingest.v1.Document document = 1;
+   */
+  document?: Document | undefined;
+
+  /**
+   * True when the answer is an existing document with the same content (nothing was stored).
+   *
+   * @generated from field: bool duplicate = 2;
+   */
+  duplicate: boolean;
+};
+
+/**
+ * Describes the message csda.ingest.v1.UploadDocumentResponse.
+ * Use `create(UploadDocumentResponseSchema)` to create a new message.
+ */
+export declare const UploadDocumentResponseSchema: GenMessage<UploadDocumentResponse>;
+
+/**
+ * @generated from message csda.ingest.v1.GetDocumentRequest
+ */
+export declare type GetDocumentRequest = Message<"csda.ingest.v1.GetDocumentRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.ingest.v1.GetDocumentRequest.
+ * Use `create(GetDocumentRequestSchema)` to create a new message.
+ */
+export declare const GetDocumentRequestSchema: GenMessage<GetDocumentRequest>;
+
+/**
+ * @generated from message csda.ingest.v1.GetDocumentResponse
+ */
+export declare type GetDocumentResponse = Message<"csda.ingest.v1.GetDocumentResponse"> & {
+  /**
+   * @generated from field: csda.ingest.v1.Document document = 1;
+   */
+  document?: Document | undefined;
+};
+
+/**
+ * Describes the message csda.ingest.v1.GetDocumentResponse.
+ * Use `create(GetDocumentResponseSchema)` to create a new message.
+ */
+export declare const GetDocumentResponseSchema: GenMessage<GetDocumentResponse>;
+
+/**
+ * @generated from message csda.ingest.v1.ListDocumentsRequest
+ */
+export declare type ListDocumentsRequest = Message<"csda.ingest.v1.ListDocumentsRequest"> & {
+  /**
+   * 0 = 50; at most 200.
+   *
+   * @generated from field: int32 limit = 1;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: int32 offset = 2;
+   */
+  offset: number;
+
+  /**
+   * "" = any; else one of DocumentStatus.status.
+   *
+   * @generated from field: string status = 3;
+   */
+  status: string;
+
+  /**
+   * Documents carrying every one of these tags.
+   *
+   * @generated from field: repeated string tags = 4;
+   */
+  tags: string[];
+
+  /**
+   * documents:admin only: documents of this owner ("" = every visible one).
+   *
+   * @generated from field: string owner_id = 5;
+   */
+  ownerId: string;
+};
+
+/**
+ * Describes the message csda.ingest.v1.ListDocumentsRequest.
+ * Use `create(ListDocumentsRequestSchema)` to create a new message.
+ */
+export declare const ListDocumentsRequestSchema: GenMessage<ListDocumentsRequest>;
+
+/**
+ * @generated from message csda.ingest.v1.ListDocumentsResponse
+ */
+export declare type ListDocumentsResponse = Message<"csda.ingest.v1.ListDocumentsResponse"> & {
+  /**
+   * Newest first.
+   *
+   * @generated from field: repeated csda.ingest.v1.Document items = 1;
+   */
+  items: Document[];
+
+  /**
+   * @generated from field: int64 total = 2;
+   */
+  total: bigint;
+};
+
+/**
+ * Describes the message csda.ingest.v1.ListDocumentsResponse.
+ * Use `create(ListDocumentsResponseSchema)` to create a new message.
+ */
+export declare const ListDocumentsResponseSchema: GenMessage<ListDocumentsResponse>;
+
+/**
+ * @generated from message csda.ingest.v1.StringList
+ */
+export declare type StringList = Message<"csda.ingest.v1.StringList"> & {
+  /**
+   * @generated from field: repeated string values = 1;
+   */
+  values: string[];
+};
+
+/**
+ * Describes the message csda.ingest.v1.StringList.
+ * Use `create(StringListSchema)` to create a new message.
+ */
+export declare const StringListSchema: GenMessage<StringList>;
+
+/**
+ * Only the fields that are set change.
+ *
+ * @generated from message csda.ingest.v1.UpdateDocumentRequest
+ */
+export declare type UpdateDocumentRequest = Message<"csda.ingest.v1.UpdateDocumentRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: optional string title = 2;
+   */
+  title?: string | undefined;
+
+  /**
+   * Replaces the tags (an empty list clears them).
+   *
+   * @generated from field: csda.ingest.v1.StringList tags = 3;
+   */
+  tags?: StringList | undefined;
+
+  /**
+   * @generated from field: optional bool is_public = 4;
+   */
+  isPublic?: boolean | undefined;
+
+  /**
+   * Replaces the roles shared with.
+   *
+   * @generated from field: csda.ingest.v1.StringList shared_with_roles = 5;
+   */
+  sharedWithRoles?: StringList | undefined;
+};
+
+/**
+ * Describes the message csda.ingest.v1.UpdateDocumentRequest.
+ * Use `create(UpdateDocumentRequestSchema)` to create a new message.
+ */
+export declare const UpdateDocumentRequestSchema: GenMessage<UpdateDocumentRequest>;
+
+/**
+ * @generated from message csda.ingest.v1.UpdateDocumentResponse
+ */
+export declare type UpdateDocumentResponse = Message<"csda.ingest.v1.UpdateDocumentResponse"> & {
+  /**
+   * @generated from field: csda.ingest.v1.Document document = 1;
+   */
+  document?: Document | undefined;
+};
+
+/**
+ * Describes the message csda.ingest.v1.UpdateDocumentResponse.
+ * Use `create(UpdateDocumentResponseSchema)` to create a new message.
+ */
+export declare const UpdateDocumentResponseSchema: GenMessage<UpdateDocumentResponse>;
+
+/**
+ * @generated from message csda.ingest.v1.DeleteDocumentRequest
+ */
+export declare type DeleteDocumentRequest = Message<"csda.ingest.v1.DeleteDocumentRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.ingest.v1.DeleteDocumentRequest.
+ * Use `create(DeleteDocumentRequestSchema)` to create a new message.
+ */
+export declare const DeleteDocumentRequestSchema: GenMessage<DeleteDocumentRequest>;
+
+/**
+ * @generated from message csda.ingest.v1.DeleteDocumentResponse
+ */
+export declare type DeleteDocumentResponse = Message<"csda.ingest.v1.DeleteDocumentResponse"> & {
+};
+
+/**
+ * Describes the message csda.ingest.v1.DeleteDocumentResponse.
+ * Use `create(DeleteDocumentResponseSchema)` to create a new message.
+ */
+export declare const DeleteDocumentResponseSchema: GenMessage<DeleteDocumentResponse>;
+
+/**
+ * @generated from message csda.ingest.v1.GetDocumentStatusRequest
+ */
+export declare type GetDocumentStatusRequest = Message<"csda.ingest.v1.GetDocumentStatusRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.ingest.v1.GetDocumentStatusRequest.
+ * Use `create(GetDocumentStatusRequestSchema)` to create a new message.
+ */
+export declare const GetDocumentStatusRequestSchema: GenMessage<GetDocumentStatusRequest>;
+
+/**
+ * @generated from message csda.ingest.v1.GetDocumentStatusResponse
+ */
+export declare type GetDocumentStatusResponse = Message<"csda.ingest.v1.GetDocumentStatusResponse"> & {
+  /**
+   * @generated from field: string document_id = 1;
+   */
+  documentId: string;
+
+  /**
+   * @generated from field: csda.ingest.v1.DocumentStatus status = 2;
+   */
+  status?: DocumentStatus | undefined;
+};
+
+/**
+ * Describes the message csda.ingest.v1.GetDocumentStatusResponse.
+ * Use `create(GetDocumentStatusResponseSchema)` to create a new message.
+ */
+export declare const GetDocumentStatusResponseSchema: GenMessage<GetDocumentStatusResponse>;
+
+/**
+ * @generated from message csda.ingest.v1.ReindexDocumentRequest
+ */
+export declare type ReindexDocumentRequest = Message<"csda.ingest.v1.ReindexDocumentRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.ingest.v1.ReindexDocumentRequest.
+ * Use `create(ReindexDocumentRequestSchema)` to create a new message.
+ */
+export declare const ReindexDocumentRequestSchema: GenMessage<ReindexDocumentRequest>;
+
+/**
+ * @generated from message csda.ingest.v1.ReindexDocumentResponse
+ */
+export declare type ReindexDocumentResponse = Message<"csda.ingest.v1.ReindexDocumentResponse"> & {
+  /**
+   * @generated from field: csda.ingest.v1.Document document = 1;
+   */
+  document?: Document | undefined;
+};
+
+/**
+ * Describes the message csda.ingest.v1.ReindexDocumentResponse.
+ * Use `create(ReindexDocumentResponseSchema)` to create a new message.
+ */
+export declare const ReindexDocumentResponseSchema: GenMessage<ReindexDocumentResponse>;
+
+/**
+ * @generated from message csda.ingest.v1.GetDocumentContentRequest
+ */
+export declare type GetDocumentContentRequest = Message<"csda.ingest.v1.GetDocumentContentRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message csda.ingest.v1.GetDocumentContentRequest.
+ * Use `create(GetDocumentContentRequestSchema)` to create a new message.
+ */
+export declare const GetDocumentContentRequestSchema: GenMessage<GetDocumentContentRequest>;
+
+/**
+ * @generated from message csda.ingest.v1.ContentHeader
+ */
+export declare type ContentHeader = Message<"csda.ingest.v1.ContentHeader"> & {
+  /**
+   * @generated from field: string filename = 1;
+   */
+  filename: string;
+
+  /**
+   * @generated from field: string mime_type = 2;
+   */
+  mimeType: string;
+
+  /**
+   * @generated from field: int64 size_bytes = 3;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * @generated from field: string sha256 = 4;
+   */
+  sha256: string;
+};
+
+/**
+ * Describes the message csda.ingest.v1.ContentHeader.
+ * Use `create(ContentHeaderSchema)` to create a new message.
+ */
+export declare const ContentHeaderSchema: GenMessage<ContentHeader>;
+
+/**
+ * @generated from message csda.ingest.v1.GetDocumentContentResponse
+ */
+export declare type GetDocumentContentResponse = Message<"csda.ingest.v1.GetDocumentContentResponse"> & {
+  /**
+   * @generated from oneof csda.ingest.v1.GetDocumentContentResponse.part
+   */
+  part: {
+    /**
+     * First message.
+     *
+     * @generated from field: csda.ingest.v1.ContentHeader header = 1;
+     */
+    value: ContentHeader;
+    case: "header";
+  } | {
+    /**
+     * Then the bytes, in order.
+     *
+     * @generated from field: bytes chunk = 2;
+     */
+    value: Uint8Array;
+    case: "chunk";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message csda.ingest.v1.GetDocumentContentResponse.
+ * Use `create(GetDocumentContentResponseSchema)` to create a new message.
+ */
+export declare const GetDocumentContentResponseSchema: GenMessage<GetDocumentContentResponse>;
+
+/**
+ * document-ingest — upload, stored originals, parse, chunk, embed and hand
+ * to search; owns schema ingest. Callers are users through the gateway
+ * (documents:read / documents:write; documents:admin sees and manages every
+ * document) and the scheduler acting for a user (reindex_document, scoped
+ * documents:write:<id>). A document that is not yours, not public and not
+ * shared with one of your roles is NOT_FOUND; one you can see but do not own
+ * cannot be changed (NOT_FOUND too, so no RPC tells others' documents apart).
  *
  * @generated from service csda.ingest.v1.DocumentIngestService
  */
@@ -54,6 +714,92 @@ export declare const DocumentIngestService: GenService<{
     methodKind: "unary";
     input: typeof GetInfoRequestSchema;
     output: typeof GetInfoResponseSchema;
+  },
+  /**
+   * Client streaming: the first message is the metadata, then the bytes in
+   * chunks (any size up to 1 MiB each). The content is stored as it arrives,
+   * SHA-256 and size computed on the way; over DOCUMENT_MAX_BYTES the call
+   * fails PAYLOAD_TOO_LARGE (Connect OUT_OF_RANGE) at once, mid-stream. The
+   * type is sniffed from the first bytes and must agree with the file name
+   * (VALIDATION_ERROR naming what was found). Identical content already
+   * uploaded by the same owner answers that document with duplicate = true,
+   * unless allow_duplicate. A new document is queued for the pipeline.
+   *
+   * @generated from rpc csda.ingest.v1.DocumentIngestService.UploadDocument
+   */
+  uploadDocument: {
+    methodKind: "client_streaming";
+    input: typeof UploadDocumentRequestSchema;
+    output: typeof UploadDocumentResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.ingest.v1.DocumentIngestService.GetDocument
+   */
+  getDocument: {
+    methodKind: "unary";
+    input: typeof GetDocumentRequestSchema;
+    output: typeof GetDocumentResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.ingest.v1.DocumentIngestService.ListDocuments
+   */
+  listDocuments: {
+    methodKind: "unary";
+    input: typeof ListDocumentsRequestSchema;
+    output: typeof ListDocumentsResponseSchema;
+  },
+  /**
+   * Changes title, tags, sharing (owner or documents:admin). A change of
+   * any of them is a new access_seq, published as
+   * csda.events.document-ingest.document.access_changed for search.
+   *
+   * @generated from rpc csda.ingest.v1.DocumentIngestService.UpdateDocument
+   */
+  updateDocument: {
+    methodKind: "unary";
+    input: typeof UpdateDocumentRequestSchema;
+    output: typeof UpdateDocumentResponseSchema;
+  },
+  /**
+   * Removes the original, the chunks and the pipeline state, and tells
+   * search (document.deleted); audited. Afterwards the document is NOT_FOUND.
+   *
+   * @generated from rpc csda.ingest.v1.DocumentIngestService.DeleteDocument
+   */
+  deleteDocument: {
+    methodKind: "unary";
+    input: typeof DeleteDocumentRequestSchema;
+    output: typeof DeleteDocumentResponseSchema;
+  },
+  /**
+   * @generated from rpc csda.ingest.v1.DocumentIngestService.GetDocumentStatus
+   */
+  getDocumentStatus: {
+    methodKind: "unary";
+    input: typeof GetDocumentStatusRequestSchema;
+    output: typeof GetDocumentStatusResponseSchema;
+  },
+  /**
+   * Runs the pipeline again from the stored original as a new version (after
+   * a failure, a parser fix or a model change); search keeps serving the
+   * previous version until the new one is indexed. Owner or documents:admin.
+   *
+   * @generated from rpc csda.ingest.v1.DocumentIngestService.ReindexDocument
+   */
+  reindexDocument: {
+    methodKind: "unary";
+    input: typeof ReindexDocumentRequestSchema;
+    output: typeof ReindexDocumentResponseSchema;
+  },
+  /**
+   * Server streaming: a header, then the original bytes in order. Owner only.
+   *
+   * @generated from rpc csda.ingest.v1.DocumentIngestService.GetDocumentContent
+   */
+  getDocumentContent: {
+    methodKind: "server_streaming";
+    input: typeof GetDocumentContentRequestSchema;
+    output: typeof GetDocumentContentResponseSchema;
   },
 }>;
 

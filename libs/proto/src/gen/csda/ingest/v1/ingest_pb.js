@@ -9,7 +9,7 @@ import { file_csda_common_v1_service_info } from "../../common/v1/service_info_p
  * Describes the file csda/ingest/v1/ingest.proto.
  */
 export const file_csda_ingest_v1_ingest = /*@__PURE__*/
-  fileDesc("Chtjc2RhL2luZ2VzdC92MS9pbmdlc3QucHJvdG8SDmNzZGEuaW5nZXN0LnYxIhAKDkdldEluZm9SZXF1ZXN0IjwKD0dldEluZm9SZXNwb25zZRIpCgRpbmZvGAEgASgLMhsuY3NkYS5jb21tb24udjEuU2VydmljZUluZm8yYwoVRG9jdW1lbnRJbmdlc3RTZXJ2aWNlEkoKB0dldEluZm8SHi5jc2RhLmluZ2VzdC52MS5HZXRJbmZvUmVxdWVzdBofLmNzZGEuaW5nZXN0LnYxLkdldEluZm9SZXNwb25zZWIGcHJvdG8z", [file_csda_common_v1_service_info]);
+  fileDesc("Chtjc2RhL2luZ2VzdC92MS9pbmdlc3QucHJvdG8SDmNzZGEuaW5nZXN0LnYxIhAKDkdldEluZm9SZXF1ZXN0IjwKD0dldEluZm9SZXNwb25zZRIpCgRpbmZvGAEgASgLMhsuY3NkYS5jb21tb24udjEuU2VydmljZUluZm8i/wIKDkRvY3VtZW50U3RhdHVzEg4KBnN0YXR1cxgBIAEoCRINCgVzdGFnZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgFEhQKDHBhZ2VzX3BhcnNlZBgEIAEoBRITCgtwYWdlc190b3RhbBgFIAEoBRIXCg9jaHVua3NfZW1iZWRkZWQYBiABKAUSFAoMY2h1bmtzX3RvdGFsGAcgASgFEhAKCGF0dGVtcHRzGAggASgFEj0KCHN0YWdlX21zGAkgAygLMisuY3NkYS5pbmdlc3QudjEuRG9jdW1lbnRTdGF0dXMuU3RhZ2VNc0VudHJ5Eg0KBWVycm9yGAogASgJEhQKDGZhaWxlZF9zdGFnZRgLIAEoCRIXCg9pbmRleGVkX3ZlcnNpb24YDCABKAUSDQoFbW9kZWwYDSABKAkSFQoNdXBkYXRlZF9hdF9tcxgOIAEoAxouCgxTdGFnZU1zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ASK+AgoIRG9jdW1lbnQSCgoCaWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkSDQoFdGl0bGUYAyABKAkSDAoEdGFncxgEIAMoCRIRCglpc19wdWJsaWMYBSABKAgSGQoRc2hhcmVkX3dpdGhfcm9sZXMYBiADKAkSEAoIZmlsZW5hbWUYByABKAkSDgoGZm9ybWF0GAggASgJEhEKCW1pbWVfdHlwZRgJIAEoCRISCgpzaXplX2J5dGVzGAogASgDEg4KBnNoYTI1NhgLIAEoCRIuCgZzdGF0dXMYDCABKAsyHi5jc2RhLmluZ2VzdC52MS5Eb2N1bWVudFN0YXR1cxIVCg1jcmVhdGVkX2F0X21zGA0gASgDEhUKDXVwZGF0ZWRfYXRfbXMYDiABKAMSEgoKYWNjZXNzX3NlcRgPIAEoAyKGAQoOVXBsb2FkTWV0YWRhdGESEAoIZmlsZW5hbWUYASABKAkSDQoFdGl0bGUYAiABKAkSDAoEdGFncxgDIAMoCRIRCglpc19wdWJsaWMYBCABKAgSGQoRc2hhcmVkX3dpdGhfcm9sZXMYBSADKAkSFwoPYWxsb3dfZHVwbGljYXRlGAYgASgIImQKFVVwbG9hZERvY3VtZW50UmVxdWVzdBIyCghtZXRhZGF0YRgBIAEoCzIeLmNzZGEuaW5nZXN0LnYxLlVwbG9hZE1ldGFkYXRhSAASDwoFY2h1bmsYAiABKAxIAEIGCgRwYXJ0IlcKFlVwbG9hZERvY3VtZW50UmVzcG9uc2USKgoIZG9jdW1lbnQYASABKAsyGC5jc2RhLmluZ2VzdC52MS5Eb2N1bWVudBIRCglkdXBsaWNhdGUYAiABKAgiIAoSR2V0RG9jdW1lbnRSZXF1ZXN0EgoKAmlkGAEgASgJIkEKE0dldERvY3VtZW50UmVzcG9uc2USKgoIZG9jdW1lbnQYASABKAsyGC5jc2RhLmluZ2VzdC52MS5Eb2N1bWVudCJlChRMaXN0RG9jdW1lbnRzUmVxdWVzdBINCgVsaW1pdBgBIAEoBRIOCgZvZmZzZXQYAiABKAUSDgoGc3RhdHVzGAMgASgJEgwKBHRhZ3MYBCADKAkSEAoIb3duZXJfaWQYBSABKAkiTwoVTGlzdERvY3VtZW50c1Jlc3BvbnNlEicKBWl0ZW1zGAEgAygLMhguY3NkYS5pbmdlc3QudjEuRG9jdW1lbnQSDQoFdG90YWwYAiABKAMiHAoKU3RyaW5nTGlzdBIOCgZ2YWx1ZXMYASADKAkiyAEKFVVwZGF0ZURvY3VtZW50UmVxdWVzdBIKCgJpZBgBIAEoCRISCgV0aXRsZRgCIAEoCUgAiAEBEigKBHRhZ3MYAyABKAsyGi5jc2RhLmluZ2VzdC52MS5TdHJpbmdMaXN0EhYKCWlzX3B1YmxpYxgEIAEoCEgBiAEBEjUKEXNoYXJlZF93aXRoX3JvbGVzGAUgASgLMhouY3NkYS5pbmdlc3QudjEuU3RyaW5nTGlzdEIICgZfdGl0bGVCDAoKX2lzX3B1YmxpYyJEChZVcGRhdGVEb2N1bWVudFJlc3BvbnNlEioKCGRvY3VtZW50GAEgASgLMhguY3NkYS5pbmdlc3QudjEuRG9jdW1lbnQiIwoVRGVsZXRlRG9jdW1lbnRSZXF1ZXN0EgoKAmlkGAEgASgJIhgKFkRlbGV0ZURvY3VtZW50UmVzcG9uc2UiJgoYR2V0RG9jdW1lbnRTdGF0dXNSZXF1ZXN0EgoKAmlkGAEgASgJImAKGUdldERvY3VtZW50U3RhdHVzUmVzcG9uc2USEwoLZG9jdW1lbnRfaWQYASABKAkSLgoGc3RhdHVzGAIgASgLMh4uY3NkYS5pbmdlc3QudjEuRG9jdW1lbnRTdGF0dXMiJAoWUmVpbmRleERvY3VtZW50UmVxdWVzdBIKCgJpZBgBIAEoCSJFChdSZWluZGV4RG9jdW1lbnRSZXNwb25zZRIqCghkb2N1bWVudBgBIAEoCzIYLmNzZGEuaW5nZXN0LnYxLkRvY3VtZW50IicKGUdldERvY3VtZW50Q29udGVudFJlcXVlc3QSCgoCaWQYASABKAkiWAoNQ29udGVudEhlYWRlchIQCghmaWxlbmFtZRgBIAEoCRIRCgltaW1lX3R5cGUYAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoAxIOCgZzaGEyNTYYBCABKAkiZgoaR2V0RG9jdW1lbnRDb250ZW50UmVzcG9uc2USLwoGaGVhZGVyGAEgASgLMh0uY3NkYS5pbmdlc3QudjEuQ29udGVudEhlYWRlckgAEg8KBWNodW5rGAIgASgMSABCBgoEcGFydDL7BgoVRG9jdW1lbnRJbmdlc3RTZXJ2aWNlEkoKB0dldEluZm8SHi5jc2RhLmluZ2VzdC52MS5HZXRJbmZvUmVxdWVzdBofLmNzZGEuaW5nZXN0LnYxLkdldEluZm9SZXNwb25zZRJhCg5VcGxvYWREb2N1bWVudBIlLmNzZGEuaW5nZXN0LnYxLlVwbG9hZERvY3VtZW50UmVxdWVzdBomLmNzZGEuaW5nZXN0LnYxLlVwbG9hZERvY3VtZW50UmVzcG9uc2UoARJWCgtHZXREb2N1bWVudBIiLmNzZGEuaW5nZXN0LnYxLkdldERvY3VtZW50UmVxdWVzdBojLmNzZGEuaW5nZXN0LnYxLkdldERvY3VtZW50UmVzcG9uc2USXAoNTGlzdERvY3VtZW50cxIkLmNzZGEuaW5nZXN0LnYxLkxpc3REb2N1bWVudHNSZXF1ZXN0GiUuY3NkYS5pbmdlc3QudjEuTGlzdERvY3VtZW50c1Jlc3BvbnNlEl8KDlVwZGF0ZURvY3VtZW50EiUuY3NkYS5pbmdlc3QudjEuVXBkYXRlRG9jdW1lbnRSZXF1ZXN0GiYuY3NkYS5pbmdlc3QudjEuVXBkYXRlRG9jdW1lbnRSZXNwb25zZRJfCg5EZWxldGVEb2N1bWVudBIlLmNzZGEuaW5nZXN0LnYxLkRlbGV0ZURvY3VtZW50UmVxdWVzdBomLmNzZGEuaW5nZXN0LnYxLkRlbGV0ZURvY3VtZW50UmVzcG9uc2USaAoRR2V0RG9jdW1lbnRTdGF0dXMSKC5jc2RhLmluZ2VzdC52MS5HZXREb2N1bWVudFN0YXR1c1JlcXVlc3QaKS5jc2RhLmluZ2VzdC52MS5HZXREb2N1bWVudFN0YXR1c1Jlc3BvbnNlEmIKD1JlaW5kZXhEb2N1bWVudBImLmNzZGEuaW5nZXN0LnYxLlJlaW5kZXhEb2N1bWVudFJlcXVlc3QaJy5jc2RhLmluZ2VzdC52MS5SZWluZGV4RG9jdW1lbnRSZXNwb25zZRJtChJHZXREb2N1bWVudENvbnRlbnQSKS5jc2RhLmluZ2VzdC52MS5HZXREb2N1bWVudENvbnRlbnRSZXF1ZXN0GiouY3NkYS5pbmdlc3QudjEuR2V0RG9jdW1lbnRDb250ZW50UmVzcG9uc2UwAWIGcHJvdG8z", [file_csda_common_v1_service_info]);
 
 /**
  * Describes the message csda.ingest.v1.GetInfoRequest.
@@ -26,7 +26,160 @@ export const GetInfoResponseSchema = /*@__PURE__*/
   messageDesc(file_csda_ingest_v1_ingest, 1);
 
 /**
- * document-ingest — upload, parse, chunk and embed; owns schema ingest.
+ * Describes the message csda.ingest.v1.DocumentStatus.
+ * Use `create(DocumentStatusSchema)` to create a new message.
+ */
+export const DocumentStatusSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 2);
+
+/**
+ * Describes the message csda.ingest.v1.Document.
+ * Use `create(DocumentSchema)` to create a new message.
+ */
+export const DocumentSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 3);
+
+/**
+ * Describes the message csda.ingest.v1.UploadMetadata.
+ * Use `create(UploadMetadataSchema)` to create a new message.
+ */
+export const UploadMetadataSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 4);
+
+/**
+ * Describes the message csda.ingest.v1.UploadDocumentRequest.
+ * Use `create(UploadDocumentRequestSchema)` to create a new message.
+ */
+export const UploadDocumentRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 5);
+
+/**
+ * Describes the message csda.ingest.v1.UploadDocumentResponse.
+ * Use `create(UploadDocumentResponseSchema)` to create a new message.
+ */
+export const UploadDocumentResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 6);
+
+/**
+ * Describes the message csda.ingest.v1.GetDocumentRequest.
+ * Use `create(GetDocumentRequestSchema)` to create a new message.
+ */
+export const GetDocumentRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 7);
+
+/**
+ * Describes the message csda.ingest.v1.GetDocumentResponse.
+ * Use `create(GetDocumentResponseSchema)` to create a new message.
+ */
+export const GetDocumentResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 8);
+
+/**
+ * Describes the message csda.ingest.v1.ListDocumentsRequest.
+ * Use `create(ListDocumentsRequestSchema)` to create a new message.
+ */
+export const ListDocumentsRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 9);
+
+/**
+ * Describes the message csda.ingest.v1.ListDocumentsResponse.
+ * Use `create(ListDocumentsResponseSchema)` to create a new message.
+ */
+export const ListDocumentsResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 10);
+
+/**
+ * Describes the message csda.ingest.v1.StringList.
+ * Use `create(StringListSchema)` to create a new message.
+ */
+export const StringListSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 11);
+
+/**
+ * Describes the message csda.ingest.v1.UpdateDocumentRequest.
+ * Use `create(UpdateDocumentRequestSchema)` to create a new message.
+ */
+export const UpdateDocumentRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 12);
+
+/**
+ * Describes the message csda.ingest.v1.UpdateDocumentResponse.
+ * Use `create(UpdateDocumentResponseSchema)` to create a new message.
+ */
+export const UpdateDocumentResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 13);
+
+/**
+ * Describes the message csda.ingest.v1.DeleteDocumentRequest.
+ * Use `create(DeleteDocumentRequestSchema)` to create a new message.
+ */
+export const DeleteDocumentRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 14);
+
+/**
+ * Describes the message csda.ingest.v1.DeleteDocumentResponse.
+ * Use `create(DeleteDocumentResponseSchema)` to create a new message.
+ */
+export const DeleteDocumentResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 15);
+
+/**
+ * Describes the message csda.ingest.v1.GetDocumentStatusRequest.
+ * Use `create(GetDocumentStatusRequestSchema)` to create a new message.
+ */
+export const GetDocumentStatusRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 16);
+
+/**
+ * Describes the message csda.ingest.v1.GetDocumentStatusResponse.
+ * Use `create(GetDocumentStatusResponseSchema)` to create a new message.
+ */
+export const GetDocumentStatusResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 17);
+
+/**
+ * Describes the message csda.ingest.v1.ReindexDocumentRequest.
+ * Use `create(ReindexDocumentRequestSchema)` to create a new message.
+ */
+export const ReindexDocumentRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 18);
+
+/**
+ * Describes the message csda.ingest.v1.ReindexDocumentResponse.
+ * Use `create(ReindexDocumentResponseSchema)` to create a new message.
+ */
+export const ReindexDocumentResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 19);
+
+/**
+ * Describes the message csda.ingest.v1.GetDocumentContentRequest.
+ * Use `create(GetDocumentContentRequestSchema)` to create a new message.
+ */
+export const GetDocumentContentRequestSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 20);
+
+/**
+ * Describes the message csda.ingest.v1.ContentHeader.
+ * Use `create(ContentHeaderSchema)` to create a new message.
+ */
+export const ContentHeaderSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 21);
+
+/**
+ * Describes the message csda.ingest.v1.GetDocumentContentResponse.
+ * Use `create(GetDocumentContentResponseSchema)` to create a new message.
+ */
+export const GetDocumentContentResponseSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 22);
+
+/**
+ * document-ingest — upload, stored originals, parse, chunk, embed and hand
+ * to search; owns schema ingest. Callers are users through the gateway
+ * (documents:read / documents:write; documents:admin sees and manages every
+ * document) and the scheduler acting for a user (reindex_document, scoped
+ * documents:write:<id>). A document that is not yours, not public and not
+ * shared with one of your roles is NOT_FOUND; one you can see but do not own
+ * cannot be changed (NOT_FOUND too, so no RPC tells others' documents apart).
  *
  * @generated from service csda.ingest.v1.DocumentIngestService
  */

@@ -37,7 +37,7 @@ export interface ParseLimits {
   maxCompressionRatio: number;
   /** CSV: the longest record, in characters (csv-parse `max_record_size`). Default 1 MiB. */
   maxCsvRecordChars: number;
-  /** Every format: the extracted text, in characters, before parsing stops with TOO_LARGE. Default 64 Mi. */
+  /** Every format: the extracted text, in characters, before parsing stops with too_large. Default 256 Mi (a 50 MiB CSV renders to ~140 Mi as "column: value" lines). */
   maxTextChars: number;
 }
 
@@ -46,7 +46,7 @@ export const DEFAULT_PARSE_LIMITS: Readonly<ParseLimits> = Object.freeze({
   maxZipEntries: 10_000,
   maxCompressionRatio: 200,
   maxCsvRecordChars: 1024 * 1024,
-  maxTextChars: 64 * 1024 * 1024,
+  maxTextChars: 256 * 1024 * 1024,
 });
 
 /** Reported while parsing (PDF: after each page). */

@@ -49,4 +49,13 @@ describe('CSV', () => {
     expect((unclosed as DocumentParseError).kind).toBe('malformed');
     expect((unclosed as DocumentParseError).message).toMatch(/^CSV is malformed: /);
   });
+
+  it('stops at the text limit (maxTextChars), counted on the rendered rows', async () => {
+    const csv = 'name,value\n' + Array.from({ length: 50 }, (_, i) => `n${i},${i}`).join('\n');
+    const err = await parseDocument({ bytes: utf8(csv) }, 'csv', { limits: { maxTextChars: 100 } }).catch((e: unknown) => e);
+    expect((err as DocumentParseError).kind).toBe('too_large');
+    expect((err as DocumentParseError).message).toBe('CSV text is longer than 100 characters');
+    const txt = await parseDocument({ bytes: utf8('word '.repeat(100)) }, 'txt', { limits: { maxTextChars: 100 } }).catch((e: unknown) => e);
+    expect((txt as DocumentParseError).message).toBe("the document's text is longer than 100 characters");
+  });
 });

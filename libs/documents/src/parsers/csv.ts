@@ -70,7 +70,7 @@ export async function parseCsv(source: ParseSource, limits: ParseLimits): Promis
       if (lines.length === 0) continue;
       const text = lines.join('\n');
       chars += text.length;
-      if (chars > limits.maxTextChars) throw new DocumentParseError('too_large', 'csv', `CSV text is longer than ${limits.maxTextChars} characters`);
+      if (chars > limits.maxTextChars) throw new DocumentParseError('too_large', 'csv', `CSV text is longer than ${limits.maxTextChars.toLocaleString('en-US')} characters`);
       blocks.push({ type: 'paragraph', text });
     }
   } catch (err) {

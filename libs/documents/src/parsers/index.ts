@@ -64,7 +64,7 @@ function requireText(doc: ParsedDocument, limits?: ParseLimits): ParsedDocument 
   if (limits && doc.format !== 'pdf') {
     let chars = 0;
     for (const b of doc.blocks) chars += b.type === 'table' ? b.rows.reduce((s, r) => s + r.join(' ').length, 0) : 'text' in b ? b.text.length : 0;
-    if (chars > limits.maxTextChars) throw new DocumentParseError('too_large', doc.format, `the document's text is longer than ${limits.maxTextChars} characters`);
+    if (chars > limits.maxTextChars) throw new DocumentParseError('too_large', doc.format, `the document's text is longer than ${limits.maxTextChars.toLocaleString('en-US')} characters`);
   }
   return doc;
 }

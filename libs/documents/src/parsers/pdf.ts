@@ -112,7 +112,7 @@ export async function parsePdf(bytes: Uint8Array, limits: ParseLimits, onProgres
         page.cleanup();
         pages.push(lines);
         for (const l of lines) chars += l.text.length;
-        if (chars > limits.maxTextChars) throw new DocumentParseError('too_large', 'pdf', `PDF text is longer than ${limits.maxTextChars} characters`);
+        if (chars > limits.maxTextChars) throw new DocumentParseError('too_large', 'pdf', `PDF text is longer than ${limits.maxTextChars.toLocaleString('en-US')} characters`);
       } catch (err) {
         if (err instanceof DocumentParseError) throw err;
         warnings.push(`page ${n} could not be read: ${describe(err)}`);

@@ -59,6 +59,12 @@ describe('detectFormat', () => {
     expect((await refusal(text('no tags here, only words'), 'page.html')).message).toBe('the file is plain text with no HTML tags but its name ends in .html');
   });
 
+  it('names a password-protected (or pre-2007) Office file under .docx', async () => {
+    const cfb = new Uint8Array(4096);
+    cfb.set([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]);
+    expect((await refusal(cfb, 'minutes.docx')).message).toBe('the file is a legacy or password-protected Office file (OLE compound document) but its name ends in .docx');
+  });
+
   it('a ZIP named .docx goes on to the DOCX parser, which decides', async () => {
     expect(await detectFormat(await zip([{ name: 'a.txt', data: 'x' }]), 'report.docx')).toBe('docx');
   });

@@ -74,6 +74,10 @@ describe('parseInWorker', () => {
     expect([err.kind, err.message]).toEqual(['timeout', 'parsing took longer than 0.1 s']);
   });
 
+  it('refuses a format it does not know before starting a worker', async () => {
+    await expect(parseInWorker(new Uint8Array(1), { format: 'exe' as never })).rejects.toThrow('format must be one of pdf, docx, html, md, txt, csv (got exe)');
+  });
+
   it('an aborted signal stops the worker with the signal reason', async () => {
     const controller = new AbortController();
     const promise = parseInWorker(await textPdf([{ lines: ['x'] }]), { format: 'pdf', signal: controller.signal });

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { DocumentParseError } from '../errors.ts';
-import type { DocumentFormat, ParseLimits, ParseProgress, ParsedDocument } from '../types.ts';
+import { DOCUMENT_FORMATS, type DocumentFormat, type ParseLimits, type ParseProgress, type ParsedDocument } from '../types.ts';
 import type { WorkerMessage, WorkerRequest } from './protocol.ts';
 
 export interface ParseInWorkerOptions {
@@ -39,6 +39,7 @@ const WORKER_URL = new URL('./parse-worker.ts', import.meta.url);
  */
 export function parseInWorker(input: Uint8Array | string, options: ParseInWorkerOptions): Promise<ParsedDocument> {
   const { format, memoryLimitMb = 512, timeoutMs = 60_000, memoryCheckMs = 100 } = options;
+  if (!DOCUMENT_FORMATS.includes(format)) return Promise.reject(new RangeError(`format must be one of ${DOCUMENT_FORMATS.join(', ')} (got ${String(format)})`));
   const request: WorkerRequest = { format, limits: options.limits ?? {} };
   const transfer: ArrayBuffer[] = [];
   if (typeof input === 'string') request.path = input;

@@ -18,7 +18,7 @@ function userWithRole(roleName: string): Principal {
 
 describe('permissions', () => {
   it('names every permission <resource>:<verb>, without duplicates', () => {
-    expect(PERMISSIONS).toHaveLength(21);
+    expect(PERMISSIONS).toHaveLength(22);
     expect(new Set(PERMISSIONS).size).toBe(PERMISSIONS.length);
     for (const p of PERMISSIONS) expect(p).toMatch(/^[a-z]+:[a-z]+$/);
   });
@@ -33,7 +33,7 @@ describe('permissions', () => {
     expect(hasPermission(user, 'secrets:reveal')).toBe(true);
     expect(hasPermission(user, 'tools:execute')).toBe(true);
     expect(hasPermission(user, 'search:query')).toBe(true);
-    for (const p of ['users:admin', 'users:read', 'audit:read', 'roles:admin', 'secrets:admin', 'system:read', 'alerts:admin'] as const) {
+    for (const p of ['users:admin', 'users:read', 'audit:read', 'roles:admin', 'secrets:admin', 'system:read', 'alerts:admin', 'documents:admin'] as const) {
       expect(hasPermission(user, p)).toBe(false);
     }
     expect([...SEEDED_ROLES.find((r) => r.name === 'USER')!.permissions].sort()).toEqual(

@@ -20,6 +20,7 @@ export const PERMISSIONS = [
   'tools:execute',
   'documents:read',
   'documents:write',
+  'documents:admin',
   'search:query',
   'schedules:read',
   'schedules:write',

@@ -1,9 +1,18 @@
-import { createTestDatabase, deleteNamespace, query, runCommand, testNamespace, type TestDatabase } from '@csda/testing';
+import { once } from 'node:events';
+import { createTestDatabase, deleteNamespace, freePort, generateTestKeys, natsUrl, query, runCommand, spawnService, testNamespace, waitFor, type TestDatabase } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NO_MODEL_ENV } from './support/harness.ts';
 
 describe('search migrate', () => {
   const namespace = testNamespace();
   let db: TestDatabase;
+  const env = () => ({ DATABASE_URL: db.url, NATS_NAMESPACE: namespace });
+  const hnsw = () =>
+    query<{ name: string; options: string[]; valid: boolean; oid: number }>(
+      db.url,
+      `select c.relname as name, c.reloptions as options, i.indisvalid as valid, c.oid::int as oid from pg_class c join pg_index i on i.indexrelid = c.oid
+       where c.relnamespace = 'search'::regnamespace and c.relname like '%hnsw%' order by 1`,
+    );
   beforeAll(async () => {
     db = await createTestDatabase('search');
     await query(db.url, 'DROP EXTENSION IF EXISTS vector');
@@ -13,15 +22,78 @@ describe('search migrate', () => {
     await deleteNamespace(namespace);
   });
 
-  it('creates schema search and enables pgvector, and is idempotent', async () => {
+  it('creates schema search, enables pgvector, creates the index tables and HNSW indexes, and is idempotent', async () => {
     for (let run = 0; run < 2; run++) {
-      const result = await runCommand('search', 'migrate', { DATABASE_URL: db.url, NATS_NAMESPACE: namespace });
+      const result = await runCommand('search', 'migrate', env());
       expect(result.code, result.stderr).toBe(0);
     }
     expect(await query(db.url, `select nspname from pg_namespace where nspname = 'search'`)).toHaveLength(1);
     const [row] = await query<{ d: number }>(db.url, `select '[1,0,0]'::vector <=> '[0,1,0]'::vector as d`);
     expect(row?.d).toBeCloseTo(1);
-    const applied = await query(db.url, 'select name from search.mikro_orm_migrations');
-    expect(applied).toEqual([{ name: 'Migration20261122000000-init' }]);
+    const applied = await query(db.url, 'select name from search.mikro_orm_migrations order by id');
+    expect(applied).toEqual([{ name: 'Migration20261122000000-init' }, { name: 'Migration20261208000000-index' }, { name: 'Migration20261208010000-outbox' }]);
+    const tables = await query<{ t: string }>(db.url, `select tablename as t from pg_tables where schemaname = 'search' and tablename <> 'mikro_orm_migrations' order by 1`);
+    expect(tables.map((r) => r.t)).toEqual(['chunks', 'documents', 'outbox', 'passages', 'stats', 'terms', 'version_batches', 'versions']);
+    expect((await hnsw()).map(({ name, options, valid }) => ({ name, options, valid }))).toEqual([
+      { name: 'passages_embedding_1536_hnsw', options: ['m=16', 'ef_construction=64'], valid: true },
+      { name: 'passages_embedding_512_hnsw', options: ['m=16', 'ef_construction=64'], valid: true },
+    ]);
+    const defs = await query<{ def: string }>(db.url, `select pg_get_indexdef(c.oid) as def from pg_class c where c.relnamespace = 'search'::regnamespace and c.relname like '%hnsw%' order by c.relname`);
+    expect(defs.map((d) => d.def)).toEqual([
+      expect.stringContaining('USING hnsw (((embedding)::halfvec(1536)) halfvec_cosine_ops) WITH (m=\'16\', ef_construction=\'64\') WHERE (dims = 1536)'),
+      expect.stringContaining('USING hnsw (((embedding)::vector(512)) vector_cosine_ops) WITH (m=\'16\', ef_construction=\'64\') WHERE (dims = 512)'),
+    ]);
+  });
+
+  it('rebuilds the HNSW indexes when SEARCH_HNSW_M / SEARCH_HNSW_EF_CONSTRUCTION change, and leaves them alone otherwise', async () => {
+    await query(db.url, `insert into search.passages (chunk_id, passage_index, document_id, version, owner_id, is_public, shared_roles, tags, model, dims, embedding)
+      select gen_random_uuid(), 0, gen_random_uuid(), 1, 'u', true, '{}', '{}', 'm', 512, array_fill(i::real, array[512])::vector from generate_series(1, 50) i`);
+    const before = await hnsw();
+    const changed = await runCommand('search', 'migrate', { ...env(), SEARCH_HNSW_M: '8', SEARCH_HNSW_EF_CONSTRUCTION: '32' });
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stdout).toContain('HNSW index rebuilt');
+    const after = await hnsw();
+    expect(after.map(({ name, options, valid }) => ({ name, options, valid }))).toEqual([
+      { name: 'passages_embedding_1536_hnsw', options: ['m=8', 'ef_construction=32'], valid: true },
+      { name: 'passages_embedding_512_hnsw', options: ['m=8', 'ef_construction=32'], valid: true },
+    ]);
+    expect(after[1]!.oid).not.toBe(before[1]!.oid);
+    const same = await runCommand('search', 'migrate', { ...env(), SEARCH_HNSW_M: '8', SEARCH_HNSW_EF_CONSTRUCTION: '32' });
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stdout).not.toContain('HNSW index');
+    expect((await hnsw()).map((i) => i.oid)).toEqual(after.map((i) => i.oid));
+  });
+
+  it('refuses an ef_construction below 2 × m before touching anything (exit 78, naming the variable)', async () => {
+    const bad = await runCommand('search', 'migrate', { ...env(), SEARCH_HNSW_M: '40' });
+    expect(bad.code).toBe(78);
+    expect(bad.stderr).toContain('SEARCH_HNSW_EF_CONSTRUCTION: 64 is less than 2 × SEARCH_HNSW_M (80)');
+    const range = await runCommand('search', 'migrate', { ...env(), SEARCH_HNSW_M: '1' });
+    expect(range.code).toBe(78);
+    expect(range.stderr).toContain('SEARCH_HNSW_M');
+  });
+
+  it('a replica whose HNSW index is missing is not ready, and says to run migrate', async () => {
+    await query(db.url, 'drop index search.passages_embedding_512_hnsw');
+    const service = spawnService('search', { ...env(), ...generateTestKeys().envFor('search'), ...NO_MODEL_ENV, NATS_URL: natsUrl(), NODE_ENV: 'production' }, await freePort(), await freePort());
+    try {
+      let body = '';
+      await waitFor(
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${service.httpPort}/readyz`).catch(() => undefined);
+          body = res ? await res.text() : '';
+          return res?.status === 503 && body.includes('vector indexes');
+        },
+        { timeoutMs: 30_000, what: `readyz naming the missing index (${service.logs().slice(-500)})` },
+      );
+      expect(body).toContain('passages_embedding_512_hnsw missing: run migrate');
+      const fixed = await runCommand('search', 'migrate', env());
+      expect(fixed.code, fixed.stderr).toBe(0);
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${service.httpPort}/readyz`)).status === 200, { timeoutMs: 15_000, what: 'ready after migrate' });
+    } finally {
+      const exited = once(service.process, 'exit');
+      service.process.kill('SIGTERM');
+      await exited;
+    }
   });
 });

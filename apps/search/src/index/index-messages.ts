@@ -82,7 +82,7 @@ function passageLiteral(field: string, bytes: Uint8Array, dims: number): string 
     const x = view.getFloat32(i * 4, true);
     if (!Number.isFinite(x) || Math.abs(x) > HALF_MAX) fail(field, `value ${i} is ${x} (finite values up to ±${HALF_MAX} only)`);
     if (x !== 0) zero = false;
-    out += (i > 0 ? ',' : '') + Number(x.toPrecision(9)).toString();
+    out += (i > 0 ? ',' : '') + x.toPrecision(9);
   }
   if (zero) fail(field, 'all zeros (a cosine distance to it is undefined)');
   return `${out}]`;

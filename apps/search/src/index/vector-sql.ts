@@ -51,12 +51,16 @@ export function queryVectorExpr(dims: number, placeholder = '?'): string {
   return `${placeholder}::${vectorType(dims)}`;
 }
 
-/** pgvector's text form of a vector: `[0.1,-0.2,…]` (9 significant digits: exact for float32). */
+/**
+ * pgvector's text form of a vector: `[0.100000001,-2.00000000e-7,…]`. Nine
+ * significant digits give back the exact float32; toPrecision is the
+ * cheapest formatting there is (a 10,000-chunk document has millions of them).
+ */
 export function vectorLiteral(vector: Float32Array | readonly number[]): string {
   let out = '[';
   for (let i = 0; i < vector.length; i++) {
     if (i > 0) out += ',';
-    out += Number((vector[i] as number).toPrecision(9)).toString();
+    out += (vector[i] as number).toPrecision(9);
   }
   return `${out}]`;
 }

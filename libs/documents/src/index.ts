@@ -14,6 +14,8 @@ export { UnsupportedDocumentError, DocumentParseError, type UnsupportedReason, t
 export { detectFormat, formatFromName, SNIFF_BYTES } from './detect.ts';
 export { decodeText, detectEncoding, type DecodedText } from './text-decode.ts';
 export { parseInWorker, type ParseInWorkerOptions } from './worker/parse-in-worker.ts';
+export { createDocumentParser, type DocumentParser, type DocumentParserOptions } from './worker/document-parser.ts';
+export type { ParseRequestOptions, WorkerLimits } from './worker/supervise.ts';
 export { blocksToText } from './blocks.ts';
 export { chunkDocument, DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, CHUNK_ID_NAMESPACE, type Chunk, type ChunkOptions } from './chunk/chunker.ts';
 export { countTokens } from './chunk/tokens.ts';

@@ -59,6 +59,11 @@ async function parseBytes(bytes: Uint8Array, format: Exclude<DocumentFormat, 'cs
   }
 }
 
+/** Imports every parser (a worker started ahead loads them while it waits). */
+export async function preloadParsers(): Promise<void> {
+  await Promise.all([import('./pdf.ts'), import('./docx.ts'), import('./html.ts'), import('./markdown.ts'), import('./text.ts'), import('./csv.ts')]);
+}
+
 function requireText(doc: ParsedDocument, limits?: ParseLimits): ParsedDocument {
   if (!hasText(doc)) throw new DocumentParseError('no_text', doc.format, `the ${NAMES[doc.format]} has no text`);
   if (limits && doc.format !== 'pdf') {

@@ -1,22 +1,32 @@
-// Entry point of the parse worker thread (started by parse-in-worker.ts): runs
-// one parse and posts progress, then the result or a failure. Anything that is
-// not a DocumentParseError (a library bug on a hostile file) is reported as
-// `crashed` with its message; the stack stays here.
+// Entry point of a parse worker thread (see supervise.ts): runs exactly one
+// parse — the request in workerData, or, for a worker started ahead, the
+// first request posted after it said 'ready' — and posts progress, then the
+// result or a failure. Anything that is not a DocumentParseError (a library
+// bug on a hostile file) is reported as `crashed` with its message.
 import { parentPort, workerData } from 'node:worker_threads';
 import { DocumentParseError } from '../errors.ts';
-import { parseDocument } from '../parsers/index.ts';
+import { parseDocument, preloadParsers } from '../parsers/index.ts';
 import type { WorkerMessage, WorkerRequest } from './protocol.ts';
 
 const port = parentPort;
 if (!port) throw new Error('parse-worker.ts runs only as a worker thread');
-const request = workerData as WorkerRequest;
 const post = (message: WorkerMessage): void => port.postMessage(message);
 
-try {
-  const source = request.bytes ? { bytes: request.bytes } : { path: request.path ?? '' };
-  const document = await parseDocument(source, request.format, { limits: request.limits, onProgress: (progress) => post({ type: 'progress', progress }) });
-  post({ type: 'result', document });
-} catch (err) {
-  if (err instanceof DocumentParseError) post({ type: 'failure', kind: err.kind, message: err.message });
-  else post({ type: 'failure', kind: 'crashed', message: `parsing failed: ${err instanceof Error ? err.message : String(err)}` });
+async function run(request: WorkerRequest): Promise<void> {
+  try {
+    const source = request.bytes ? { bytes: request.bytes } : { path: request.path ?? '' };
+    const document = await parseDocument(source, request.format, { limits: request.limits, onProgress: (progress) => post({ type: 'progress', progress }) });
+    post({ type: 'result', document });
+  } catch (err) {
+    if (err instanceof DocumentParseError) post({ type: 'failure', kind: err.kind, message: err.message });
+    else post({ type: 'failure', kind: 'crashed', message: `parsing failed: ${err instanceof Error ? err.message : String(err)}` });
+  }
+}
+
+const { request } = workerData as { request?: WorkerRequest };
+if (request) await run(request);
+else {
+  await preloadParsers();
+  port.once('message', (next: WorkerRequest) => void run(next));
+  post({ type: 'ready' });
 }

@@ -1,7 +1,7 @@
 import type { ParseFailureKind } from '../errors.ts';
 import type { DocumentFormat, ParseLimits, ParseProgress, ParsedDocument } from '../types.ts';
 
-/** What the host hands the parse worker (`workerData`). */
+/** One parse, handed to the worker in `workerData.request` or posted to a started one. */
 export interface WorkerRequest {
   format: DocumentFormat;
   /** Exactly one of bytes (transferred) and path. */
@@ -12,6 +12,7 @@ export interface WorkerRequest {
 
 /** What the parse worker posts back. */
 export type WorkerMessage =
+  | { type: 'ready' }
   | { type: 'progress'; progress: ParseProgress }
   | { type: 'result'; document: ParsedDocument }
   | { type: 'failure'; kind: ParseFailureKind; message: string };

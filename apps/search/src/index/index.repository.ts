@@ -118,11 +118,13 @@ export function createIndexRepository(em: EntityManager) {
 
     /**
      * New access facts for the document and every row of it (live and staged).
-     * A new title changes the live chunks' tsvector, so BM25 statistics follow.
+     * A new title changes the live chunks' tsvector, so BM25 statistics follow:
+     * into `pending` when given (the caller applies it with its own change, one
+     * ordered pass over the terms per transaction), else applied here.
      */
-    async applyAccess(doc: DocumentState, access: AccessFacts): Promise<void> {
+    async applyAccess(doc: DocumentState, access: AccessFacts, pending?: TermDelta): Promise<void> {
       const titleChanged = doc.access.title !== access.title;
-      const delta = new TermDelta();
+      const delta = pending ?? new TermDelta();
       if (titleChanged && doc.liveVersion !== null) await collectTerms(run, delta, LIVE, [doc.documentId], -1);
       const roles = textArray(access.sharedRoles);
       const tags = textArray(access.tags);
@@ -147,20 +149,21 @@ export function createIndexRepository(em: EntityManager) {
       }
       if (titleChanged && doc.liveVersion !== null) {
         await collectTerms(run, delta, LIVE, [doc.documentId], 1);
-        await applyTermDelta(run, delta);
+        if (!pending) await applyTermDelta(run, delta);
       }
     },
 
     /**
      * Makes `version` (all its batches staged) the live one: its rows become
      * live, every older version's rows are deleted, BM25 statistics follow.
-     * Returns the live chunk count.
+     * `pending` holds statistics changes of the same transaction not yet
+     * applied. Returns the live chunk count.
      */
-    async promote(doc: DocumentState, version: number, v: VersionRow): Promise<number> {
+    async promote(doc: DocumentState, version: number, v: VersionRow, pending = new TermDelta()): Promise<number> {
       const id = doc.documentId;
       await run('update search.chunks set live = true where document_id = ? and version = ?', [id, version]);
       await run('update search.passages set live = true where document_id = ? and version = ?', [id, version]);
-      const delta = new TermDelta();
+      const delta = pending;
       await collectTerms(run, delta, `${LIVE} and c.version = ?`, [id, version], 1);
       if (doc.liveVersion !== null) await collectTerms(run, delta, `${LIVE} and c.version < ?`, [id, version], -1);
       await this.deleteVersions(id, version - 1);

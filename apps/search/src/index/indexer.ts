@@ -3,6 +3,7 @@ import { DocumentIndexedSchema } from '@csda/proto/csda/search/v1/index_pb.js';
 import { enqueueOutbox, outboxMessage, PermanentMessageError, type OutboxRelay, type Subjects } from '@csda/service-kit';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createIndexRepository, type IndexRepository } from './index.repository.ts';
+import { applyTermDelta, TermDelta } from './term-stats.ts';
 import { WHOLE_DOCUMENT, type AccessChange, type ChunkBatch, type DocumentDeletion } from './index.types.ts';
 
 export interface IndexerDeps {
@@ -58,20 +59,32 @@ export function createIndexer(deps: IndexerDeps) {
     async complete(b: ChunkBatch): Promise<CompleteOutcome> {
       const outcome = await inTransaction(async (repo, em): Promise<CompleteOutcome | { kind: 'inconsistent'; chunks: number; total: number }> => {
         let doc = await repo.lockDocument(b.documentId, 'update');
+        // A title change's statistics go with the swap's, in one ordered pass over the terms (no lock-order inversion).
+        const terms = new TermDelta();
+        const settle = async () => {
+          if (!terms.empty) await applyTermDelta(repo.run, terms);
+        };
         if (b.access.accessSeq > doc.access.accessSeq) {
-          await repo.applyAccess(doc, b.access);
+          await repo.applyAccess(doc, b.access, terms);
           doc = { ...doc, access: b.access };
         }
-        if ((doc.deletedThrough !== null && b.version <= doc.deletedThrough) || (doc.liveVersion !== null && b.version <= doc.liveVersion)) return { kind: 'stale' };
         const v = await repo.version(b.documentId, b.version);
-        if (!v) return { kind: 'stale' };
+        const superseded = (doc.deletedThrough !== null && b.version <= doc.deletedThrough) || (doc.liveVersion !== null && b.version <= doc.liveVersion);
+        if (!v || superseded) {
+          await settle();
+          return { kind: 'stale' };
+        }
         const progress = await repo.batchProgress(b.documentId, b.version);
-        if (progress.batches < v.batch_count) return { kind: 'incomplete', received: progress.batches, of: v.batch_count };
+        if (progress.batches < v.batch_count) {
+          await settle();
+          return { kind: 'incomplete', received: progress.batches, of: v.batch_count };
+        }
         if (progress.chunks !== v.total_chunks) {
+          await settle();
           await repo.discardStaged(b.documentId, b.version);
           return { kind: 'inconsistent', chunks: progress.chunks, total: v.total_chunks };
         }
-        const chunkCount = await repo.promote(doc, b.version, v);
+        const chunkCount = await repo.promote(doc, b.version, v, terms);
         const event = create(DocumentIndexedSchema, {
           eventId: `indexed:${b.documentId}:${b.version}`,
           documentId: b.documentId,

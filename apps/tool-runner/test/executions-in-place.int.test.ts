@@ -87,6 +87,17 @@ describe('wait: true with a free slot', () => {
     expect((await run(tool.id)).status).toBe('completed');
   });
 
+  it('lets exactly TOOLS_USER_MAX_RUNNING of 10 concurrent calls in', async () => {
+    const carol = user('carol');
+    const tool = await pythonTool('crowd', 'import time\ntime.sleep(30)', carol, { timeoutS: 60 });
+    const options = await h.as(carol);
+    const calls = await Promise.allSettled(Array.from({ length: 10 }, () => tr.client.executeTool({ id: tool.id, input: value({}), wait: false }, options)));
+    const accepted = calls.flatMap((c) => (c.status === 'fulfilled' ? [c.value.execution!.id] : []));
+    expect(accepted).toHaveLength(6);
+    for (const c of calls) if (c.status === 'rejected') expect((await describeError(Promise.reject(c.reason as Error))).code).toBe('RATE_LIMITED');
+    for (const id of accepted) await tr.client.cancelExecution({ id }, options);
+  });
+
   it('cancels a run in place; the waiting call answers cancelled', async () => {
     const tool = await pythonTool('long-here', 'import time\ntime.sleep(60)', alice, { timeoutS: 120 });
     const waiting = run(tool.id);

@@ -64,19 +64,22 @@ function createQueries(em: EntityManager) {
     em,
 
     /**
-     * Executions of `ownerId` queued or running, counted under a per-user
-     * transaction lock so two concurrent requests cannot both take the last slot.
+     * Records a queued execution unless its owner already has `limit` queued
+     * or running: counted under a per-user transaction lock (taken in its own
+     * statement first, so the count sees whatever the previous holder
+     * committed), then counted and inserted in one statement. Call inside a
+     * transaction. Returns the count before the insert.
      */
-    async lockAndCountActive(ownerId: string): Promise<number> {
-      await run('select pg_advisory_xact_lock(hashtext(?))', [`tools.active:${ownerId}`]);
-      const [row] = await run<{ n: number }[]>(`select count(*)::int as n from tools.executions where owner_id = ? and status in ('queued', 'running')`, [ownerId]);
-      return row?.n ?? 0;
-    },
-
-    async insertQueued(e: { id: string; toolId: string; toolVersion: number; ownerId: string; input: unknown; now: Date }): Promise<void> {
-      await run(`insert into tools.executions (id, tool_id, tool_version, owner_id, status, input, created_at) values (?, ?, ?, ?, 'queued', ?::jsonb, ?)`, [
-        e.id, e.toolId, e.toolVersion, e.ownerId, JSON.stringify(e.input ?? null), e.now,
-      ]);
+    async insertQueuedWithin(limit: number, e: { id: string; toolId: string; toolVersion: number; ownerId: string; input: unknown; now: Date }): Promise<{ active: number; inserted: boolean }> {
+      await run('select pg_advisory_xact_lock(hashtext(?))', [`tools.active:${e.ownerId}`]);
+      const [row] = await run<{ active: number; inserted: boolean }[]>(
+        `with active as (select count(*)::int as n from tools.executions where owner_id = ? and status in ('queued', 'running')),
+           added as (insert into tools.executions (id, tool_id, tool_version, owner_id, status, input, created_at)
+             select ?, ?, ?, ?, 'queued', ?::jsonb, ? from active where n < ? returning id)
+         select (select n from active) as active, exists (select 1 from added) as inserted`,
+        [e.ownerId, e.id, e.toolId, e.toolVersion, e.ownerId, JSON.stringify(e.input ?? null), e.now, limit],
+      );
+      return { active: row?.active ?? 0, inserted: row?.inserted ?? false };
     },
 
     async find(id: string): Promise<ExecutionRecord | undefined> {

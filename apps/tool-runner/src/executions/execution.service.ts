@@ -3,7 +3,7 @@ import { create } from '@bufbuild/protobuf';
 import { subjectOf, requireScoped, type Principal } from '@csda/auth';
 import { AppError, NotFoundError, ValidationError } from '@csda/errors';
 import { ExecuteToolJobSchema } from '@csda/proto/csda/jobs/v1/tool_jobs_pb.js';
-import { enqueueOutbox, outboxMessage, type AuditOutbox, type Subjects } from '@csda/service-kit';
+import { auditOutboxMessage, enqueueOutbox, outboxMessage, type AuditOutbox, type Subjects } from '@csda/service-kit';
 import type { SchemaCompiler } from '../tools/input-schema.ts';
 import { checkPaging, type ToolService } from '../tools/tool.service.ts';
 import type { ExecutionWaiter } from './execution-waiter.ts';
@@ -12,6 +12,7 @@ import { EXECUTION_STATUSES, type ExecutionRecord } from './execution.types.ts';
 import type { Worker } from './worker.ts';
 
 export const EXECUTE_SUBJECT = 'csda.jobs.tools.execute';
+const SERVICE = 'tool-runner';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_INPUT_BYTES = 1024 * 1024;
 
@@ -20,7 +21,8 @@ export interface ExecutionServiceDeps {
   readonly repository: () => ExecutionRepository;
   readonly schemas: Pick<SchemaCompiler, 'violations'>;
   readonly subjects: Subjects;
-  readonly audit: Pick<AuditOutbox, 'write' | 'kick'>;
+  /** Kicked after the commit: the relay publishes the job and the audit record at once. */
+  readonly audit: Pick<AuditOutbox, 'kick'>;
   readonly waiter: Pick<ExecutionWaiter, 'until'>;
   /** This replica's worker: a waiting ExecuteTool runs its execution here when a slot is free. */
   readonly runner: Pick<Worker, 'runHere'>;
@@ -81,25 +83,25 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       const owner = subjectOf(p);
       const id = randomUUID();
       const repo = deps.repository();
+      // One transaction: the record (within the user's limit), its job and its audit in the outbox (one insert for both).
       await repo.transaction(async (tx) => {
-        const active = await tx.lockAndCountActive(owner.id);
-        if (active >= deps.userMaxRunning) {
+        const { active, inserted } = await tx.insertQueuedWithin(deps.userMaxRunning, { id, toolId: tool.id, toolVersion: tool.version, ownerId: owner.id, input: value, now: new Date() });
+        if (!inserted) {
           throw new AppError('RATE_LIMITED', `At most ${deps.userMaxRunning} executions may be queued or running per user at once (TOOLS_USER_MAX_RUNNING); wait for one to finish`, {
             details: { limit: String(deps.userMaxRunning), active: String(active), retry_after_s: '1' },
           });
         }
-        await tx.insertQueued({ id, toolId: tool.id, toolVersion: tool.version, ownerId: owner.id, input: value, now: new Date() });
         const job = create(ExecuteToolJobSchema, { executionId: id, toolId: tool.id, toolVersion: tool.version, enqueuedAtMs: BigInt(Date.now()) });
-        await enqueueOutbox(tx.em, 'tools', [outboxMessage(deps.subjects.subject(EXECUTE_SUBJECT), ExecuteToolJobSchema, job, { eventId: `execute:${id}`, aggregate: `execution:${id}` })]);
-        await deps.audit.write(tx.em, [
-          {
+        await enqueueOutbox(tx.em, 'tools', [
+          outboxMessage(deps.subjects.subject(EXECUTE_SUBJECT), ExecuteToolJobSchema, job, { eventId: `execute:${id}`, aggregate: `execution:${id}` }),
+          auditOutboxMessage(deps.subjects, SERVICE, {
             action: 'tool_execution_queued',
             actor: p.id,
             actorName: p.name,
             resourceType: 'execution',
             resourceId: id,
             details: { tool_id: tool.id, tool_version: String(tool.version), ...(p.onBehalfOf ? { on_behalf_of: p.onBehalfOf.id } : {}) },
-          },
+          }),
         ]);
       });
       deps.audit.kick();
@@ -107,7 +109,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       const deadline = Date.now() + deps.waitMaxMs;
       // With a slot free here, run it now rather than after the relay, the stream and a
       // consumer: the claim is the same conditional update, so its job is dropped on delivery.
-      const here = deps.runner.runHere(id);
+      const here = deps.runner.runHere(id, tool);
       const finished = here && (await beforeDeadline(here, deadline));
       return finished ?? deps.waiter.until(id, deadline);
     },

@@ -2,7 +2,7 @@ import type { AuditOutbox, MessageHandler } from '@csda/service-kit';
 import type { Logger } from 'pino';
 import type { Executor } from '../executors/executor.types.ts';
 import type { ToolRepository } from '../tools/tool.repository.ts';
-import type { ToolDefinition, ToolType } from '../tools/tool.types.ts';
+import type { ToolDefinition, ToolRecord, ToolType } from '../tools/tool.types.ts';
 import type { ExecutionRepository } from './execution.repository.ts';
 import type { FinishNotifier } from './execution-waiter.ts';
 import type { ExecutionRecord, ExecutionResult } from './execution.types.ts';
@@ -82,11 +82,18 @@ export function createWorker(deps: WorkerDeps) {
       })
       .catch((err: unknown) => logger.warn({ err, execution_id: e.id }, 'execution audit record not written'));
 
-  async function runClaimed(execution: ExecutionRecord, controller: AbortController): Promise<ExecutionResult & { secretValues?: string[] }> {
+  /** The live tool and the definition of the version the execution recorded; undefined when the tool is gone. */
+  async function lookUp(execution: ExecutionRecord): Promise<{ tool: ToolRecord; definition: ToolDefinition } | undefined> {
     const tools = deps.tools();
     const [tool, stored] = await Promise.all([tools.findById(execution.toolId), tools.version(execution.toolId, execution.toolVersion)]);
-    if (!tool || !stored) return { status: 'failed', output: null, stderr: '', error: { code: 'TOOL_GONE', message: 'the tool was deleted before this execution started' }, truncated: false, exitCode: null, warnings: [] };
-    const definition = definitionFromJson(stored);
+    return tool && stored ? { tool, definition: definitionFromJson(stored) } : undefined;
+  }
+
+  /** `known`: the tool as ExecuteTool read it for this execution (the version it recorded), sparing the look-up. */
+  async function runClaimed(execution: ExecutionRecord, controller: AbortController, known?: ToolRecord): Promise<ExecutionResult & { secretValues?: string[] }> {
+    const found = known && known.id === execution.toolId && known.version === execution.toolVersion ? { tool: known, definition: known } : await lookUp(execution);
+    if (!found) return { status: 'failed', output: null, stderr: '', error: { code: 'TOOL_GONE', message: 'the tool was deleted before this execution started' }, truncated: false, exitCode: null, warnings: [] };
+    const { tool, definition } = found;
     let revealed;
     try {
       revealed = await deps.grants.reveal({ id: tool.ownerId, name: tool.ownerName, roles: tool.ownerRoles }, definition.secrets, { toolId: tool.id, executionId: execution.id });
@@ -100,7 +107,7 @@ export function createWorker(deps: WorkerDeps) {
   }
 
   /** Runs a claimed execution and stores its outcome; the caller holds a slot, released here. */
-  async function run(execution: ExecutionRecord, via: Via): Promise<ExecutionRecord | undefined> {
+  async function run(execution: ExecutionRecord, via: Via, known?: ToolRecord): Promise<ExecutionRecord | undefined> {
     const controller = new AbortController();
     running.set(execution.id, controller);
     void deps.audit
@@ -119,7 +126,7 @@ export function createWorker(deps: WorkerDeps) {
     if (state === 'stopping') controller.abort('shutdown');
     try {
       try {
-        const r = controller.signal.aborted ? NOT_RUN : await runClaimed(execution, controller);
+        const r = controller.signal.aborted ? NOT_RUN : await runClaimed(execution, controller, known);
         secretValues = r.secretValues ?? [];
         result = r;
       } catch (err) {
@@ -206,15 +213,15 @@ export function createWorker(deps: WorkerDeps) {
     handler,
     /**
      * Runs a just-queued execution on this replica for the ExecuteTool that
-     * waits for it, when a slot is free right now: undefined when none is (the
+     * waits for it (`tool` as that call read it), when a slot is free right now: undefined when none is (the
      * job takes the queue); otherwise resolves to the finished record, or to
      * undefined when the job's delivery claimed it first or the run could not
      * be stored. The run goes on if the caller stops waiting.
      */
-    runHere(id: string): Promise<ExecutionRecord | undefined> | undefined {
+    runHere(id: string, tool: ToolRecord): Promise<ExecutionRecord | undefined> | undefined {
       if (state !== 'started' || !slots.tryAcquire()) return undefined;
       const task = claimHeld(id)
-        .then((execution) => (execution ? run(execution, 'request') : undefined))
+        .then((execution) => (execution ? run(execution, 'request', tool) : undefined))
         .catch((err: unknown) => {
           logger.error({ err, execution_id: id }, 'execution run in place failed; its job or the sweeper takes over');
           return undefined;

@@ -42,7 +42,7 @@ describe('query SQL', () => {
     const r = prng(3);
     for (let i = 0; i < 10; i++) {
       const q = await parse(Array.from({ length: 1 + r.int(5) }, () => r.pick(WORDS)).join(' '));
-      const got = await keywordSearch(h.sql, q, everyone, 20, { k1: K1, b: B, candidateBudget: 1_000_000 });
+      const got = await keywordSearch(h.sql, q, everyone, 20, { k1: K1, b: B, candidateBudget: 1_000_000, exact: true });
       const dfs = new Map((await h.sql.query<{ lexeme: string; df: number }>('select lexeme, df from search.terms where lexeme = any($1)', [q.terms])).map((t) => [t.lexeme, t.df]));
       const rows = await h.sql.query<{ id: string; tsv: string; doc_length: number }>(
         'select id, tsv::text as tsv, doc_length from search.chunks where live and tsv @@ $1::tsquery and (is_public or owner_id = $2 or shared_roles && $3)',
@@ -65,22 +65,37 @@ describe('query SQL', () => {
     }
   });
 
-  it('MaxScore rounds give the same top k as scoring every matching chunk, from the first budget on', async () => {
+  it('exact: MaxScore rounds give the same top k as scoring every matching chunk, from any first budget', async () => {
     const r = prng(4);
     for (let i = 0; i < 15; i++) {
       const q = await parse(Array.from({ length: 2 + r.int(6) }, () => r.pick(WORDS)).join(' '));
       const limit = 1 + r.int(40);
-      const full = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: 10_000_000 });
+      const full = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: 10_000_000, exact: false });
       for (const budget of [1, 20, 200]) {
-        const rounds = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: budget });
+        const rounds = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: budget, exact: true });
         expect(rounds.map((x) => x.id), `${q.match} budget ${budget}`).toEqual(full.map((x) => x.id));
       }
     }
   });
 
+  it('budgeted: k hits whenever k chunks match, scored exactly, from chunks holding the rarer terms first', async () => {
+    const r = prng(5);
+    for (let i = 0; i < 15; i++) {
+      const q = await parse(Array.from({ length: 2 + r.int(6) }, () => r.pick(WORDS)).join(' '));
+      const limit = 1 + r.int(40);
+      const full = await keywordSearch(h.sql, q, everyone, 10_000, { k1: K1, b: B, candidateBudget: 10_000_000, exact: false });
+      const budgeted = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: 1, exact: false });
+      expect(budgeted.length).toBe(Math.min(limit, full.length));
+      const exactScore = new Map(full.map((x) => [x.id, x.score]));
+      for (const hit of budgeted) expect(hit.score).toBe(exactScore.get(hit.id));
+      // Best first.
+      expect(budgeted.map((x) => x.score)).toEqual([...budgeted.map((x) => x.score)].sort((a, b) => b - a));
+    }
+  });
+
   it('keyword: phrases and exclusions hold, OR widens plain words, PostgreSQL reads the rewritten tsquery back', async () => {
     const q = await parse('protein -membrane "signal pathway"');
-    const hits = await keywordSearch(h.sql, q, everyone, 100, { k1: K1, b: B, candidateBudget: 2_000 });
+    const hits = await keywordSearch(h.sql, q, everyone, 100, { k1: K1, b: B, candidateBudget: 2_000, exact: false });
     const contents = await h.sql.query<{ id: string; content: string }>('select id, content from search.chunks where id = any($1::uuid[])', [hits.map((x) => x.id)]);
     for (const c of contents) {
       expect(c.content).not.toMatch(/membrane/);
@@ -88,7 +103,7 @@ describe('query SQL', () => {
     }
     expect(hits.length).toBeGreaterThan(0);
     const and = (await h.sql.query<{ n: string }>(`select count(*) as n from search.chunks where live and tsv @@ websearch_to_tsquery('english', 'protein receptor zinc')`))[0]!.n;
-    const or = await keywordSearch(h.sql, await parse('protein receptor zinc'), everyone, 100, { k1: K1, b: B, candidateBudget: 2_000 });
+    const or = await keywordSearch(h.sql, await parse('protein receptor zinc'), everyone, 100, { k1: K1, b: B, candidateBudget: 2_000, exact: false });
     expect(or.length).toBeGreaterThan(Number(and));
   });
 

@@ -23,8 +23,10 @@ export const queryConfigShape = {
   SEARCH_BM25_K1: num(0, 10, 1.2),
   /** BM25 length normalisation (0–1). */
   SEARCH_BM25_B: num(0, 1, 0.75),
-  /** Σ document frequency of the rarest query terms whose chunks BM25 scores first (MaxScore); more rounds follow only when needed. */
-  SEARCH_BM25_CANDIDATE_BUDGET: int(100, 10_000_000, 2_000),
+  /** Σ document frequency of the rarest query terms whose chunks BM25 scores first; the set widens (×4) while fewer than top_k hits come back. Bounds a keyword query's cost. */
+  SEARCH_BM25_CANDIDATE_BUDGET: int(1, 10_000_000, 2_000),
+  /** true: exact BM25 top k (MaxScore rounds until no unscored chunk could enter it; cost grows with the index). */
+  SEARCH_BM25_EXACT: z.stringbool().default(false),
   /** Connections of the search queries' own pool (besides the indexer's DATABASE_POOL_MAX). */
   SEARCH_QUERY_POOL_MAX: int(1, 200, 10),
   /** statement_timeout of one search query, ms: a runaway query fails instead of holding its connection. */
@@ -43,6 +45,6 @@ export function querySettingsOf(c: QueryConfig): QuerySettings {
     hybridCandidates: c.SEARCH_HYBRID_CANDIDATES,
     defaultWeights: { vector: c.SEARCH_HYBRID_WEIGHT_VECTOR, keyword: c.SEARCH_HYBRID_WEIGHT_KEYWORD },
     vector: { efSearch: c.SEARCH_HNSW_EF_SEARCH, maxScanTuples: c.SEARCH_HNSW_MAX_SCAN_TUPLES, exactMaxChunks: c.SEARCH_EXACT_MAX_CHUNKS },
-    bm25: { k1: c.SEARCH_BM25_K1, b: c.SEARCH_BM25_B, candidateBudget: c.SEARCH_BM25_CANDIDATE_BUDGET },
+    bm25: { k1: c.SEARCH_BM25_K1, b: c.SEARCH_BM25_B, candidateBudget: c.SEARCH_BM25_CANDIDATE_BUDGET, exact: c.SEARCH_BM25_EXACT },
   };
 }

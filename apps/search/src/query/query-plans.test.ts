@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { essentialTerms, idf } from './keyword.query.ts';
+import { memo } from './query-plans.ts';
+
+describe('memo', () => {
+  it('reuses a value for ttl, per key, and reloads after', async () => {
+    let now = 0;
+    let loads = 0;
+    const m = memo<number>(1_000, 10, () => now);
+    const load = async () => ++loads;
+    expect(await m('a', load)).toBe(1);
+    expect(await m('a', load)).toBe(1);
+    expect(await m('b', load)).toBe(2);
+    now = 1_000;
+    expect(await m('a', load)).toBe(3);
+  });
+
+  it('does not remember a failed load, and evicts the oldest key beyond maxEntries', async () => {
+    const m = memo<number>(60_000, 2, () => 0);
+    await expect(m('x', () => Promise.reject(new Error('db down')))).rejects.toThrow('db down');
+    expect(await m('x', async () => 7)).toBe(7);
+    await m('y', async () => 8);
+    await m('z', async () => 9);
+    expect(await m('x', async () => 10)).toBe(10);
+  });
+
+  it('ttl 0 reads every time', async () => {
+    let loads = 0;
+    const m = memo<number>(0, 10, () => 5);
+    await m('k', async () => ++loads);
+    await m('k', async () => ++loads);
+    expect(loads).toBe(2);
+  });
+});
+
+describe('essentialTerms', () => {
+  const terms = [
+    { lexeme: 'scurvi', df: 10, idf: idf(1_000, 10) },
+    { lexeme: 'vitamin', df: 100, idf: idf(1_000, 100) },
+    { lexeme: 'caus', df: 600, idf: idf(1_000, 600) },
+  ];
+
+  it('takes the rarest terms while their document frequencies fit the budget, at least one more each round', () => {
+    expect(essentialTerms(terms, 5, 0, 1.2).count).toBe(1);
+    expect(essentialTerms(terms, 110, 0, 1.2).count).toBe(2);
+    expect(essentialTerms(terms, 110, 2, 1.2).count).toBe(3);
+    expect(essentialTerms(terms, 10_000, 0, 1.2).count).toBe(3);
+  });
+
+  it('bounds what a chunk without them can score: Σ idf · (k1 + 1) of the rest', () => {
+    expect(essentialTerms(terms, 5, 0, 1.2).bound).toBeCloseTo((terms[1]!.idf + terms[2]!.idf) * 2.2, 12);
+    expect(essentialTerms(terms, 10_000, 0, 1.2).bound).toBe(0);
+  });
+
+  it('idf is never negative, even for a term in every chunk', () => {
+    expect(idf(1_000, 1_000)).toBeGreaterThan(0);
+    expect(idf(1_000, 1)).toBeGreaterThan(idf(1_000, 10));
+  });
+});

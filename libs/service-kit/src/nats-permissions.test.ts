@@ -50,6 +50,18 @@ describe('NATS permission table', () => {
     expect(natsServicePermissions('', 'scheduler').publish.allow).toContain('$JS.API.CONSUMER.DURABLE.CREATE.EVENTS.scheduler-events');
   });
 
+  it('document-ingest consumes JOBS_DOCUMENTS, and of EVENTS only search\'s document.indexed (no other create form)', () => {
+    const allow = natsServicePermissions('', 'document-ingest').publish.allow;
+    expect(NATS_GRANTS['document-ingest'].consumers.map((c) => `${c.stream}/${c.durable}`)).toEqual(['JOBS_DOCUMENTS/document-ingest-document-jobs', 'EVENTS/document-ingest-search-events']);
+    expect(allow).toContain('$JS.API.CONSUMER.MSG.NEXT.JOBS_DOCUMENTS.document-ingest-document-jobs');
+    expect(allow.filter((a) => a.includes('CREATE.EVENTS'))).toEqual(['$JS.API.CONSUMER.CREATE.EVENTS.document-ingest-search-events.csda.events.search.document.indexed']);
+    expect(allow.some((a) => a.includes('DURABLE.CREATE.EVENTS'))).toBe(false);
+    expect(allow).toContain('$JS.API.CONSUMER.MSG.NEXT.EVENTS.document-ingest-search-events');
+    expect(allow.filter((a) => a.startsWith('csda.dlq.'))).toEqual(['csda.dlq.document-ingest-document-jobs', 'csda.dlq.document-ingest-search-events']);
+    // It still publishes only its own events.
+    expect(allow.filter((a) => a.startsWith('csda.events.'))).toEqual(['csda.events.document-ingest.>']);
+  });
+
   it('namespaces every subject, stream, user and inbox', () => {
     const p = natsServicePermissions('ns1', 'gateway');
     expect(p.publish.allow).toContain('ns1.csda.audit.gateway.>');

@@ -48,13 +48,21 @@ export interface NatsGrant {
  * published by document-ingest and consumed by search. Only the gateway
  * consumes AUDIT; the scheduler reads EVENTS (job results, expiry) for job
  * records and alerts, search reads document-ingest's document events
- * (deleted, access changed). Durable names start with the owner's name.
+ * (deleted, access changed) and document-ingest reads search's
+ * document.indexed. Durable names start with the owner's name.
  */
 export const NATS_GRANTS: Readonly<Record<NatsServiceName, NatsGrant>> = {
   gateway: { publishesJobs: [], consumers: [{ stream: 'AUDIT', durable: 'gateway-audit-log' }], inspectsConsumers: true },
   vault: { publishesJobs: [], consumers: [{ stream: 'JOBS_SECRETS', durable: 'vault-secret-jobs' }] },
   'tool-runner': { publishesJobs: ['tools'], consumers: [{ stream: 'JOBS_TOOLS', durable: 'tool-runner-tool-jobs' }] },
-  'document-ingest': { publishesJobs: ['documents', 'search'], consumers: [{ stream: 'JOBS_DOCUMENTS', durable: 'document-ingest-document-jobs' }] },
+  'document-ingest': {
+    publishesJobs: ['documents', 'search'],
+    consumers: [
+      { stream: 'JOBS_DOCUMENTS', durable: 'document-ingest-document-jobs' },
+      // Only search's confirmation that a version is queryable (the document becomes ready), not the whole of EVENTS.
+      { stream: 'EVENTS', durable: 'document-ingest-search-events', filter: 'csda.events.search.document.indexed' },
+    ],
+  },
   search: {
     publishesJobs: [],
     consumers: [

@@ -190,6 +190,19 @@ describe.each([
     await fact?.ackAck();
   });
 
+  it('document-ingest reads of EVENTS only search\'s document.indexed', async () => {
+    const ingest = await as('document-ingest');
+    await (await as('search')).js.publish(sub('csda.events.search.document.indexed'), new Uint8Array([3]));
+    const events = { stream: stream('EVENTS'), durable: 'document-ingest-search-events', maxDeliver: 3, ackWaitMs: 5_000, backoffMs: [] };
+    await expectRefusedByServer(ensureConsumer(ingest, { ...events, filterSubject: sub('csda.events.search.>') }));
+    await expectRefusedByServer(ensureConsumer(ingest, { ...events, durable: 'document-ingest-all-events', filterSubject: sub('csda.events.search.document.indexed') }));
+    await expectRefusedByServer(ingest.js.publish(sub('csda.events.search.document.indexed'), new Uint8Array([4])));
+    await ensureConsumer(ingest, { ...events, filterSubject: sub('csda.events.search.document.indexed') });
+    const fact = await (await ingest.js.consumers.get(stream('EVENTS'), 'document-ingest-search-events')).next({ expires: 2_000 });
+    expect(fact?.subject).toBe(sub('csda.events.search.document.indexed'));
+    await fact?.ackAck();
+  });
+
   it('a queue cannot feed AUDIT: the vault pointing a push consumer of its own queue at csda.audit.gateway.* stores nothing there', async () => {
     const vault = await as('vault');
     const gateway = await as('gateway');

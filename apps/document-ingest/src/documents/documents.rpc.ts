@@ -1,0 +1,121 @@
+import { create } from '@bufbuild/protobuf';
+import type { ServiceImpl } from '@connectrpc/connect';
+import { principalFrom } from '@csda/auth';
+import { ValidationError } from '@csda/errors';
+import {
+  DocumentSchema,
+  DocumentStatusSchema,
+  type Document,
+  type DocumentIngestService,
+  type DocumentStatus,
+  type UploadDocumentRequest,
+} from '@csda/proto/csda/ingest/v1/ingest_pb.js';
+import type { DocumentService } from './document.service.ts';
+import type { DocumentRecord } from './document.types.ts';
+
+export function statusToProto(d: DocumentRecord): DocumentStatus {
+  const s = d.state;
+  return create(DocumentStatusSchema, {
+    status: s.status,
+    stage: s.stage ?? '',
+    version: s.version,
+    pagesParsed: s.pagesParsed,
+    pagesTotal: s.pagesTotal,
+    chunksEmbedded: s.chunksEmbedded,
+    chunksTotal: s.chunksTotal,
+    attempts: s.attempts,
+    stageMs: Object.fromEntries(Object.entries(s.stageMs).map(([k, v]) => [k, BigInt(Math.round(v))])),
+    error: s.error ?? '',
+    failedStage: s.failedStage ?? '',
+    indexedVersion: d.indexedVersion ?? 0,
+    model: s.model ?? '',
+    updatedAtMs: BigInt(s.updatedAt.getTime()),
+  });
+}
+
+export function documentToProto(d: DocumentRecord): Document {
+  return create(DocumentSchema, {
+    id: d.id,
+    ownerId: d.ownerId,
+    title: d.title,
+    tags: [...d.tags],
+    isPublic: d.isPublic,
+    sharedWithRoles: [...d.sharedRoles],
+    filename: d.filename,
+    format: d.format,
+    mimeType: d.mimeType,
+    sizeBytes: BigInt(d.sizeBytes),
+    sha256: d.sha256,
+    status: statusToProto(d),
+    createdAtMs: BigInt(d.createdAt.getTime()),
+    updatedAtMs: BigInt(d.updatedAt.getTime()),
+    accessSeq: d.accessSeq,
+  });
+}
+
+/** The upload stream's bytes after its metadata; a second metadata message is refused. */
+async function* chunksOf(rest: AsyncIterator<UploadDocumentRequest>): AsyncIterable<Uint8Array> {
+  for (;;) {
+    const next = await rest.next();
+    if (next.done) return;
+    if (next.value.part.case === 'chunk') yield next.value.part.value;
+    else if (next.value.part.case === 'metadata') throw new ValidationError('The metadata comes once, in the first message', { metadata: 'only in the first message' });
+  }
+}
+
+/** Bytes per message of GetDocumentContent. */
+const CONTENT_CHUNK = 256 * 1024;
+
+/** DocumentIngestService's document RPCs: proto ↔ domain mapping only. */
+export function createDocumentsRpc(service: DocumentService): Omit<ServiceImpl<typeof DocumentIngestService>, 'getInfo'> {
+  return {
+    async uploadDocument(requests, ctx) {
+      const p = principalFrom(ctx);
+      const iterator = requests[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      if (first.done || first.value.part.case !== 'metadata') throw new ValidationError('The first message must be the metadata', { metadata: 'required in the first message' });
+      const m = first.value.part.value;
+      const result = await service.upload(
+        p,
+        { filename: m.filename, title: m.title, tags: m.tags, isPublic: m.isPublic, sharedWithRoles: m.sharedWithRoles, allowDuplicate: m.allowDuplicate },
+        chunksOf(iterator),
+      );
+      return { document: documentToProto(result.document), duplicate: result.duplicate };
+    },
+    async getDocument(req, ctx) {
+      return { document: documentToProto(await service.get(principalFrom(ctx), req.id)) };
+    },
+    async listDocuments(req, ctx) {
+      const page = await service.list(principalFrom(ctx), { limit: req.limit, offset: req.offset, status: req.status, tags: req.tags, ownerId: req.ownerId });
+      return { items: page.items.map(documentToProto), total: BigInt(page.total) };
+    },
+    async updateDocument(req, ctx) {
+      const doc = await service.update(principalFrom(ctx), req.id, {
+        ...(req.title !== undefined ? { title: req.title } : {}),
+        ...(req.tags ? { tags: req.tags.values } : {}),
+        ...(req.isPublic !== undefined ? { isPublic: req.isPublic } : {}),
+        ...(req.sharedWithRoles ? { sharedWithRoles: req.sharedWithRoles.values } : {}),
+      });
+      return { document: documentToProto(doc) };
+    },
+    async deleteDocument(req, ctx) {
+      await service.remove(principalFrom(ctx), req.id);
+      return {};
+    },
+    async getDocumentStatus(req, ctx) {
+      const doc = await service.get(principalFrom(ctx), req.id);
+      return { documentId: doc.id, status: statusToProto(doc) };
+    },
+    async reindexDocument(req, ctx) {
+      return { document: documentToProto(await service.reindex(principalFrom(ctx), req.id)) };
+    },
+    async *getDocumentContent(req, ctx) {
+      const { document, bytes } = await service.content(principalFrom(ctx), req.id);
+      yield { part: { case: 'header', value: { filename: document.filename, mimeType: document.mimeType, sizeBytes: BigInt(document.sizeBytes), sha256: document.sha256 } } };
+      for await (const piece of bytes) {
+        ctx.signal.throwIfAborted();
+        for (let at = 0; at < piece.byteLength; at += CONTENT_CHUNK) yield { part: { case: 'chunk', value: piece.subarray(at, at + CONTENT_CHUNK) } };
+      }
+    },
+  };
+}

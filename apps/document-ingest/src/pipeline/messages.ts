@@ -1,0 +1,35 @@
+import { create } from '@bufbuild/protobuf';
+import { DocumentStageJobSchema } from '@csda/proto/csda/ingest/v1/document_jobs_pb.js';
+import { DocumentAccessChangedSchema, DocumentAccessSchema, DocumentDeletedSchema, type DocumentAccess } from '@csda/proto/csda/search/v1/index_pb.js';
+import { outboxMessage, type OutboxMessage, type Subjects } from '@csda/service-kit';
+import type { AccessFacts, Stage } from '../documents/document.types.ts';
+
+const aggregate = (documentId: string) => `document:${documentId}`;
+
+/** Nats-Msg-Id of a stage job; a re-queue after a stall carries its number, so the stream does not drop it as a duplicate. */
+export const stageJobId = (documentId: string, version: number, stage: Stage, requeue = 0) => `stage:${documentId}:${version}:${stage}${requeue > 0 ? `:${requeue}` : ''}`;
+
+/** The DocumentStageJob that runs `stage` of a version (JOBS_DOCUMENTS). */
+export function stageJob(subjects: Subjects, documentId: string, version: number, stage: Stage, requeue = 0): OutboxMessage {
+  const eventId = stageJobId(documentId, version, stage, requeue);
+  const job = create(DocumentStageJobSchema, { eventId, documentId, version, stage, occurredAtMs: BigInt(Date.now()) });
+  return outboxMessage(subjects.subject(`csda.jobs.documents.${stage}`), DocumentStageJobSchema, job, { eventId, aggregate: aggregate(documentId) });
+}
+
+export function accessMessage(a: AccessFacts): DocumentAccess {
+  return create(DocumentAccessSchema, { ownerId: a.ownerId, isPublic: a.isPublic, sharedRoles: [...a.sharedRoles], tags: [...a.tags], title: a.title, accessSeq: a.accessSeq });
+}
+
+/** document.access_changed: search applies it when access_seq is newer than what it holds. */
+export function accessChanged(subjects: Subjects, documentId: string, access: AccessFacts): OutboxMessage {
+  const eventId = `access:${documentId}:${access.accessSeq}`;
+  const event = create(DocumentAccessChangedSchema, { eventId, documentId, access: accessMessage(access), occurredAtMs: BigInt(Date.now()) });
+  return outboxMessage(subjects.subject('csda.events.document-ingest.document.access_changed'), DocumentAccessChangedSchema, event, { eventId, aggregate: aggregate(documentId) });
+}
+
+/** document.deleted for the whole document (version 0): a tombstone in search. */
+export function documentDeleted(subjects: Subjects, documentId: string): OutboxMessage {
+  const eventId = `deleted:${documentId}:all`;
+  const event = create(DocumentDeletedSchema, { eventId, documentId, version: 0, occurredAtMs: BigInt(Date.now()) });
+  return outboxMessage(subjects.subject('csda.events.document-ingest.document.deleted'), DocumentDeletedSchema, event, { eventId, aggregate: aggregate(documentId) });
+}

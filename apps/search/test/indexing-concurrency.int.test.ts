@@ -29,7 +29,7 @@ describe('search index: concurrent replicas and documents', () => {
   afterAll(async () => h?.close());
 
   it('ends every document in its expected state with exact statistics and no dead letters', async () => {
-    const docs = Array.from({ length: 16 }, () => randomUUID());
+    const docs: string[] = Array.from({ length: 16 }, () => randomUUID());
     const words = (i: number, v: number) => shuffle([...VOCABULARY], i * 7 + v).slice(0, 5).join(' ');
     const batches = docs.flatMap((doc, i) =>
       [1, 2].flatMap((v) => splitIntoBatches(makeVersion(doc, v, { chunks: 24, access: { ownerId: `user-${i}`, title: `Study ${i}`, accessSeq: 1 }, words: words(i, v) }), 6 * 1024)),

@@ -21,13 +21,25 @@ const SYNTHETIC = [
   'Higher vitamin D levels were associated with a lower risk of fractures.',
 ];
 
-export async function benchEmbeddings(): Promise<void> {
-  const collection = loadIrCollection(env.BENCH_IR_SPLIT === 'test' ? 'test' : 'train');
+/** The throughput inputs: 256 short passages and 48 abstracts of SciFact (or synthetic text without it). */
+function throughputInputs(collection: IrCollection | undefined): { passages: string[]; chunks: string[] } {
   const docs = collection?.docs ?? [];
   const passages = docs.length
     ? docs.slice(0, 200).flatMap((d) => splitPassages(d.text, { maxTokens: 32 }).map((p) => p.text)).slice(0, 256)
     : Array.from({ length: 256 }, (_, i) => `${SYNTHETIC[i % SYNTHETIC.length]} (${i})`);
   const chunks = docs.length ? docs.slice(200, 248).map((d) => d.text) : Array.from({ length: 48 }, (_, i) => SYNTHETIC.join(' ').repeat(3) + i);
+  return { passages, chunks };
+}
+
+/** The local model's throughput with `threads` workers on this bench's inputs (the search bench reports it too). */
+export function embeddingThroughput(threads: number): ReturnType<typeof throughput> {
+  const { passages, chunks } = throughputInputs(loadIrCollection('train'));
+  return throughput(threads, passages, chunks);
+}
+
+export async function benchEmbeddings(): Promise<void> {
+  const collection = loadIrCollection(env.BENCH_IR_SPLIT === 'test' ? 'test' : 'train');
+  const { passages, chunks } = throughputInputs(collection);
 
   process.stdout.write(`local embedding throughput (${passages.length} passages of ≤ 32 tokens, ${chunks.length} abstracts of ~200 words)\n`);
   process.stdout.write('threads  load ms  passages/s  chunks/s  query p50 ms  query p95 ms  RSS MB\n');

@@ -1,0 +1,116 @@
+// The search service's statements run straight from a pg pool (no gateway,
+// no RPC, no embedding call): the floor the benchmark's ratios divide by, and
+// the exact ground truth its recall is measured against. They mirror
+// apps/search/src/query (vector.query.ts, keyword.query.ts, access.ts) with the
+// service's default settings; tools may not import apps, so they are restated.
+import pg from 'pg';
+
+export interface RawViewer {
+  readonly userId: string;
+  readonly roles: readonly string[];
+}
+
+const VISIBLE = (a: string) => `${a}.live and (${a}.is_public or ${a}.owner_id = $2 or ${a}.shared_roles && $3::text[])`;
+
+export const vectorType = (dims: number) => (dims === 1536 ? `halfvec(${dims})` : `vector(${dims})`);
+export const literal = (v: Float32Array) => `[${Array.from(v, (x) => Number(x.toPrecision(9))).join(',')}]`;
+
+export function rawPool(url: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max, options: '-c jit=off' });
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** HNSW path: iterative scan with the access filter per row, best passage per chunk (as the service with its defaults). */
+export async function rawVectorHnsw(pool: pg.Pool, v: Float32Array, dims: number, model: string, viewer: RawViewer, k: number): Promise<string[]> {
+  const type = vectorType(dims);
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await client.query(
+      `set local hnsw.ef_search = ${Math.max(100, 3 * k)}; set local hnsw.iterative_scan = relaxed_order; set local hnsw.max_scan_tuples = 20000; ` +
+        'set local enable_seqscan = off; set local enable_bitmapscan = off; set local enable_sort = off',
+    );
+    const { rows } = await client.query<{ chunk_id: string }>(
+      `with hits as materialized (
+         select p.chunk_id, (p.embedding::${type}) <=> $1::${type} as distance from search.passages p
+         where p.dims = ${dims} and p.model = $4 and ${VISIBLE('p')}
+         order by (p.embedding::${type}) <=> $1::${type} limit $5)
+       select chunk_id from hits group by chunk_id order by min(distance), chunk_id limit $6`,
+      [literal(v), viewer.userId, viewer.roles, model, 3 * k, k],
+    );
+    await client.query('commit');
+    return rows.map((r) => r.chunk_id);
+  } finally {
+    client.release();
+  }
+}
+
+/** Exact nearest chunks the viewer may see (float32 distances over every visible passage): the ground truth. */
+export async function rawVectorExact(pool: pg.Pool, v: Float32Array, dims: number, model: string, viewer: RawViewer, k: number): Promise<string[]> {
+  const { rows } = await pool.query<{ chunk_id: string }>(
+    `select p.chunk_id from search.passages p
+     where p.dims = ${dims} and p.model = $4 and ${VISIBLE('p')}
+     group by p.chunk_id order by min(p.embedding <=> $1::vector), p.chunk_id limit $5`,
+    [literal(v), viewer.userId, viewer.roles, model, k],
+  );
+  return rows.map((r) => r.chunk_id);
+}
+
+/** The service's exact plan for small scopes: the viewer's documents first, then their live passages, exact distances. */
+export async function rawVectorByDocuments(pool: pg.Pool, v: Float32Array, dims: number, model: string, viewer: RawViewer, k: number): Promise<string[]> {
+  const type = vectorType(dims);
+  const { rows } = await pool.query<{ chunk_id: string }>(
+    `with visible as (select d.document_id, d.live_version from search.documents d
+       where d.live_version is not null and (d.is_public or d.owner_id = $2 or d.shared_roles && $3::text[]) and d.dims = ${dims} and d.model = $4)
+     select p.chunk_id from visible v join search.passages p on p.document_id = v.document_id and p.version = v.live_version
+     where p.dims = ${dims} and p.model = $4 and ${VISIBLE('p')}
+     group by p.chunk_id order by min((p.embedding::${type}) <=> $1::${type}), p.chunk_id limit $5`,
+    [literal(v), viewer.userId, viewer.roles, model, k],
+  );
+  return rows.map((r) => r.chunk_id);
+}
+
+/** Budgeted BM25 over the OR of the query's terms (the service's default keyword path; no phrases or exclusions in bench queries). */
+export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer, k: number, budget = 2_000): Promise<{ id: string; score: number }[]> {
+  const { rows: parsed } = await pool.query<{ lexemes: string[] | null }>(`select tsvector_to_array(to_tsvector('english', $1)) as lexemes`, [text]);
+  const lexemes = parsed[0]?.lexemes ?? [];
+  if (lexemes.length === 0) return [];
+  const { rows: stats } = await pool.query<{ total_docs: string; total_length: string }>('select total_docs, total_length from search.stats');
+  const n = Number(stats[0]!.total_docs);
+  const avg = Math.max(1, Number(stats[0]!.total_length) / n);
+  const { rows: dfs } = await pool.query<{ lexeme: string; df: number }>('select lexeme, df from search.terms where lexeme = any($1::text[]) and df > 0 order by df, lexeme', [lexemes]);
+  if (dfs.length === 0) return [];
+  const idfs = dfs.map((t) => Math.log(1 + (n - t.df + 0.5) / (t.df + 0.5)));
+  const quote = (l: string) => `'${l.replaceAll("'", "''")}'`;
+  for (let count = 0, sum = 0, limit = budget; ; limit *= 4) {
+    while (count < dfs.length && (count === 0 || sum + dfs[count]!.df <= limit)) sum += dfs[count++]!.df;
+    const { rows } = await pool.query<{ id: string; score: number }>(
+      `with cand as (select c.id, c.tsv, c.doc_length from search.chunks c where c.tsv @@ $1::tsquery and ${VISIBLE('c')})
+       select cand.id, round(sum(w.idf * u.tf * 2.2 / (u.tf + 1.2 * (0.25 + 0.75 * cand.doc_length / $6::float8)))::numeric, 9)::float8 as score
+       from cand
+       cross join lateral (select x.lexeme, coalesce(array_length(x.positions, 1), 1) as tf from unnest(cand.tsv) x where x.lexeme = any($4::text[])) u
+       join unnest($4::text[], $5::float8[]) as w(lexeme, idf) on w.lexeme = u.lexeme
+       group by cand.id order by score desc, cand.id limit $7`,
+      [dfs.slice(0, count).map((t) => quote(t.lexeme)).join(' | '), viewer.userId, viewer.roles, dfs.map((t) => t.lexeme), idfs, avg, k],
+    );
+    if (rows.length >= k || count >= dfs.length) return rows;
+  }
+}
+
+/** The vector statement of the plan the service picks for the viewer's share. */
+export function rawVector(plan: 'hnsw' | 'exact', pool: pg.Pool, v: Float32Array, dims: number, model: string, viewer: RawViewer, k: number): Promise<string[]> {
+  return plan === 'hnsw' ? rawVectorHnsw(pool, v, dims, model, viewer, k) : rawVectorByDocuments(pool, v, dims, model, viewer, k);
+}
+
+/** Hybrid: both lists (100 candidates each) and reciprocal rank fusion, k = 60, weights 1 / 1. */
+export async function rawHybrid(plan: 'hnsw' | 'exact', pool: pg.Pool, v: Float32Array, text: string, dims: number, model: string, viewer: RawViewer, k: number): Promise<string[]> {
+  const [vector, keyword] = await Promise.all([rawVector(plan, pool, v, dims, model, viewer, 100), rawKeyword(pool, text, viewer, 100)]);
+  const fused = new Map<string, number>();
+  vector.forEach((id, i) => fused.set(id, (fused.get(id) ?? 0) + 1 / (61 + i)));
+  keyword.forEach((hit, i) => fused.set(hit.id, (fused.get(hit.id) ?? 0) + 1 / (61 + i)));
+  return [...fused.entries()]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, k)
+    .map(([id]) => id);
+}

@@ -40,7 +40,7 @@ interface Viewer extends RawViewer {
 }
 
 const row = (label: string, r: LoadResult) =>
-  `${label.padEnd(40)} ${fmt(r.perSecond, 1).padStart(8)} /s   p50 ${fmt(r.p50, 1).padStart(6)} ms   p95 ${fmt(r.p95, 1).padStart(6)} ms   errors ${r.errors}${r.firstError ? ` (first: ${r.firstError.slice(0, 120)})` : ''}`;
+  `${label.padEnd(52)} ${fmt(r.perSecond, 1).padStart(8)} /s   p50 ${fmt(r.p50, 1).padStart(6)} ms   p95 ${fmt(r.p95, 1).padStart(6)} ms   errors ${r.errors}${r.firstError ? ` (first: ${r.firstError.slice(0, 120)})` : ''}`;
 
 async function login(stack: Stack, username: string, password: string): Promise<string> {
   const res = await fetch(`${stack.gatewayUrl}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
@@ -160,7 +160,9 @@ async function benchDims(dims: number, chunks: number, seconds: number, recallQu
           });
           const label = `${mode} top-10, sees ${v.share}, ${c} client${c > 1 ? 's' : ''}`;
           lines.push(row(`${label} gateway`, viaGateway), row(`${label} service`, viaService), row(`${label} raw SQL`, viaSql));
-          lines.push(`${''.padEnd(40)} p50 ratios: gateway/SQL ${fmt(viaGateway.p50 / viaSql.p50, 2)}×, service/SQL ${fmt(viaService.p50 / viaSql.p50, 2)}×${mode === 'hybrid' ? `; target p95 ≤ 30 ms through the gateway → ${viaGateway.p95 <= 30 ? 'met' : 'NOT met'}` : ''}`);
+          // Where the service plans an exact scan, the HNSW path it declined, measured beside it.
+          if (mode === 'vector' && plan === 'exact') lines.push(row(`${label} service, HNSW forced`, await runLoad(c, ms, async (i) => void (await rpc(hnswService, v, mode, i)))));
+          lines.push(`${''.padEnd(52)} p50 ratios: gateway/SQL ${fmt(viaGateway.p50 / viaSql.p50, 2)}×, service/SQL ${fmt(viaService.p50 / viaSql.p50, 2)}×${mode === 'hybrid' ? `; target p95 ≤ 30 ms through the gateway → ${viaGateway.p95 <= 30 ? 'met' : 'NOT met'}` : ''}`);
         }
       }
     }

@@ -52,13 +52,19 @@ export function essentialTerms(terms: readonly TermStat[], budget: number, after
 
 /** N, average length and idf of the query's terms, rarest first (terms in no live chunk are dropped: nothing has them). */
 export async function corpusStats(sql: Sql, terms: readonly string[]): Promise<CorpusStats> {
-  const [stats] = await sql.query<{ total_docs: string; total_length: string }>('select total_docs, total_length from search.stats');
-  const totalDocs = Number(stats?.total_docs ?? 0);
-  const rows = terms.length === 0 ? [] : await sql.query<{ lexeme: string; df: number }>('select lexeme, df from search.terms where lexeme = any($1::text[]) and df > 0', [terms]);
+  // One round trip: the stats row, with the query's terms joined on (none: one row with null lexeme).
+  const rows = await sql.query<{ total_docs: string; total_length: string; lexeme: string | null; df: number | null }>(
+    'select s.total_docs, s.total_length, t.lexeme, t.df from search.stats s left join search.terms t on t.lexeme = any($1::text[]) and t.df > 0',
+    [terms],
+  );
+  const totalDocs = Number(rows[0]?.total_docs ?? 0);
   return {
     totalDocs,
-    avgLength: totalDocs > 0 ? Math.max(1, Number(stats?.total_length ?? 0) / totalDocs) : 1,
-    terms: rows.map((r) => ({ lexeme: r.lexeme, df: r.df, idf: idf(totalDocs, r.df) })).sort((a, b) => a.df - b.df || (a.lexeme < b.lexeme ? -1 : 1)),
+    avgLength: totalDocs > 0 ? Math.max(1, Number(rows[0]?.total_length ?? 0) / totalDocs) : 1,
+    terms: rows
+      .filter((r): r is typeof r & { lexeme: string; df: number } => r.lexeme !== null && r.df !== null)
+      .map((r) => ({ lexeme: r.lexeme, df: r.df, idf: idf(totalDocs, r.df) }))
+      .sort((a, b) => a.df - b.df || (a.lexeme < b.lexeme ? -1 : 1)),
   };
 }
 

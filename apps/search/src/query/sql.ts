@@ -3,8 +3,12 @@ import type pg from 'pg';
 /** Runs parameterised SQL ($1, $2, … bound by the server, never spliced) on one connection or the pool. */
 export interface Sql {
   query<R extends object>(text: string, params?: readonly unknown[]): Promise<R[]>;
-  /** One transaction on one connection (BEGIN … COMMIT; ROLLBACK when `fn` throws). */
-  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  /**
+   * One transaction on one connection (BEGIN … COMMIT; ROLLBACK when `fn`
+   * throws). `setup`: parameterless statements (SET LOCAL …) sent with the
+   * BEGIN in the same round trip.
+   */
+  transaction<T>(fn: (tx: Sql) => Promise<T>, setup?: string): Promise<T>;
 }
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
@@ -23,11 +27,12 @@ const on = (client: Queryable, transaction: Sql['transaction']): Sql => ({
  * as one parameter.
  */
 export function sqlOver(pool: pg.Pool): Sql {
-  const transaction = async <T>(fn: (tx: Sql) => Promise<T>): Promise<T> => {
+  const transaction = async <T>(fn: (tx: Sql) => Promise<T>, setup?: string): Promise<T> => {
     const client = await pool.connect();
     let broken = false;
     try {
-      await client.query('BEGIN');
+      // Without parameters pg uses the simple protocol, which runs several statements in one message.
+      await client.query(setup ? `BEGIN; ${setup}` : 'BEGIN');
       const tx = on(client, () => Promise.reject(new Error('nested transactions are not supported')));
       const result = await fn(tx);
       await client.query('COMMIT');

@@ -62,14 +62,13 @@ async function hnswSearch(sql: Sql, req: VectorRequest, settings: VectorSettings
     const where = scopeClause('p', req.scope, p);
     const passageLimit = p.add(passages);
     const chunkLimit = p.add(req.limit);
+    const ef = Math.min(EF_SEARCH_MAX, Math.max(settings.efSearch, passages));
+    // The caller sees enough of the index for a filtered HNSW scan (the plan choice said so): keep the
+    // planner on it — a small table or a selective filter would otherwise tempt it to scan and sort.
+    const setup =
+      `set local hnsw.ef_search = ${int(ef)}; set local hnsw.iterative_scan = relaxed_order; set local hnsw.max_scan_tuples = ${int(settings.maxScanTuples)}; ` +
+      'set local enable_seqscan = off; set local enable_bitmapscan = off; set local enable_sort = off';
     const rows = await sql.transaction(async (tx) => {
-      const ef = Math.min(EF_SEARCH_MAX, Math.max(settings.efSearch, passages));
-      // The caller sees enough of the index for a filtered HNSW scan (the plan choice said so): keep the
-      // planner on it — a small table or a selective filter would otherwise tempt it to scan and sort.
-      await tx.query(
-        `set local hnsw.ef_search = ${int(ef)}; set local hnsw.iterative_scan = relaxed_order; set local hnsw.max_scan_tuples = ${int(settings.maxScanTuples)}; ` +
-          'set local enable_seqscan = off; set local enable_bitmapscan = off; set local enable_sort = off',
-      );
       return tx.query<{ chunk_id: string; distance: number; fetched: string }>(
         `with hits as materialized (
            select p.chunk_id, ${vectorExpr(dims, 'p.embedding')} <=> ${q} as distance
@@ -82,7 +81,7 @@ async function hnswSearch(sql: Sql, req: VectorRequest, settings: VectorSettings
          from hits group by chunk_id order by min(distance), chunk_id limit ${chunkLimit}`,
         p.values,
       );
-    });
+    }, setup);
     // Enough chunks, or the scan ran out of rows it may return: the answer stands.
     const exhausted = rows.length === 0 || Number(rows[0]!.fetched) < passages;
     if (rows.length >= req.limit || exhausted || round >= MAX_ROUNDS) return toHits(rows);

@@ -103,8 +103,9 @@ async function quality(collection: IrCollection): Promise<void> {
       const granularity = variants[name];
       if (!granularity) throw new Error(`BENCH_IR_VARIANTS: unknown variant ${name} (document, passages, sentences)`);
       const t0 = performance.now();
-      const corpus = await corpusVectors(provider, docs, granularity, (done, total) => process.stderr.write(`\r  ${name}: ${done}/${total} abstracts`));
-      process.stderr.write('\n');
+      const progress = process.stderr.isTTY ? (done: number, total: number) => process.stderr.write(`\r  ${name}: ${done}/${total} abstracts\x1b[K`) : undefined;
+      const corpus = await corpusVectors(provider, docs, granularity, progress);
+      if (progress) process.stderr.write('\r\x1b[K');
       const runs = new Map(queries.map((q, i) => [q.id, rank(corpus, docs, queryVectors[i]!, 100)]));
       const m = evaluateRuns(runs, collection.qrels);
       process.stdout.write(

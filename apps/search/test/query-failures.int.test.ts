@@ -57,6 +57,14 @@ describe('search when embeddings fail', () => {
     }
     const back = await h.search(owner, { query: 'protein receptor' });
     expect(back).toMatchObject({ mode: 'hybrid', degraded: false, model: QUERY_MODEL });
+
+    // Operators see it: degraded answers and failed vector queries are counted apart.
+    const metrics = await (await fetch(`http://127.0.0.1:${h.replica.httpPort}/metrics`)).text();
+    const count = (labels: string) => Number(new RegExp(`csda_search_queries_total\\{[^}]*${labels}[^}]*\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    expect(count('mode="hybrid",ran="keyword",outcome="degraded"')).toBeGreaterThanOrEqual(1);
+    expect(count('mode="vector",ran="none",outcome="error"')).toBeGreaterThanOrEqual(1);
+    expect(count('mode="hybrid",ran="hybrid",outcome="ok"')).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/csda_search_vector_plans_total\{[^}]*plan="exact"/);
   });
 
   it('index of another model: vector is CONFLICT naming both models (fix: reindex), hybrid degrades saying so; removing it recovers', async () => {

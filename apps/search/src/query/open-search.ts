@@ -1,7 +1,8 @@
 import { createEmbeddingProvider, type EmbeddingConfig, type EmbeddingProvider } from '@csda/embeddings';
-import type { HealthState, Lifecycle, Logger } from '@csda/service-kit';
+import type { HealthState, Lifecycle, Logger, Metrics } from '@csda/service-kit';
 import pg from 'pg';
 import { querySettingsOf, type QueryConfig } from './query-config.ts';
+import { createQueryMetrics, type QueryMetrics } from './query-metrics.ts';
 import { createPlanInputs } from './query-plans.ts';
 import { createSearchService, type QueryEmbedder, type SearchService } from './search.service.ts';
 import { sqlOver } from './sql.ts';
@@ -29,10 +30,10 @@ export function createQueryPool(config: Pick<QueriesConfig, 'DATABASE_URL' | 'SE
 }
 
 /** The search service over `pool`, embedding queries with `embedder`. */
-export function createSearch(pool: pg.Pool, config: QueryConfig, embedder: QueryEmbedder): SearchService {
+export function createSearch(pool: pg.Pool, config: QueryConfig, embedder: QueryEmbedder, metrics?: QueryMetrics): SearchService {
   const sql = sqlOver(pool);
   const settings = querySettingsOf(config);
-  return createSearchService({ sql, embedder, settings, plans: createPlanInputs(sql, { exactMaxChunks: settings.vector.exactMaxChunks, ttlMs: config.SEARCH_PLAN_CACHE_MS }) });
+  return createSearchService({ sql, embedder, settings, metrics, plans: createPlanInputs(sql, { exactMaxChunks: settings.vector.exactMaxChunks, ttlMs: config.SEARCH_PLAN_CACHE_MS }) });
 }
 
 /** Readiness detail of the query embedder; never failing: keyword search (and hybrid, degraded) works without it. */
@@ -52,12 +53,15 @@ function embedderCheck(provider: EmbeddingProvider, logger: Logger) {
  * Opens what queries need — the embedding provider (EMBEDDING_*) and the
  * query pool — closes both on shutdown, and returns the search service.
  */
-export function openQueries(runtime: { readonly lifecycle: Pick<Lifecycle, 'defer'>; readonly health: Pick<HealthState, 'addCheck'>; readonly logger: Logger }, config: QueriesConfig): SearchService {
+export function openQueries(
+  runtime: { readonly lifecycle: Pick<Lifecycle, 'defer'>; readonly health: Pick<HealthState, 'addCheck'>; readonly logger: Logger; readonly metrics: Pick<Metrics, 'registry'> },
+  config: QueriesConfig,
+): SearchService {
   const embedder = createEmbeddingProvider({ ...config });
   runtime.lifecycle.defer('embedding provider', () => embedder.close());
   runtime.health.addCheck('query embeddings', embedderCheck(embedder, runtime.logger));
   const pool = createQueryPool(config);
   runtime.lifecycle.defer('search query pool', () => pool.end());
   runtime.logger.info({ model: embedder.model, dimensions: embedder.dimensions }, 'queries embedded with this model');
-  return createSearch(pool, config, embedder);
+  return createSearch(pool, config, embedder, createQueryMetrics(runtime.metrics.registry));
 }

@@ -3,9 +3,10 @@ import { AppError } from '@csda/errors';
 import type { Scope } from './access.ts';
 import { loadChunks, type ChunkView } from './chunks.query.ts';
 import { keywordSearch, type Bm25Settings } from './keyword.query.ts';
+import type { QueryMetrics } from './query-metrics.ts';
 import type { PlanInputs } from './query-plans.ts';
 import { fuseRrf, type ListPosition, type RankedHit } from './rrf.ts';
-import { parseSearchRequest, type FusionWeights, type SearchMode, type SearchQuery, type SearchRequestInput } from './search-request.ts';
+import { parseSearchRequest, SEARCH_MODES, type FusionWeights, type SearchMode, type SearchQuery, type SearchRequestInput } from './search-request.ts';
 import type { Sql } from './sql.ts';
 import { keywordQuery, type KeywordQuery } from './tsquery.ts';
 import { vectorSearch, type VectorSettings } from './vector.query.ts';
@@ -30,6 +31,7 @@ export interface SearchDeps {
   readonly embedder: QueryEmbedder;
   readonly plans: PlanInputs;
   readonly settings: QuerySettings;
+  readonly metrics?: QueryMetrics;
 }
 
 export type ListName = 'vector' | 'keyword';
@@ -66,7 +68,7 @@ const ranked = (hits: readonly RankedHit[], list: ListName) => hits.map((h, i) =
 
 /** Search for a user: validation, the three modes, degradation, and the chunks behind the ranking. */
 export function createSearchService(deps: SearchDeps) {
-  const { sql, embedder, plans, settings } = deps;
+  const { sql, embedder, plans, settings, metrics } = deps;
 
   const parse = async (text: string): Promise<KeywordQuery> => {
     const [row] = await sql.query<{ q: string }>(`select websearch_to_tsquery('english', $1)::text as q`, [text]);
@@ -85,49 +87,63 @@ export function createSearchService(deps: SearchDeps) {
   const vectorList = async (q: SearchQuery, scope: Scope, limit: number, signal?: AbortSignal) => {
     const vector = await embed(q.text, signal);
     const plan = await plans.vectorPlan(scope, vector.length);
+    metrics?.plan(plan);
     return vectorSearch(sql, { vector, model: embedder.model, scope, limit }, plan, settings.vector);
+  };
+
+  const run = async (principal: Principal, input: SearchRequestInput, options: { signal?: AbortSignal }): Promise<SearchResult> => {
+    requireScoped(principal, 'search:query');
+    const q = parseSearchRequest(input, settings.defaultWeights);
+    const subject = subjectOf(principal);
+    const scope: Scope = { viewer: { userId: subject.id, roles: subject.roles }, documentIds: q.documentIds, tags: q.tags };
+    const keyword = await parse(q.text);
+
+    let mode: SearchMode = q.mode;
+    let degradedReason = '';
+    let fused: { id: string; score: number; lists: Partial<Record<ListName, ListPosition>> }[];
+    if (q.mode === 'keyword') {
+      fused = ranked(await keywordSearch(sql, keyword, scope, q.topK, settings.bm25), 'keyword');
+    } else if (q.mode === 'vector') {
+      fused = ranked(await vectorList(q, scope, q.topK, options.signal), 'vector');
+    } else {
+      const candidates = Math.max(settings.hybridCandidates, q.topK);
+      const [words, vectors] = await Promise.allSettled([keywordSearch(sql, keyword, scope, candidates, settings.bm25), vectorList(q, scope, candidates, options.signal)]);
+      if (words.status === 'rejected') throw words.reason;
+      if (vectors.status === 'rejected') {
+        if (!isUnavailable(vectors.reason) && !(vectors.reason instanceof ModelMismatchError)) throw vectors.reason;
+        mode = 'keyword';
+        degradedReason = vectors.reason instanceof ModelMismatchError ? `vector search unavailable: ${vectors.reason.message}` : 'vector search unavailable: the embedding provider is down; keyword results only';
+        fused = ranked(words.value.slice(0, q.topK), 'keyword');
+      } else {
+        fused = fuseRrf<ListName>([
+          { name: 'vector', weight: q.weights.vector, hits: vectors.value },
+          { name: 'keyword', weight: q.weights.keyword, hits: words.value },
+        ]);
+      }
+    }
+
+    const kept = fused.filter((h) => q.minScore === undefined || h.score >= q.minScore).slice(0, q.topK);
+    const chunks = await loadChunks(sql, kept.map((h) => h.id), scope, keyword.match);
+    const hits: SearchHitView[] = [];
+    for (const h of kept) {
+      const chunk = chunks.get(h.id);
+      if (chunk) hits.push({ ...chunk, score: h.score, lists: h.lists });
+    }
+    return { hits, mode, degraded: degradedReason !== '', degradedReason, model: mode === 'keyword' ? '' : embedder.model };
   };
 
   return {
     async search(principal: Principal, input: SearchRequestInput, options: { signal?: AbortSignal } = {}): Promise<SearchResult> {
-      requireScoped(principal, 'search:query');
-      const q = parseSearchRequest(input, settings.defaultWeights);
-      const subject = subjectOf(principal);
-      const scope: Scope = { viewer: { userId: subject.id, roles: subject.roles }, documentIds: q.documentIds, tags: q.tags };
-      const keyword = await parse(q.text);
-
-      let mode: SearchMode = q.mode;
-      let degradedReason = '';
-      let fused: { id: string; score: number; lists: Partial<Record<ListName, ListPosition>> }[];
-      if (q.mode === 'keyword') {
-        fused = ranked(await keywordSearch(sql, keyword, scope, q.topK, settings.bm25), 'keyword');
-      } else if (q.mode === 'vector') {
-        fused = ranked(await vectorList(q, scope, q.topK, options.signal), 'vector');
-      } else {
-        const candidates = Math.max(settings.hybridCandidates, q.topK);
-        const [words, vectors] = await Promise.allSettled([keywordSearch(sql, keyword, scope, candidates, settings.bm25), vectorList(q, scope, candidates, options.signal)]);
-        if (words.status === 'rejected') throw words.reason;
-        if (vectors.status === 'rejected') {
-          if (!isUnavailable(vectors.reason) && !(vectors.reason instanceof ModelMismatchError)) throw vectors.reason;
-          mode = 'keyword';
-          degradedReason = vectors.reason instanceof ModelMismatchError ? `vector search unavailable: ${vectors.reason.message}` : 'vector search unavailable: the embedding provider is down; keyword results only';
-          fused = ranked(words.value.slice(0, q.topK), 'keyword');
-        } else {
-          fused = fuseRrf<ListName>([
-            { name: 'vector', weight: q.weights.vector, hits: vectors.value },
-            { name: 'keyword', weight: q.weights.keyword, hits: words.value },
-          ]);
-        }
+      const started = performance.now();
+      const mode = input.mode || 'hybrid';
+      try {
+        const result = await run(principal, input, options);
+        metrics?.query({ mode, ran: result.mode, outcome: result.degraded ? 'degraded' : 'ok' }, (performance.now() - started) / 1_000);
+        return result;
+      } catch (err) {
+        metrics?.query({ mode: SEARCH_MODES.includes(mode as SearchMode) ? mode : 'invalid', ran: 'none', outcome: 'error' }, (performance.now() - started) / 1_000);
+        throw err;
       }
-
-      const kept = fused.filter((h) => q.minScore === undefined || h.score >= q.minScore).slice(0, q.topK);
-      const chunks = await loadChunks(sql, kept.map((h) => h.id), scope, keyword.match);
-      const hits: SearchHitView[] = [];
-      for (const h of kept) {
-        const chunk = chunks.get(h.id);
-        if (chunk) hits.push({ ...chunk, score: h.score, lists: h.lists });
-      }
-      return { hits, mode, degraded: degradedReason !== '', degradedReason, model: mode === 'keyword' ? '' : embedder.model };
     },
   };
 }

@@ -569,6 +569,30 @@ export declare type ExecuteToolRequest = Message<"csda.tools.v1.ExecuteToolReque
    * @generated from field: bool wait = 3;
    */
   wait: boolean;
+
+  /**
+   * Optional, unique per caller (the user whose execution it is): a repeat
+   * with the same key returns the execution it started instead of a new one.
+   * 1-200 of A-Z a-z 0-9 . _ : - (the scheduler sends
+   * "schedule:<schedule id>:<slot, Unix ms>").
+   *
+   * @generated from field: string idempotency_key = 4;
+   */
+  idempotencyKey: string;
+
+  /**
+   * Set only by the scheduler acting for the user (anyone else: refused):
+   * the execution then reports its progress as csda.events.v1.JobResult
+   * (job_id = the execution id, job_type "run_tool").
+   *
+   * @generated from field: string schedule_id = 5;
+   */
+  scheduleId: string;
+
+  /**
+   * @generated from field: string schedule_run_id = 6;
+   */
+  scheduleRunId: string;
 };
 
 /**

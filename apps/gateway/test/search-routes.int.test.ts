@@ -1,8 +1,8 @@
-import { create } from '@bufbuild/protobuf';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { HandlerContext } from '@connectrpc/connect';
 import { principalFrom, type Principal } from '@csda/auth';
 import { AppError, ValidationError, toConnectError } from '@csda/errors';
-import { SearchHitSchema, SearchService, type SearchRequest, type SearchResponse } from '@csda/proto/csda/search/v1/search_pb.js';
+import { SearchHitSchema, SearchService, type SearchRequest, type SearchResponseSchema } from '@csda/proto/csda/search/v1/search_pb.js';
 import { createServiceClient } from '@csda/service-kit';
 import { freePort } from '@csda/testing';
 import type { FastifyInstance } from 'fastify';
@@ -18,7 +18,7 @@ const CHUNK = '7c1e2d3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
 /** POST /api/v1/search against a local SearchService speaking the real protocol, recording what it was asked and by whom. */
 describe('search REST ↔ SearchService', () => {
   const seen: { req: SearchRequest; principal: Principal }[] = [];
-  let reply: () => SearchResponse | Partial<SearchResponse>;
+  let reply: () => MessageInitShape<typeof SearchResponseSchema>;
   let backend: LocalBackend;
   let app: FastifyInstance;
   let api: ReturnType<typeof client>;

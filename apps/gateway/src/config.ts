@@ -21,6 +21,12 @@ export const configSchema = z.object({
   DOCUMENT_INGEST_URL: serviceUrl(50053),
   SEARCH_URL: serviceUrl(50054),
   SCHEDULER_URL: serviceUrl(50055),
+  /** Largest document upload, as document-ingest's DOCUMENT_MAX_BYTES (set both alike): refused with 413 while it streams. */
+  DOCUMENT_MAX_BYTES: z.coerce.number().int().min(1).max(4 * 1024 * 1024 * 1024).default(50 * 1024 * 1024),
+  /** Deadline of one document upload or download through the gateway, end to end. */
+  DOCUMENT_TRANSFER_TIMEOUT_S: seconds(10, 86_400, 900),
+  /** Uploads one user may stream through one gateway replica at once (429 beyond). */
+  DOCUMENT_UPLOADS_PER_USER: z.coerce.number().int().min(1).max(1_000).default(4),
   /** Set to the tool-runner's TOOLS_WAIT_MAX_S: a `wait: true` execution's call gets this much time (plus a margin). */
   TOOLS_WAIT_MAX_S: seconds(1, 600, 30),
   AUDIT_ACK_WAIT_MS: z.coerce.number().int().min(500).max(600_000).default(30_000),

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { DocumentIngestService } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
 import { SchedulerService } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
 import { SearchService } from '@csda/proto/csda/search/v1/search_pb.js';
 import { ToolRunnerService } from '@csda/proto/csda/tools/v1/tools_pb.js';
@@ -100,6 +101,8 @@ await runCli(
         tools: createServiceClient(ToolRunnerService, cfg.TOOL_RUNNER_URL, [runtime.metrics.rpcClientInterceptor]),
         toolsWaitMaxS: cfg.TOOLS_WAIT_MAX_S,
         search: createServiceClient(SearchService, cfg.SEARCH_URL, [runtime.metrics.rpcClientInterceptor]),
+        documents: createServiceClient(DocumentIngestService, cfg.DOCUMENT_INGEST_URL, [runtime.metrics.rpcClientInterceptor]),
+        documentLimits: { maxBytes: cfg.DOCUMENT_MAX_BYTES, timeoutMs: cfg.DOCUMENT_TRANSFER_TIMEOUT_S * 1_000, perUser: cfg.DOCUMENT_UPLOADS_PER_USER },
         queues,
         signer,
       });

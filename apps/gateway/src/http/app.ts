@@ -9,6 +9,7 @@ import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, val
 import type { Registry } from 'prom-client';
 import type { AuditLogRepository } from '../audit/audit-log.repository.ts';
 import { auditRoutes } from '../audit/audit.routes.ts';
+import { documentRoutes, type DocumentRouteDeps } from '../documents/documents.routes.ts';
 import { authRoutes } from '../identity/auth/auth.routes.ts';
 import type { Identity } from '../identity/identity.ts';
 import { roleRoutes } from '../identity/roles/role.routes.ts';
@@ -57,6 +58,9 @@ export interface AppDeps {
   readonly toolsWaitMaxS?: number;
   /** Client of the search service, called with the same signer. */
   readonly search: SearchRouteDeps['search'];
+  /** Client of document-ingest, called with the same signer, and the upload limits (DOCUMENT_*). */
+  readonly documents: DocumentRouteDeps['documents'];
+  readonly documentLimits?: DocumentRouteDeps['limits'];
   /** The work queues' figures (`/api/v1/system/queues`). */
   readonly queues: Pick<QueueInspector, 'snapshot'>;
 }
@@ -115,6 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'jobs', description: 'Background jobs (every rotation): status, attempts, timings, last error' },
         { name: 'alerts', description: 'Alerts (rotation due or failed, secret expiring or expired) and the webhooks they are delivered to' },
         { name: 'tools', description: 'Tools for agents (python_script, shell_command, api_call, sql_query), run sandboxed; their executions and figures' },
+        { name: 'documents', description: 'Uploads streamed to document-ingest, their processing status (parse → chunk → embed → index), access, reindex and the stored originals' },
         { name: 'search', description: 'Vector, keyword (BM25) and hybrid search over the chunks of documents you may see' },
       ],
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
@@ -137,6 +142,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(jobRoutes(scheduler), { prefix: '/api/v1/jobs' });
   await app.register(alertRoutes(scheduler), { prefix: '/api/v1/alerts' });
   await app.register(toolRoutes({ tools: deps.tools, signer: deps.signer, authorize: hooks.requirePermission, waitMaxS: deps.toolsWaitMaxS ?? 30 }), { prefix: '/api/v1/tools' });
+  const documentLimits = deps.documentLimits ?? { maxBytes: 50 * 1024 * 1024, timeoutMs: 900_000, perUser: 4 };
+  await app.register(documentRoutes({ documents: deps.documents, signer: deps.signer, authorize: hooks.requirePermission, limits: documentLimits }), { prefix: '/api/v1/documents' });
   await app.register(searchRoutes({ search: deps.search, signer: deps.signer, authorize: hooks.requirePermission }), { prefix: '/api/v1/search' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { PERMISSIONS, SEEDED_ROLES } from '@csda/auth';
 import { ServiceInfoSchema } from '@csda/proto/csda/common/v1/service_info_pb.js';
+import { DocumentIngestService } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
 import { SchedulerService } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
 import { SearchService } from '@csda/proto/csda/search/v1/search_pb.js';
 import { ToolRunnerService } from '@csda/proto/csda/tools/v1/tools_pb.js';
@@ -73,6 +74,7 @@ export async function buildOfflineApp(overrides: Partial<AppDeps> = {}): Promise
     scheduler: createServiceClient(SchedulerService, backendUrl, clientMetrics),
     tools: createServiceClient(ToolRunnerService, backendUrl, clientMetrics),
     search: createServiceClient(SearchService, backendUrl, clientMetrics),
+    documents: createServiceClient(DocumentIngestService, backendUrl, clientMetrics),
     queues: { snapshot: async () => [] },
     signer: { sign: async () => 'unused' },
     directory: createServiceDirectory(

@@ -1,0 +1,145 @@
+import type { CallOptions, Client } from '@connectrpc/connect';
+import { AppError } from '@csda/errors';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { DocumentIngestService, UploadDocumentRequestSchema, UploadDocumentResponse } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
+import type { FastifyRequest } from 'fastify';
+import { multipartError, readUploadForm } from './upload-form.ts';
+
+export interface UploadLimits {
+  /** DOCUMENT_MAX_BYTES: a file passing it is refused while it streams (413). */
+  readonly maxBytes: number;
+  /** DOCUMENT_TRANSFER_TIMEOUT_S: an upload not received by then is called off (422); also a download's deadline. */
+  readonly timeoutMs: number;
+  /** Uploads one user may stream through this gateway replica at once (429 beyond). */
+  readonly perUser: number;
+}
+
+const mib = (bytes: number) => (bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes} bytes`);
+
+/** The document passed DOCUMENT_MAX_BYTES while it streamed (the same envelope document-ingest sends for its limit). */
+export const uploadTooLarge = (limitBytes: number) =>
+  new AppError('PAYLOAD_TOO_LARGE', `The document is larger than the ${mib(limitBytes)} limit`, { details: { field: 'file', limit_bytes: String(limitBytes) } });
+
+/** Per-user count of uploads in flight on this replica. */
+export function createUploadSlots(perUser: number) {
+  const inFlight = new Map<string, number>();
+  return {
+    /** Takes a slot or throws RATE_LIMITED; the caller releases it when the upload ends. */
+    acquire(userId: string): () => void {
+      const n = inFlight.get(userId) ?? 0;
+      if (n >= perUser) {
+        throw new AppError('RATE_LIMITED', `You have ${n} uploads in flight; wait for one to finish`, { details: { retry_after_s: '5', limit: String(perUser), setting: 'DOCUMENT_UPLOADS_PER_USER' } });
+      }
+      inFlight.set(userId, n + 1);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        const left = (inFlight.get(userId) ?? 1) - 1;
+        if (left === 0) inFlight.delete(userId);
+        else inFlight.set(userId, left);
+      };
+    },
+  };
+}
+
+export type UploadSlots = ReturnType<typeof createUploadSlots>;
+
+type UploadMessage = MessageInitShape<typeof UploadDocumentRequestSchema>;
+
+/**
+ * How an upload is called off. A Node HTTP/2 server reads a client's
+ * RST_STREAM as the normal end of the request stream (the handler's signal
+ * aborts only later), so cancelling alone could leave document-ingest
+ * storing the bytes it got as if they were the whole file. The stream is
+ * therefore ended with a second metadata message, which UploadDocument
+ * refuses ("First message, exactly once"), and the RPC is cancelled after
+ * CANCEL_GRACE_MS if the service has not failed it by then.
+ */
+const CANCEL_MARKER: UploadMessage = { part: { case: 'metadata', value: { filename: '' } } };
+const CANCEL_GRACE_MS = 10_000;
+
+/**
+ * POST /api/v1/documents: the multipart body streamed into UploadDocument
+ * as it arrives. The file's bytes go out as they are read; the RPC's flow
+ * control is the only buffer (a write waits for the last, so the multipart
+ * stream, and with it the client's socket, pauses when document-ingest does).
+ * Passing `maxBytes` answers 413 at once; that and anything else that ends
+ * the upload early (a part after the file, the client leaving) calls the
+ * RPC off (CANCEL_MARKER), so nothing half-read is ever stored.
+ */
+export async function streamUpload(
+  request: FastifyRequest,
+  deps: { documents: Client<typeof DocumentIngestService>; limits: UploadLimits; slots: UploadSlots; callOptions: (r: FastifyRequest) => Promise<CallOptions> },
+  allowDuplicate: boolean,
+): Promise<UploadDocumentResponse> {
+  const { maxBytes } = deps.limits;
+  const form = await readUploadForm(request);
+  const release = deps.slots.acquire(request.principal!.id);
+  const { file } = form.part;
+  const controller = new AbortController();
+  let refusal: unknown;
+  let reject!: (err: unknown) => void;
+  const refused = new Promise<never>((_, r) => (reject = r));
+  const refuse = (err: unknown) => {
+    if (refusal !== undefined) return;
+    refusal = err;
+    reject(err);
+    setTimeout(() => controller.abort(err), CANCEL_GRACE_MS).unref();
+  };
+  // Every way the upload ends early goes through the file stream, so the generator below sends the marker.
+  const stop = (err: AppError) => {
+    refuse(err);
+    file.destroy(err);
+  };
+  file.once('limit', () => stop(uploadTooLarge(maxBytes)));
+  const onClose = () => {
+    if (!request.raw.complete) stop(new AppError('VALIDATION_ERROR', 'The client closed the upload before it ended', { details: { body: 'incomplete' } }));
+  };
+  request.raw.once('close', onClose);
+  // Our own deadline, not the RPC's: a deadline that cancels the RPC is a cancel like any other (see CANCEL_MARKER).
+  const seconds = Math.round(deps.limits.timeoutMs / 1_000);
+  const deadline = setTimeout(
+    () => stop(new AppError('VALIDATION_ERROR', `The upload did not finish within ${seconds} s`, { details: { file: `not received within ${seconds} s (DOCUMENT_TRANSFER_TIMEOUT_S)` } })),
+    deps.limits.timeoutMs,
+  );
+
+  async function* messages(): AsyncGenerator<UploadMessage> {
+    const { fields } = form;
+    yield {
+      part: {
+        case: 'metadata',
+        value: { filename: form.part.filename, title: fields.title ?? '', tags: fields.tags, isPublic: fields.is_public, sharedWithRoles: fields.shared_with_roles, allowDuplicate },
+      },
+    };
+    try {
+      for await (const chunk of file) yield { part: { case: 'chunk', value: chunk as Buffer } };
+      await form.end();
+      // Refused after the last byte (the deadline while the body's end was awaited): never end the stream normally.
+      if (refusal !== undefined) throw refusal;
+    } catch (err) {
+      refuse(multipartError(err));
+      yield CANCEL_MARKER;
+    }
+  }
+
+  const call = deps
+    .callOptions(request)
+    .then((options) => deps.documents.uploadDocument(messages(), { ...options, signal: controller.signal, timeoutMs: deps.limits.timeoutMs + CANCEL_GRACE_MS }));
+  // A refused upload is answered at once; its RPC ends on its own (with the marker's refusal) and only then frees the slot.
+  void call
+    .finally(() => {
+      clearTimeout(deadline);
+      request.raw.off('close', onClose);
+      release();
+      // The service answered before the file ended (an unsupported type, say): stop reading it.
+      if (!file.readableEnded) file.destroy();
+    })
+    .catch(() => undefined);
+  try {
+    return await Promise.race([call, refused]);
+  } catch (err) {
+    // Our own reason beats what the RPC reports for it (the marker's refusal, or Canceled).
+    throw refusal ?? err;
+  }
+}

@@ -96,6 +96,7 @@ await runCli(
         executors: { python_script: box.python, shell_command: box.shell, api_call: createApiExecutor({ http: createHttpTool({ operatorAllow: parseAllowList(cfg.TOOLS_HTTP_ALLOW) }) }), sql_query: createSqlExecutor({ guard: (url) => guardDatasource(url, { allow: parseAllowList(cfg.TOOLS_SQL_ALLOW) }) }) },
         grants,
         audit,
+        subjects: nats.subjects,
         notifier,
         logger: logger.child({ component: 'worker', runner_id: runnerId }),
         maxConcurrency: cfg.TOOLS_MAX_CONCURRENCY,

@@ -21,10 +21,13 @@ interface ExecutionRow {
   started_at: Date | string | null;
   completed_at: Date | string | null;
   duration_ms: string | number | null;
+  idempotency_key: string | null;
+  schedule_id: string | null;
+  schedule_run_id: string | null;
 }
 
 const COLUMNS = `e.id, e.tool_id, e.tool_version, e.owner_id, e.status, e.input, e.output, e.stderr, e.error, e.truncated, e.exit_code, e.warnings,
-  e.runner_id, e.cancel_requested, e.created_at, e.started_at, e.completed_at, e.duration_ms`;
+  e.runner_id, e.cancel_requested, e.created_at, e.started_at, e.completed_at, e.duration_ms, e.idempotency_key, e.schedule_id, e.schedule_run_id`;
 const date = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v : new Date(v));
 /**
  * Runs a data-modifying statement (`... returning <COLUMNS>`) and signals
@@ -54,7 +57,23 @@ const toRecord = (r: ExecutionRow): ExecutionRecord => ({
   startedAt: date(r.started_at),
   completedAt: date(r.completed_at),
   durationMs: r.duration_ms === null ? null : Number(r.duration_ms),
+  idempotencyKey: r.idempotency_key,
+  scheduleId: r.schedule_id,
+  scheduleRunId: r.schedule_run_id,
 });
+
+/** A queued execution to record. */
+export interface NewExecution {
+  readonly id: string;
+  readonly toolId: string;
+  readonly toolVersion: number;
+  readonly ownerId: string;
+  readonly input: unknown;
+  readonly now: Date;
+  readonly idempotencyKey?: string;
+  readonly scheduleId?: string;
+  readonly scheduleRunId?: string;
+}
 
 /** The only place that touches `tools.executions`. */
 function createQueries(em: EntityManager) {
@@ -68,16 +87,23 @@ function createQueries(em: EntityManager) {
      * or running: counted under a per-user transaction lock (taken in its own
      * statement first, so the count sees whatever the previous holder
      * committed), then counted and inserted in one statement. Call inside a
-     * transaction. Returns the count before the insert.
+     * transaction. Returns the count before the insert. With an idempotency
+     * key the owner already used (checked under the same lock, so a
+     * concurrent repeat waits and sees it), nothing is inserted or counted:
+     * `existing` is the execution that key started.
      */
-    async insertQueuedWithin(limit: number, e: { id: string; toolId: string; toolVersion: number; ownerId: string; input: unknown; now: Date }): Promise<{ active: number; inserted: boolean }> {
+    async insertQueuedWithin(limit: number, e: NewExecution): Promise<{ active: number; inserted: boolean; existing?: ExecutionRecord }> {
       await run('select pg_advisory_xact_lock(hashtext(?))', [`tools.active:${e.ownerId}`]);
+      if (e.idempotencyKey) {
+        const [found] = await run<ExecutionRow[]>(`select ${COLUMNS} from tools.executions e where e.owner_id = ? and e.idempotency_key = ?`, [e.ownerId, e.idempotencyKey]);
+        if (found) return { active: 0, inserted: false, existing: toRecord(found) };
+      }
       const [row] = await run<{ active: number; inserted: boolean }[]>(
         `with active as (select count(*)::int as n from tools.executions where owner_id = ? and status in ('queued', 'running')),
-           added as (insert into tools.executions (id, tool_id, tool_version, owner_id, status, input, created_at)
-             select ?, ?, ?, ?, 'queued', ?::jsonb, ? from active where n < ? returning id)
+           added as (insert into tools.executions (id, tool_id, tool_version, owner_id, status, input, created_at, idempotency_key, schedule_id, schedule_run_id)
+             select ?, ?, ?, ?, 'queued', ?::jsonb, ?, ?, ?, ? from active where n < ? returning id)
          select (select n from active) as active, exists (select 1 from added) as inserted`,
-        [e.ownerId, e.id, e.toolId, e.toolVersion, e.ownerId, JSON.stringify(e.input ?? null), e.now, limit],
+        [e.ownerId, e.id, e.toolId, e.toolVersion, e.ownerId, JSON.stringify(e.input ?? null), e.now, e.idempotencyKey || null, e.scheduleId || null, e.scheduleRunId || null, limit],
       );
       return { active: row?.active ?? 0, inserted: row?.inserted ?? false };
     },

@@ -1,20 +1,45 @@
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { create } from '@bufbuild/protobuf';
 import { subjectOf, requireScoped, type Principal } from '@csda/auth';
-import { AppError, NotFoundError, ValidationError } from '@csda/errors';
+import { AppError, AuthorizationError, ConflictError, NotFoundError, ValidationError } from '@csda/errors';
 import { ExecuteToolJobSchema } from '@csda/proto/csda/jobs/v1/tool_jobs_pb.js';
 import { auditOutboxMessage, enqueueOutbox, outboxMessage, type AuditOutbox, type Subjects } from '@csda/service-kit';
 import type { SchemaCompiler } from '../tools/input-schema.ts';
 import { checkPaging, type ToolService } from '../tools/tool.service.ts';
 import type { ExecutionWaiter } from './execution-waiter.ts';
 import type { ExecutionRepository } from './execution.repository.ts';
-import { EXECUTION_STATUSES, type ExecutionRecord } from './execution.types.ts';
+import { EXECUTION_STATUSES, FINISHED, type ExecutionRecord } from './execution.types.ts';
+import { enqueueJobResults } from './job-results.ts';
 import type { Worker } from './worker.ts';
 
 export const EXECUTE_SUBJECT = 'csda.jobs.tools.execute';
 const SERVICE = 'tool-runner';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_INPUT_BYTES = 1024 * 1024;
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,200}$/;
+const SCHEDULE_REF = /^[A-Za-z0-9-]{1,100}$/;
+/** The only caller that may tie an execution to a schedule: the scheduler acting for the user. */
+const SCHEDULER = 'service:scheduler';
+
+/** ExecuteTool's optional fields beyond the tool, input and wait. */
+export interface ExecuteOptions {
+  readonly idempotencyKey?: string;
+  readonly scheduleId?: string;
+  readonly scheduleRunId?: string;
+}
+
+/** Checks the options; a schedule reference from anyone but the scheduler acting for a user is refused. */
+function checkOptions(p: Principal, o: ExecuteOptions): ExecuteOptions {
+  const details: Record<string, string> = {};
+  if (o.idempotencyKey && !IDEMPOTENCY_KEY.test(o.idempotencyKey)) details.idempotency_key = '1-200 characters of A-Z a-z 0-9 . _ : -';
+  if (o.scheduleId && !SCHEDULE_REF.test(o.scheduleId)) details.schedule_id = '1-100 characters of A-Z a-z 0-9 -';
+  if (o.scheduleRunId && !SCHEDULE_REF.test(o.scheduleRunId)) details.schedule_run_id = '1-100 characters of A-Z a-z 0-9 -';
+  if (o.scheduleRunId && !o.scheduleId) details.schedule_id = 'required with schedule_run_id';
+  if (Object.keys(details).length > 0) throw new ValidationError('Invalid execution options', details);
+  if (o.scheduleId && !(p.kind === 'service' && p.id === SCHEDULER && p.onBehalfOf)) throw new AuthorizationError('Only the scheduler acting for a user may set schedule_id');
+  return { idempotencyKey: o.idempotencyKey || undefined, scheduleId: o.scheduleId || undefined, scheduleRunId: o.scheduleRunId || undefined };
+}
 
 export interface ExecutionServiceDeps {
   readonly tools: Pick<ToolService, 'executable' | 'readable'>;
@@ -72,7 +97,8 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
   }
 
   return {
-    async execute(p: Principal, toolId: string, input: unknown, wait: boolean): Promise<ExecutionRecord> {
+    async execute(p: Principal, toolId: string, input: unknown, wait: boolean, options: ExecuteOptions = {}): Promise<ExecutionRecord> {
+      const { idempotencyKey, scheduleId, scheduleRunId } = checkOptions(p, options);
       const tool = await deps.tools.executable(p, toolId);
       const value = input === undefined || input === null ? {} : input;
       if (typeof value !== 'object' || Array.isArray(value)) throw new ValidationError('Invalid input', { input: 'a JSON object' });
@@ -84,8 +110,26 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       const id = randomUUID();
       const repo = deps.repository();
       // One transaction: the record (within the user's limit), its job and its audit in the outbox (one insert for both).
-      await repo.transaction(async (tx) => {
-        const { active, inserted } = await tx.insertQueuedWithin(deps.userMaxRunning, { id, toolId: tool.id, toolVersion: tool.version, ownerId: owner.id, input: value, now: new Date() });
+      const existing = await repo.transaction(async (tx) => {
+        const recorded = await tx.insertQueuedWithin(deps.userMaxRunning, {
+          id,
+          toolId: tool.id,
+          toolVersion: tool.version,
+          ownerId: owner.id,
+          input: value,
+          now: new Date(),
+          idempotencyKey,
+          scheduleId,
+          scheduleRunId,
+        });
+        const { active, inserted } = recorded;
+        if (recorded.existing) {
+          // A repeat: the execution the key started, if it was asked for the same tool and input.
+          if (recorded.existing.toolId !== tool.id || !isDeepStrictEqual(recorded.existing.input, value)) {
+            throw new ConflictError('This idempotency_key was used for another tool or input', { idempotency_key: 'already used for another execution request' });
+          }
+          return recorded.existing;
+        }
         if (!inserted) {
           throw new AppError('RATE_LIMITED', `At most ${deps.userMaxRunning} executions may be queued or running per user at once (TOOLS_USER_MAX_RUNNING); wait for one to finish`, {
             details: { limit: String(deps.userMaxRunning), active: String(active), retry_after_s: '1' },
@@ -100,16 +144,23 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
             actorName: p.name,
             resourceType: 'execution',
             resourceId: id,
-            details: { tool_id: tool.id, tool_version: String(tool.version), ...(p.onBehalfOf ? { on_behalf_of: p.onBehalfOf.id } : {}) },
+            details: {
+              tool_id: tool.id,
+              tool_version: String(tool.version),
+              ...(p.onBehalfOf ? { on_behalf_of: p.onBehalfOf.id } : {}),
+              ...(scheduleId ? { schedule_id: scheduleId } : {}),
+            },
           }),
         ]);
+        return undefined;
       });
+      if (existing) return viewFor(p, wait && !FINISHED.includes(existing.status) ? await deps.waiter.until(existing.id, Date.now() + deps.waitMaxMs) : existing);
       deps.audit.kick();
       if (!wait) return (await repo.find(id))!;
       const deadline = Date.now() + deps.waitMaxMs;
       // With a slot free here, run it now rather than after the relay, the stream and a
       // consumer: the claim is the same conditional update, so its job is dropped on delivery.
-      const here = deps.runner.runHere(id, tool);
+      const here = deps.runner.runHere(id, tool, scheduleId !== undefined);
       const finished = here && (await beforeDeadline(here, deadline));
       return finished ?? deps.waiter.until(id, deadline);
     },
@@ -132,7 +183,13 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     async cancel(p: Principal, id: string): Promise<ExecutionRecord> {
       const execution = await visible(p, id);
       requireScoped(p, 'tools:execute', execution.toolId);
-      await deps.repository().requestCancel(execution.id);
+      const repo = deps.repository();
+      if (!execution.scheduleId) await repo.requestCancel(execution.id);
+      else {
+        // A queued execution a schedule started is finished here: its JobResult commits with the change.
+        const reported = await repo.transaction(async (tx) => (await tx.requestCancel(execution.id)) === 'cancelled' && enqueueJobResults(tx.em, deps.subjects, [await tx.find(execution.id)]));
+        if (reported) deps.audit.kick();
+      }
       // A running execution is killed by its replica within about half a second.
       return viewFor(p, await deps.waiter.until(execution.id, Date.now() + 5_000));
     },

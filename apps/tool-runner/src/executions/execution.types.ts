@@ -27,6 +27,11 @@ export interface ExecutionRecord {
   readonly startedAt: Date | null;
   readonly completedAt: Date | null;
   readonly durationMs: number | null;
+  /** ExecuteTool's idempotency key, unique per owner. */
+  readonly idempotencyKey: string | null;
+  /** Set when the scheduler started it for a schedule: its progress is reported as JobResult events. */
+  readonly scheduleId: string | null;
+  readonly scheduleRunId: string | null;
 }
 
 /** What an executor hands back; the worker stores it (after redaction). */

@@ -37,7 +37,8 @@ export function createExecutionsRpc(
   return {
     async executeTool(req, ctx) {
       const input = req.input ? toJson(ValueSchema, req.input) : undefined;
-      return { execution: executionToProto(await service.execute(principalFrom(ctx), req.id, input, req.wait)) };
+      const options = { idempotencyKey: req.idempotencyKey, scheduleId: req.scheduleId, scheduleRunId: req.scheduleRunId };
+      return { execution: executionToProto(await service.execute(principalFrom(ctx), req.id, input, req.wait, options)) };
     },
     async getExecution(req, ctx) {
       return { execution: executionToProto(await service.get(principalFrom(ctx), req.id)) };

@@ -1,11 +1,12 @@
-import type { AuditOutbox, MessageHandler } from '@csda/service-kit';
+import type { AuditOutbox, MessageHandler, Subjects } from '@csda/service-kit';
 import type { Logger } from 'pino';
 import type { Executor } from '../executors/executor.types.ts';
 import type { ToolRepository } from '../tools/tool.repository.ts';
 import type { ToolDefinition, ToolRecord, ToolType } from '../tools/tool.types.ts';
-import type { ExecutionRepository } from './execution.repository.ts';
+import type { ExecutionQueries, ExecutionRepository } from './execution.repository.ts';
 import type { FinishNotifier } from './execution-waiter.ts';
 import type { ExecutionRecord, ExecutionResult } from './execution.types.ts';
+import { enqueueJobResults } from './job-results.ts';
 import { redactResult } from './redact.ts';
 import { SecretUnavailableError, type SecretGrants } from './secret-grants.ts';
 import { createSlots } from './slots.ts';
@@ -34,7 +35,9 @@ export interface WorkerDeps {
   readonly tools: () => ToolRepository;
   readonly executors: Readonly<Record<ToolType, Executor>>;
   readonly grants: Pick<SecretGrants, 'reveal'>;
-  readonly audit: Pick<AuditOutbox, 'record'>;
+  /** Audit records; `kick` sends what a transaction put in the outbox (JobResults of scheduled executions). */
+  readonly audit: Pick<AuditOutbox, 'record' | 'kick'>;
+  readonly subjects: Subjects;
   readonly notifier: Pick<FinishNotifier, 'notify'>;
   readonly logger: Logger;
   /** TOOLS_MAX_CONCURRENCY: executions this replica runs at once, from jobs and in place together. */
@@ -139,7 +142,7 @@ export function createWorker(deps: WorkerDeps) {
         result = { ...result, status: 'failed', error: { code: 'RUNNER_STOPPED', message: 'the tool-runner replica stopped while this execution ran' } };
       }
       const { secretValues: _drop, ...plain } = result as ExecutionResult & { secretValues?: string[] };
-      const finished = await deps.executions().finish(execution.id, deps.runnerId, redactResult(plain, secretValues));
+      const finished = await finish(execution, redactResult(plain, secretValues));
       secretValues.length = 0;
       if (finished) {
         deps.notifier.notify(finished.id);
@@ -152,11 +155,35 @@ export function createWorker(deps: WorkerDeps) {
     }
   }
 
-  /** Claims with the slot held; gives the slot back when someone else has it (or it finished, or was cancelled). */
-  async function claimHeld(id: string): Promise<ExecutionRecord | undefined> {
+  /**
+   * Changes executions and, for those a schedule started, commits their
+   * JobResults with the change (then kicks the relay). `scheduled` false:
+   * known to be a plain execution, so no transaction is needed.
+   */
+  async function reporting<T extends ExecutionRecord | undefined | ExecutionRecord[]>(scheduled: boolean, change: (repo: ExecutionQueries) => Promise<T>): Promise<T> {
+    if (!scheduled) return change(deps.executions());
+    let reported = false;
+    const changed = await deps.executions().transaction(async (tx) => {
+      const result = await change(tx);
+      reported = await enqueueJobResults(tx.em, deps.subjects, Array.isArray(result) ? result : [result]);
+      return result;
+    });
+    if (reported) deps.audit.kick();
+    return changed;
+  }
+
+  const finish = (execution: ExecutionRecord, result: ExecutionResult) =>
+    reporting(execution.scheduleId !== null, (repo) => repo.finish(execution.id, deps.runnerId, result));
+
+  /**
+   * Claims with the slot held; gives the slot back when someone else has it
+   * (or it finished, or was cancelled). `scheduled`: whether a schedule
+   * started it, when the caller knows (undefined: it may have).
+   */
+  async function claimHeld(id: string, scheduled?: boolean): Promise<ExecutionRecord | undefined> {
     let claimed: ExecutionRecord | undefined;
     try {
-      claimed = await deps.executions().claim(id, deps.runnerId, deps.leaseMs);
+      claimed = await reporting(scheduled !== false, (repo) => repo.claim(id, deps.runnerId, deps.leaseMs));
     } finally {
       if (!claimed) slots.release();
     }
@@ -218,9 +245,9 @@ export function createWorker(deps: WorkerDeps) {
      * undefined when the job's delivery claimed it first or the run could not
      * be stored. The run goes on if the caller stops waiting.
      */
-    runHere(id: string, tool: ToolRecord): Promise<ExecutionRecord | undefined> | undefined {
+    runHere(id: string, tool: ToolRecord, scheduled: boolean): Promise<ExecutionRecord | undefined> | undefined {
       if (state !== 'started' || !slots.tryAcquire()) return undefined;
-      const task = claimHeld(id)
+      const task = claimHeld(id, scheduled)
         .then((execution) => (execution ? run(execution, 'request', tool) : undefined))
         .catch((err: unknown) => {
           logger.error({ err, execution_id: id }, 'execution run in place failed; its job or the sweeper takes over');
@@ -254,7 +281,7 @@ export function createWorker(deps: WorkerDeps) {
       timers.push(
         setInterval(
           guard('sweep', async () => {
-            const lost = [...(await deps.executions().sweepExpired()), ...(await deps.executions().expireQueued(deps.maxQueuedMs))];
+            const lost = await reporting(true, async (repo) => [...(await repo.sweepExpired()), ...(await repo.expireQueued(deps.maxQueuedMs))]);
             for (const e of lost) {
               logger.warn({ execution_id: e.id, runner_id: e.runnerId, code: e.error?.code }, e.error?.message ?? 'execution failed by the sweeper');
               deps.notifier.notify(e.id);

@@ -36,6 +36,16 @@ describe('eventWork', () => {
     expect(eventWork(msg('csda.events.vault.secret.expired', SecretExpiredSchema.typeName, expired), deps, logger)?.alert?.kind).toBe('secret_expired');
   });
 
+  it('folds a run_tool JobResult only from the tool-runner, raising no alert', () => {
+    const run = result({ jobId: '0b7a6f2e-6d51-4d3e-9a43-6b1f0f7c2a10', jobType: 'run_tool', resourceType: 'tool', status: 'failed', attempt: 1, error: 'exited with code 3 (EXIT_CODE)' });
+    const work = eventWork(msg('csda.events.tool-runner.job.failed', JobResultSchema.typeName, run), deps, logger);
+    expect(work?.result).toMatchObject({ jobType: 'run_tool', status: 'failed', error: 'exited with code 3 (EXIT_CODE)' });
+    expect(work?.alert).toBeUndefined();
+    expect(eventWork(msg('csda.events.vault.job.failed', JobResultSchema.typeName, run), deps, logger)).toBeUndefined();
+    // Nor may the tool-runner report rotations.
+    expect(eventWork(msg('csda.events.tool-runner.job.dead', JobResultSchema.typeName, result()), deps, logger)).toBeUndefined();
+  });
+
   it('ignores other event types and messages without a type', () => {
     expect(eventWork(msg('csda.events.document-ingest.x', 'csda.events.v1.DocumentIndexed', new Uint8Array([1, 2])), deps, logger)).toBeUndefined();
     expect(eventWork(msg('csda.events.vault.job.dead', undefined, result()), deps, logger)).toBeUndefined();

@@ -66,7 +66,15 @@ function classify(err: unknown): DescribedError {
   return described;
 }
 
-/** run_tool: execute a tool with a fixed input as the owner (ExecuteTool, wait false); the run records the execution id. */
+/** ExecuteTool's idempotency key of one slot of a schedule. */
+export const slotKey = (scheduleId: string, scheduledFor: Date) => `schedule:${scheduleId}:${scheduledFor.getTime()}`;
+
+/**
+ * run_tool: execute a tool with a fixed input as the owner (ExecuteTool, wait
+ * false, keyed by the slot); the run records the execution id, which is also
+ * the job id of the JobResults the tool-runner reports for it (folded into a
+ * job record, so the run reads running, then succeeded or failed).
+ */
 export const runTool: TargetDefinition<RunToolData, 'runTool'> = {
   protoCase: 'runTool',
   fromProto(value) {
@@ -104,7 +112,16 @@ export const runTool: TargetDefinition<RunToolData, 'runTool'> = {
     if (problem) return { status: 'failed', detail: `tool ${data.tool_id}: the owner no longer may run it (${problem})` };
     let executionId: string | undefined;
     try {
-      const { execution } = await deps.toolRunner.executeTool({ id: data.tool_id, input: fromJson(ValueSchema, data.input), wait: false }, await asOwner(deps, ctx.owner, data.tool_id));
+      // The key names the slot: a retry of this slot (its first attempt's commit failed or timed out) gets the same execution back.
+      const request = {
+        id: data.tool_id,
+        input: fromJson(ValueSchema, data.input),
+        wait: false,
+        idempotencyKey: slotKey(ctx.scheduleId, ctx.scheduledFor),
+        scheduleId: ctx.scheduleId,
+        scheduleRunId: ctx.runId,
+      };
+      const { execution } = await deps.toolRunner.executeTool(request, await asOwner(deps, ctx.owner, data.tool_id));
       executionId = execution?.id;
     } catch (err) {
       return { status: 'failed', detail: `tool ${data.tool_id}: ${describeRefusal(classify(err))}` };

@@ -30,7 +30,8 @@ const runTool = z
     id: 'RunToolTarget',
     description:
       'Execute this tool with this input, as you (tools:execute and tools:read; your own, public or shared with your roles). ' +
-      "Each run's job_id is the execution id (GET /api/v1/tools/executions/{id}); a refusal (tool gone, input invalid, your running limit) is the run's detail",
+      "Each run's job_id is the execution id (GET /api/v1/tools/executions/{id}) and its status follows the execution: queued, running, then succeeded, or failed with the execution's error as the detail " +
+      "(timed out and cancelled count as failed); a retried slot never starts a second execution. A refusal (tool gone, input invalid, your running limit) is the run's detail",
   });
 
 export const targetSchema = z.discriminatedUnion('type', [rotateSecret, runTool]).meta({ id: 'ScheduleTarget' });

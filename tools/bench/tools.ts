@@ -14,6 +14,8 @@ import { createJsonClient, fmt, percentile, runLoad, type LoadResult } from './l
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 20);
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 15) * 1000;
 const PASSWORD = 'bench-user-password-0123456789';
+/** Runs of each spawn variant (bare, sandbox, sandbox with network: true). */
+const SPAWN_RUNS = Number(process.env.BENCH_SPAWN_RUNS ?? 40);
 
 const row = (name: string, r: LoadResult) =>
   `${name.padEnd(34)} ${fmt(r.perSecond, 1).padStart(8)} /s   p50 ${fmt(r.p50, 1).padStart(7)} ms   p95 ${fmt(r.p95, 1).padStart(7)} ms   errors ${r.errors}${r.firstError ? ` (first: ${r.firstError.slice(0, 160)})` : ''}`;
@@ -46,8 +48,8 @@ function guardTiming(): { p50: number; p99: number; n: number } {
 }
 
 export async function benchTools(): Promise<void> {
-  process.stdout.write('bare spawn vs sandbox (40 runs each)…\n');
-  const spawn = await benchmarkSpawnOverhead(40);
+  process.stdout.write(`bare spawn vs sandbox, without and with network (${SPAWN_RUNS} runs each)…\n`);
+  const spawn = await benchmarkSpawnOverhead(SPAWN_RUNS);
   const guard = guardTiming();
 
   const upstream = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'));
@@ -121,6 +123,8 @@ export async function benchTools(): Promise<void> {
       `tools benchmark — node ${process.version}, ${cpus().length} cores, ${CONCURRENCY} concurrent clients`,
       `python3 -c pass bare              p50 ${fmt(spawn.bare.p50, 2)} ms   p95 ${fmt(spawn.bare.p95, 2)} ms`,
       `python3 -c pass in bwrap          p50 ${fmt(spawn.bwrap.p50, 2)} ms   p95 ${fmt(spawn.bwrap.p95, 2)} ms   ratio ${fmt(spawn.ratio, 2)}×`,
+      // The same with network: true (egress listener started, relay in front of the program, egress closed); the extra is p50 − bwrap p50.
+      `network: true start overhead      p50 ${fmt(spawn.bwrapNetwork.p50, 2)} ms   p95 ${fmt(spawn.bwrapNetwork.p95, 2)} ms   +${fmt(spawn.networkExtraMs, 2)} ms over bwrap`,
       row('python wait:true via gateway', py),
       row('python wait:true, 1 client', pyOne),
       row('api_call wait:true via gateway', api),

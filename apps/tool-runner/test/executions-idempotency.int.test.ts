@@ -111,6 +111,20 @@ describe('JobResult of executions a schedule started', () => {
     expect(await results(scheduledPlain.id)).toEqual([]);
   });
 
+  it('a scheduled execution the sweeper fails (its job lost: QUEUE_EXPIRED) reports failed with the reason', async () => {
+    const sweeping = await h.start({ TOOLS_QUEUE_MAX_S: '10' });
+    const tool = await pythonTool('idem-lost', 'print(8)');
+    const lostId = '00000000-0000-4000-8000-0000000000ee';
+    await query(
+      h.db.url,
+      `insert into tools.executions (id, tool_id, tool_version, owner_id, status, input, created_at, schedule_id, schedule_run_id) values ($1, $2, 1, $3, 'queued', '{}', now() - interval '11 seconds', 's-lost', 'r-lost')`,
+      [lostId, tool.id, alice.id],
+    );
+    await waitFor(async () => (await results(lostId)).length === 1, { what: 'expired JobResult', timeoutMs: 15_000 });
+    expect((await results(lostId))[0]).toMatchObject({ status: 'failed', jobId: lostId, scheduleId: 's-lost', scheduleRunId: 'r-lost', error: expect.stringMatching(/not started within 10 s.*\(QUEUE_EXPIRED\)/) });
+    await sweeping.stop();
+  });
+
   it('a queued scheduled execution cancelled before it starts reports failed', async () => {
     const queued = await pythonTool('idem-cancel', 'print(7)');
     // Every one of the replica's 4 slots held (2 per user, the per-user limit), so the scheduled execution stays queued.

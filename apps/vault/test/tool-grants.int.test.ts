@@ -88,6 +88,9 @@ describe('vault: tool grants', () => {
     await vault.client.deleteSecret({ id: doomed }, await h.as(alice));
     const [row] = await query<{ revoked_by: string; revoke_reason: string }>(h.db.url, 'select revoked_by, revoke_reason from vault.tool_grants where secret_id = $1', [doomed]);
     expect(row).toEqual({ revoked_by: alice.id, revoke_reason: 'secret_deleted' });
+    expect((await h.audits(doomed)).filter((a) => a.action === 'secret_grant_revoked').map((a) => a.details)).toEqual([
+      expect.objectContaining({ tool_id: tool, as: 'env:A', reason: 'secret_deleted', granted_by: alice.id }),
+    ]);
     expect((await grants(kept)).items.map((g) => [g.toolId, g.as])).toEqual([[tool, 'env:B']]);
   });
 

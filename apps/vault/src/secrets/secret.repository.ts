@@ -237,10 +237,15 @@ function createQueries(em: EntityManager, outbox: Pick<AuditOutbox, 'write'>) {
     },
 
     /** Deletes the secret and revokes its tool grants as `by` (the user deleting it). */
-    async softDelete(id: string, by: string): Promise<void> {
+    async softDelete(id: string, by: string): Promise<{ toolId: string; toolName: string; as: string; grantedBy: string }[]> {
       await run('update vault.secrets set deleted_at = now(), is_active = false, updated_at = now() where id = ? and deleted_at is null', [id]);
       // A deleted secret is granted to no tool any more (the grant history stays).
-      await run(`update vault.tool_grants set revoked_at = now(), revoked_by = ?, revoke_reason = 'secret_deleted' where secret_id = ? and revoked_at is null`, [by, id]);
+      const revoked = await run<{ tool_id: string; tool_name: string; binding: string; granted_by: string }[]>(
+        `update vault.tool_grants set revoked_at = now(), revoked_by = ?, revoke_reason = 'secret_deleted' where secret_id = ? and revoked_at is null
+         returning tool_id, tool_name, binding, granted_by`,
+        [by, id],
+      );
+      return revoked.map((r) => ({ toolId: r.tool_id, toolName: r.tool_name, as: r.binding, grantedBy: r.granted_by }));
     },
 
     /** The sealed value of `version` (0 = current) of a visible secret, with its metadata, in one query. */

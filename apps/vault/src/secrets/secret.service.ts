@@ -231,8 +231,11 @@ export function createSecretService(deps: SecretServiceDeps) {
       requireScoped(ctx.principal, 'secrets:write', id);
       await deps.repository().transaction(async (tx) => {
         await modifiable(tx, ctx, id, true);
-        await tx.softDelete(id, ctx.principal.onBehalfOf?.id ?? ctx.principal.id);
+        const revoked = await tx.softDelete(id, ctx.principal.onBehalfOf?.id ?? ctx.principal.id);
         await tx.audit(fact(ctx, 'secret_deleted', id));
+        for (const g of revoked) {
+          await tx.audit(fact(ctx, 'secret_grant_revoked', id, { tool_id: g.toolId, tool_name: g.toolName, as: g.as, reason: 'secret_deleted', granted_by: g.grantedBy }));
+        }
       });
     },
 

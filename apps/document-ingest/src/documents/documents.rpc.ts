@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import type { ServiceImpl } from '@connectrpc/connect';
 import { principalFrom } from '@csda/auth';
-import { ValidationError } from '@csda/errors';
+import { ValidationError, toConnectError } from '@csda/errors';
 import {
   DocumentSchema,
   DocumentStatusSchema,
@@ -72,15 +72,20 @@ export function createDocumentsRpc(service: DocumentService): Omit<ServiceImpl<t
     async uploadDocument(requests, ctx) {
       const p = principalFrom(ctx);
       const iterator = requests[Symbol.asyncIterator]();
-      const first = await iterator.next();
-      if (first.done || first.value.part.case !== 'metadata') throw new ValidationError('The first message must be the metadata', { metadata: 'required in the first message' });
-      const m = first.value.part.value;
-      const result = await service.upload(
-        p,
-        { filename: m.filename, title: m.title, tags: m.tags, isPublic: m.isPublic, sharedWithRoles: m.sharedWithRoles, allowDuplicate: m.allowDuplicate },
-        chunksOf(iterator),
-      );
-      return { document: documentToProto(result.document), duplicate: result.duplicate };
+      try {
+        const first = await iterator.next();
+        if (first.done || first.value.part.case !== 'metadata') throw new ValidationError('The first message must be the metadata', { metadata: 'required in the first message' });
+        const m = first.value.part.value;
+        const result = await service.upload(
+          p,
+          { filename: m.filename, title: m.title, tags: m.tags, isPublic: m.isPublic, sharedWithRoles: m.sharedWithRoles, allowDuplicate: m.allowDuplicate },
+          chunksOf(iterator),
+        );
+        return { document: documentToProto(result.document), duplicate: result.duplicate };
+      } finally {
+        // A refused upload stops reading its request: close it, or its unread bytes hold the HTTP/2 connection's flow-control window and later calls on that connection stall.
+        await iterator.return?.();
+      }
     },
     async getDocument(req, ctx) {
       return { document: documentToProto(await service.get(principalFrom(ctx), req.id)) };
@@ -110,11 +115,16 @@ export function createDocumentsRpc(service: DocumentService): Omit<ServiceImpl<t
       return { document: documentToProto(await service.reindex(principalFrom(ctx), req.id)) };
     },
     async *getDocumentContent(req, ctx) {
-      const { document, bytes } = await service.content(principalFrom(ctx), req.id);
-      yield { part: { case: 'header', value: { filename: document.filename, mimeType: document.mimeType, sizeBytes: BigInt(document.sizeBytes), sha256: document.sha256 } } };
-      for await (const piece of bytes) {
-        ctx.signal.throwIfAborted();
-        for (let at = 0; at < piece.byteLength; at += CONTENT_CHUNK) yield { part: { case: 'chunk', value: piece.subarray(at, at + CONTENT_CHUNK) } };
+      // A streaming response runs after the interceptors returned: errors get the CSDA ErrorDetail here, internals hidden.
+      try {
+        const { document, bytes } = await service.content(principalFrom(ctx), req.id);
+        yield { part: { case: 'header', value: { filename: document.filename, mimeType: document.mimeType, sizeBytes: BigInt(document.sizeBytes), sha256: document.sha256 } } };
+        for await (const piece of bytes) {
+          ctx.signal.throwIfAborted();
+          for (let at = 0; at < piece.byteLength; at += CONTENT_CHUNK) yield { part: { case: 'chunk', value: piece.subarray(at, at + CONTENT_CHUNK) } };
+        }
+      } catch (err) {
+        throw toConnectError(err, false);
       }
     },
   };

@@ -5,12 +5,13 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { toBinary } from '@bufbuild/protobuf';
-import { chunkDocument, parseInWorker, type Block } from '@csda/documents';
+import { parseInWorker, type Block } from '@csda/documents';
 import { splitPassages, type EmbeddingProvider } from '@csda/embeddings';
 import { IndexChunksBatchSchema } from '@csda/proto/csda/search/v1/index_pb.js';
 import { outboxMessage, type OutboxMessage, type Subjects } from '@csda/service-kit';
 import type { BlobStore, BlobStoreKind } from '../blobs/blob-store.ts';
 import type { Stage } from '../documents/document.types.ts';
+import { chunkInWorker } from './chunk-in-worker.ts';
 import { DocumentFailure } from './failures.ts';
 import { MAX_BATCH_BYTES, batchMessage, chunkFieldBytes, headerBytes, indexChunk, planBatches, type VersionHeader } from './index-batches.ts';
 import { stageJob } from './messages.ts';
@@ -93,9 +94,11 @@ export function createStages(deps: StageDeps) {
     }
   }
 
-  async function chunk(ctx: StageContext): Promise<void> {
+  async function chunk(ctx: StageContext, signal: AbortSignal): Promise<void> {
     const { blocks, pages } = await repo.parsedBlocks(ctx.documentId, ctx.version);
-    const chunks = chunkDocument({ format: ctx.format, blocks, warnings: [], ...(pages > 0 ? { pages } : {}) }, { documentId: ctx.documentId, version: ctx.version })
+    const doc = { format: ctx.format, blocks, warnings: [], ...(pages > 0 ? { pages } : {}) };
+    const made = await chunkInWorker(doc, { documentId: ctx.documentId, version: ctx.version }, { memoryMb: limits.parseMemoryMb, timeoutMs: limits.parseTimeoutMs, signal });
+    const chunks = made
       .map((c) => ({ ...c, text: noNul(c.text).trim(), headingPath: c.headingPath.map(noNul) }))
       .filter((c) => c.text !== '');
     if (chunks.length === 0) throw new DocumentFailure('the document has no text to index');
@@ -180,7 +183,7 @@ export function createStages(deps: StageDeps) {
         case 'parse':
           return parse(ctx, signal);
         case 'chunk':
-          return chunk(ctx);
+          return chunk(ctx, signal);
         case 'embed':
           return embed(ctx, signal);
         case 'index':

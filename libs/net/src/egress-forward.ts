@@ -24,6 +24,13 @@ function refuse(res: ServerResponse, status: number, message: string): void {
   res.writeHead(status, printable(message), { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end(`${message}\n`);
 }
 
+/** The bytes of a head: a start line and `name: value` lines, as on the wire. */
+export function headBytes(startLine: string, raw: readonly string[]): number {
+  let n = startLine.length + 4;
+  for (const part of raw) n += part.length + 2;
+  return n;
+}
+
 /** Counts the bytes passing through (the execution's egress budget); a cut destroys it. */
 function counter(ctx: ProxyContext): Transform {
   return new Transform({
@@ -53,7 +60,8 @@ export async function forwardRequest(ctx: ProxyContext, req: IncomingMessage, re
     return no(400, /^https:\/\//i.test(raw) ? 'https goes through CONNECT, not as an absolute URL' : 'this is an HTTP proxy: send absolute http:// URLs, or CONNECT host:port for https');
   }
   if (method === 'TRACE' || method === 'TRACK') return no(405, `method ${method} is not forwarded`);
-  const denied = ctx.admit();
+  // The URL and headers leave too: they are charged before anything is checked or looked up.
+  const denied = ctx.admit() ?? ctx.charge(headBytes(`${method} ${raw} HTTP/1.1`, req.rawHeaders));
   if (denied) return no(denied.status, denied.message);
   let url: URL;
   try {
@@ -89,6 +97,11 @@ export async function forwardRequest(ctx: ProxyContext, req: IncomingMessage, re
     return no(f.status, f.message, f.kind);
   }
   const headers = forwardable(Object.entries(response.headers).flatMap(([k, v]) => (Array.isArray(v) ? v.flatMap((x) => [k, x]) : v === undefined ? [] : [k, v])), String(response.headers.connection ?? ''));
+  if (ctx.charge(headBytes(`HTTP/1.1 ${response.statusCode}`, headers))) {
+    response.body.on('error', () => {}).destroy();
+    res.destroy();
+    return conn.release();
+  }
   res.writeHead(response.statusCode, headers);
   try {
     await pipeline(response.body, counter(ctx), res);

@@ -24,8 +24,9 @@ describe('egress proxy: limits and rules', () => {
   it('cuts everything at the execution byte budget, then refuses new connections saying why', async () => {
     const h = await startProxy({ ...ALLOW, maxBytes: 64 * 1024 });
     try {
-      const big = await viaProxy(h.path, `http://a.test:${http.port}/big`);
-      expect(big.body.length).toBeLessThan(1024 * 1024);
+      // cut mid-body (aborted) or before the head went out (hang-up): either way far short of 1 MiB
+      const big = await viaProxy(h.path, `http://a.test:${http.port}/big`).catch(() => undefined);
+      expect(big?.body.length ?? 0).toBeLessThan(1024 * 1024);
       expect(h.proxy.events()).toContainEqual({ kind: 'cut', target: 'all connections', message: 'egress cut at 64 KiB for this execution' });
       const after = await viaProxy(h.path, `http://a.test:${http.port}/ok`);
       expect(after.status).toBe(403);

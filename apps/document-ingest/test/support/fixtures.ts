@@ -65,11 +65,12 @@ export const markdown = (word = 'glacier') => enc(`# Ice\n\nA ${word} is a persi
 export const text = (word = 'tides') => enc(`The ${word} are caused by the gravity of the moon and the sun.\nSpring tides are larger than neap tides.\n`);
 export const csv = (word = 'comet') => enc(`name,kind,note\nHalley,${word},returns every 76 years\nCeres,dwarf planet,largest in the asteroid belt\n`);
 
-/** Long prose: `paragraphs` paragraphs of a few sentences, for documents of many chunks. */
+/** Long prose: `paragraphs` paragraphs of twelve sentences, every sentence different, for documents of many chunks. */
 export function longText(paragraphs: number, word = 'erosion'): Uint8Array {
   const out: string[] = [];
-  for (let i = 0; i < paragraphs; i++) {
-    out.push(`Section ${i + 1}. ${word} shapes the land in step ${i + 1}. ${PROSE.join(' ')} Rivers carry sediment to the sea in paragraph ${i + 1}. Wind lifts dust and sand across deserts for miles.`.repeat(3));
+  for (let i = 1; i <= paragraphs; i++) {
+    const sentences = Array.from({ length: 12 }, (_, j) => `In paragraph ${i}, sentence ${j + 1} says that ${word} moved ${i * 100 + j} grains of sand across the valley floor.`);
+    out.push(sentences.join(' '));
   }
   return enc(out.join('\n\n'));
 }

@@ -76,6 +76,13 @@ describe('document upload: fields, duplicates and refusals', () => {
     expect((await upload([text('b.txt', 'x')], { query: '?duplicate=yes' })).status).toBe(422);
   });
 
+  it('takes fields of the full allowance with a file in the same chunk (inject sends the body whole): the form budget counts only what comes before the file', async () => {
+    const tags = Array.from({ length: 50 }, (_, i) => `${'t'.repeat(97)}-${i}`);
+    const res = await upload([{ name: 'title', value: 'é'.repeat(500) }, ...tags.map((value) => ({ name: 'tags', value })), text('big.txt', Buffer.alloc(1024 * 1024, 'b'))]);
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(res.body?.tags).toEqual(tags);
+  });
+
   it('refuses bad fields with 422 naming the field, before anything reaches document-ingest', async () => {
     const file = text('a.txt', 'hello');
     const cases: [Part[], string][] = [

@@ -82,7 +82,9 @@ export function documentRoutes(deps: DocumentRouteDeps): FastifyPluginAsyncZod {
           summary:
             'Upload a document (multipart/form-data: title, tags, is_public, shared_with_roles, then file). The file streams to document-ingest as it arrives. ' +
             '202: a new document, queued for parse → chunk → embed → index (poll GET /api/v1/documents/{id}/status). 200: you already uploaded identical content (that document; ?duplicate=allow stores it again). ' +
-            '413 as soon as the file passes DOCUMENT_MAX_BYTES (the connection closes); 422 naming the field, or the type found when it is unsupported or disagrees with the extension; 429 when your uploads in flight reach DOCUMENT_UPLOADS_PER_USER.',
+            '413 as soon as the file passes DOCUMENT_MAX_BYTES (the connection closes); 422 naming the field as soon as it arrives (also past 8 KiB a field, 32 KiB of fields in all, 102 fields), ' +
+            'or the type found when it is unsupported or disagrees with the extension, or when the upload, its fields included, is not received within DOCUMENT_TRANSFER_TIMEOUT_S; ' +
+            '429 when your uploads in flight, counted from their first byte, reach DOCUMENT_UPLOADS_PER_USER.',
           consumes: ['multipart/form-data'],
           body: uploadForm,
           querystring: uploadQuery,

@@ -3,12 +3,13 @@ import { AppError } from '@csda/errors';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { DocumentIngestService, UploadDocumentRequestSchema, UploadDocumentResponse } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
 import type { FastifyRequest } from 'fastify';
-import { multipartError, readUploadForm } from './upload-form.ts';
+import type { MultipartFile } from '@fastify/multipart';
+import { multipartError, readUploadForm, type UploadForm } from './upload-form.ts';
 
 export interface UploadLimits {
   /** DOCUMENT_MAX_BYTES: a file passing it is refused while it streams (413). */
   readonly maxBytes: number;
-  /** DOCUMENT_TRANSFER_TIMEOUT_S: an upload not received by then is called off (422); also a download's deadline. */
+  /** DOCUMENT_TRANSFER_TIMEOUT_S: an upload (its form fields and file) not received by then is called off (422); also a download's deadline. */
   readonly timeoutMs: number;
   /** Uploads one user may stream through this gateway replica at once (429 beyond). */
   readonly perUser: number;
@@ -66,43 +67,71 @@ const CANCEL_GRACE_MS = 10_000;
  * stream, and with it the client's socket, pauses when document-ingest does).
  * Passing `maxBytes` answers 413 at once; that and anything else that ends
  * the upload early (a part after the file, the client leaving) calls the
- * RPC off (CANCEL_MARKER), so nothing half-read is ever stored.
+ * RPC off (CANCEL_MARKER), so nothing half-read is ever stored. The
+ * per-user slot and the transfer deadline hold from before the form is
+ * read; a refusal while it is read answers before any RPC starts.
  */
 export async function streamUpload(
   request: FastifyRequest,
   deps: { documents: Client<typeof DocumentIngestService>; limits: UploadLimits; slots: UploadSlots; callOptions: (r: FastifyRequest) => Promise<CallOptions> },
   allowDuplicate: boolean,
 ): Promise<UploadDocumentResponse> {
-  const { maxBytes } = deps.limits;
-  const form = await readUploadForm(request);
+  const { maxBytes, timeoutMs } = deps.limits;
+  // The slot and the deadline cover the whole body from its first byte: a client trickling its form fields holds a slot of its own, and not for long.
   const release = deps.slots.acquire(request.principal!.id);
-  const { file } = form.part;
   const controller = new AbortController();
+  let file: MultipartFile['file'] | undefined;
   let refusal: unknown;
   let reject!: (err: unknown) => void;
   const refused = new Promise<never>((_, r) => (reject = r));
+  refused.catch(() => undefined);
   const refuse = (err: unknown) => {
     if (refusal !== undefined) return;
     refusal = err;
     reject(err);
     setTimeout(() => controller.abort(err), CANCEL_GRACE_MS).unref();
   };
-  // Every way the upload ends early goes through the file stream, so the generator below sends the marker.
+  // Once the file has begun, every way the upload ends early goes through its stream, so the generator below sends the marker.
   const stop = (err: AppError) => {
     refuse(err);
-    file.destroy(err);
+    file?.destroy(err);
   };
-  file.once('limit', () => stop(uploadTooLarge(maxBytes)));
   const onClose = () => {
-    if (!request.raw.complete) stop(new AppError('VALIDATION_ERROR', 'The client closed the upload before it ended', { details: { body: 'incomplete' } }));
+    // (`complete` is Node's; inject's requests only end.)
+    const raw = request.raw as { complete?: boolean; readableEnded: boolean };
+    if (!(raw.complete ?? raw.readableEnded)) stop(new AppError('VALIDATION_ERROR', 'The client closed the upload before it ended', { details: { body: 'incomplete' } }));
   };
   request.raw.once('close', onClose);
   // Our own deadline, not the RPC's: a deadline that cancels the RPC is a cancel like any other (see CANCEL_MARKER).
-  const seconds = Math.round(deps.limits.timeoutMs / 1_000);
-  const deadline = setTimeout(
-    () => stop(new AppError('VALIDATION_ERROR', `The upload did not finish within ${seconds} s`, { details: { file: `not received within ${seconds} s (DOCUMENT_TRANSFER_TIMEOUT_S)` } })),
-    deps.limits.timeoutMs,
-  );
+  const seconds = Math.round(timeoutMs / 1_000);
+  const deadline = setTimeout(() => {
+    const [field, what] = file ? ['file', 'not received'] : ['form', 'fields not received'];
+    stop(new AppError('VALIDATION_ERROR', `The upload did not finish within ${seconds} s`, { details: { [field]: `${what} within ${seconds} s (DOCUMENT_TRANSFER_TIMEOUT_S)` } }));
+  }, timeoutMs);
+  const settle = () => {
+    clearTimeout(deadline);
+    request.raw.off('close', onClose);
+    release();
+  };
+
+  let form: UploadForm;
+  try {
+    const reading = readUploadForm(request);
+    // Refused while the form is read: the read ends (unhandled here) when the answer closes the connection.
+    reading.catch(() => undefined);
+    form = await Promise.race([reading, refused]);
+  } catch (err) {
+    settle();
+    throw refusal ?? err;
+  }
+  const stream = (file = form.part.file);
+  if (refusal !== undefined) {
+    // Refused in the same turn as the form was read: nothing was sent yet.
+    stream.destroy();
+    settle();
+    throw refusal;
+  }
+  stream.once('limit', () => stop(uploadTooLarge(maxBytes)));
 
   async function* messages(): AsyncGenerator<UploadMessage> {
     const { fields } = form;
@@ -113,7 +142,7 @@ export async function streamUpload(
       },
     };
     try {
-      for await (const chunk of file) yield { part: { case: 'chunk', value: chunk as Buffer } };
+      for await (const chunk of stream) yield { part: { case: 'chunk', value: chunk as Buffer } };
       await form.end();
       // Refused after the last byte (the deadline while the body's end was awaited): never end the stream normally.
       if (refusal !== undefined) throw refusal;
@@ -129,11 +158,9 @@ export async function streamUpload(
   // A refused upload is answered at once; its RPC ends on its own (with the marker's refusal) and only then frees the slot.
   void call
     .finally(() => {
-      clearTimeout(deadline);
-      request.raw.off('close', onClose);
-      release();
+      settle();
       // The service answered before the file ended (an unsupported type, say): stop reading it.
-      if (!file.readableEnded) file.destroy();
+      if (!stream.readableEnded) stream.destroy();
     })
     .catch(() => undefined);
   try {

@@ -30,13 +30,17 @@ export interface StreamedResponse {
   sentWhenAnswered: number;
   /** True when the client finished sending the whole body. */
   finished: boolean;
+  /** Resolves when the connection closes (the server closing it: the agent keeps connections alive). */
+  closed: Promise<void>;
 }
 
 /**
  * A real HTTP/1.1 client streaming one upload: the fields, then `fileBytes`
  * generated in `pieceBytes` pieces written as the socket drains (the
  * client's side of backpressure), then `after` parts. `beforePiece` runs
- * before each piece (pause, observe); the client stops sending as soon as a
+ * before each piece (pause, observe), `beforeField` between each field's
+ * head and its value (a client trickling its form: the field before has
+ * ended); the client stops sending as soon as a
  * response arrives, as curl and browsers do.
  */
 export function streamUpload(options: {
@@ -48,6 +52,7 @@ export function streamUpload(options: {
   pieceBytes?: number;
   after?: Part[];
   beforePiece?: (sent: number) => Promise<void> | void;
+  beforeField?: (index: number) => Promise<void> | void;
   /** Destroy the connection after this many file bytes (a client that goes away). */
   abortAfter?: number;
 }): Promise<StreamedResponse> {
@@ -58,6 +63,7 @@ export function streamUpload(options: {
     let answered = false;
     let finished = false;
     const req = httpRequest(options.url, { method: 'POST', headers: { authorization: `Bearer ${options.token}`, 'content-type': `multipart/form-data; boundary=${b}` } });
+    const closed = new Promise<void>((ok) => req.once('socket', (s) => s.once('close', () => ok())));
     req.on('response', (res) => {
       answered = true;
       const sentWhenAnswered = sent;
@@ -65,7 +71,7 @@ export function streamUpload(options: {
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString();
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? (JSON.parse(text) as StreamedResponse['body']) : undefined, sentWhenAnswered, finished });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? (JSON.parse(text) as StreamedResponse['body']) : undefined, sentWhenAnswered, finished, closed });
       });
     });
     req.on('error', (err) => {
@@ -74,14 +80,19 @@ export function streamUpload(options: {
     const write = (buf: Buffer) => new Promise<void>((ok) => (req.write(buf) ? ok() : req.once('drain', ok)));
     const fill = Buffer.alloc(piece, 'a');
     void (async () => {
-      for (const p of options.fields) await write(Buffer.concat([partHead(p, b), Buffer.from('value' in p ? p.value : p.content), Buffer.from('\r\n')]));
+      for (const [i, p] of options.fields.entries()) {
+        await write(partHead(p, b));
+        await options.beforeField?.(i);
+        if (answered) return;
+        await write(Buffer.concat([Buffer.from('value' in p ? p.value : p.content), Buffer.from('\r\n')]));
+      }
       await write(partHead({ name: 'file', filename: options.filename, content: Buffer.alloc(0), contentType: 'text/plain' }, b));
       while (sent < options.fileBytes && !answered) {
         await options.beforePiece?.(sent);
         if (answered) break;
         if (options.abortAfter !== undefined && sent >= options.abortAfter) {
           req.destroy();
-          resolve({ status: 0, headers: {}, body: undefined, sentWhenAnswered: sent, finished: false });
+          resolve({ status: 0, headers: {}, body: undefined, sentWhenAnswered: sent, finished: false, closed });
           return;
         }
         const n = Math.min(piece, options.fileBytes - sent);

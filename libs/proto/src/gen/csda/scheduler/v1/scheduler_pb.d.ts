@@ -61,6 +61,12 @@ export declare type ScheduleTarget = Message<"csda.scheduler.v1.ScheduleTarget">
      */
     value: RunToolTarget;
     case: "runTool";
+  } | {
+    /**
+     * @generated from field: csda.scheduler.v1.ReindexDocumentTarget reindex_document = 3;
+     */
+    value: ReindexDocumentTarget;
+    case: "reindexDocument";
   } | { case: undefined; value?: undefined };
 };
 
@@ -111,6 +117,25 @@ export declare type RunToolTarget = Message<"csda.scheduler.v1.RunToolTarget"> &
  * Use `create(RunToolTargetSchema)` to create a new message.
  */
 export declare const RunToolTargetSchema: GenMessage<RunToolTarget>;
+
+/**
+ * Reindexes a document (csda.ingest.v1 ReindexDocument) as the schedule's
+ * owner, who must own it; the run records the new version it queued.
+ *
+ * @generated from message csda.scheduler.v1.ReindexDocumentTarget
+ */
+export declare type ReindexDocumentTarget = Message<"csda.scheduler.v1.ReindexDocumentTarget"> & {
+  /**
+   * @generated from field: string document_id = 1;
+   */
+  documentId: string;
+};
+
+/**
+ * Describes the message csda.scheduler.v1.ReindexDocumentTarget.
+ * Use `create(ReindexDocumentTargetSchema)` to create a new message.
+ */
+export declare const ReindexDocumentTargetSchema: GenMessage<ReindexDocumentTarget>;
 
 /**
  * @generated from message csda.scheduler.v1.Schedule
@@ -365,7 +390,7 @@ export declare type ListSchedulesRequest = Message<"csda.scheduler.v1.ListSchedu
   enabled: string;
 
   /**
-   * "" = any target type, else e.g. "rotate_secret".
+   * "" = any target type, else "rotate_secret", "run_tool" or "reindex_document".
    *
    * @generated from field: string target_type = 4;
    */

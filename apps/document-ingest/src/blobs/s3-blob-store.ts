@@ -38,10 +38,16 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore & { cl
     kind: 's3',
     async put(k, source) {
       let size = 0;
+      let sourceError: { error: unknown } | undefined;
       const counted = async function* () {
-        for await (const piece of source) {
-          size += piece.byteLength;
-          yield piece;
+        try {
+          for await (const piece of source) {
+            size += piece.byteLength;
+            yield piece;
+          }
+        } catch (error) {
+          sourceError = { error };
+          throw error;
         }
       };
       const upload = new Upload({
@@ -51,7 +57,12 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore & { cl
         queueSize: 1,
         leavePartsOnError: false,
       });
-      await upload.done();
+      try {
+        await upload.done();
+      } catch (err) {
+        // The upload aborts itself; the caller wants the source's reason (a refused stream), not the abort's.
+        throw sourceError ? sourceError.error : err;
+      }
       return { sizeBytes: size };
     },
     async *read(k, opts = {}) {

@@ -5,7 +5,7 @@ import { configSchema } from './config.ts';
 const load = (env: Record<string, string>) => loadConfig(configSchema, env);
 
 describe('scheduler config', () => {
-  it('defaults: loops on, scan every 60 s, cleanup hourly, warnings at 14, 3 and 1 days, gateway RPC on 50050, tool-runner on 50052', () => {
+  it('defaults: loops on, scan every 60 s, cleanup hourly, warnings at 14, 3 and 1 days, gateway RPC on 50050, tool-runner on 50052, document-ingest on 50053', () => {
     const c = load({});
     expect(c).toMatchObject({
       SCHEDULER_LOOPS: true,
@@ -14,6 +14,7 @@ describe('scheduler config', () => {
       GATEWAY_URL: 'http://127.0.0.1:50050',
       VAULT_URL: 'http://127.0.0.1:50051',
       TOOL_RUNNER_URL: 'http://127.0.0.1:50052',
+      DOCUMENT_INGEST_URL: 'http://127.0.0.1:50053',
     });
     expect(c.SCHEDULER_EXPIRY_WARN_DAYS).toEqual([14, 3, 1]);
   });
@@ -34,6 +35,7 @@ describe('scheduler config', () => {
       ['SCHEDULER_SCAN_INTERVAL_S', '0'],
       ['GATEWAY_URL', 'ftp://gateway'],
       ['TOOL_RUNNER_URL', 'file:///tool-runner'],
+      ['DOCUMENT_INGEST_URL', 'javascript:alert(1)'],
     ] as const) {
       const err = (() => {
         try {

@@ -46,6 +46,8 @@ export const configSchema = z.object({
   GATEWAY_URL: serviceUrl(50050),
   /** The tool-runner's Connect endpoint (run_tool schedules). */
   TOOL_RUNNER_URL: serviceUrl(50052),
+  /** document-ingest's Connect endpoint (reindex_document schedules). */
+  DOCUMENT_INGEST_URL: serviceUrl(50053),
   /** Run the background loops (due-rotation scan, cleanup) in `serve`; off leaves them to the CronJobs. */
   SCHEDULER_LOOPS: flag(true),
   /** How often `serve` looks for due rotations. */

@@ -97,6 +97,7 @@ function startLoops(runtime: ServiceRuntime<Config>, pipeline: Pipeline): void {
     enqueueRotations: (jobs, em) => pipeline.queue.enqueueRotations(jobs, em),
     vault: clients.vault,
     toolRunner: clients.toolRunner,
+    documents: clients.documents,
     asUser: clients.asUser,
     gateway: clients.gateway,
     asScheduler: clients.asScheduler,
@@ -126,7 +127,7 @@ await runCli(
         routes: createRoutes(runtime, {
           jobs: pipeline.jobs,
           alerts: { em, revealSigningSecret, checkDestination: createDestinationCheck(runtime.config), audit },
-          schedules: { em, vault: clients.vault, toolRunner: clients.toolRunner, asUser: clients.asUser, audit },
+          schedules: { em, vault: clients.vault, toolRunner: clients.toolRunner, documents: clients.documents, asUser: clients.asUser, audit },
         }),
         opsServer: true,
         audit,

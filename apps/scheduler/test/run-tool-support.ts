@@ -61,6 +61,7 @@ export function firingOf(h: SchedulesHarness, gateway: ScheduleLoopDeps['gateway
     },
     vault: h.clients.vault,
     toolRunner: h.clients.toolRunner,
+    documents: h.clients.documents,
     asUser: h.clients.asUser,
     gateway,
     asScheduler: h.clients.asScheduler,

@@ -67,6 +67,7 @@ describe('scheduler: a schedule rotates a secret end to end', () => {
       enqueueRotations: (jobs, em) => pipeline.queue.enqueueRotations(jobs, em),
       vault: h.clients.vault,
       toolRunner: h.clients.toolRunner,
+      documents: h.clients.documents,
       asUser: h.clients.asUser,
       gateway: { getUsers: async () => create(GetUsersResponseSchema, { users: [create(UserStatusSchema, { id: alice.id, username: 'alice', isActive: true, roles: ['USER'], permissions: [...alice.permissions] })] }) },
       asScheduler: h.clients.asScheduler,

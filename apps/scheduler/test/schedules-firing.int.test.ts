@@ -75,6 +75,7 @@ describe('scheduler: firing user schedules', () => {
       enqueueRotations: (jobs, em) => queue.enqueueRotations(jobs, em),
       vault: h.clients.vault,
       toolRunner: h.clients.toolRunner,
+      documents: h.clients.documents,
       asUser: h.clients.asUser,
       gateway,
       asScheduler: h.clients.asScheduler,

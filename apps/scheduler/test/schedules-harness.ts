@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ConnectError, createClient, createRouterTransport, type Client, type Code } from '@connectrpc/connect';
 import { createInternalTokenSigner, parsePrivateKey, parseSigningKey, parseVerifyKeys, principalHeaders, SEEDED_ROLES, type Principal } from '@csda/auth';
 import { ErrorDetailSchema } from '@csda/proto/csda/common/v1/error_detail_pb.js';
+import { DocumentIngestService } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
 import { SchedulerService } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
 import { ToolRunnerService } from '@csda/proto/csda/tools/v1/tools_pb.js';
 import type { Secret } from '@csda/proto/csda/vault/v1/vault_pb.js';
@@ -32,6 +33,8 @@ export const user = (name: string, role = 'USER', permissions = perms(role)): Pr
 
 const SCHEDULES_MIGRATION = 'Migration20261203020000-schedules';
 
+type Audience = 'scheduler' | 'vault' | 'tool-runner' | 'document-ingest';
+
 /** The service's migrations, with this piece's own until the integrator lists it in migrations/index.ts. */
 export const migrations = serviceMigrations.some((m) => m.name === SCHEDULES_MIGRATION)
   ? serviceMigrations
@@ -58,11 +61,13 @@ export interface SchedulesHarness {
   readonly vault: Client<typeof VaultService>;
   /** A real tool-runner process (option `toolRunnerEnv`); absent otherwise (the scheduler's TOOL_RUNNER_URL then points nowhere). */
   readonly toolRunner?: Client<typeof ToolRunnerService>;
+  /** A real document-ingest process (option `documentIngestEnv`); absent otherwise (DOCUMENT_INGEST_URL then points nowhere). */
+  readonly documents?: Client<typeof DocumentIngestService>;
   readonly clock: ReturnType<typeof fakeClock>;
   /** SchedulerService's schedule RPCs over an in-memory Connect transport, with the real auth and error interceptors. */
   readonly scheduler: Client<typeof SchedulerService>;
   /** Call options for `principal` as the gateway signs them for `audience`. */
-  as(principal: Principal, audience?: 'scheduler' | 'vault' | 'tool-runner'): Promise<{ headers: Record<string, string> }>;
+  as(principal: Principal, audience?: Audience): Promise<{ headers: Record<string, string> }>;
   /** A secret of `owner` in the vault, rotating with `strategy` (default random). */
   createSecret(owner: Principal, name: string, strategy?: string): Promise<Secret>;
   sql<R extends Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
@@ -72,11 +77,12 @@ export interface SchedulesHarness {
 /**
  * A scheduler database migrated to the current schema, a real vault process
  * (its own NATS namespace), with `toolRunnerEnv` a real tool-runner process
- * too (same database and namespace, that extra environment), the scheduler's
+ * too (same database and namespace, that extra environment), likewise with
+ * `documentIngestEnv` a real document-ingest process, the scheduler's
  * real identity and clients, and the schedule RPCs served through the
  * production interceptors.
  */
-export async function openSchedulesHarness(clockStart: string, options: { vaultNamespace?: string; toolRunnerEnv?: Record<string, string> } = {}): Promise<SchedulesHarness> {
+export async function openSchedulesHarness(clockStart: string, options: { vaultNamespace?: string; toolRunnerEnv?: Record<string, string>; documentIngestEnv?: Record<string, string> } = {}): Promise<SchedulesHarness> {
   const keys = generateTestKeys();
   // Its own namespace by default, so the vault's rotation workers never see the jobs a test publishes.
   const vaultNamespace = options.vaultNamespace ?? testNamespace();
@@ -107,20 +113,28 @@ export async function openSchedulesHarness(clockStart: string, options: { vaultN
   }
   // Nothing listens on port 9: without a tool-runner, run_tool targets meet an unavailable service.
   const toolRunnerUrl = toolRunnerService ? `http://127.0.0.1:${toolRunnerService.rpcPort}` : 'http://127.0.0.1:9';
+  let ingestService: Awaited<ReturnType<typeof startService>> | undefined;
+  if (options.documentIngestEnv) {
+    const env = { ...keys.envFor('document-ingest'), DATABASE_URL: db.url, NATS_NAMESPACE: vaultNamespace, NATS_URL: natsUrl(), NODE_ENV: 'production', LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...options.documentIngestEnv };
+    const ingestMigrated = await runCommand('document-ingest', 'migrate', env);
+    expect(ingestMigrated.code, ingestMigrated.stderr + ingestMigrated.stdout).toBe(0);
+    ingestService = await startService('document-ingest', env);
+  }
+  const documentIngestUrl = ingestService ? `http://127.0.0.1:${ingestService.rpcPort}` : 'http://127.0.0.1:9';
 
   const identity = await loadInternalIdentity(
     'scheduler',
     { INTERNAL_VERIFY_KEYS: parseVerifyKeys(keys.env.INTERNAL_VERIFY_KEYS), INTERNAL_SIGNING_KEY: parsePrivateKey(keys.signingKeys.scheduler!), NODE_ENV: 'production', CSDA_DATA_DIR: '/nonexistent' },
     () => undefined,
   );
-  const clients = createClients({ identity, metrics: createMetrics('scheduler') }, { VAULT_URL: vaultUrl, GATEWAY_URL: 'http://127.0.0.1:9', TOOL_RUNNER_URL: toolRunnerUrl });
+  const clients = createClients({ identity, metrics: createMetrics('scheduler') }, { VAULT_URL: vaultUrl, GATEWAY_URL: 'http://127.0.0.1:9', TOOL_RUNNER_URL: toolRunnerUrl, DOCUMENT_INGEST_URL: documentIngestUrl });
   const gateway = createInternalTokenSigner({ key: parseSigningKey('gateway', keys.signingKeys.gateway!) });
-  const as = async (principal: Principal, audience: 'scheduler' | 'vault' | 'tool-runner' = 'scheduler') => ({ headers: principalHeaders(await gateway.sign(principal, audience)) });
+  const as = async (principal: Principal, audience: Audience = 'scheduler') => ({ headers: principalHeaders(await gateway.sign(principal, audience)) });
   const clock = fakeClock(clockStart);
 
   const transport = createRouterTransport(
     (router) => {
-      router.service(SchedulerService, createSchedulesRpc({ em: () => orm.em.fork() as EntityManager, vault: clients.vault, toolRunner: clients.toolRunner, asUser: clients.asUser, clock: clock.now }));
+      router.service(SchedulerService, createSchedulesRpc({ em: () => orm.em.fork() as EntityManager, vault: clients.vault, toolRunner: clients.toolRunner, documents: clients.documents, asUser: clients.asUser, clock: clock.now }));
     },
     { router: { interceptors: [serverInterceptor(logger, false), internalAuthInterceptor(identity)] } },
   );
@@ -132,9 +146,10 @@ export async function openSchedulesHarness(clockStart: string, options: { vaultN
     openOrm,
     orm,
     clients,
-    schedulerEnv: { ...keys.envFor('scheduler'), DATABASE_URL: db.url, NATS_URL: natsUrl(), VAULT_URL: vaultUrl, GATEWAY_URL: 'http://127.0.0.1:9', TOOL_RUNNER_URL: toolRunnerUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn' },
+    schedulerEnv: { ...keys.envFor('scheduler'), DATABASE_URL: db.url, NATS_URL: natsUrl(), VAULT_URL: vaultUrl, GATEWAY_URL: 'http://127.0.0.1:9', TOOL_RUNNER_URL: toolRunnerUrl, DOCUMENT_INGEST_URL: documentIngestUrl, NODE_ENV: 'production', LOG_LEVEL: 'warn' },
     vault,
     toolRunner: toolRunnerService ? createServiceClient(ToolRunnerService, toolRunnerUrl) : undefined,
+    documents: ingestService ? createServiceClient(DocumentIngestService, documentIngestUrl) : undefined,
     clock,
     scheduler: createClient(SchedulerService, transport),
     as,
@@ -146,6 +161,7 @@ export async function openSchedulesHarness(clockStart: string, options: { vaultN
     async close() {
       for (const o of orms) await o.close(true);
       await toolRunnerService?.stop();
+      await ingestService?.stop();
       await vaultService.stop();
       await db.drop();
       if (!options.vaultNamespace) await deleteNamespace(vaultNamespace);

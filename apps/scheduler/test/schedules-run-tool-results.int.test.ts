@@ -84,7 +84,7 @@ describe('scheduler: a run_tool run ends with its execution', () => {
 
   it('firing one slot again (a retry after a lost commit) gets the same execution back', async () => {
     const tool = await pythonTool(h, alice, 'once', 'print(2)');
-    const deps = { toolRunner: h.clients.toolRunner, asUser: h.clients.asUser, vault: h.clients.vault, enqueueRotations: async () => undefined };
+    const deps = { toolRunner: h.clients.toolRunner, documents: h.clients.documents, asUser: h.clients.asUser, vault: h.clients.vault, enqueueRotations: async () => undefined };
     const owner = { id: alice.id, name: alice.name, roles: alice.roles, permissions: alice.permissions };
     const scheduleId = randomUUID();
     const scheduledFor = new Date('2030-04-03T09:10:00Z');

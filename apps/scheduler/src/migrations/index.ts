@@ -5,6 +5,7 @@ import { Migration20261203010000Alerts } from './Migration20261203010000-alerts.
 import { Migration20261203020000Schedules } from './Migration20261203020000-schedules.ts';
 import { Migration20261203030000Outbox } from './Migration20261203030000-outbox.ts';
 import { Migration20261205000000RunToolTarget } from './Migration20261205000000-run-tool-target.ts';
+import { Migration20261210000000ReindexDocumentTarget } from './Migration20261210000000-reindex-document-target.ts';
 
 /** Every migration of schema `scheduler`, oldest first. */
 export const migrations: MigrationObject[] = [
@@ -14,4 +15,5 @@ export const migrations: MigrationObject[] = [
   { name: 'Migration20261203020000-schedules', class: Migration20261203020000Schedules },
   { name: 'Migration20261203030000-outbox', class: Migration20261203030000Outbox },
   { name: 'Migration20261205000000-run-tool-target', class: Migration20261205000000RunToolTarget },
+  { name: 'Migration20261210000000-reindex-document-target', class: Migration20261210000000ReindexDocumentTarget },
 ];

@@ -171,7 +171,7 @@ export function createScheduleFiring(deps: ScheduleLoopDeps) {
         outcome = { status: 'failed', detail: retryOrGiveUp(err, 'could not start') };
       }
       if (outcome.status === 'queued') {
-        await tx.completeRun(runId, { status: 'queued', jobId: outcome.jobId, detail, at: now });
+        await tx.completeRun(runId, { status: 'queued', jobId: outcome.jobId, detail: [detail, outcome.detail].filter(Boolean).join('; '), at: now });
         return finish('queued', 'fired');
       }
       await tx.completeRun(runId, { status: 'failed', detail: outcome.detail, at: now });

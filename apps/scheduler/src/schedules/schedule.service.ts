@@ -11,7 +11,7 @@ import type { ScheduleTarget } from '@csda/proto/csda/scheduler/v1/scheduler_pb.
 export interface ScheduleServiceDeps {
   /** A repository on a fresh EntityManager fork (one per call). */
   readonly repository: () => ScheduleRepository;
-  readonly targets: Pick<TargetDeps, 'vault' | 'toolRunner' | 'asUser'>;
+  readonly targets: Pick<TargetDeps, 'vault' | 'toolRunner' | 'documents' | 'asUser'>;
   /** Schedule creations, changes and deletions are recorded here (the scheduler's audit outbox). */
   readonly audit?: Pick<AuditOutbox, 'record'>;
   readonly clock?: () => Date;

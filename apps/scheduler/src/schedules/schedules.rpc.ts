@@ -46,9 +46,10 @@ export function runToProto(r: RunRecord): ScheduleRun {
 export interface SchedulesRpcDeps {
   /** A fresh EntityManager per call (e.g. `() => runtime.orm.em.fork()`). */
   readonly em: () => EntityManager;
-  /** The vault and tool-runner clients and acting-for call options (clients.ts), to check a target as its owner. */
+  /** The vault, tool-runner and document-ingest clients and acting-for call options (clients.ts), to check a target as its owner. */
   readonly vault: TargetDeps['vault'];
   readonly toolRunner: TargetDeps['toolRunner'];
+  readonly documents: TargetDeps['documents'];
   readonly asUser: TargetDeps['asUser'];
   readonly audit?: ScheduleServiceDeps['audit'];
   readonly clock?: () => Date;
@@ -60,7 +61,7 @@ export function createSchedulesRpc(
 ): Pick<ServiceImpl<typeof SchedulerService>, 'createSchedule' | 'listSchedules' | 'getSchedule' | 'updateSchedule' | 'deleteSchedule' | 'listScheduleRuns'> {
   const service = createScheduleService({
     repository: () => createScheduleRepository(deps.em()),
-    targets: { vault: deps.vault, toolRunner: deps.toolRunner, asUser: deps.asUser },
+    targets: { vault: deps.vault, toolRunner: deps.toolRunner, documents: deps.documents, asUser: deps.asUser },
     audit: deps.audit,
     clock: deps.clock,
   });

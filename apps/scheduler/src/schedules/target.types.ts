@@ -1,5 +1,6 @@
 import type { CallOptions, Client } from '@connectrpc/connect';
 import type { OnBehalfOf, Permission } from '@csda/auth';
+import type { DocumentIngestService } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
 import type { ScheduleTarget } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
 import type { ToolRunnerService } from '@csda/proto/csda/tools/v1/tools_pb.js';
 import type { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
@@ -27,12 +28,13 @@ export interface RotationJob {
 }
 
 /** The services a target reaches, acting for the schedule's owner. */
-export type TargetAudience = 'vault' | 'tool-runner';
+export type TargetAudience = 'vault' | 'tool-runner' | 'document-ingest';
 
 /** What targets need from the rest of the scheduler: narrow on purpose. */
 export interface TargetDeps {
   readonly vault: Pick<Client<typeof VaultService>, 'getSecret'>;
   readonly toolRunner: Pick<Client<typeof ToolRunnerService>, 'getTool' | 'executeTool' | 'getExecution'>;
+  readonly documents: Pick<Client<typeof DocumentIngestService>, 'getDocument' | 'reindexDocument' | 'getDocumentStatus'>;
   /** Call options for the scheduler acting for a user with exactly `grants` (clients.ts). */
   readonly asUser: (user: OnBehalfOf, grants: readonly (readonly [Permission, string])[], audience: TargetAudience) => Promise<CallOptions>;
   /** Records and publishes jobs in the caller's transaction (job-queue.ts enqueueRotations). */
@@ -62,9 +64,11 @@ export class TargetUnavailableError extends Error {
 /**
  * A run either started work or failed with a readable reason (never a secret
  * value). `jobId` names what it started: a job record of the scheduler
- * (rotate_secret) or another service's record (run_tool: the execution id).
+ * (rotate_secret) or another service's record (run_tool: the execution id;
+ * reindex_document: `<document id>:v<version>`), with what the run's detail
+ * should say about it, if anything.
  */
-export type FireOutcome = { readonly status: 'queued'; readonly jobId: string } | { readonly status: 'failed'; readonly detail: string };
+export type FireOutcome = { readonly status: 'queued'; readonly jobId: string; readonly detail?: string } | { readonly status: 'failed'; readonly detail: string };
 
 /** A case of the proto oneof, and the message it holds. */
 export type TargetCase = NonNullable<ScheduleTarget['kind']['case']>;

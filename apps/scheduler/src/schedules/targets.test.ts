@@ -15,8 +15,8 @@ const detailsOf = (fn: () => unknown) => {
 };
 
 describe('schedule targets', () => {
-  it('is a closed union: rotate_secret and run_tool', () => {
-    expect(TARGET_TYPES).toEqual(['rotate_secret', 'run_tool']);
+  it('is a closed union: rotate_secret, run_tool and reindex_document', () => {
+    expect(TARGET_TYPES).toEqual(['rotate_secret', 'run_tool', 'reindex_document']);
   });
 
   it('maps the proto oneof to stored data and back, normalizing the id', () => {
@@ -28,8 +28,8 @@ describe('schedule targets', () => {
   });
 
   it('names target when the oneof is missing or empty, target.secret_id when the id is not a UUID', () => {
-    expect(detailsOf(() => targetFromProto(undefined))).toEqual({ target: 'required: one of rotate_secret, run_tool' });
-    expect(detailsOf(() => targetFromProto(create(ScheduleTargetSchema, {})))).toEqual({ target: 'required: one of rotate_secret, run_tool' });
+    expect(detailsOf(() => targetFromProto(undefined))).toEqual({ target: 'required: one of rotate_secret, run_tool, reindex_document' });
+    expect(detailsOf(() => targetFromProto(create(ScheduleTargetSchema, {})))).toEqual({ target: 'required: one of rotate_secret, run_tool, reindex_document' });
     for (const secretId of ['', 'abc', '../../secrets', "x' or 1=1 --", `${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(13)}`]) {
       expect(detailsOf(() => targetFromProto(create(ScheduleTargetSchema, { kind: { case: 'rotateSecret', value: { secretId } } })))).toEqual({ 'target.secret_id': 'a secret id (UUID)' });
     }

@@ -1,5 +1,6 @@
 import { ValidationError } from '@csda/errors';
 import type { ScheduleTarget } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
+import { reindexDocument, type ReindexDocumentData } from './reindex-document.target.ts';
 import { rotateSecret, type RotateSecretData } from './rotate-secret.target.ts';
 import { runTool, type RunToolData } from './run-tool.target.ts';
 import type { FireContext, FireOutcome, Owner, TargetCase, TargetDefinition, TargetDeps } from './target.types.ts';
@@ -8,13 +9,14 @@ export { TargetUnavailableError, type FireContext, type FireOutcome, type Owner,
 
 /**
  * What a schedule runs: a closed union, defined here and nowhere else. A new
- * target (reindex_document) is one more entry in {@link TARGETS} (its
+ * target is one more entry in {@link TARGETS} (its
  * definition in its own `<name>.target.ts`) plus its case in the proto oneof
  * and the schedules table's CHECK (a migration).
  */
 interface TargetData {
   rotate_secret: RotateSecretData;
   run_tool: RunToolData;
+  reindex_document: ReindexDocumentData;
 }
 
 export type TargetType = keyof TargetData;
@@ -26,6 +28,7 @@ type DefinitionOf<D> = { [C in TargetCase]: TargetDefinition<D, C> }[TargetCase]
 const TARGETS: { readonly [K in TargetType]: DefinitionOf<TargetData[K]> } = {
   rotate_secret: rotateSecret,
   run_tool: runTool,
+  reindex_document: reindexDocument,
 };
 
 export const TARGET_TYPES = Object.keys(TARGETS) as TargetType[];

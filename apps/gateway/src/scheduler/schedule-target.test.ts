@@ -10,6 +10,7 @@ describe('schedule targets', () => {
     const samples = {
       rotate_secret: { type: 'rotate_secret', secret_id: secretId },
       run_tool: { type: 'run_tool', tool_id: secretId, input: { pattern: 'a+', n: 3, nested: { list: [1, 'x', null, false] } } },
+      reindex_document: { type: 'reindex_document', document_id: secretId },
     } as const;
     expect(Object.keys(samples).sort()).toEqual([...TARGET_TYPES].sort());
     for (const sample of Object.values(samples)) {
@@ -36,6 +37,10 @@ describe('schedule targets', () => {
       { type: 'rotate_secret', tool_id: secretId },
       { type: 'run_tool', secret_id: secretId },
       { type: 'run_tool', tool_id: secretId, input: {}, wait: true },
+      { type: 'reindex_document' },
+      { type: 'reindex_document', document_id: 'doc-1' },
+      { type: 'reindex_document', document_id: secretId, version: 2 },
+      { type: 'reindex_document', tool_id: secretId },
       { secret_id: secretId },
       'rotate_secret',
     ];

@@ -8,8 +8,9 @@ export const RUN_TOOL_INPUT_MAX_BYTES = 64 * 1024;
 
 /**
  * What a schedule runs, in REST: `{"type": "rotate_secret", "secret_id": "…"}`
- * or `{"type": "run_tool", "tool_id": "…", "input": {…}}`.
- * A closed union: an issue that adds a target (reindex_document)
+ * or `{"type": "run_tool", "tool_id": "…", "input": {…}}`
+ * or `{"type": "reindex_document", "document_id": "…"}`.
+ * A closed union: an issue that adds a target
  * adds its variant to `targetSchema` and one case to each function below,
  * and the proto oneof beside it. Nothing else in the gateway names targets.
  */
@@ -34,12 +35,23 @@ const runTool = z
       "(timed out and cancelled count as failed); a retried slot never starts a second execution. A refusal (tool gone, input invalid, your running limit) is the run's detail",
   });
 
-export const targetSchema = z.discriminatedUnion('type', [rotateSecret, runTool]).meta({ id: 'ScheduleTarget' });
+const reindexDocument = z
+  .object({ type: z.literal('reindex_document'), document_id: z.uuid() })
+  .strict()
+  .meta({
+    id: 'ReindexDocumentTarget',
+    description:
+      'Reindex this document from its stored original as a new version, as you (documents:write and documents:read; only a document you own). ' +
+      "Each run's job_id is `<document_id>:v<version>` and its detail names the version it queued; follow it with GET /api/v1/documents/{id}/status. " +
+      'With overlap_policy forbid a slot is skipped while that version is still in the pipeline. A refusal (document gone, no longer yours) is the run\'s detail',
+  });
+
+export const targetSchema = z.discriminatedUnion('type', [rotateSecret, runTool, reindexDocument]).meta({ id: 'ScheduleTarget' });
 
 export type TargetJson = z.infer<typeof targetSchema>;
 
 /** The target types, for the `target_type` list filter. */
-export const TARGET_TYPES = ['rotate_secret', 'run_tool'] as const satisfies readonly TargetJson['type'][];
+export const TARGET_TYPES = ['rotate_secret', 'run_tool', 'reindex_document'] as const satisfies readonly TargetJson['type'][];
 
 export function targetToProto(target: TargetJson): MessageInitShape<typeof ScheduleTargetSchema> {
   switch (target.type) {
@@ -47,6 +59,8 @@ export function targetToProto(target: TargetJson): MessageInitShape<typeof Sched
       return { kind: { case: 'rotateSecret', value: { secretId: target.secret_id } } };
     case 'run_tool':
       return { kind: { case: 'runTool', value: { toolId: target.tool_id, input: valueFromJson(target.input) } } };
+    case 'reindex_document':
+      return { kind: { case: 'reindexDocument', value: { documentId: target.document_id } } };
   }
 }
 
@@ -60,6 +74,8 @@ export function targetToJson(target: ScheduleTarget | undefined): TargetJson | n
       const input = valueToJson(target.kind.value.input);
       return { type: 'run_tool', tool_id: target.kind.value.toolId, input: input !== null && typeof input === 'object' && !Array.isArray(input) ? (input as JsonObject) : {} };
     }
+    case 'reindexDocument':
+      return { type: 'reindex_document', document_id: target.kind.value.documentId };
     default:
       return null;
   }

@@ -138,8 +138,9 @@ describe('Helm chart: deploy/helm/csda', () => {
     expect(gw.JWT_SECRET).toEqual({ secretKeyRef: { name: 'csda-gateway', key: 'jwt-secret' } });
     expect(gw.INTERNAL_SIGNING_KEY).toEqual({ secretKeyRef: { name: 'csda-internal-identity', key: 'signing-key-gateway' } });
     const scheduler = env(byKind(defaults, 'Deployment').find((d) => d.metadata.name === 'csda-scheduler').spec.template.spec.containers[0]);
-    expect(Object.keys(scheduler).filter((n) => n.endsWith('_URL') && !['NATS_URL', 'DATABASE_URL'].includes(n)).sort()).toEqual(['GATEWAY_URL', 'TOOL_RUNNER_URL', 'VAULT_URL']);
+    expect(Object.keys(scheduler).filter((n) => n.endsWith('_URL') && !['NATS_URL', 'DATABASE_URL'].includes(n)).sort()).toEqual(['DOCUMENT_INGEST_URL', 'GATEWAY_URL', 'TOOL_RUNNER_URL', 'VAULT_URL']);
     expect(scheduler.TOOL_RUNNER_URL).toMatch(/^http:\/\/csda-tool-runner:\d+$/);
+    expect(scheduler.DOCUMENT_INGEST_URL).toMatch(/^http:\/\/csda-document-ingest:\d+$/);
     expect(gw.INTERNAL_VERIFY_KEYS).toEqual({ secretKeyRef: { name: 'csda-internal-identity', key: 'verify-keys' } });
     const vault = env(byKind(ci, 'Deployment').find((d) => d.metadata.name === 'csda-vault').spec.template.spec.containers[0]);
     expect(vault.VAULT_KEYRING).toEqual({ secretKeyRef: { name: 'ci-vault', key: 'keyring' } });
@@ -231,14 +232,15 @@ describe('Helm chart: deploy/helm/csda', () => {
     expect(policies['csda-allow-gateway-ingress'].ingress[0].ports[0].port).toBe(8080);
     const callers = (svc: string) => policies[`csda-${svc}`].ingress[0].from[0].podSelector.matchExpressions[0].values;
     expect(callers('vault').sort()).toEqual(['gateway', 'scheduler', 'tool-runner']);
-    // The scheduler runs run_tool schedules in the tool-runner.
+    // The scheduler runs run_tool schedules in the tool-runner and reindex_document schedules in document-ingest.
     expect(callers('tool-runner').sort()).toEqual(['gateway', 'scheduler']);
-    for (const svc of ['document-ingest', 'search', 'scheduler']) expect(callers(svc)).toEqual(['gateway']);
+    expect(callers('document-ingest').sort()).toEqual(['gateway', 'scheduler']);
+    for (const svc of ['search', 'scheduler']) expect(callers(svc)).toEqual(['gateway']);
     // Only the scheduler calls the gateway's RPC port (owners of schedules, session purge).
     expect(callers('gateway')).toEqual(['scheduler']);
     expect(policies['csda-gateway'].ingress[0].ports).toEqual([{ protocol: 'TCP', port: 50051 }]);
     expect(policies['csda-gateway'].egress[0].to[0].podSelector.matchExpressions[0].values).toHaveLength(5);
-    expect(policies['csda-scheduler'].egress[0].to[0].podSelector.matchExpressions[0].values.sort()).toEqual(['gateway', 'tool-runner', 'vault']);
+    expect(policies['csda-scheduler'].egress[0].to[0].podSelector.matchExpressions[0].values.sort()).toEqual(['document-ingest', 'gateway', 'tool-runner', 'vault']);
     // Webhook rotation and alert webhooks: public HTTPS only, never the cluster's private ranges.
     for (const svc of ['vault', 'scheduler']) {
       const web = policies[`csda-${svc}`].egress.find((r: { ports: { port: number }[] }) => r.ports.some((p) => p.port === 443));

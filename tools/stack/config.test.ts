@@ -81,10 +81,14 @@ describe('buildStack', () => {
     expect(byName('vault').env.VAULT_URL).toBeUndefined();
   });
 
-  it('wires the scheduler to the vault, the tool-runner (run_tool schedules) and the gateway RPC port only', () => {
+  it('wires the scheduler to the vault, the tool-runner (run_tool schedules), document-ingest (reindex_document schedules) and the gateway RPC port only', () => {
     const scheduler = byName('scheduler');
-    expect(scheduler.env).toMatchObject({ VAULT_URL: 'http://127.0.0.1:50051', TOOL_RUNNER_URL: 'http://127.0.0.1:50052', GATEWAY_URL: 'http://127.0.0.1:50050' });
-    expect(scheduler.env.DOCUMENT_INGEST_URL).toBeUndefined();
+    expect(scheduler.env).toMatchObject({
+      VAULT_URL: 'http://127.0.0.1:50051',
+      TOOL_RUNNER_URL: 'http://127.0.0.1:50052',
+      DOCUMENT_INGEST_URL: 'http://127.0.0.1:50053',
+      GATEWAY_URL: 'http://127.0.0.1:50050',
+    });
     expect(scheduler.env.SEARCH_URL).toBeUndefined();
     expect(byName('gateway').env.GATEWAY_URL).toBeUndefined();
   });

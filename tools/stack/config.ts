@@ -25,7 +25,7 @@ export const SERVICES: readonly ServiceDef[] = [
   { name: 'tool-runner', envPrefix: 'TOOL_RUNNER', rpcPort: 50052, opsPort: 9092, urlVar: 'TOOL_RUNNER_URL', calls: ['vault'] },
   { name: 'document-ingest', envPrefix: 'DOCUMENT_INGEST', rpcPort: 50053, opsPort: 9093, urlVar: 'DOCUMENT_INGEST_URL', calls: [] },
   { name: 'search', envPrefix: 'SEARCH', rpcPort: 50054, opsPort: 9094, urlVar: 'SEARCH_URL', calls: [] },
-  { name: 'scheduler', envPrefix: 'SCHEDULER', rpcPort: 50055, opsPort: 9095, urlVar: 'SCHEDULER_URL', calls: ['vault', 'tool-runner', 'gateway'] },
+  { name: 'scheduler', envPrefix: 'SCHEDULER', rpcPort: 50055, opsPort: 9095, urlVar: 'SCHEDULER_URL', calls: ['vault', 'tool-runner', 'document-ingest', 'gateway'] },
   { name: 'gateway', envPrefix: 'GATEWAY', rpcPort: 50050, opsPort: null, urlVar: 'GATEWAY_URL', calls: ['vault', 'tool-runner', 'document-ingest', 'search', 'scheduler'] },
 ];
 

@@ -111,10 +111,11 @@ export const reindexDocument: TargetDefinition<ReindexDocumentData, 'reindexDocu
     // An owner who may no longer read the document has nothing running that the overlap policy should wait for; fire records why.
     if (!job || permissionProblem(owner)) return undefined;
     try {
-      const { status } = await deps.documents.getDocumentStatus({ id: data.document_id }, await asOwner(deps, owner, data.document_id, ['documents:read']));
+      // The run's document: the target may have been changed to another since.
+      const { status } = await deps.documents.getDocumentStatus({ id: job.documentId }, await asOwner(deps, owner, job.documentId, ['documents:read']));
       // A later version (a reindex by hand) replaced the run's: that one is not this schedule's work.
       if (!status || status.version !== job.version || FINISHED_STATUSES.has(status.status)) return undefined;
-      return `document ${data.document_id} version ${job.version} is ${status.status}`;
+      return `document ${job.documentId} version ${job.version} is ${status.status}`;
     } catch (err) {
       // Gone, or no longer the owner's: nothing of theirs is running. Anything else: classify throws.
       classify(err);

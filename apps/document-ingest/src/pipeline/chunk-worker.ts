@@ -1,10 +1,12 @@
-// Runs chunkDocument for one version off the service's main thread (see chunk-in-worker.ts).
-import { parentPort, workerData } from 'node:worker_threads';
+// A long-lived worker for chunkDocument (see chunk-pool.ts): loading the
+// tokenizer takes about a second, so one worker serves many documents.
+import { parentPort } from 'node:worker_threads';
 import { chunkDocument, type ChunkOptions, type ParsedDocument } from '@csda/documents';
 
-const { doc, options } = workerData as { doc: ParsedDocument; options: ChunkOptions };
-try {
-  parentPort!.postMessage({ ok: true, chunks: chunkDocument(doc, options) });
-} catch (err) {
-  parentPort!.postMessage({ ok: false, message: err instanceof Error ? err.message : String(err) });
-}
+parentPort!.on('message', ({ id, doc, options }: { id: number; doc: ParsedDocument; options: ChunkOptions }) => {
+  try {
+    parentPort!.postMessage({ id, ok: true, chunks: chunkDocument(doc, options) });
+  } catch (err) {
+    parentPort!.postMessage({ id, ok: false, message: err instanceof Error ? err.message : String(err) });
+  }
+});

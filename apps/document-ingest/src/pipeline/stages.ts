@@ -11,7 +11,7 @@ import { IndexChunksBatchSchema } from '@csda/proto/csda/search/v1/index_pb.js';
 import { outboxMessage, type OutboxMessage, type Subjects } from '@csda/service-kit';
 import type { BlobStore, BlobStoreKind } from '../blobs/blob-store.ts';
 import type { Stage } from '../documents/document.types.ts';
-import { chunkInWorker } from './chunk-in-worker.ts';
+import type { ChunkPool } from './chunk-pool.ts';
 import { DocumentFailure } from './failures.ts';
 import { MAX_BATCH_BYTES, batchMessage, chunkFieldBytes, headerBytes, indexChunk, planBatches, type VersionHeader } from './index-batches.ts';
 import { stageJob } from './messages.ts';
@@ -30,6 +30,7 @@ export interface StageDeps {
   readonly repo: PipelineRepository;
   readonly blobs: (kind: BlobStoreKind) => BlobStore;
   readonly embedder: Pick<EmbeddingProvider, 'model' | 'dimensions' | 'embed'>;
+  readonly chunker: Pick<ChunkPool, 'chunk'>;
   readonly subjects: Subjects;
   readonly limits: StageLimits;
   /** Asks the outbox relay to publish now (after a commit that enqueued). */
@@ -97,7 +98,7 @@ export function createStages(deps: StageDeps) {
   async function chunk(ctx: StageContext, signal: AbortSignal): Promise<void> {
     const { blocks, pages } = await repo.parsedBlocks(ctx.documentId, ctx.version);
     const doc = { format: ctx.format, blocks, warnings: [], ...(pages > 0 ? { pages } : {}) };
-    const made = await chunkInWorker(doc, { documentId: ctx.documentId, version: ctx.version }, { memoryMb: limits.parseMemoryMb, timeoutMs: limits.parseTimeoutMs, signal });
+    const made = await deps.chunker.chunk(doc, { documentId: ctx.documentId, version: ctx.version }, signal);
     const chunks = made
       .map((c) => ({ ...c, text: noNul(c.text).trim(), headingPath: c.headingPath.map(noNul) }))
       .filter((c) => c.text !== '');

@@ -3,6 +3,7 @@ import { ensureConsumer, startConsumer, type Nats, type ServiceRuntime } from '@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { BlobStore, BlobStoreKind } from '../blobs/blob-store.ts';
 import type { Config } from '../config.ts';
+import { createChunkPool } from './chunk-pool.ts';
 import { createPipelineRepository } from './pipeline.repository.ts';
 import { createSearchEventsHandler, searchEventsSpec } from './search-events.consumer.ts';
 import { consumerConfig, createStageHandler, documentJobsSpec } from './stage-jobs.consumer.ts';
@@ -35,10 +36,13 @@ export async function startPipeline(runtime: ServiceRuntime<Config>, deps: Pipel
   const repo = createPipelineRepository(() => runtime.orm.em.fork() as EntityManager);
   const ackWaitMs = cfg.DOCUMENT_ACK_WAIT_S * 1_000;
   await ensurePipelineConsumers(nats, cfg);
+  const chunker = createChunkPool({ size: cfg.DOCUMENT_CONCURRENCY, memoryMb: cfg.DOCUMENT_PARSE_MEMORY_MB, timeoutMs: cfg.DOCUMENT_PARSE_TIMEOUT_S * 1_000 });
+  lifecycle.defer('chunk workers', () => chunker.close());
   const stages = createStages({
     repo,
     blobs: deps.blobs,
     embedder: deps.embedder,
+    chunker,
     subjects: nats.subjects,
     kick: deps.kick,
     limits: {

@@ -95,14 +95,19 @@ export async function benchSearchQuality(): Promise<void> {
     process.stderr.write('\n');
 
     const signer = createInternalTokenSigner({ key: parseSigningKey('gateway', keys.signingKeys.gateway!) });
-    const token = await signer.sign({ kind: 'user', id: OWNER, name: 'bench', roles: [], permissions: ['search:query'] }, 'search');
+    // Internal tokens are short-lived and the train sweep runs for minutes: a fresh one every 20 s.
+    let minted = { token: '', at: 0 };
+    const token = async () => {
+      if (Date.now() - minted.at > 20_000) minted = { token: await signer.sign({ kind: 'user', id: OWNER, name: 'bench', roles: [], permissions: ['search:query'] }, 'search'), at: Date.now() };
+      return minted.token;
+    };
     const clients = { budgeted: createServiceClient(SearchService, `http://127.0.0.1:${service.rpcPort}`), exact: createServiceClient(SearchService, `http://127.0.0.1:${exact.rpcPort}`) };
     const run = async (queries: readonly IrQuery[], mode: string, weights?: { vector: number; keyword: number }, replica: keyof typeof clients = 'budgeted') => {
       const client = clients[replica];
       const runs = new Map<string, string[]>();
       const t0 = performance.now();
       for (const q of queries) {
-        const res = await client.search(create(SearchRequestSchema, { query: q.text.slice(0, 1_000), mode, topK: 100, weights }), { headers: principalHeaders(token) });
+        const res = await client.search(create(SearchRequestSchema, { query: q.text.slice(0, 1_000), mode, topK: 100, weights }), { headers: principalHeaders(await token()) });
         if (res.degraded) throw new Error(`hybrid degraded: ${res.degradedReason}`);
         runs.set(q.id, res.results.map((r) => sciFactId.get(r.documentId)!));
       }

@@ -10,7 +10,7 @@ let ingest: Ingest;
 const alice = user('alice');
 
 beforeAll(async () => {
-  h = await startHarness('ingest_failures', { DOCUMENT_PARSE_TIMEOUT_S: '3', DOCUMENT_MAX_ATTEMPTS: '3' });
+  h = await startHarness('ingest_failures', { DOCUMENT_PARSE_TIMEOUT_S: '5', DOCUMENT_MAX_ATTEMPTS: '3' });
   await h.startSearch();
   ingest = await h.start();
 }, 120_000);
@@ -47,7 +47,7 @@ describe('a file that cannot become text', () => {
     await ingest.client.getDocument({ id: document.id }, await h.as(alice));
     expect(Date.now() - started).toBeLessThan(1_000);
     const failed = await waitStatus(ingest, await h.as(alice), document.id, 'failed');
-    expect(failed.status).toMatchObject({ failedStage: 'chunk', error: 'chunking took longer than 3 s' });
+    expect(failed.status).toMatchObject({ failedStage: 'chunk', error: 'chunking took longer than 5 s' });
   });
 });
 

@@ -9,19 +9,20 @@ const never = new AbortController().signal;
 
 describe('chunk pool', () => {
   it('chunks off the main thread, reusing its worker, and stops a run that passes the time limit', async () => {
-    const pool = createChunkPool({ size: 1, memoryMb: 256, timeoutMs: 1_500 });
+    // The limit counts a fresh worker's tokenizer load too: generous, so a loaded machine does not trip it.
+    const pool = createChunkPool({ size: 1, memoryMb: 256, timeoutMs: 8_000 });
     try {
       const first = await pool.chunk(doc('Tides rise twice a day. The moon pulls the sea.'), { documentId: DOC, version: 1 }, never);
       expect(first.map((c) => c.text)).toEqual(['Tides rise twice a day. The moon pulls the sea.']);
       const started = performance.now();
       const again = await pool.chunk(doc('Second document.'), { documentId: DOC, version: 2 }, never);
       expect(again).toHaveLength(1);
-      expect(performance.now() - started).toBeLessThan(500); // the tokenizer stayed loaded
+      expect(performance.now() - started).toBeLessThan(1_000); // the tokenizer stayed loaded
       // The main thread keeps running while the worker grinds through a space-less run.
       let ticks = 0;
       const ticker = setInterval(() => (ticks += 1), 50);
       const slow = pool.chunk(doc('b'.repeat(256 * 1024)), { documentId: DOC, version: 3 }, never);
-      await expect(slow).rejects.toEqual(new DocumentFailure('chunking took longer than 1.5 s'));
+      await expect(slow).rejects.toEqual(new DocumentFailure('chunking took longer than 8 s'));
       clearInterval(ticker);
       expect(ticks).toBeGreaterThan(10);
       // A fresh worker replaced the stopped one.

@@ -137,14 +137,16 @@ export function createPipelineRepository(em: () => EntityManager) {
     /** Parse done: the blocks, page count and encoding are kept, and the chunk stage is queued. */
     async saveParsed(documentId: string, version: number, parsed: { blocks: Block[]; pages: number; encoding: string | null; warnings: string[] }, next: OutboxMessage): Promise<boolean> {
       return tx(async (r, e) => {
+        const extra = ', pages_parsed = ?, pages_total = ?, encoding = ?, warnings = ?::text[]';
+        const warnings = textArray(parsed.warnings.slice(0, 50).map((w) => w.slice(0, 500)));
+        // The transition first: a version superseded or failed meanwhile gets nothing written.
+        if (!(await advance(r, e, documentId, version, 'parse', 'chunk', next, extra, [parsed.pages, parsed.pages, parsed.encoding, warnings]))) return false;
         await r('delete from ingest.parsed_parts where document_id = ? and version = ?', [documentId, version]);
         for (let part = 0; part * BLOCKS_PER_PART < parsed.blocks.length; part++) {
           const blocks = parsed.blocks.slice(part * BLOCKS_PER_PART, (part + 1) * BLOCKS_PER_PART);
           await r('insert into ingest.parsed_parts (document_id, version, part, blocks) values (?, ?, ?, ?::jsonb)', [documentId, version, part, JSON.stringify(blocks)]);
         }
-        const extra = ', pages_parsed = ?, pages_total = ?, encoding = ?, warnings = ?::text[]';
-        const warnings = textArray(parsed.warnings.slice(0, 50).map((w) => w.slice(0, 500)));
-        return advance(r, e, documentId, version, 'parse', 'chunk', next, extra, [parsed.pages, parsed.pages, parsed.encoding, warnings]);
+        return true;
       });
     },
 
@@ -157,6 +159,7 @@ export function createPipelineRepository(em: () => EntityManager) {
     /** Chunk done: the chunks replace any earlier attempt's, the parsed blocks go, and the embed stage is queued. */
     async saveChunks(documentId: string, version: number, chunks: readonly Chunk[], next: OutboxMessage): Promise<boolean> {
       return tx(async (r, e) => {
+        if (!(await advance(r, e, documentId, version, 'chunk', 'embed', next, ', chunks_total = ?, chunks_embedded = 0', [chunks.length]))) return false;
         await r('delete from ingest.chunks where document_id = ? and version = ?', [documentId, version]);
         for (let i = 0; i < chunks.length; i += CHUNKS_PER_INSERT) {
           const part = chunks.slice(i, i + CHUNKS_PER_INSERT);
@@ -165,7 +168,7 @@ export function createPipelineRepository(em: () => EntityManager) {
           await r(`insert into ingest.chunks (document_id, version, chunk_index, id, content, heading_path, page_start, page_end, tokens) values ${values}`, params);
         }
         await r('delete from ingest.parsed_parts where document_id = ? and version = ?', [documentId, version]);
-        return advance(r, e, documentId, version, 'chunk', 'embed', next, ', chunks_total = ?, chunks_embedded = 0', [chunks.length]);
+        return true;
       });
     },
 

@@ -72,7 +72,7 @@ export function createStages(deps: StageDeps) {
   const next = (ctx: StageContext, stage: Stage) => stageJob(deps.subjects, ctx.documentId, ctx.version, stage);
 
   async function parse(ctx: StageContext, signal: AbortSignal): Promise<void> {
-    const path = join(limits.tmpDir, `csda-ingest-${ctx.documentId}-${ctx.version}-${randomUUID().slice(0, 8)}`);
+    const path = join(limits.tmpDir, `${ctx.documentId}-${ctx.version}-${randomUUID().slice(0, 8)}`);
     try {
       await pipeline(Readable.from(deps.blobs(ctx.blobStore).read(ctx.blobKey, { signal })), createWriteStream(path, { mode: 0o600 }), { signal });
       let lastReport = 0;

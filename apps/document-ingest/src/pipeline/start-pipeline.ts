@@ -9,6 +9,7 @@ import { createSearchEventsHandler, searchEventsSpec } from './search-events.con
 import { consumerConfig, createStageHandler, documentJobsSpec } from './stage-jobs.consumer.ts';
 import { createStages } from './stages.ts';
 import { createSweeper } from './sweeper.ts';
+import { openTmpDir } from './tmp-dir.ts';
 
 /** Creates or updates the two durables (`migrate` and `serve` both call it). */
 export async function ensurePipelineConsumers(nats: Nats, config: Pick<Config, 'DOCUMENT_ACK_WAIT_S' | 'DOCUMENT_MAX_ATTEMPTS'>): Promise<void> {
@@ -36,6 +37,8 @@ export async function startPipeline(runtime: ServiceRuntime<Config>, deps: Pipel
   const repo = createPipelineRepository(() => runtime.orm.em.fork() as EntityManager);
   const ackWaitMs = cfg.DOCUMENT_ACK_WAIT_S * 1_000;
   await ensurePipelineConsumers(nats, cfg);
+  const tmp = await openTmpDir(cfg.DOCUMENT_TMP_DIR);
+  lifecycle.defer('temporary files', () => tmp.remove());
   const chunker = createChunkPool({ size: cfg.DOCUMENT_CONCURRENCY, memoryMb: cfg.DOCUMENT_PARSE_MEMORY_MB, timeoutMs: cfg.DOCUMENT_PARSE_TIMEOUT_S * 1_000 });
   lifecycle.defer('chunk workers', () => chunker.close());
   const stages = createStages({
@@ -50,7 +53,7 @@ export async function startPipeline(runtime: ServiceRuntime<Config>, deps: Pipel
       parseTimeoutMs: cfg.DOCUMENT_PARSE_TIMEOUT_S * 1_000,
       maxUncompressedBytes: cfg.DOCUMENT_MAX_UNCOMPRESSED_MB * 1024 * 1024,
       embedChunks: cfg.DOCUMENT_EMBED_CHUNKS,
-      tmpDir: cfg.DOCUMENT_TMP_DIR,
+      tmpDir: tmp.path,
     },
   });
   const stopping = new AbortController();

@@ -35,6 +35,7 @@ describe('chunk pool', () => {
   it('queues work beyond its size and gives up a waiting run when aborted', async () => {
     const pool = createChunkPool({ size: 1, memoryMb: 256, timeoutMs: 5_000 });
     try {
+      await pool.warm();
       const runs = await Promise.all([1, 2, 3].map((v) => pool.chunk(doc(`Document ${v}.`), { documentId: DOC, version: v }, never)));
       expect(runs.map((r) => r[0]!.text)).toEqual(['Document 1.', 'Document 2.', 'Document 3.']);
       const abort = new AbortController();

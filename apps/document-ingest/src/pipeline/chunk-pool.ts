@@ -25,6 +25,7 @@ interface Slot {
  */
 export function createChunkPool(options: ChunkPoolOptions) {
   const idle: Slot[] = [];
+  const all = new Set<Slot>();
   const waiting: ((slot: Slot) => void)[] = [];
   let live = 0;
   let nextId = 0;
@@ -37,9 +38,11 @@ export function createChunkPool(options: ChunkPoolOptions) {
     worker.stderr.resume();
     worker.unref();
     const slot: Slot = { worker };
+    all.add(slot);
     // A worker that dies while idle leaves the pool (its 'error' would otherwise be unhandled).
     worker.on('error', () => undefined);
     worker.once('exit', () => {
+      all.delete(slot);
       const at = idle.indexOf(slot);
       if (at !== -1) {
         idle.splice(at, 1);
@@ -71,6 +74,7 @@ export function createChunkPool(options: ChunkPoolOptions) {
   return {
     async chunk(doc: ParsedDocument, chunkOptions: ChunkOptions, signal: AbortSignal): Promise<Chunk[]> {
       signal.throwIfAborted();
+      if (closed) throw new Error('the chunk pool is closed');
       const slot = await acquire();
       const id = (nextId += 1);
       return new Promise<Chunk[]>((resolve, reject) => {
@@ -100,9 +104,17 @@ export function createChunkPool(options: ChunkPoolOptions) {
         slot.worker.postMessage({ id, doc, options: chunkOptions });
       });
     },
+    /** Starts every worker and loads its tokenizer now, so the first documents do not wait for it. */
+    async warm(): Promise<void> {
+      const tiny: ParsedDocument = { format: 'txt', blocks: [{ type: 'paragraph', text: 'warm up' }], warnings: [] };
+      const never = new AbortController().signal;
+      await Promise.all(Array.from({ length: options.size }, () => this.chunk(tiny, { documentId: '00000000-0000-4000-8000-000000000000', version: 1 }, never)));
+    },
+    /** Stops every worker, busy ones too (their calls reject), so nothing keeps the process alive. */
     async close(): Promise<void> {
       closed = true;
-      await Promise.all(idle.splice(0).map((s) => s.worker.terminate()));
+      idle.splice(0);
+      await Promise.all([...all].map((s) => s.worker.terminate()));
     },
   };
 }

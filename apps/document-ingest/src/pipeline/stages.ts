@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { toBinary } from '@bufbuild/protobuf';
-import { parseInWorker, type Block } from '@csda/documents';
+import type { Block, DocumentParser } from '@csda/documents';
 import { splitPassages, type EmbeddingProvider } from '@csda/embeddings';
 import { IndexChunksBatchSchema } from '@csda/proto/csda/search/v1/index_pb.js';
 import { outboxMessage, type OutboxMessage, type Subjects } from '@csda/service-kit';
@@ -18,7 +18,6 @@ import { stageJob } from './messages.ts';
 import type { PipelineRepository, StageContext } from './pipeline.repository.ts';
 
 export interface StageLimits {
-  readonly parseMemoryMb: number;
   readonly parseTimeoutMs: number;
   readonly maxUncompressedBytes: number;
   /** Chunks per committed embedding round. */
@@ -31,6 +30,8 @@ export interface StageDeps {
   readonly blobs: (kind: BlobStoreKind) => BlobStore;
   readonly embedder: Pick<EmbeddingProvider, 'model' | 'dimensions' | 'embed'>;
   readonly chunker: Pick<ChunkPool, 'chunk'>;
+  /** Parse workers started ahead (one fresh worker per document). */
+  readonly parser: Pick<DocumentParser, 'parse'>;
   readonly subjects: Subjects;
   readonly limits: StageLimits;
   /** Asks the outbox relay to publish now (after a commit that enqueued). */
@@ -76,10 +77,9 @@ export function createStages(deps: StageDeps) {
     try {
       await pipeline(Readable.from(deps.blobs(ctx.blobStore).read(ctx.blobKey, { signal })), createWriteStream(path, { mode: 0o600 }), { signal });
       let lastReport = 0;
-      const doc = await parseInWorker(path, {
+      const doc = await deps.parser.parse(path, {
         format: ctx.format,
         limits: { maxUncompressedBytes: limits.maxUncompressedBytes },
-        memoryLimitMb: limits.parseMemoryMb,
         timeoutMs: limits.parseTimeoutMs,
         signal,
         onProgress: (p) => {

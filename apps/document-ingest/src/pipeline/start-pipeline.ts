@@ -1,3 +1,4 @@
+import { createDocumentParser } from '@csda/documents';
 import type { EmbeddingProvider } from '@csda/embeddings';
 import { ensureConsumer, startConsumer, type Nats, type ServiceRuntime } from '@csda/service-kit';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -39,17 +40,23 @@ export async function startPipeline(runtime: ServiceRuntime<Config>, deps: Pipel
   await ensurePipelineConsumers(nats, cfg);
   const tmp = await openTmpDir(cfg.DOCUMENT_TMP_DIR);
   lifecycle.defer('temporary files', () => tmp.remove());
+  // One spare per running stage; each parse still gets a fresh worker with the memory cap.
+  const parser = createDocumentParser({ memoryLimitMb: cfg.DOCUMENT_PARSE_MEMORY_MB, spares: cfg.DOCUMENT_CONCURRENCY });
+  lifecycle.defer('parse workers', () => parser.close());
   const chunker = createChunkPool({ size: cfg.DOCUMENT_CONCURRENCY, memoryMb: cfg.DOCUMENT_PARSE_MEMORY_MB, timeoutMs: cfg.DOCUMENT_PARSE_TIMEOUT_S * 1_000 });
   lifecycle.defer('chunk workers', () => chunker.close());
+  void chunker.warm().catch((err: unknown) => {
+    if (!lifecycle.stopping) logger.warn({ err }, 'chunk workers did not warm up; they start with the first documents');
+  });
   const stages = createStages({
     repo,
     blobs: deps.blobs,
     embedder: deps.embedder,
     chunker,
+    parser,
     subjects: nats.subjects,
     kick: deps.kick,
     limits: {
-      parseMemoryMb: cfg.DOCUMENT_PARSE_MEMORY_MB,
       parseTimeoutMs: cfg.DOCUMENT_PARSE_TIMEOUT_S * 1_000,
       maxUncompressedBytes: cfg.DOCUMENT_MAX_UNCOMPRESSED_MB * 1024 * 1024,
       embedChunks: cfg.DOCUMENT_EMBED_CHUNKS,

@@ -102,7 +102,7 @@ describe('/docs under the CSP (headless Chromium)', () => {
       s.textContent = 'window.__inlineRan = true';
       document.body.appendChild(s);
     });
-    await expect.poll(() => violations.length).toBeGreaterThan(0);
+    await expect.poll(() => violations.length, { timeout: 15_000 }).toBeGreaterThan(0);
     expect(violations[0]?.directive).toMatch(/script-src/);
     expect(await page.evaluate(() => (window as unknown as { __inlineRan?: boolean }).__inlineRan)).toBeUndefined();
     expect(consoleErrors.join('\n')).toMatch(/Content Security Policy/);

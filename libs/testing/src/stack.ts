@@ -167,8 +167,18 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
 
   const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  let rebinds = 0;
   while (Date.now() < deadline) {
     const dead = Object.values(services).find((s) => s.process.exitCode !== null);
+    // freePort's port can be taken (another process's ephemeral port) before the service binds it:
+    // start that service again on the same ports, which the others already know.
+    if (dead && rebinds < 3 && dead.logs().includes('EADDRINUSE')) {
+      rebinds++;
+      await sleep(500);
+      const { rpc, http } = ports.get(dead.name)!;
+      services[dead.name] = spawnService(dead.name, envFor(dead.name), rpc, http);
+      continue;
+    }
     if (dead) {
       await stack.stop();
       throw new Error(`${dead.name} exited with ${dead.process.exitCode} during start:\n${dead.logs()}`);

@@ -61,7 +61,9 @@ describe('kill -9', () => {
     const a = await h.start();
     // No search replica runs now: the version waits in indexing.
     const { document } = await upload(a, await h.as(alice), { filename: 'wait.txt' }, text('handover'));
-    await waitFor(async () => (await status(document.id))?.published === true, { timeoutMs: 30_000, what: 'published' });
+    // Handed over = the batch's outbox row was relayed to NATS (not only written).
+    const relayed = async () => (await h.sql(`select 1 from ingest.outbox where subject like '%csda.jobs.search.index' and aggregate = $1 and sent_at is not null`, [`document:${document.id}`])).length === 1;
+    await waitFor(async () => (await status(document.id))?.published === true && (await relayed()), { timeoutMs: 30_000, what: 'published and relayed' });
     await kill(a);
     const batches = await h.sql<{ event_id: string }>(`select event_id from ingest.outbox where subject like '%csda.jobs.search.index' and aggregate = $1`, [`document:${document.id}`]);
     expect(batches.map((b) => b.event_id)).toEqual([`index:${document.id}:1:0`]);

@@ -24,4 +24,5 @@ export * from './run-service.ts';
 export * from './service.ts';
 export * from './telemetry.ts';
 export * from './outbox.ts';
+export * from './resource-changed.ts';
 export * from './audit-outbox.ts';

@@ -22,7 +22,12 @@ describe('NATS permission table', () => {
   it('lets only the gateway consume AUDIT, and only through its durable', () => {
     const consumersOfAudit = NATS_SERVICES.filter((s) => natsServicePermissions('', s).publish.allow.some((a) => a.startsWith('$JS.API.CONSUMER.CREATE.AUDIT')));
     expect(consumersOfAudit).toEqual(['gateway']);
-    expect(NATS_GRANTS.gateway.consumers).toEqual([{ stream: 'AUDIT', durable: 'gateway-audit-log' }]);
+    expect(NATS_GRANTS.gateway.consumers.filter((c) => c.stream === 'AUDIT')).toEqual([{ stream: 'AUDIT', durable: 'gateway-audit-log' }]);
+  });
+
+  it('lets the gateway read EVENTS only through its cache durable, bound to the events filter', () => {
+    const allow = natsServicePermissions('', 'gateway').publish.allow.filter((a) => a.startsWith('$JS.API.CONSUMER.CREATE.EVENTS'));
+    expect(allow).toEqual(['$JS.API.CONSUMER.CREATE.EVENTS.gateway-cache-events.csda.events.>']);
   });
 
   it('work queues: scheduler publishes secret jobs, the vault consumes them; ingest and tool-runner own theirs', () => {

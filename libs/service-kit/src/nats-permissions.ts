@@ -46,13 +46,21 @@ export interface NatsGrant {
  * document-ingest, tools to the tool-runner; secret jobs are published by the
  * scheduler and consumed by the vault; chunk batches (JOBS_SEARCH) are
  * published by document-ingest and consumed by search. Only the gateway
- * consumes AUDIT; the scheduler reads EVENTS (job results, expiry) for job
+ * consumes AUDIT (and EVENTS, to invalidate its cache); the scheduler reads EVENTS (job results, expiry) for job
  * records and alerts, search reads document-ingest's document events
  * (deleted, access changed) and document-ingest reads search's
  * document.indexed. Durable names start with the owner's name.
  */
 export const NATS_GRANTS: Readonly<Record<NatsServiceName, NatsGrant>> = {
-  gateway: { publishesJobs: [], consumers: [{ stream: 'AUDIT', durable: 'gateway-audit-log' }], inspectsConsumers: true },
+  gateway: {
+    publishesJobs: [],
+    consumers: [
+      { stream: 'AUDIT', durable: 'gateway-audit-log' },
+      // The cache's invalidation feed: every service's change events (ResourceChanged, document and secret facts).
+      { stream: 'EVENTS', durable: 'gateway-cache-events', filter: 'csda.events.>' },
+    ],
+    inspectsConsumers: true,
+  },
   vault: { publishesJobs: [], consumers: [{ stream: 'JOBS_SECRETS', durable: 'vault-secret-jobs' }] },
   'tool-runner': { publishesJobs: ['tools'], consumers: [{ stream: 'JOBS_TOOLS', durable: 'tool-runner-tool-jobs' }] },
   'document-ingest': {

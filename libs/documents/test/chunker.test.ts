@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { encode } from 'gpt-tokenizer/encoding/cl100k_base';
 import { chunkDocument, countTokens, type Block, type ParsedDocument } from '../src/index.ts';
 
 const doc = (blocks: Block[], format: ParsedDocument['format'] = 'md'): ParsedDocument => ({ format, blocks, warnings: [] });
@@ -118,5 +119,55 @@ describe('chunkDocument', () => {
     const d = doc([{ type: 'paragraph', text: 'x' }]);
     expect(() => chunkDocument(d, { ...ids, maxTokens: 8 })).toThrow(RangeError);
     expect(() => chunkDocument(d, { ...ids, maxTokens: 100, overlapTokens: 50 })).toThrow(RangeError);
+  });
+});
+
+describe('chunkDocument on text without spaces', () => {
+  // gpt-tokenizer merges one pre-token (a run without spaces) quadratically:
+  // 256 KiB of one letter took minutes before countTokens merged long runs
+  // with a heap. 10 s is a guard against quadratic, not a timing claim (~0.5 s
+  // here, the first call building the rank table included).
+  const random = (n: number): string => {
+    const chars = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&()*+,-./:;<=>?@[]^_{|}~日本語é';
+    let seed = 42;
+    let s = '';
+    while (s.length < n) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      s += chars[seed % chars.length];
+    }
+    return s;
+  };
+  for (const [name, text] of [
+    ['256 KiB of one letter', 'a'.repeat(256 * 1024)],
+    ['256 KiB of random non-space characters', random(256 * 1024)],
+    ['256 KiB of one CJK character', '日'.repeat(256 * 1024)],
+  ] as const) {
+    it(`chunks ${name} within the budget, in well under 10 s`, () => {
+      const started = performance.now();
+      const chunks = chunkDocument(doc([{ type: 'paragraph', text }]), ids);
+      const elapsed = performance.now() - started;
+      expect(chunks.length).toBeGreaterThan(10);
+      for (const c of chunks) {
+        expect(c.tokens).toBe(countTokens(c.text));
+        expect(c.tokens).toBeLessThanOrEqual(256);
+      }
+      // every character is in some chunk (overlap repeats some)
+      expect(chunks.map((c) => c.text).join('').length).toBeGreaterThanOrEqual(text.length);
+      expect(elapsed).toBeLessThan(10_000);
+    });
+  }
+
+  it('counts long runs exactly as gpt-tokenizer does', () => {
+    const parts = ['a', 'é', '日', ' ', '\n', '.', '!', '1', "'s", '😀', '=', '\t', '\u00a0', '<|endoftext|>', 'ing'];
+    let seed = 7;
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let t = 0; t < 60; t++) {
+      let s = '';
+      while (s.length < 1500) s += (parts[next(parts.length)] ?? 'a').repeat(1 + next(t % 2 ? 400 : 3));
+      expect(countTokens(s)).toBe(encode(s, { disallowedSpecial: new Set<string>() }).length);
+    }
   });
 });

@@ -76,6 +76,7 @@ await runCli(
           checkReadOnlySql: (sql) => void checkReadOnlySql(sql),
         },
         grants,
+        subjects: nats.subjects,
         audit,
       });
       const { sandbox, unavailable } = await openSandbox(runtime);

@@ -156,6 +156,13 @@ function createQueries(em: EntityManager) {
       };
     },
 
+    /** The owners of these tools, deleted or not (for the events an execution's end reports about its tool). */
+    async toolOwners(toolIds: readonly string[]): Promise<Map<string, string>> {
+      if (toolIds.length === 0) return new Map();
+      const rows = await run<{ id: string; owner_id: string }[]>('select id, owner_id from tools.tools where id = any(?::uuid[])', [`{${[...new Set(toolIds)].join(',')}}`]);
+      return new Map(rows.map((r) => [r.id, r.owner_id]));
+    },
+
     /** queued → running for this replica; undefined when someone else has it, it finished, or it was cancelled. */
     async claim(id: string, runnerId: string, leaseMs: number): Promise<ExecutionRecord | undefined> {
       const rows = await run<ExecutionRow[]>(

@@ -10,7 +10,7 @@ import { checkPaging, type ToolService } from '../tools/tool.service.ts';
 import type { ExecutionWaiter } from './execution-waiter.ts';
 import type { ExecutionRepository } from './execution.repository.ts';
 import { EXECUTION_STATUSES, FINISHED, type ExecutionRecord } from './execution.types.ts';
-import { enqueueJobResults } from './job-results.ts';
+import { enqueueExecutionReports } from './execution-reports.ts';
 import type { Worker } from './worker.ts';
 
 export const EXECUTE_SUBJECT = 'csda.jobs.tools.execute';
@@ -183,13 +183,9 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
     async cancel(p: Principal, id: string): Promise<ExecutionRecord> {
       const execution = await visible(p, id);
       requireScoped(p, 'tools:execute', execution.toolId);
-      const repo = deps.repository();
-      if (!execution.scheduleId) await repo.requestCancel(execution.id);
-      else {
-        // A queued execution a schedule started is finished here: its JobResult commits with the change.
-        const reported = await repo.transaction(async (tx) => (await tx.requestCancel(execution.id)) === 'cancelled' && enqueueJobResults(tx.em, deps.subjects, [await tx.find(execution.id)]));
-        if (reported) deps.audit.kick();
-      }
+      // A queued execution is finished here: what it reports (the tool's `executed`, a scheduled one's JobResult) commits with the change.
+      const reported = await deps.repository().transaction(async (tx) => (await tx.requestCancel(execution.id)) === 'cancelled' && enqueueExecutionReports(tx, deps.subjects, [await tx.find(execution.id)]));
+      if (reported) deps.audit.kick();
       // A running execution is killed by its replica within about half a second.
       return viewFor(p, await deps.waiter.until(execution.id, Date.now() + 5_000));
     },

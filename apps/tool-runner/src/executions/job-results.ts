@@ -1,7 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import { JobResultSchema } from '@csda/proto/csda/events/v1/job_result_pb.js';
-import { enqueueOutbox, outboxMessage, type OutboxMessage, type Subjects } from '@csda/service-kit';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { outboxMessage, type OutboxMessage, type Subjects } from '@csda/service-kit';
 import type { ExecutionRecord } from './execution.types.ts';
 
 /** The JobResult statuses an execution reports: claimed, then finished. */
@@ -57,14 +56,4 @@ export function executionJobResult(subjects: Subjects, e: ExecutionRecord): Outb
     }),
     { eventId, aggregate: `execution:${e.id}` },
   );
-}
-
-/** Adds the JobResults of `executions` (those a schedule started) to the outbox on `em`, inside its transaction; true when any was added. */
-export async function enqueueJobResults(em: EntityManager, subjects: Subjects, executions: readonly (ExecutionRecord | undefined)[]): Promise<boolean> {
-  const messages = executions.flatMap((e) => {
-    const m = e && executionJobResult(subjects, e);
-    return m ? [m] : [];
-  });
-  if (messages.length > 0) await enqueueOutbox(em, 'tools', messages);
-  return messages.length > 0;
 }

@@ -6,7 +6,7 @@ import type { ToolDefinition, ToolRecord, ToolType } from '../tools/tool.types.t
 import type { ExecutionQueries, ExecutionRepository } from './execution.repository.ts';
 import type { FinishNotifier } from './execution-waiter.ts';
 import type { ExecutionRecord, ExecutionResult } from './execution.types.ts';
-import { enqueueJobResults } from './job-results.ts';
+import { enqueueExecutionReports } from './execution-reports.ts';
 import { redactResult } from './redact.ts';
 import { SecretUnavailableError, type SecretGrants } from './secret-grants.ts';
 import { createSlots } from './slots.ts';
@@ -156,29 +156,32 @@ export function createWorker(deps: WorkerDeps) {
   }
 
   /**
-   * Changes executions and, for those a schedule started, commits their
-   * JobResults with the change (then kicks the relay). `scheduled` false:
-   * known to be a plain execution, so no transaction is needed.
+   * Changes executions and commits what they report with the change (then
+   * kicks the relay): the JobResults of those a schedule started, and the
+   * tool's `executed` ResourceChanged for those that finished.
+   * `reports` false: known to report nothing (a plain execution's claim), so
+   * no transaction is needed.
    */
-  async function reporting<T extends ExecutionRecord | undefined | ExecutionRecord[]>(scheduled: boolean, change: (repo: ExecutionQueries) => Promise<T>): Promise<T> {
-    if (!scheduled) return change(deps.executions());
+  async function reporting<T extends ExecutionRecord | undefined | ExecutionRecord[]>(reports: boolean, change: (repo: ExecutionQueries) => Promise<T>): Promise<T> {
+    if (!reports) return change(deps.executions());
     let reported = false;
     const changed = await deps.executions().transaction(async (tx) => {
       const result = await change(tx);
-      reported = await enqueueJobResults(tx.em, deps.subjects, Array.isArray(result) ? result : [result]);
+      reported = await enqueueExecutionReports(tx, deps.subjects, Array.isArray(result) ? result : [result]);
       return result;
     });
     if (reported) deps.audit.kick();
     return changed;
   }
 
-  const finish = (execution: ExecutionRecord, result: ExecutionResult) =>
-    reporting(execution.scheduleId !== null, (repo) => repo.finish(execution.id, deps.runnerId, result));
+  // Every finish reports: the tool's stats changed (and a scheduled execution's JobResult).
+  const finish = (execution: ExecutionRecord, result: ExecutionResult) => reporting(true, (repo) => repo.finish(execution.id, deps.runnerId, result));
 
   /**
    * Claims with the slot held; gives the slot back when someone else has it
    * (or it finished, or was cancelled). `scheduled`: whether a schedule
-   * started it, when the caller knows (undefined: it may have).
+   * started it, when the caller knows (undefined: it may have); only those
+   * report their claim (JobResult running).
    */
   async function claimHeld(id: string, scheduled?: boolean): Promise<ExecutionRecord | undefined> {
     let claimed: ExecutionRecord | undefined;

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { requireScoped, subjectOf, type Principal } from '@csda/auth';
 import { ConflictError, NotFoundError, ValidationError } from '@csda/errors';
-import type { AuditOutbox } from '@csda/service-kit';
+import type { AuditOutbox, Subjects } from '@csda/service-kit';
 import type { SecretGrants } from '../executions/secret-grants.ts';
+import { enqueueToolChanged } from './tool-events.ts';
 import type { ToolRepository, Visibility } from './tool.repository.ts';
 import { TOOL_TYPES, type SecretGrant, type ToolRecord } from './tool.types.ts';
 import { validateTool, type ToolInputData, type ValidationDeps } from './tool.validation.ts';
@@ -24,7 +25,10 @@ export interface ToolServiceDeps {
    * become `grants`. `revokeAll`: the tool is gone.
    */
   readonly grants: Pick<SecretGrants, 'check' | 'record' | 'revokeAll'>;
-  readonly audit?: Pick<AuditOutbox, 'record'>;
+  /** Subjects of the ResourceChanged each change commits with (the gateway's cache invalidation). */
+  readonly subjects: Subjects;
+  /** Audit records; `kick` publishes what a change's transaction put in the outbox. */
+  readonly audit?: Pick<AuditOutbox, 'record' | 'kick'>;
   readonly clock?: () => Date;
 }
 
@@ -74,8 +78,10 @@ export function createToolService(deps: ToolServiceDeps) {
       // The vault records the grants before the tool commits (a refusal leaves no tool), so a tool never holds secrets the vault does not know of.
       await repo.transaction(async (tx) => {
         await tx.insert({ id, ownerId: owner.id, ownerName: owner.name, ownerRoles: owner.roles, definition, now: clock() });
+        await enqueueToolChanged(tx.em, deps.subjects, { id, ownerId: owner.id }, 'created');
         if (definition.secrets.length > 0) await deps.grants.record(owner, { id, name: definition.name }, definition.secrets, revealable(p, definition.secrets));
       });
+      deps.audit?.kick();
       await audit(p, 'tool_created', id, { tool_type: definition.toolType, version: '1', secrets: String(definition.secrets.length), is_public: String(definition.isPublic) });
       return (await repo.findVisible(id, visibilityOf(p)))!;
     },
@@ -117,12 +123,15 @@ export function createToolService(deps: ToolServiceDeps) {
           throw new ConflictError(`Tool is at version ${locked.version}, not ${expectedVersion}`, { current_version: String(locked.version) });
         }
         await tx.replace(toolId, locked.version + 1, owner.roles, definition, owner.id, clock());
+        // Every save is a new version (definition, sharing or public flag): cached answers about the tool are stale.
+        await enqueueToolChanged(tx.em, deps.subjects, { id: toolId, ownerId: owner.id }, 'updated');
         // Under the tool's row lock, so concurrent saves reach the vault in commit order; removed secrets are revoked there.
         if (definition.secrets.length > 0 || locked.secrets.length > 0) {
           await deps.grants.record(owner, { id: toolId, name: definition.name }, definition.secrets, revealable(p, definition.secrets));
         }
         return locked.version + 1;
       });
+      deps.audit?.kick();
       await audit(p, 'tool_updated', toolId, { version: String(version), tool_type: definition.toolType, secrets: String(definition.secrets.length) });
       return (await repo.findVisible(toolId, visibilityOf(p)))!;
     },
@@ -135,9 +144,11 @@ export function createToolService(deps: ToolServiceDeps) {
         const locked = await tx.findOwnForUpdate(toolId, owner.id);
         if (!locked) throw new NotFoundError('tool', id);
         await tx.softDelete(toolId, clock());
+        await enqueueToolChanged(tx.em, deps.subjects, { id: toolId, ownerId: owner.id }, 'deleted');
         // Before the delete commits: if the vault cannot revoke, the tool stays (and its grants with it).
         if (locked.secrets.length > 0) await deps.grants.revokeAll(owner, toolId);
       });
+      deps.audit?.kick();
       await audit(p, 'tool_deleted', toolId, {});
     },
 

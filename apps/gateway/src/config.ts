@@ -1,5 +1,6 @@
 import { ConfigError, baseConfigShape, portVar, urlVar } from '@csda/service-kit';
 import { z } from 'zod';
+import { DEFAULT_TTL_S, type CacheFamily } from './cache/families.ts';
 import { parseTrustProxy } from './trust-proxy.ts';
 
 const serviceUrl = (port: number) => urlVar(['http', 'https'], `http://127.0.0.1:${port}`);
@@ -30,6 +31,25 @@ export const configSchema = z.object({
   /** Set to the tool-runner's TOOLS_WAIT_MAX_S: a `wait: true` execution's call gets this much time (plus a margin). */
   TOOLS_WAIT_MAX_S: seconds(1, 600, 30),
   AUDIT_ACK_WAIT_MS: z.coerce.number().int().min(500).max(600_000).default(30_000),
+
+  // Response cache (cache/): Redis entries invalidated by generation counters; TTLs per family.
+  CACHE_ENABLED: z.stringbool().default(true),
+  /**
+   * The cache's own Redis (default: REDIS_URL). Worth it in production: give it an evicting policy
+   * (allkeys-lru) while REDIS_URL, holding rate limits and revocations, keeps noeviction; and an outage
+   * of it only bypasses the cache, where REDIS_URL's fails authenticated requests closed.
+   */
+  CACHE_REDIS_URL: urlVar(['redis', 'rediss']).optional(),
+  CACHE_TTL_DOCUMENTS_S: seconds(1, 86_400, DEFAULT_TTL_S.documents),
+  CACHE_TTL_TOOLS_S: seconds(1, 86_400, DEFAULT_TTL_S.tools),
+  CACHE_TTL_TOOL_STATS_S: seconds(1, 86_400, DEFAULT_TTL_S.tool_stats),
+  CACHE_TTL_SECRETS_S: seconds(1, 86_400, DEFAULT_TTL_S.secrets),
+  CACHE_TTL_ROLES_S: seconds(1, 86_400, DEFAULT_TTL_S.roles),
+  CACHE_TTL_SEARCH_S: seconds(1, 86_400, DEFAULT_TTL_S.search),
+  /** Answers larger than this are served but not stored. */
+  CACHE_MAX_ENTRY_BYTES: z.coerce.number().int().min(1_024).max(64 * 1024 * 1024).default(1_048_576),
+  /** A cache call to Redis slower than this is an outage: that request (and, for a second, the others) skips the cache. */
+  CACHE_REDIS_TIMEOUT_MS: z.coerce.number().int().min(5).max(10_000).default(150),
   /** `true`, `false`, or a comma-separated list of proxy addresses/CIDRs (Fastify `trustProxy`; see trust-proxy.ts). */
   TRUST_PROXY: z
     .string()
@@ -86,4 +106,16 @@ export function trustProxySetting(value: string): boolean | string {
   const parsed = parseTrustProxy(value);
   if ('problems' in parsed) throw new ConfigError(parsed.problems.map((p) => `TRUST_PROXY: ${p}`));
   return parsed.setting;
+}
+
+/** The TTL of each cache family from CACHE_TTL_<FAMILY>_S. */
+export function cacheTtls(config: Config): Record<CacheFamily, number> {
+  return {
+    documents: config.CACHE_TTL_DOCUMENTS_S,
+    tools: config.CACHE_TTL_TOOLS_S,
+    tool_stats: config.CACHE_TTL_TOOL_STATS_S,
+    secrets: config.CACHE_TTL_SECRETS_S,
+    roles: config.CACHE_TTL_ROLES_S,
+    search: config.CACHE_TTL_SEARCH_S,
+  };
 }

@@ -26,7 +26,10 @@ import {
 import { createAuditLogRepository } from './audit/audit-log.repository.ts';
 import { AUDIT_CONSUMER_CONCURRENCY, auditConsumerSpec, createAuditHandler } from './audit/audit.consumer.ts';
 import { verifyAuditChain } from './audit/audit-verify.ts';
-import { assertServeConfig, configSchema, trustProxySetting } from './config.ts';
+import { cacheEventsSpec, createCacheEventsHandler } from './cache/cache-events.consumer.ts';
+import { familyGen } from './cache/families.ts';
+import { createResponseCache } from './cache/response-cache.ts';
+import { assertServeConfig, cacheTtls, configSchema, trustProxySetting } from './config.ts';
 import { definition } from './definition.ts';
 import { buildApp } from './http/app.ts';
 import { bootstrapAdmin } from './identity/users/bootstrap.ts';
@@ -83,6 +86,36 @@ await runCli(
       lifecycle.defer('audit consumer', () => audit.stop());
       runtime.health.addCheck('audit consumer', () => audit.check());
 
+      const ttlS = cacheTtls(cfg);
+      // Its own client even on the same server: its outage handling (bypass) is not the rate limits' (fail closed).
+      const cacheRedis = createRedis(cfg.CACHE_REDIS_URL ?? cfg.REDIS_URL, cfg.REDIS_KEY_PREFIX, logger.child({ component: 'cache' }));
+      lifecycle.defer('cache redis', () => cacheRedis.quit().then(() => undefined, () => cacheRedis.disconnect()));
+      // A cache Redis that is down at start only means answers come from the services (the client keeps reconnecting).
+      await cacheRedis.connect().catch((err: unknown) => logger.warn({ err }, 'cache redis unavailable at start: answers come from the services until it is back'));
+      const cache = createResponseCache({
+        redis: cacheRedis,
+        logger: logger.child({ component: 'cache' }),
+        enabled: cfg.CACHE_ENABLED,
+        ttlS,
+        maxEntryBytes: cfg.CACHE_MAX_ENTRY_BYTES,
+        redisTimeoutMs: cfg.CACHE_REDIS_TIMEOUT_MS,
+        registry: runtime.metrics.registry,
+      });
+      lifecycle.defer('cache figures', cache.startFlushing());
+      // Roles are defined by migrations: a new release may have changed them.
+      await cache.bump([familyGen('roles')], 'write').catch((err: unknown) => logger.warn({ err }, 'cache: role list not invalidated at start (redis unavailable)'));
+      const cacheSpec = cacheEventsSpec(nats.subjects);
+      await ensureConsumer(nats, cacheSpec);
+      const cacheEvents = await startConsumer(nats, {
+        spec: cacheSpec,
+        concurrency: 16,
+        metrics: runtime.metrics.consumers,
+        logger: logger.child({ consumer: cacheSpec.durable }),
+        handler: createCacheEventsHandler({ cache, subjects: nats.subjects }),
+      });
+      lifecycle.defer('cache events consumer', () => cacheEvents.stop());
+      runtime.health.addCheck('cache events consumer', () => cacheEvents.check());
+
       const app = await buildApp({
         logger,
         exposeInternals: cfg.NODE_ENV !== 'production',
@@ -105,6 +138,7 @@ await runCli(
         documentLimits: { maxBytes: cfg.DOCUMENT_MAX_BYTES, timeoutMs: cfg.DOCUMENT_TRANSFER_TIMEOUT_S * 1_000, perUser: cfg.DOCUMENT_UPLOADS_PER_USER },
         queues,
         signer,
+        cache: { cache, ttlS },
       });
       await app.listen({ host: cfg.HOST, port: cfg.GATEWAY_PORT });
       lifecycle.defer('http server', () => app.close());
@@ -113,6 +147,7 @@ await runCli(
     migrate: () =>
       runMigrate(definition, config(), async (runtime) => {
         await ensureConsumer(runtime.nats, auditConsumerSpec(runtime.nats.subjects, config().AUDIT_ACK_WAIT_MS));
+        await ensureConsumer(runtime.nats, cacheEventsSpec(runtime.nats.subjects));
       }),
     /**
      * One-shot, after migrate: the first administrator. A generated password

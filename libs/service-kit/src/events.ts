@@ -182,14 +182,16 @@ export interface DurableConsumerSpec {
   readonly ackWaitMs: number;
   /** Redelivery delays; JetStream requires fewer entries than maxDeliver. */
   readonly backoffMs: readonly number[];
+  /** Where a new durable starts: `all` (default) the whole stream, `new` only what is published after it exists. */
+  readonly deliverPolicy?: 'all' | 'new';
 }
 
-/** Creates or updates a durable pull consumer (idempotent). */
+/** Creates or updates a durable pull consumer (idempotent; an existing durable keeps where it started). */
 export async function ensureConsumer(nats: Nats, spec: DurableConsumerSpec): Promise<void> {
   const config = {
     durable_name: spec.durable,
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
+    deliver_policy: spec.deliverPolicy === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
     filter_subject: spec.filterSubject,
     max_deliver: spec.maxDeliver,
     ack_wait: nanos(spec.ackWaitMs),
@@ -197,7 +199,9 @@ export async function ensureConsumer(nats: Nats, spec: DurableConsumerSpec): Pro
     max_ack_pending: 1_000,
   };
   const existing = await nats.jsm.consumers.info(spec.stream, spec.durable).catch(() => undefined);
-  if (existing) await nats.jsm.consumers.update(spec.stream, spec.durable, config);
+  // Where a durable starts is fixed at creation; everything else follows the spec.
+  const { deliver_policy: _start, ...updatable } = config;
+  if (existing) await nats.jsm.consumers.update(spec.stream, spec.durable, updatable);
   else await nats.jsm.consumers.add(spec.stream, config);
 }
 

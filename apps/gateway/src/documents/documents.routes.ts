@@ -5,6 +5,8 @@ import multipart from '@fastify/multipart';
 import type { FastifySchemaCompiler, onSendAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify';
 import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { itemGen } from '../cache/families.ts';
+import { uncached, type Cached } from '../cache/response-cache.ts';
 import { backendCallOptions, type PrincipalSigner } from '../http/backend-call.ts';
 import { bearerAuth, errorEnvelopeSchema, idParams, pageOf, protectedErrorResponses } from '../http/schemas.ts';
 import { sendContent } from './content.ts';
@@ -29,6 +31,8 @@ export interface DocumentRouteDeps {
   readonly authorize: (permission: Permission) => preHandlerAsyncHookHandler;
   /** DOCUMENT_MAX_BYTES, DOCUMENT_TRANSFER_TIMEOUT_S, DOCUMENT_UPLOADS_PER_USER. */
   readonly limits: UploadLimits;
+  /** Wraps the cached reads (list, detail); default: no cache. */
+  readonly cached?: Cached;
 }
 
 const errors = { 404: errorEnvelopeSchema, ...protectedErrorResponses };
@@ -64,6 +68,7 @@ export function documentRoutes(deps: DocumentRouteDeps): FastifyPluginAsyncZod {
   const tags = ['documents'];
   const read = deps.authorize('documents:read');
   const write = deps.authorize('documents:write');
+  const cached = deps.cached ?? uncached;
 
   return async (app) => {
     await app.register(multipart, uploadFormOptions(deps.limits.maxBytes));
@@ -113,17 +118,17 @@ export function documentRoutes(deps: DocumentRouteDeps): FastifyPluginAsyncZod {
           response: { 200: pageOf(documentSchema, 'DocumentPage'), ...protectedErrorResponses },
         },
       },
-      async (request) => {
+      cached({ family: 'documents' }, async (request) => {
         const q = request.query;
         const res = await deps.documents.listDocuments({ limit: q.limit, offset: q.offset, status: q.status ?? '', tags: q.tags ?? [], ownerId: q.owner_id ?? '' }, await callOptions(request));
         return { items: res.items.map(documentToJson), total: Number(res.total), limit: q.limit, offset: q.offset };
-      },
+      }),
     );
 
     app.get(
       '/:id',
       { preHandler: read, schema: { tags, security: bearerAuth, summary: 'One document with its processing status', params: idParams, response: { 200: documentSchema, ...errors } } },
-      async (request) => documentToJson((await deps.documents.getDocument({ id: request.params.id }, await callOptions(request))).document!),
+      cached({ family: 'documents', generations: (request) => [itemGen('documents', (request.params as { id: string }).id)] }, async (request) => documentToJson((await deps.documents.getDocument({ id: request.params.id }, await callOptions(request))).document!)),
     );
 
     app.patch(

@@ -9,6 +9,10 @@ import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, val
 import type { Registry } from 'prom-client';
 import type { AuditLogRepository } from '../audit/audit-log.repository.ts';
 import { auditRoutes } from '../audit/audit.routes.ts';
+import { cacheRoutes } from '../cache/cache.routes.ts';
+import type { CacheFamily } from '../cache/families.ts';
+import { writeInvalidations } from '../cache/invalidation.ts';
+import { uncached, type ResponseCache } from '../cache/response-cache.ts';
 import { documentRoutes, type DocumentRouteDeps } from '../documents/documents.routes.ts';
 import { authRoutes } from '../identity/auth/auth.routes.ts';
 import type { Identity } from '../identity/identity.ts';
@@ -63,6 +67,8 @@ export interface AppDeps {
   readonly documentLimits?: DocumentRouteDeps['limits'];
   /** The work queues' figures (`/api/v1/system/queues`). */
   readonly queues: Pick<QueueInspector, 'snapshot'>;
+  /** The response cache and its TTLs (`/api/v1/cache/stats`); without it every answer comes from the services. */
+  readonly cache?: { readonly cache: ResponseCache; readonly ttlS: Readonly<Record<CacheFamily, number>> };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -100,6 +106,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installTracing(app);
   installHttpMetrics(app, deps.registry);
   installErrorHandling(app, deps.exposeInternals);
+  const cache = deps.cache?.cache;
+  if (cache) {
+    // A write's own invalidation, before its answer leaves: the writer's next read (on any replica) is fresh.
+    app.addHook('onSend', async (request, reply, payload) => {
+      const generations = writeInvalidations(request.method, request.routeOptions.url, request.params as Record<string, string>, reply.statusCode, () => (typeof payload === 'string' ? safeJson(payload) : undefined));
+      if (generations.length === 0) return payload;
+      await cache.bump(generations, 'write').catch((err: unknown) => request.log.warn({ err, route: request.routeOptions.url }, 'cache not invalidated by this write (redis unavailable): the service’s change event will, and this replica bumps the epoch when redis is back'));
+      return payload;
+    });
+  }
+  const cached = cache ? cache.handler.bind(cache) : uncached;
   // Before every route, so each response (errors and /docs included) carries the headers.
   await app.register(helmet, headers);
 
@@ -133,18 +150,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { hooks } = deps.identity;
   await app.register(authRoutes({ hooks, authService: deps.identity.authService }), { prefix: '/api/v1/auth' });
   await app.register(userRoutes({ hooks, userService: deps.identity.userService }), { prefix: '/api/v1/users' });
-  await app.register(roleRoutes({ hooks, roleService: deps.identity.roleService }), { prefix: '/api/v1/roles' });
+  await app.register(roleRoutes({ hooks, roleService: deps.identity.roleService, cached }), { prefix: '/api/v1/roles' });
   await app.register(auditRoutes({ hooks, auditLog: deps.auditLog }), { prefix: '/api/v1/audit' });
   await app.register(systemRoutes({ ...deps, authorize: hooks.requirePermission }), { prefix: '/api/v1/system' });
-  await app.register(vaultRoutes({ vault: deps.vault, signer: deps.signer, authorize: hooks.requirePermission }), { prefix: '/api/v1/vault' });
+  await app.register(vaultRoutes({ vault: deps.vault, signer: deps.signer, authorize: hooks.requirePermission, cached }), { prefix: '/api/v1/vault' });
   const scheduler: SchedulerRouteDeps = { scheduler: deps.scheduler, signer: deps.signer, authorize: hooks.requirePermission };
   await app.register(scheduleRoutes(scheduler), { prefix: '/api/v1/schedules' });
   await app.register(jobRoutes(scheduler), { prefix: '/api/v1/jobs' });
   await app.register(alertRoutes(scheduler), { prefix: '/api/v1/alerts' });
-  await app.register(toolRoutes({ tools: deps.tools, signer: deps.signer, authorize: hooks.requirePermission, waitMaxS: deps.toolsWaitMaxS ?? 30 }), { prefix: '/api/v1/tools' });
+  await app.register(toolRoutes({ tools: deps.tools, signer: deps.signer, authorize: hooks.requirePermission, waitMaxS: deps.toolsWaitMaxS ?? 30, cached }), { prefix: '/api/v1/tools' });
   const documentLimits = deps.documentLimits ?? { maxBytes: 50 * 1024 * 1024, timeoutMs: 900_000, perUser: 4 };
-  await app.register(documentRoutes({ documents: deps.documents, signer: deps.signer, authorize: hooks.requirePermission, limits: documentLimits }), { prefix: '/api/v1/documents' });
-  await app.register(searchRoutes({ search: deps.search, signer: deps.signer, authorize: hooks.requirePermission }), { prefix: '/api/v1/search' });
+  await app.register(documentRoutes({ documents: deps.documents, signer: deps.signer, authorize: hooks.requirePermission, limits: documentLimits, cached }), { prefix: '/api/v1/documents' });
+  await app.register(searchRoutes({ search: deps.search, signer: deps.signer, authorize: hooks.requirePermission, cached }), { prefix: '/api/v1/search' });
+  if (deps.cache) await app.register(cacheRoutes({ cache: deps.cache.cache, ttlS: deps.cache.ttlS, authorize: hooks.requirePermission }), { prefix: '/api/v1/cache' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

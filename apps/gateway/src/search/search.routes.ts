@@ -3,6 +3,7 @@ import type { Permission } from '@csda/auth';
 import type { SearchService } from '@csda/proto/csda/search/v1/search_pb.js';
 import type { preHandlerAsyncHookHandler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { uncached, type Cached } from '../cache/response-cache.ts';
 import { backendCallOptions, type PrincipalSigner } from '../http/backend-call.ts';
 import { bearerAuth, errorEnvelopeSchema, protectedErrorResponses } from '../http/schemas.ts';
 import { searchBody, searchRequestFromBody, searchResponse, searchResponseToJson } from './search.schemas.ts';
@@ -12,6 +13,8 @@ export interface SearchRouteDeps {
   readonly signer: PrincipalSigner;
   /** preHandler that authenticates the caller and requires `permission`. */
   readonly authorize: (permission: Permission) => preHandlerAsyncHookHandler;
+  /** Wraps the search (results keyed by the caller's scope and the search generation); default: no cache. */
+  readonly cached?: Cached;
 }
 
 /** `POST /api/v1/search`: REST ↔ SearchService.Search, as the caller (the service filters by what they may see). */
@@ -31,7 +34,7 @@ export function searchRoutes(deps: SearchRouteDeps): FastifyPluginAsyncZod {
           response: { 200: searchResponse, 409: errorEnvelopeSchema, ...protectedErrorResponses },
         },
       },
-      async (request) => searchResponseToJson(await deps.search.search(searchRequestFromBody(request.body), await callOptions(request))),
+      (deps.cached ?? uncached)({ family: 'search' }, async (request) => searchResponseToJson(await deps.search.search(searchRequestFromBody(request.body), await callOptions(request)))),
     );
   };
 }

@@ -5,6 +5,8 @@ import type { ToolRunnerService } from '@csda/proto/csda/tools/v1/tools_pb.js';
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { itemGen } from '../cache/families.ts';
+import { uncached, type Cached } from '../cache/response-cache.ts';
 import { backendCallOptions, type PrincipalSigner } from '../http/backend-call.ts';
 import { bearerAuth, errorEnvelopeSchema, idParams, pageOf, protectedErrorResponses } from '../http/schemas.ts';
 import {
@@ -34,6 +36,8 @@ export interface ToolRouteDeps {
   readonly authorize: (permission: Permission) => preHandlerAsyncHookHandler;
   /** How long the tool-runner may hold a `wait: true` execution (its TOOLS_WAIT_MAX_S); the call's deadline adds a margin. */
   readonly waitMaxS: number;
+  /** Wraps the cached reads (list, detail, stats); default: no cache. */
+  readonly cached?: Cached;
 }
 
 const errors = { 404: errorEnvelopeSchema, ...protectedErrorResponses };
@@ -54,6 +58,7 @@ export function toolRoutes(deps: ToolRouteDeps): FastifyPluginAsyncZod {
   const read = deps.authorize('tools:read');
   const write = deps.authorize('tools:write');
   const execute = deps.authorize('tools:execute');
+  const cached = deps.cached ?? uncached;
 
   const withDeadline = async (request: FastifyRequest, timeoutMs: number): Promise<CallOptions> => ({ ...(await callOptions(request)), timeoutMs });
 
@@ -61,11 +66,11 @@ export function toolRoutes(deps: ToolRouteDeps): FastifyPluginAsyncZod {
     app.get(
       '',
       { preHandler: read, schema: { tags, security: bearerAuth, summary: 'Tools you can see: yours, public ones and those shared with your roles (filter by type, scope)', querystring: listToolsQuery, response: { 200: pageOf(toolSchema, 'ToolPage'), ...errors } } },
-      async (request) => {
+      cached({ family: 'tools' }, async (request) => {
         const q = request.query;
         const res = await deps.tools.listTools({ limit: q.limit, offset: q.offset, toolType: q.tool_type ?? '', scope: q.scope ?? '' }, await callOptions(request));
         return { items: res.items.map(toolToJson), total: Number(res.total), limit: q.limit, offset: q.offset };
-      },
+      }),
     );
 
     app.post(
@@ -83,7 +88,7 @@ export function toolRoutes(deps: ToolRouteDeps): FastifyPluginAsyncZod {
     app.get(
       '/:id',
       { preHandler: read, schema: { tags, security: bearerAuth, summary: 'One tool with its current version', params: idParams, response: { 200: toolSchema, ...errors } } },
-      async (request) => toolToJson((await deps.tools.getTool({ id: request.params.id }, await callOptions(request))).tool!),
+      cached({ family: 'tools', generations: (request) => [itemGen('tools', (request.params as { id: string }).id)] }, async (request) => toolToJson((await deps.tools.getTool({ id: request.params.id }, await callOptions(request))).tool!)),
     );
 
     app.patch(
@@ -184,7 +189,7 @@ export function toolRoutes(deps: ToolRouteDeps): FastifyPluginAsyncZod {
     app.get(
       '/:id/stats',
       { preHandler: read, schema: { tags, security: bearerAuth, summary: 'Execution figures of a tool: counts by outcome, p50/p95 duration, last execution', params: idParams, response: { 200: toolStatsSchema, ...errors } } },
-      async (request) => statsToJson(request.params.id, await deps.tools.getToolStats({ id: request.params.id }, await callOptions(request))),
+      cached({ family: 'tool_stats', generations: (request) => [itemGen('tool_stats', (request.params as { id: string }).id)] }, async (request) => statsToJson(request.params.id, await deps.tools.getToolStats({ id: request.params.id }, await callOptions(request)))),
     );
   };
 }

@@ -4,6 +4,8 @@ import type { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import type { preHandlerAsyncHookHandler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { itemGen } from '../cache/families.ts';
+import { uncached, type Cached } from '../cache/response-cache.ts';
 import { backendCallOptions, type PrincipalSigner } from '../http/backend-call.ts';
 import { bearerAuth, errorEnvelopeSchema, idParams, pageOf, protectedErrorResponses } from '../http/schemas.ts';
 import { grantParams, grantSchema, grantToJson, listGrantsQuery } from './grant.schemas.ts';
@@ -28,6 +30,8 @@ export interface VaultRouteDeps {
   readonly signer: PrincipalSigner;
   /** preHandler that authenticates the caller and requires `permission`. */
   readonly authorize: (permission: Permission) => preHandlerAsyncHookHandler;
+  /** Wraps the cached metadata reads (list, detail; never a value); default: no cache. */
+  readonly cached?: Cached;
 }
 
 const errors = { 404: errorEnvelopeSchema, 409: errorEnvelopeSchema, ...protectedErrorResponses };
@@ -36,16 +40,17 @@ const errors = { 404: errorEnvelopeSchema, 409: errorEnvelopeSchema, ...protecte
 export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
   const callOptions = backendCallOptions(deps.signer, 'vault');
   const tags = ['vault'];
+  const cached = deps.cached ?? uncached;
 
   return async (app) => {
     app.get(
       '/secrets',
       { preHandler: deps.authorize('secrets:read'), schema: { tags, security: bearerAuth, summary: 'List secrets you own or that are shared with your roles (filter by tag, name prefix, rotation status)', querystring: listQuery, response: { 200: pageOf(secretSchema, 'SecretPage'), ...errors } } },
-      async (request) => {
+      cached({ family: 'secrets' }, async (request) => {
         const q = request.query;
         const res = await deps.vault.listSecrets({ limit: q.limit, offset: q.offset, tag: q.tag ?? '', namePrefix: q.name_prefix ?? '', rotationStatus: q.rotation_status ?? '' }, await callOptions(request));
         return { items: res.items.map(secretToJson), total: Number(res.total), limit: q.limit, offset: q.offset };
-      },
+      }),
     );
 
     app.post(
@@ -72,7 +77,7 @@ export function vaultRoutes(deps: VaultRouteDeps): FastifyPluginAsyncZod {
     app.get(
       '/secrets/:id',
       { preHandler: deps.authorize('secrets:read'), schema: { tags, security: bearerAuth, summary: 'Secret metadata (no value)', params: idParams, response: { 200: secretSchema, ...errors } } },
-      async (request) => secretToJson((await deps.vault.getSecret({ id: request.params.id }, await callOptions(request))).secret!),
+      cached({ family: 'secrets', generations: (request) => [itemGen('secrets', (request.params as { id: string }).id)] }, async (request) => secretToJson((await deps.vault.getSecret({ id: request.params.id }, await callOptions(request))).secret!)),
     );
 
     app.patch(

@@ -1,6 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import { DocumentIndexedSchema } from '@csda/proto/csda/search/v1/index_pb.js';
-import { enqueueOutbox, outboxMessage, PermanentMessageError, type OutboxRelay, type Subjects } from '@csda/service-kit';
+import { enqueueOutbox, outboxMessage, PermanentMessageError, resourceChangedMessage, type OutboxRelay, type Subjects } from '@csda/service-kit';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createIndexRepository, type IndexRepository } from './index.repository.ts';
 import { applyTermDelta, TermDelta } from './term-stats.ts';
@@ -34,6 +34,8 @@ export function createIndexer(deps: IndexerDeps) {
   const inTransaction = <T>(work: (repo: IndexRepository, em: EntityManager) => Promise<T>): Promise<T> =>
     deps.em().transactional((em) => work(createIndexRepository(em as EntityManager), em as EntityManager));
   const ensureDocument = (documentId: string) => inTransaction((repo) => repo.ensureDocument(documentId));
+  // Published once the index holds the change (not when document-ingest announced it): the gateway's cached results end here.
+  const indexChanged = (documentId: string, change: 'access' | 'deleted') => resourceChangedMessage(deps.subjects, 'search', { resourceType: 'index', resourceId: documentId, change });
 
   return {
     async stage(b: ChunkBatch): Promise<StageOutcome> {
@@ -111,22 +113,29 @@ export function createIndexer(deps: IndexerDeps) {
     async delete(d: DocumentDeletion): Promise<{ applied: boolean; removedLive: boolean }> {
       const through = d.version ?? WHOLE_DOCUMENT;
       await ensureDocument(d.documentId);
-      return inTransaction(async (repo) => {
+      const outcome = await inTransaction(async (repo, em) => {
         const doc = await repo.lockDocument(d.documentId, 'update');
         if (doc.deletedThrough !== null && doc.deletedThrough >= through) return { applied: false, removedLive: false };
-        return { applied: true, ...(await repo.deleteThrough(doc, through)) };
+        const removed = await repo.deleteThrough(doc, through);
+        await enqueueOutbox(em, 'search', [indexChanged(d.documentId, 'deleted')]);
+        return { applied: true, ...removed };
       });
+      if (outcome.applied) deps.relay.kick();
+      return outcome;
     },
 
     /** Returns false when the facts are not newer than those held (access_seq). */
     async changeAccess(c: AccessChange): Promise<boolean> {
       await ensureDocument(c.documentId);
-      return inTransaction(async (repo) => {
+      const applied = await inTransaction(async (repo, em) => {
         const doc = await repo.lockDocument(c.documentId, 'update');
         if (c.access.accessSeq <= doc.access.accessSeq) return false;
         await repo.applyAccess(doc, c.access);
+        await enqueueOutbox(em, 'search', [indexChanged(c.documentId, 'access')]);
         return true;
       });
+      if (applied) deps.relay.kick();
+      return applied;
     },
 
     /** Removes staged versions none of whose batches arrived within `maxAgeMs`; returns how many. */

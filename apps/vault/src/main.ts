@@ -48,7 +48,7 @@ async function open(cfg: Config) {
   const runtime = await openRuntime(definition, cfg);
   const keyring = await loadKeyring(cfg, (message) => runtime.logger.warn(message));
   const outbox = openAuditOutbox(runtime);
-  const repository = () => createSecretRepository(runtime.orm.em.fork() as EntityManager, outbox);
+  const repository = () => createSecretRepository(runtime.orm.em.fork() as EntityManager, outbox, runtime.nats.subjects);
   return { runtime, keyring, repository, outbox };
 }
 

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { createInternalTokenSigner, parseSigningKey, principalHeaders, SEEDED_ROLES, type Principal } from '@csda/auth';
+import { fromBinary } from '@bufbuild/protobuf';
 import { addKey, encodeFernet, generateFernetKey } from '@csda/crypto';
+import { ResourceChangedSchema } from '@csda/proto/csda/events/v1/resource_changed_pb.js';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
 import { createTestDatabase, deleteNamespace, generateTestKeys, natsUrl, query, runCommand, startService, testNamespace, type TestDatabase } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,6 +79,12 @@ describe('vault commands', () => {
       ],
       secret_versions: [{ secret_id: 102, version_number: 1, encrypted_value: token('fernet-v1'), encryption_key_id: 'fernet_v1', is_active: false, rotation_reason: 'manual', created_at: '2024-02-01T00:00:00Z' }],
     };
+    const rewrapIds = (await query<{ id: string }>(db.url, `select id from vault.secrets where name like 'kek-%'`)).map((r) => r.id);
+    /** The ResourceChanged events in the outbox about secrets not made by the rewrap test. */
+    const changed = async () =>
+      (await query<{ payload: Buffer }>(db.url, `select payload from vault.outbox where event_type = 'csda.events.v1.ResourceChanged' order by id`))
+        .map((r) => fromBinary(ResourceChangedSchema, r.payload))
+        .filter((c) => !rewrapIds.includes(c.resourceId));
     const file = join(dir, 'secrets.json');
     await writeFile(file, JSON.stringify(exportJson));
     const args = ['--secrets', file, '--owner-id', owner.id];
@@ -90,6 +98,12 @@ describe('vault commands', () => {
     expect(first.out).toContain('2 secret(s) imported with 3 version(s), 0 already imported');
     expect((await invoke()).out).toContain('0 secret(s) imported with 0 version(s), 2 already imported');
     expect(first.out + first.errText).not.toContain('plain-legacy-value');
+    // Each imported secret commits its `created` with it (the gateway's cache); the second run, which imports nothing, none.
+    const events = await changed();
+    expect(events.map((c) => [c.resourceType, c.change, c.ownerId])).toEqual([
+      ['secret', 'created', owner.id],
+      ['secret', 'created', owner.id],
+    ]);
 
     await withVault(rotated, async (vault) => {
       const list = await vault.listSecrets({ namePrefix: 'legacy-' }, await as());
@@ -102,6 +116,7 @@ describe('vault commands', () => {
       expect((await vault.revealSecret({ id: fernet.id }, await as())).value).toBe('fernet-v2');
       expect(byName['legacy-plain']!.tags).toEqual(['ops']);
       expect(byName['legacy-plain']!.rotation).toMatchObject({ enabled: false, intervalDays: 0 });
+      expect(events.map((c) => c.resourceId).sort()).toEqual([byName['legacy-plain']!.id, fernet.id].sort());
     });
     const stored = await query<{ n: string }>(db.url, `select count(*) as n from vault.secret_versions where position(convert_to('legacy-value', 'UTF8') in ciphertext) > 0`);
     expect(Number(stored[0]!.n)).toBe(0);

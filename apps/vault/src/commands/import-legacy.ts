@@ -66,6 +66,7 @@ export async function importLegacy(
         await tx.insertVersion(id, { version, ...sealed }, 'service:vault-import', v.createdAt ?? legacy.createdAt ?? new Date());
       }
       await tx.recordLegacyImport(legacy.legacyId, id);
+      await tx.changed([{ id, ownerId, change: 'created' }]);
       await tx.audit({
         action: 'secret_imported',
         actor: 'service:vault',

@@ -63,9 +63,10 @@ export function grantQueries(run: Run) {
       await run('insert into vault.tool_grants (secret_id, tool_id, tool_name, binding, granted_by) values (?, ?, ?, ?, ?)', [g.secretId, g.toolId, g.toolName, g.as, g.grantedBy]);
     },
 
-    /** Keeps the display name of a tool's active grants current. */
-    async renameToolGrants(toolId: string, toolName: string): Promise<void> {
-      await run('update vault.tool_grants set tool_name = ? where tool_id = ? and revoked_at is null and tool_name <> ?', [toolName, toolId, toolName]);
+    /** Keeps the display name of a tool's active grants current; the secrets whose grants it renamed. */
+    async renameToolGrants(toolId: string, toolName: string): Promise<string[]> {
+      const rows = await run<{ secret_id: string }[]>('update vault.tool_grants set tool_name = ? where tool_id = ? and revoked_at is null and tool_name <> ? returning secret_id', [toolName, toolId, toolName]);
+      return rows.map((r) => r.secret_id);
     },
 
     /**

@@ -71,6 +71,12 @@ export function createGrantService(deps: GrantServiceDeps) {
     return revoked;
   };
 
+  /** The secrets whose grants (ListSecretGrants) changed: a `grants` ResourceChanged each, owned by the secret's owner, in this transaction. */
+  const grantsChanged = async (tx: SecretQueries, secretIds: readonly string[]) => {
+    const owners = await tx.ownersOf(secretIds);
+    await tx.changed([...new Set(secretIds)].map((id) => ({ id, ownerId: owners.get(id) ?? '', change: 'grants' as const })));
+  };
+
   /** The tool's active grants, after checking no other user's grants carry its id. */
   const ownActive = async (tx: SecretQueries, toolId: string, ownerId: string) => {
     const active = await tx.activeGrantsOfTool(toolId);
@@ -92,9 +98,12 @@ export function createGrantService(deps: GrantServiceDeps) {
         const key = (g: ToolBinding) => `${g.secretId}|${g.as}`;
         const keep = new Set(wanted.map(key));
         const have = new Set(active.map(key));
+        const changed: string[] = [];
         let revoked = 0;
         for (const g of active.filter((a) => !keep.has(key(a)))) {
-          revoked += (await revoke(tx, ctx, { toolId, secretId: g.secretId, as: g.as }, owner.id, 'tool_updated')).length;
+          const gone = await revoke(tx, ctx, { toolId, secretId: g.secretId, as: g.as }, owner.id, 'tool_updated');
+          revoked += gone.length;
+          changed.push(...gone.map((r) => r.secretId));
         }
         const added = wanted.filter((w) => !have.has(key(w)));
         for (const g of added) {
@@ -103,8 +112,11 @@ export function createGrantService(deps: GrantServiceDeps) {
           if (!(await tx.findVisible(g.secretId, { userId: owner.id, roles: owner.roles, all: false }))) throw new NotFoundError('secret', g.secretId);
           await tx.insertGrant({ secretId: g.secretId, toolId, toolName: name, as: g.as, grantedBy: owner.id });
           await tx.audit(secretFact(ctx, 'secret_granted', g.secretId, grantDetails({ toolId, toolName: name, as: g.as })));
+          changed.push(g.secretId);
         }
-        await tx.renameToolGrants(toolId, name);
+        // A renamed tool shows under its new name in the grants of each secret it holds.
+        changed.push(...(await tx.renameToolGrants(toolId, name)));
+        await grantsChanged(tx, changed);
         return { items: await tx.activeGrantsOfTool(toolId), granted: added.length, revoked };
       });
     },
@@ -116,7 +128,9 @@ export function createGrantService(deps: GrantServiceDeps) {
       return deps.repository().transaction(async (tx) => {
         await tx.lockTool(toolId);
         await ownActive(tx, toolId, owner.id);
-        return (await revoke(tx, ctx, { toolId }, owner.id, 'tool_deleted')).length;
+        const revoked = await revoke(tx, ctx, { toolId }, owner.id, 'tool_deleted');
+        await grantsChanged(tx, revoked.map((g) => g.secretId));
+        return revoked.length;
       });
     },
 
@@ -144,6 +158,7 @@ export function createGrantService(deps: GrantServiceDeps) {
         if (revoked.length === 0) {
           throw new AppError('NOT_FOUND', `Secret ${secretId} has no active grant to tool ${toolId}`, { details: { resource: 'grant', identifier: toolId } });
         }
+        await tx.changed([{ id: secretId, ownerId: secret.ownerId, change: 'grants' }]);
         return revoked.length;
       });
     },

@@ -55,6 +55,8 @@ export function createMaintenanceService(deps: MaintenanceDeps) {
         const rows = await tx.expireBatch(now, limit);
         for (const r of rows) await tx.audit({ ...actor, action: 'secret_expired', outcome: 'success', resourceId: r.id, details: { expires_at: r.expiresAt.toISOString(), caller: SCHEDULER_PRINCIPAL_ID } });
         await tx.emit(rows.map((r) => secretExpiredMessage(deps.subjects, { ...r, at: now })));
+        // Deactivated: is_active is in their metadata. (A warning changes nothing the vault shows: no event.)
+        await tx.changed(rows.map((r) => ({ id: r.id, ownerId: r.ownerId, change: 'updated' as const })));
         return rows.length;
       });
       return { expired, more: expired === limit };

@@ -1,4 +1,5 @@
 import { auditOutboxMessage, type AuditFact, type OutboxMessage, type Subjects } from '@csda/service-kit';
+import { secretChangedMessage } from '../secrets/secret-events.ts';
 import type { SecretRecord } from '../secrets/secret.types.ts';
 import { jobResultMessage, secretRotatedMessage, type JobStatus } from './rotation-events.ts';
 import type { RotationRequest } from './rotation.engine.ts';
@@ -34,10 +35,11 @@ export function createRotationMessages(subjects: Subjects) {
       ? [jobResultMessage(subjects, req.job, { ...r, secretId: req.secretId, ownerId, ...(r.status === 'running' || r.status === 'retrying' ? {} : { finishedAt: new Date() }) })]
       : [];
 
-  /** What a finished rotation writes: its audit record, SecretRotated and the job's result. */
+  /** What a finished rotation writes: its audit record, SecretRotated, the secret's ResourceChanged (`rotated`) and the job's result. */
   const rotated = (req: RotationRequest, secret: SecretRecord, version: number, now: Date): OutboxMessage[] => [
     auditOutboxMessage(subjects, 'vault', fact(req, 'secret_rotated', { version: String(version), strategy: req.suppliedValue ? 'supplied' : secret.rotation.strategy })),
     secretRotatedMessage(subjects, { secretId: secret.id, ownerId: secret.ownerId, version, strategy: secret.rotation.strategy, trigger: req.trigger, at: now }),
+    secretChangedMessage(subjects, { id: secret.id, ownerId: secret.ownerId, change: 'rotated' }),
     ...jobEvent(req, secret.ownerId, { status: 'succeeded', detail: `version ${version}` }),
   ];
 

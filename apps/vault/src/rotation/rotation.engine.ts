@@ -215,6 +215,8 @@ export function createRotationEngine(deps: RotationEngineDeps) {
         value = Buffer.from(generateRandomValue({ length: 43, charset: 'base64url', prefix: '' }), 'utf8');
       }
       await tx.insertVersion(secret.id, seal(secret.id, version, value), req.actor.id, new Date(), 'pending');
+      // Its rotation status is pending now (and pending_version shown).
+      await tx.changed([{ id: secret.id, ownerId: secret.ownerId, change: 'updated' }]);
       return { kind: 'apply', secret: { ...secret, rotation: { ...rotation, state: 'pending', pendingVersion: version } }, version };
     });
 
@@ -308,6 +310,8 @@ export function createRotationEngine(deps: RotationEngineDeps) {
         const row = await tx.lockForRotation(req.secretId);
         if (!row) return;
         await tx.recordRotationError(req.secretId, message, status === 'retrying' ? undefined : 'failed');
+        // The error (and, unless retrying, the failed status) is in the secret's metadata.
+        await tx.changed([{ id: req.secretId, ownerId: row.owner_id, change: 'updated' }]);
         await tx.audit(fact(req, 'secret_rotation_failed', { error: message, ...(status ? { status } : {}) }, 'failure'));
         if (status) await tx.emit(jobEvent(req, row.owner_id, { status, error: message, ...(nextAttemptAt ? { nextAttemptAt } : {}) }));
       });

@@ -1,8 +1,9 @@
 import { ConflictError } from '@csda/errors';
-import type { AuditFact, AuditOutbox } from '@csda/service-kit';
+import { enqueueOutbox, type AuditFact, type AuditOutbox, type Subjects } from '@csda/service-kit';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { grantQueries } from '../grants/grant.repository.ts';
 import { rotationQueries } from '../rotation/rotation.repository.ts';
+import { secretChangedMessage, type SecretChanged } from './secret-events.ts';
 import type { RotationPolicy, RotationState, RotationStatus, RotationStrategy, SealedVersion, SecretRecord, VersionRecord } from './secret.types.ts';
 
 // MikroORM expands array parameters into lists, so arrays travel as JSON text.
@@ -131,7 +132,7 @@ const CHANGE_COLUMNS: Record<keyof SecretChanges, string> = {
 const visibleClause = (v: Visibility): { sql: string; params: unknown[] } =>
   v.all ? { sql: 'true', params: [] } : { sql: `(s.owner_id = ? or s.shared_with_roles && ${TEXT_ARRAY})`, params: [v.userId, JSON.stringify(v.roles)] };
 
-function createQueries(em: EntityManager, outbox: Pick<AuditOutbox, 'write'>) {
+function createQueries(em: EntityManager, outbox: Pick<AuditOutbox, 'write'>, subjects: Subjects) {
   const run = <T>(sql: string, params: unknown[] = []) => em.getConnection().execute(sql, params, 'all', em.getTransactionContext()) as Promise<T>;
   /** A write that may take a name already used by another of the owner's live secrets → CONFLICT. */
   const runNamed = (name: string | undefined, sql: string, params: unknown[]) =>
@@ -306,6 +307,18 @@ function createQueries(em: EntityManager, outbox: Pick<AuditOutbox, 'write'>) {
     audit(fact: AuditFact): Promise<void> {
       return outbox.write(em, [fact]);
     },
+
+    /** Adds the ResourceChanged of each secret that changed to the outbox, in this transaction (the gateway's cache invalidation; ids only). */
+    changed(changes: readonly SecretChanged[]): Promise<void> {
+      return enqueueOutbox(em, 'vault', changes.map((c) => secretChangedMessage(subjects, c)));
+    },
+
+    /** The owners of these secrets, deleted or not. */
+    async ownersOf(ids: readonly string[]): Promise<Map<string, string>> {
+      if (ids.length === 0) return new Map();
+      const rows = await run<{ id: string; owner_id: string }[]>(`select id, owner_id from vault.secrets where id = any(${TEXT_ARRAY}::uuid[])`, [JSON.stringify([...new Set(ids)])]);
+      return new Map(rows.map((r) => [r.id, r.owner_id]));
+    },
     ...rotationQueries(em, run),
     ...grantQueries(run),
   };
@@ -319,8 +332,8 @@ export type SecretQueries = ReturnType<typeof createQueries>;
  * own EntityManager fork). Audit records go to the vault's outbox: inside
  * `transaction` on its connection, committing with the change.
  */
-export function createSecretRepository(em: EntityManager, outbox: AuditOutbox) {
-  const queries = createQueries(em, outbox);
+export function createSecretRepository(em: EntityManager, outbox: AuditOutbox, subjects: Subjects) {
+  const queries = createQueries(em, outbox, subjects);
   return {
     ...queries,
     /** Records an audit fact on its own (reveals, refusals): committed when this resolves, group-committed with concurrent ones. */
@@ -329,7 +342,7 @@ export function createSecretRepository(em: EntityManager, outbox: AuditOutbox) {
     kick: (): void => outbox.kick(),
     /** Runs `work` in one transaction, with queries bound to it; its audit records are relayed after the commit. */
     async transaction<T>(work: (tx: SecretQueries) => Promise<T>): Promise<T> {
-      const result = await em.transactional((txEm) => work(createQueries(txEm as EntityManager, outbox)));
+      const result = await em.transactional((txEm) => work(createQueries(txEm as EntityManager, outbox, subjects)));
       outbox.kick();
       return result;
     },

@@ -113,6 +113,8 @@ export function createSecretService(deps: SecretServiceDeps) {
         }
         // On a manual secret the put is its rotation: said so in the record.
         await tx.audit(fact(ctx, 'secret_value_updated', id, { version: String(version), ...(manual ? { rotation: 'manual' } : {}) }));
+        // A new current version, whatever the strategy.
+        await tx.changed([{ id, ownerId: secret.ownerId, change: 'rotated' }]);
         return (await tx.findVisible(id, visibilityOf(ctx.principal)))!;
       });
     } finally {
@@ -156,6 +158,7 @@ export function createSecretService(deps: SecretServiceDeps) {
           });
           await tx.insertVersion(id, seal(id, 1, value), ctx.principal.id);
           await tx.audit(fact(ctx, 'secret_created', id, { name, version: '1' }));
+          await tx.changed([{ id, ownerId: ctx.principal.id, change: 'created' }]);
           return (await tx.findVisible(id, visibilityOf(ctx.principal)))!;
         });
       return created;
@@ -221,6 +224,8 @@ export function createSecretService(deps: SecretServiceDeps) {
           await tx.update(id, changes);
           const fields = Object.entries(changes).filter(([, v]) => v !== undefined).map(([k]) => k).sort().join(',');
           await tx.audit(fact(ctx, 'secret_updated', id, { fields }));
+          // An update naming no field writes nothing.
+          if (fields) await tx.changed([{ id, ownerId: secret.ownerId, change: 'updated' }]);
           return (await tx.findVisible(id, visibilityOf(ctx.principal)))!;
         });
       return updated;
@@ -230,9 +235,11 @@ export function createSecretService(deps: SecretServiceDeps) {
       id = checkId(id);
       requireScoped(ctx.principal, 'secrets:write', id);
       await deps.repository().transaction(async (tx) => {
-        await modifiable(tx, ctx, id, true);
+        const secret = await modifiable(tx, ctx, id, true);
         const revoked = await tx.softDelete(id, ctx.principal.onBehalfOf?.id ?? ctx.principal.id);
         await tx.audit(fact(ctx, 'secret_deleted', id));
+        // Its grants go with it: `deleted` says all of it.
+        await tx.changed([{ id, ownerId: secret.ownerId, change: 'deleted' }]);
         for (const g of revoked) {
           await tx.audit(fact(ctx, 'secret_grant_revoked', id, { tool_id: g.toolId, tool_name: g.toolName, as: g.as, reason: 'secret_deleted', granted_by: g.grantedBy }));
         }

@@ -5,9 +5,10 @@ import { createInternalTokenSigner, parseSigningKey, principalHeaders, SEEDED_RO
 import { describeConnectError, type DescribedError } from '@csda/errors';
 import { AuditEventSchema } from '@csda/proto/csda/events/v1/audit_event_pb.js';
 import { JobResultSchema, type JobResult } from '@csda/proto/csda/events/v1/job_result_pb.js';
+import { ResourceChangedSchema, type ResourceChanged } from '@csda/proto/csda/events/v1/resource_changed_pb.js';
 import { RotateSecretJobSchema, type RotateSecretJob } from '@csda/proto/csda/jobs/v1/secret_jobs_pb.js';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
-import { connectNats, publishProto, type Nats } from '@csda/service-kit';
+import { connectNats, EVENT_TYPE_HEADER, publishProto, type Nats } from '@csda/service-kit';
 import { createTestDatabase, deleteNamespace, generateTestKeys, natsUrl, query, runCommand, startService, testNamespace, type RunningService, type TestDatabase } from '@csda/testing';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 
@@ -37,6 +38,10 @@ export interface VaultHarness {
   audits(secretId: string): Promise<{ action: string; actor: string; outcome: string; details: Record<string, string> }[]>;
   /** Outbox rows by subject tail (e.g. `csda.events.vault.secret.rotated`). */
   events(subjectTail: string): Promise<{ eventId: string; eventType: string; payload: Buffer }[]>;
+  /** ResourceChanged events in the outbox, oldest first, with their subject; `secretId` narrows them to one secret. */
+  changes(secretId?: string): Promise<(ResourceChanged & { subject: string })[]>;
+  /** ResourceChanged events about `secretId` the relay published on EVENTS, in stream order. */
+  published(secretId: string): Promise<(ResourceChanged & { subject: string })[]>;
   logs(): string;
   close(): Promise<void>;
 }
@@ -97,6 +102,22 @@ export async function startHarness(label: string, baseEnv: Record<string, string
     async events(subjectTail) {
       const rows = await outbox('subject = $1', [`${namespace}.${subjectTail}`]);
       return rows.map((r) => ({ eventId: r.event_id, eventType: r.event_type, payload: r.payload }));
+    },
+    async changes(secretId) {
+      const rows = await outbox(`event_type = 'csda.events.v1.ResourceChanged'${secretId ? ' and aggregate = $1' : ''}`, secretId ? [`secret:${secretId}`] : []);
+      return rows.map((r) => ({ ...fromBinary(ResourceChangedSchema, r.payload), subject: r.subject }));
+    },
+    async published(secretId) {
+      const stream = nats.subjects.stream('EVENTS');
+      const info = await nats.jsm.streams.info(stream);
+      const out: (ResourceChanged & { subject: string })[] = [];
+      for (let seq = info.state.first_seq; seq > 0 && seq <= info.state.last_seq; seq++) {
+        const msg = await nats.jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
+        if (!msg || msg.header?.get(EVENT_TYPE_HEADER) !== ResourceChangedSchema.typeName) continue;
+        const event = fromBinary(ResourceChangedSchema, msg.data);
+        if (event.resourceId === secretId) out.push({ ...event, subject: msg.subject });
+      }
+      return out;
     },
     logs: () => allLogs.map((l) => l()).join('\n'),
     async close() {

@@ -64,7 +64,8 @@ describe('response cache (real Redis)', () => {
         // Read first, answer later: a backend whose read happened before a concurrent write.
         const read = version;
         if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
-        return { id: request.params.id, for: who, version: read, limit: request.query.limit, pad: big ? 'x'.repeat(8_000) : '', ignored: 'dropped by the schema' };
+        const { params, query } = request as unknown as { params: { id: string }; query: { limit: number } };
+        return { id: params.id, for: who, version: read, limit: query.limit, pad: big ? 'x'.repeat(8_000) : '', ignored: 'dropped by the schema' };
       }),
     );
     await app.ready();

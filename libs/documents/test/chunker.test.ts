@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import bpeRanks from 'gpt-tokenizer/bpeRanks/cl100k_base';
 import { encode } from 'gpt-tokenizer/encoding/cl100k_base';
 import { chunkDocument, countTokens, type Block, type ParsedDocument } from '../src/index.ts';
+import { MAX_TOKEN_BYTES, tokensWithin } from '../src/chunk/tokens.ts';
 
 const doc = (blocks: Block[], format: ParsedDocument['format'] = 'md'): ParsedDocument => ({ format, blocks, warnings: [] });
 const sentence = (i: number): string => `Sentence number ${i} talks about the topic at some modest length.`;
@@ -141,6 +143,7 @@ describe('chunkDocument on text without spaces', () => {
     ['256 KiB of one letter', 'a'.repeat(256 * 1024)],
     ['256 KiB of random non-space characters', random(256 * 1024)],
     ['256 KiB of one CJK character', '日'.repeat(256 * 1024)],
+    ['256 KiB of one emoji (surrogate pairs)', '😀'.repeat(64 * 1024)],
   ] as const) {
     it(`chunks ${name} within the budget, in well under 10 s`, () => {
       const started = performance.now();
@@ -151,11 +154,23 @@ describe('chunkDocument on text without spaces', () => {
         expect(c.tokens).toBe(countTokens(c.text));
         expect(c.tokens).toBeLessThanOrEqual(256);
       }
-      // every character is in some chunk (overlap repeats some)
+      // every character is in some chunk (overlap repeats some), and no piece cuts a surrogate pair
       expect(chunks.map((c) => c.text).join('').length).toBeGreaterThanOrEqual(text.length);
+      for (const c of chunks) expect(c.text.isWellFormed()).toBe(true);
       expect(elapsed).toBeLessThan(10_000);
     });
   }
+
+  it('checks a budget without counting text too long to fit it (MAX_TOKEN_BYTES is the longest token)', () => {
+    expect(Math.max(...bpeRanks.map((v) => (typeof v === 'string' ? Buffer.byteLength(v) : v.length)))).toBe(MAX_TOKEN_BYTES);
+    expect(tokensWithin('The moon pulls the sea.', 6)).toBe(countTokens('The moon pulls the sea.'));
+    expect(tokensWithin('The moon pulls the sea.', 5)).toBeUndefined();
+    expect(tokensWithin(' '.repeat(4 * MAX_TOKEN_BYTES), 4)).toBe(4);
+    expect(tokensWithin(' '.repeat(4 * MAX_TOKEN_BYTES + 1), 4)).toBeUndefined();
+    const started = performance.now();
+    expect(tokensWithin('b'.repeat(64 * 1024 * 1024), 256)).toBeUndefined();
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
 
   it('counts long runs exactly as gpt-tokenizer does', () => {
     const parts = ['a', 'é', '日', ' ', '\n', '.', '!', '1', "'s", '😀', '=', '\t', '\u00a0', '<|endoftext|>', 'ing'];

@@ -8,7 +8,7 @@ const doc = (text: string): ParsedDocument => ({ format: 'txt', blocks: [{ type:
 const never = new AbortController().signal;
 
 describe('chunk pool', () => {
-  it('chunks off the main thread, reusing its worker, and stops a run that passes the time limit', async () => {
+  it('chunks off the main thread, reusing its worker', async () => {
     // The limit counts a fresh worker's tokenizer load too: generous, so a loaded machine does not trip it.
     const pool = createChunkPool({ size: 1, memoryMb: 256, timeoutMs: 8_000 });
     try {
@@ -18,11 +18,19 @@ describe('chunk pool', () => {
       const again = await pool.chunk(doc('Second document.'), { documentId: DOC, version: 2 }, never);
       expect(again).toHaveLength(1);
       expect(performance.now() - started).toBeLessThan(1_000); // the tokenizer stayed loaded
-      // The main thread keeps running while the worker grinds through a space-less run.
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('stops a run that passes the time limit, the main thread running meanwhile, and replaces the worker', async () => {
+    // Chunking is linear now (~0.5-0.75 s per MiB here, libs/documents): 32 MiB without a space takes ~17 s, over 3× the limit.
+    const pool = createChunkPool({ size: 1, memoryMb: 512, timeoutMs: 5_000 });
+    try {
       let ticks = 0;
       const ticker = setInterval(() => (ticks += 1), 50);
-      const slow = pool.chunk(doc('b'.repeat(256 * 1024)), { documentId: DOC, version: 3 }, never);
-      await expect(slow).rejects.toEqual(new DocumentFailure('chunking took longer than 8 s'));
+      const slow = pool.chunk(doc('b'.repeat(32 * 1024 * 1024)), { documentId: DOC, version: 3 }, never);
+      await expect(slow).rejects.toEqual(new DocumentFailure('chunking took longer than 5 s'));
       clearInterval(ticker);
       expect(ticks).toBeGreaterThan(10);
       // A fresh worker replaced the stopped one.
@@ -39,7 +47,8 @@ describe('chunk pool', () => {
       const runs = await Promise.all([1, 2, 3].map((v) => pool.chunk(doc(`Document ${v}.`), { documentId: DOC, version: v }, never)));
       expect(runs.map((r) => r[0]!.text)).toEqual(['Document 1.', 'Document 2.', 'Document 3.']);
       const abort = new AbortController();
-      const running = pool.chunk(doc('b'.repeat(128 * 1024)), { documentId: DOC, version: 5 }, abort.signal);
+      // ~4 s of chunking: still running when aborted.
+      const running = pool.chunk(doc('b'.repeat(8 * 1024 * 1024)), { documentId: DOC, version: 5 }, abort.signal);
       setTimeout(() => abort.abort(new Error('stopping')), 200);
       await expect(running).rejects.toThrow('stopping');
     } finally {

@@ -1,6 +1,6 @@
 import { v5 as uuidv5 } from 'uuid';
 import type { ParsedDocument } from '../types.ts';
-import { countTokens, splitToBudget, tailSentences } from './tokens.ts';
+import { countTokens, splitToBudget, tailSentences, tokensWithin } from './tokens.ts';
 
 /**
  * Default chunk budget, in cl100k_base tokens. The local embedding model
@@ -127,8 +127,8 @@ export function chunkDocument(doc: ParsedDocument, options: ChunkOptions): Chunk
 
   const addText = (text: string, blockPage: number | undefined, tableHeader?: Unit['tableHeader']): void => {
     const budget = pieceBudget - (tableHeader ? tableHeader.tokens + 1 : 0);
-    const tokens = countTokens(text);
-    const pieces = tokens <= budget ? [{ text, tokens }] : splitToBudget(text, Math.max(8, budget));
+    const tokens = tokensWithin(text, budget);
+    const pieces = tokens !== undefined ? [{ text, tokens }] : splitToBudget(text, Math.max(8, budget));
     for (const piece of pieces) add({ text: piece.text, tokens: piece.tokens, page: blockPage, heading: false, ...(tableHeader ? { tableHeader } : {}) });
   };
 
@@ -145,8 +145,8 @@ export function chunkDocument(doc: ParsedDocument, options: ChunkOptions): Chunk
         emit(draft);
         draft = fresh();
       } else draft.headingPath = path.map((h) => h.text);
-      const tokens = countTokens(block.text);
-      if (tokens > pieceBudget) addText(block.text, blockPage);
+      const tokens = tokensWithin(block.text, pieceBudget);
+      if (tokens === undefined) addText(block.text, blockPage);
       else add({ text: block.text, tokens, page: blockPage, heading: true });
       continue;
     }
@@ -154,8 +154,8 @@ export function chunkDocument(doc: ParsedDocument, options: ChunkOptions): Chunk
       const [first, ...rest] = block.rows;
       if (!first) continue;
       const headerText = rowText(first);
-      const headerTokens = countTokens(headerText);
-      const header = block.header && headerTokens <= maxTokens / 4 ? { text: headerText, tokens: headerTokens } : undefined;
+      const headerTokens = block.header ? tokensWithin(headerText, Math.floor(maxTokens / 4)) : undefined;
+      const header = headerTokens !== undefined ? { text: headerText, tokens: headerTokens } : undefined;
       for (const row of header ? rest : block.rows) addText(rowText(row), blockPage, header);
       if (header && rest.length === 0) addText(headerText, blockPage);
       continue;

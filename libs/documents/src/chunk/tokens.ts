@@ -51,7 +51,7 @@ function ranks(): Map<string, number> {
   return map;
 }
 
-const NO_PAIR = Number.POSITIVE_INFINITY;
+const NO_PAIR = -1;
 const POS = 2 ** 32;
 
 /** Binary min-heap of rank * 2^32 + position: lowest rank first, leftmost among equal ranks. */
@@ -100,7 +100,7 @@ function mergedCount(piece: string): number {
   // parts start at these byte offsets; next[n] = n + 1 closes the last part
   const next = new Int32Array(n + 1);
   const prev = new Int32Array(n + 1);
-  const rankAt = new Float64Array(n + 1);
+  const rankAt = new Int32Array(n + 1);
   const alive = new Uint8Array(n + 1);
   for (let i = 0; i <= n; i++) {
     next[i] = i + 1;
@@ -145,6 +145,21 @@ export function countTokens(text: string): number {
   return count;
 }
 
+/** The longest cl100k_base token, in bytes (a run of spaces); tested against the rank table. */
+export const MAX_TOKEN_BYTES = 128;
+
+/**
+ * `countTokens(text)` if it is at most `limit`, else undefined. Text longer
+ * than `limit` × MAX_TOKEN_BYTES UTF-16 units (never fewer UTF-8 bytes) has
+ * more tokens than that and is not counted: a budget check costs nothing on a
+ * long paragraph (and never merges a 50 MiB run).
+ */
+export function tokensWithin(text: string, limit: number): number | undefined {
+  if (text.length > limit * MAX_TOKEN_BYTES) return undefined;
+  const tokens = countTokens(text);
+  return tokens <= limit ? tokens : undefined;
+}
+
 const segmenter = new Intl.Segmenter(undefined, { granularity: 'sentence' });
 
 /** Sentences (Intl.Segmenter: works for scripts without spaces, e.g. "。"), each with its trailing space. */
@@ -157,16 +172,30 @@ function words(text: string): string[] {
   return text.match(/\s*[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]|\s*[^\s\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]+|\s+$/gu) ?? [];
 }
 
-/** A "word" longer than the budget (base64, a URL, a long CJK run): cut by code points. */
+/** The index `count` code points after `from` (or the end), and how many there were. */
+function advance(text: string, from: number, count: number): [end: number, codePoints: number] {
+  let i = from;
+  let n = 0;
+  while (n < count && i < text.length) {
+    const c = text.charCodeAt(i);
+    i += c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00 ? 2 : 1;
+    n++;
+  }
+  return [i, n];
+}
+
+/** A "word" longer than the budget (base64, a URL, a long CJK run): cut by code points (without an array of all of them). */
 function hardSplit(word: string, maxTokens: number): string[] {
-  const chars = Array.from(word);
   const pieces: string[] = [];
   let start = 0;
-  while (start < chars.length) {
-    let length = Math.min(maxTokens, chars.length - start);
-    while (length > 1 && countTokens(chars.slice(start, start + length).join('')) > maxTokens) length = Math.ceil(length / 2);
-    pieces.push(chars.slice(start, start + length).join(''));
-    start += length;
+  while (start < word.length) {
+    let [end, length] = advance(word, start, maxTokens);
+    while (length > 1 && countTokens(word.slice(start, end)) > maxTokens) {
+      length = Math.ceil(length / 2);
+      [end] = advance(word, start, length);
+    }
+    pieces.push(word.slice(start, end));
+    start = end;
   }
   return pieces;
 }
@@ -191,12 +220,12 @@ export function splitToBudget(text: string, maxTokens: number): { text: string; 
     currentTokens += tokens;
   };
   for (const sentence of sentences(text)) {
-    const tokens = countTokens(sentence);
-    if (tokens <= maxTokens) add(sentence, tokens);
+    const tokens = tokensWithin(sentence, maxTokens);
+    if (tokens !== undefined) add(sentence, tokens);
     else
       for (const word of words(sentence)) {
-        const wordTokens = countTokens(word);
-        if (wordTokens <= maxTokens) add(word, wordTokens);
+        const wordTokens = tokensWithin(word, maxTokens);
+        if (wordTokens !== undefined) add(word, wordTokens);
         else for (const piece of hardSplit(word, maxTokens)) add(piece, countTokens(piece));
       }
   }

@@ -4,7 +4,7 @@ import { hasPermission, requireScoped, subjectOf, type Principal } from '@csda/a
 import type { AuditFact, AuditOutbox, Logger, Subjects } from '@csda/service-kit';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { BlobStore, BlobStoreKind } from '../blobs/blob-store.ts';
-import { accessChanged, documentDeleted, stageJob } from '../pipeline/messages.ts';
+import { accessChanged, documentChanged, documentDeleted, stageJob } from '../pipeline/messages.ts';
 import type { AccessChange, DocumentRepository } from './document.repository.ts';
 import { MIME_TYPES, type DocumentRecord, type Visibility } from './document.types.ts';
 import { checkDocumentId, checkFilename, checkPaging, checkRoles, checkStatusFilter, checkTags, checkTitle, defaultTitle } from './document.validation.ts';
@@ -100,7 +100,7 @@ export function createDocumentService(deps: DocumentServiceDeps) {
           if (existing) return;
           const doc = { id, ownerId, title, tags, isPublic: input.isPublic, sharedRoles, filename, format: stored.format, mimeType: MIME_TYPES[stored.format], sizeBytes: stored.sizeBytes, sha256: stored.sha256, blobStore: store.kind, blobKey: key };
           await tx.insert(doc, clock());
-          await enqueue(tx.em, [stageJob(deps.subjects, id, 1, 'parse')]);
+          await enqueue(tx.em, [stageJob(deps.subjects, id, 1, 'parse'), documentChanged(deps.subjects, id, 'created', ownerId)]);
           await deps.audit.write(tx.em as EntityManager, [
             auditFact(p, 'document_uploaded', id, { format: stored.format, size_bytes: String(stored.sizeBytes), sha256: stored.sha256, is_public: String(input.isPublic) }),
           ]);
@@ -155,7 +155,7 @@ export function createDocumentService(deps: DocumentServiceDeps) {
         if (changed.length === 0) return;
         const seq = await tx.updateAccess(id, wanted, clock());
         const facts = { ownerId: doc.ownerId, title: wanted.title ?? doc.title, tags: wanted.tags ?? doc.tags, isPublic: wanted.isPublic ?? doc.isPublic, sharedRoles: wanted.sharedRoles ?? doc.sharedRoles, accessSeq: seq };
-        await enqueue(tx.em, [accessChanged(deps.subjects, id, facts)]);
+        await enqueue(tx.em, [accessChanged(deps.subjects, id, facts), documentChanged(deps.subjects, id, 'updated', doc.ownerId)]);
         await deps.audit.write(tx.em as EntityManager, [auditFact(p, 'document_updated', id, { changed: changed.join(','), access_seq: String(seq), is_public: String(facts.isPublic) })]);
       });
       return visible(p, id);
@@ -166,7 +166,7 @@ export function createDocumentService(deps: DocumentServiceDeps) {
       requireScoped(p, 'documents:write', id);
       const doc = await change(p, id, async (tx, d) => {
         await tx.softDelete(id, clock());
-        await enqueue(tx.em, [documentDeleted(deps.subjects, id)]);
+        await enqueue(tx.em, [documentDeleted(deps.subjects, id), documentChanged(deps.subjects, id, 'deleted', d.ownerId)]);
         await deps.audit.write(tx.em as EntityManager, [auditFact(p, 'document_deleted', id, { owner_id: d.ownerId, sha256: d.sha256 })]);
         return d;
       });
@@ -182,7 +182,7 @@ export function createDocumentService(deps: DocumentServiceDeps) {
       requireScoped(p, 'documents:write', id);
       await change(p, id, async (tx, doc) => {
         const version = await tx.startVersion(id, doc.currentVersion, clock());
-        await enqueue(tx.em, [stageJob(deps.subjects, id, version, 'parse')]);
+        await enqueue(tx.em, [stageJob(deps.subjects, id, version, 'parse'), documentChanged(deps.subjects, id, 'status', doc.ownerId)]);
         await deps.audit.write(tx.em as EntityManager, [auditFact(p, 'document_reindexed', id, { version: String(version), previous_status: doc.state.status })]);
       });
       return visible(p, id);

@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { DocumentStageJobSchema } from '@csda/proto/csda/ingest/v1/document_jobs_pb.js';
 import { DocumentAccessChangedSchema, DocumentAccessSchema, DocumentDeletedSchema, type DocumentAccess } from '@csda/proto/csda/search/v1/index_pb.js';
-import { outboxMessage, type OutboxMessage, type Subjects } from '@csda/service-kit';
+import { outboxMessage, resourceChangedMessage, type OutboxMessage, type Subjects } from '@csda/service-kit';
 import type { AccessFacts, Stage } from '../documents/document.types.ts';
 
 const aggregate = (documentId: string) => `document:${documentId}`;
@@ -32,4 +32,17 @@ export function documentDeleted(subjects: Subjects, documentId: string): OutboxM
   const eventId = `deleted:${documentId}:all`;
   const event = create(DocumentDeletedSchema, { eventId, documentId, version: 0, occurredAtMs: BigInt(Date.now()) });
   return outboxMessage(subjects.subject('csda.events.document-ingest.document.deleted'), DocumentDeletedSchema, event, { eventId, aggregate: aggregate(documentId) });
+}
+
+/** What a document's ResourceChanged event says happened (proto/csda/events/v1/resource_changed.proto). */
+export type DocumentChange = 'created' | 'updated' | 'status' | 'deleted';
+
+/**
+ * ResourceChanged on `csda.events.document-ingest.document.changed` for the
+ * gateway's cache: ids and the kind of change only. `status` is every status
+ * transition of the current version (a reindex's new version queued
+ * included). Search's consumer on `document.>` acknowledges it unread.
+ */
+export function documentChanged(subjects: Subjects, documentId: string, change: DocumentChange, ownerId: string): OutboxMessage {
+  return resourceChangedMessage(subjects, 'document-ingest', { resourceType: 'document', resourceId: documentId, change, ownerId });
 }

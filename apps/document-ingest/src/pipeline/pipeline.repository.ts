@@ -3,7 +3,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { BlobStoreKind } from '../blobs/blob-store.ts';
 import { STAGE_STATUS, type AccessFacts, type Stage, type VersionStatus } from '../documents/document.types.ts';
 import { enqueue, runner, textArray } from '../documents/sql.ts';
-import type { OutboxMessage } from '@csda/service-kit';
+import type { OutboxMessage, Subjects } from '@csda/service-kit';
+import { documentChanged } from './messages.ts';
 import type { StoredChunk } from './index-batches.ts';
 
 /** What a stage needs to know about its document and version. */
@@ -55,20 +56,33 @@ const CHUNKS_PER_INSERT = 200;
 const UNFINISHED = `('queued', 'parsing', 'chunking', 'embedding', 'indexing')`;
 
 /** A stage's timing merged into `stage_ms`: from when the stage was first started. */
+/** In a RETURNING list: the owner of the version's document (for the ResourceChanged event). */
+const OWNER = '(select d.owner_id from ingest.documents d where d.id = ingest.versions.document_id) as owner_id';
+
 const stageMs = (stage: Stage) => `stage_ms = stage_ms || jsonb_build_object('${stage}', greatest(0, (extract(epoch from (now() - coalesce(stage_started_at, now()))) * 1000)::bigint))`;
 
-/** The pipeline's queries on `ingest.versions`, `parsed_parts` and `chunks`. Every transition names the status it leaves, so a repeated one changes nothing. */
-export function createPipelineRepository(em: () => EntityManager) {
+/**
+ * The pipeline's queries on `ingest.versions`, `parsed_parts` and `chunks`.
+ * Every transition names the status it leaves, so a repeated one changes
+ * nothing; each one that changes the status commits a `status`
+ * ResourceChanged with it (the gateway's cache shows the status).
+ */
+export function createPipelineRepository(em: () => EntityManager, subjects: Subjects) {
   const tx = <T>(work: (run: ReturnType<typeof runner>, e: EntityManager) => Promise<T>) => em().transactional((t) => work(runner(t as EntityManager), t as EntityManager));
   const run = <T>(sql: string, params: unknown[] = []) => runner(em())<T>(sql, params);
+  const statusChanged = async (e: EntityManager, documentId: string, rows: readonly { owner_id: string }[]) => {
+    const [row] = rows;
+    if (row) await enqueue(e, [documentChanged(subjects, documentId, 'status', row.owner_id)]);
+  };
   /** Moves the version from `from` to the next stage and enqueues its job, in one transaction with `extra`. */
   const advance = async (r: ReturnType<typeof runner>, e: EntityManager, documentId: string, version: number, from: Stage, to: Stage, job: OutboxMessage, extra = '', params: unknown[] = []) => {
-    const rows = await r<unknown[]>(
+    const rows = await r<{ owner_id: string }[]>(
       `update ingest.versions set ${stageMs(from)}, status = ?, stage = ?, stage_started_at = now(), attempts = 0, error = null, updated_at = now()${extra}
-       where document_id = ? and version = ? and status = ? returning version`,
+       where document_id = ? and version = ? and status = ? returning ${OWNER}`,
       [STAGE_STATUS[to], to, ...params, documentId, version, STAGE_STATUS[from]],
     );
     if (rows.length > 0) await enqueue(e, [job]);
+    await statusChanged(e, documentId, rows);
     return rows.length > 0;
   };
 
@@ -98,12 +112,17 @@ export function createPipelineRepository(em: () => EntityManager) {
     /** The stage starts (or starts again): status, stage, the delivery attempt; false when the version is no longer at it. */
     async begin(documentId: string, version: number, stage: Stage, attempt: number): Promise<boolean> {
       const from = stage === 'parse' ? `('queued', 'parsing')` : `('${STAGE_STATUS[stage]}')`;
-      const rows = await run<unknown[]>(
-        `update ingest.versions set status = ?, stage = ?, attempts = ?, updated_at = now(), stage_started_at = case when stage is distinct from ? or stage_started_at is null then now() else stage_started_at end
-         where document_id = ? and version = ? and status in ${from} returning version`,
-        [STAGE_STATUS[stage], stage, attempt, stage, documentId, version],
-      );
-      return rows.length > 0;
+      return tx(async (r, e) => {
+        // Only a first parse changes the status (queued → parsing); a retry of a stage keeps it.
+        const [before] = await r<{ status: VersionStatus }[]>('select status from ingest.versions where document_id = ? and version = ? for update', [documentId, version]);
+        const rows = await r<{ owner_id: string }[]>(
+          `update ingest.versions set status = ?, stage = ?, attempts = ?, updated_at = now(), stage_started_at = case when stage is distinct from ? or stage_started_at is null then now() else stage_started_at end
+           where document_id = ? and version = ? and status in ${from} returning ${OWNER}`,
+          [STAGE_STATUS[stage], stage, attempt, stage, documentId, version],
+        );
+        if (before?.status !== STAGE_STATUS[stage]) await statusChanged(e, documentId, rows);
+        return rows.length > 0;
+      });
     },
 
     /** Heartbeat and progress: keeps the stall sweep away from a stage that is working. */
@@ -123,11 +142,12 @@ export function createPipelineRepository(em: () => EntityManager) {
 
     /** The version failed at `stage` for `reason`; what it made so far is dropped. */
     async fail(documentId: string, version: number, stage: Stage, reason: string): Promise<boolean> {
-      return tx(async (r) => {
-        const rows = await r<unknown[]>(
-          `update ingest.versions set status = 'failed', failed_stage = ?, stage = ?, error = ?, updated_at = now(), finished_at = now() where document_id = ? and version = ? and status in ${UNFINISHED} returning version`,
+      return tx(async (r, e) => {
+        const rows = await r<{ owner_id: string }[]>(
+          `update ingest.versions set status = 'failed', failed_stage = ?, stage = ?, error = ?, updated_at = now(), finished_at = now() where document_id = ? and version = ? and status in ${UNFINISHED} returning ${OWNER}`,
           [stage, stage, reason.slice(0, 2_000), documentId, version],
         );
+        await statusChanged(e, documentId, rows);
         await r('delete from ingest.parsed_parts where document_id = ? and version = ?', [documentId, version]);
         await r('delete from ingest.chunks where document_id = ? and version = ?', [documentId, version]);
         return rows.length > 0;
@@ -239,15 +259,16 @@ export function createPipelineRepository(em: () => EntityManager) {
      * resuming are dropped. A report for an older version changes only nothing.
      */
     async indexed(documentId: string, version: number): Promise<{ ready: boolean }> {
-      return tx(async (r) => {
+      return tx(async (r, e) => {
         await r('update ingest.documents set indexed_version = ? where id = ? and (indexed_version is null or indexed_version < ?)', [version, documentId, version]);
-        const rows = await r<unknown[]>(
+        const rows = await r<{ owner_id: string }[]>(
           `update ingest.versions set status = 'ready', stage_ms = stage_ms || jsonb_build_object('index', greatest(0, (extract(epoch from (now() - coalesce(stage_started_at, published_at, now()))) * 1000)::bigint)),
              updated_at = now(), finished_at = now(), error = null
-           where document_id = ? and version = ? and status = 'indexing' and published_at is not null returning version`,
+           where document_id = ? and version = ? and status = 'indexing' and published_at is not null returning ${OWNER}`,
           [documentId, version],
         );
         if (rows.length > 0) await r('delete from ingest.chunks where document_id = ? and version = ?', [documentId, version]);
+        await statusChanged(e, documentId, rows);
         return { ready: rows.length > 0 };
       });
     },

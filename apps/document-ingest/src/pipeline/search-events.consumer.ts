@@ -20,7 +20,7 @@ export function searchEventsSpec(subjects: Subjects): DurableConsumerSpec {
 }
 
 /** search made a version queryable: that version is ready (idempotent; an older version only moves nothing). */
-export function createSearchEventsHandler(deps: { repo: Pick<PipelineRepository, 'indexed'> }): MessageHandler {
+export function createSearchEventsHandler(deps: { repo: Pick<PipelineRepository, 'indexed'>; kick: () => void }): MessageHandler {
   return async (msg, log) => {
     const type = msg.headers?.get(EVENT_TYPE_HEADER) || undefined;
     if (type && type !== DocumentIndexedSchema.typeName) throw new PermanentMessageError(`${EVENT_TYPE_HEADER} is ${type}, expected ${DocumentIndexedSchema.typeName}`);
@@ -32,6 +32,7 @@ export function createSearchEventsHandler(deps: { repo: Pick<PipelineRepository,
     }
     if (!UUID.test(event.documentId) || event.version < 1) throw new PermanentMessageError('DocumentIndexed without a valid document_id and version');
     const { ready } = await deps.repo.indexed(event.documentId.toLowerCase(), event.version);
+    if (ready) deps.kick();
     log.info({ document_id: event.documentId, version: event.version, chunks: event.chunkCount, ready }, ready ? 'document ready: search serves it' : 'indexed report for a version not waiting (older, or already ready)');
   };
 }

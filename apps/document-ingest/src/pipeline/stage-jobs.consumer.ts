@@ -88,6 +88,7 @@ export function createStageHandler(deps: StageHandlerDeps): MessageHandler {
     }
     const attempt = msg.info.deliveryCount;
     if (!(await deps.repo.begin(documentId, version, stage, attempt))) return;
+    deps.kick();
     await withHeartbeat(msg, deps.ackWaitMs, () => deps.repo.progress(documentId, version), async () => {
       try {
         await deps.stages.run(stage, ctx, deps.stopping);
@@ -101,7 +102,7 @@ export function createStageHandler(deps: StageHandlerDeps): MessageHandler {
           return;
         }
         if (attempt >= deps.maxAttempts) {
-          await deps.repo.fail(documentId, version, stage, `${failure.reason} (gave up after ${attempt} attempts)`);
+          if (await deps.repo.fail(documentId, version, stage, `${failure.reason} (gave up after ${attempt} attempts)`)) deps.kick();
           throw err;
         }
         await deps.repo.retrying(documentId, version, failure.reason).catch(() => undefined);

@@ -35,7 +35,7 @@ export interface PipelineDeps {
  */
 export async function startPipeline(runtime: ServiceRuntime<Config>, deps: PipelineDeps): Promise<void> {
   const { nats, logger, lifecycle, health, metrics, config: cfg } = runtime;
-  const repo = createPipelineRepository(() => runtime.orm.em.fork() as EntityManager);
+  const repo = createPipelineRepository(() => runtime.orm.em.fork() as EntityManager, nats.subjects);
   const ackWaitMs = cfg.DOCUMENT_ACK_WAIT_S * 1_000;
   await ensurePipelineConsumers(nats, cfg);
   const tmp = await openTmpDir(cfg.DOCUMENT_TMP_DIR);
@@ -80,7 +80,7 @@ export async function startPipeline(runtime: ServiceRuntime<Config>, deps: Pipel
   health.addCheck('document jobs consumer', () => jobs.check());
 
   const eventsSpec = searchEventsSpec(nats.subjects);
-  const events = await startConsumer(nats, { spec: eventsSpec, concurrency: 4, metrics: metrics.consumers, logger: logger.child({ consumer: eventsSpec.durable }), handler: createSearchEventsHandler({ repo }) });
+  const events = await startConsumer(nats, { spec: eventsSpec, concurrency: 4, metrics: metrics.consumers, logger: logger.child({ consumer: eventsSpec.durable }), handler: createSearchEventsHandler({ repo, kick: deps.kick }) });
   lifecycle.defer('search events consumer', () => events.stop());
   health.addCheck('search events consumer', () => events.check());
 

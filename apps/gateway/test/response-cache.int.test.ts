@@ -7,6 +7,10 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { ResourceChangedSchema } from '@csda/proto/csda/events/v1/resource_changed_pb.js';
+import { EVENT_TYPE_HEADER, PermanentMessageError, Subjects, type JsMsg } from '@csda/service-kit';
+import { createCacheEventsHandler } from '../src/cache/cache-events.consumer.ts';
 import { DEFAULT_TTL_S, familyGen, itemGen, userGen } from '../src/cache/families.ts';
 import { createResponseCache, type ResponseCache } from '../src/cache/response-cache.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
@@ -202,6 +206,31 @@ describe('response cache (real Redis)', () => {
     const after = await get('alice', '/items/outage');
     expect(JSON.parse(after.body).version).toBe(version);
     expect(after.headers['x-cache']).toBe('hit');
+  });
+
+  it('change events bump what they name; a redelivered event is harmless; a forged or broken one bumps nothing', async () => {
+    const subjects = new Subjects('');
+    const handler = createCacheEventsHandler({ cache, subjects });
+    const log = { warn: () => undefined, debug: () => undefined } as never;
+    const message = (service: string, resourceType: string, resourceId: string, data?: Uint8Array) =>
+      ({
+        subject: `csda.events.${service}.${resourceType}.changed`,
+        headers: { get: (h: string) => (h === EVENT_TYPE_HEADER ? ResourceChangedSchema.typeName : '') },
+        data: data ?? toBinary(ResourceChangedSchema, create(ResourceChangedSchema, { eventId: 'e', resourceType, resourceId, change: 'status' })),
+      }) as unknown as JsMsg;
+    await get('alice', '/items/ev1');
+    await get('alice', '/items/ev2');
+    await handler(message('tool-runner', 'document', 'ev1'), log);
+    expect((await get('alice', '/items/ev1')).headers['x-cache']).toBe('hit');
+    const event = message('document-ingest', 'document', 'ev1');
+    await handler(event, log);
+    expect((await get('alice', '/items/ev1')).headers['x-cache']).toBe('miss');
+    await handler(event, log);
+    expect((await get('alice', '/items/ev1')).headers['x-cache']).toBe('miss');
+    expect((await get('alice', '/items/ev1')).headers['x-cache']).toBe('hit');
+    expect((await get('alice', '/items/ev2')).headers['x-cache']).toBe('hit');
+    await expect(handler(message('document-ingest', 'document', 'ev2', new Uint8Array([0xff, 0xff, 0xff])), log)).rejects.toBeInstanceOf(PermanentMessageError);
+    expect((await get('alice', '/items/ev2')).headers['x-cache']).toBe('hit');
   });
 
   it('flushes figures to Redis for the stats of every replica', async () => {

@@ -20,6 +20,7 @@ afterAll(() => h?.close());
 
 const documents = () => h.sql<{ n: number }>('select count(*)::int as n from ingest.documents').then((r) => r[0]!.n);
 const blobs = () => h.sql<{ n: number }>('select count(*)::int as n from ingest.blobs').then((r) => r[0]!.n);
+const parts = () => h.sql<{ n: number }>('select count(*)::int as n from ingest.blob_parts').then((r) => r[0]!.n);
 
 describe('the size limit', () => {
   it('refuses a stream as soon as it passes DOCUMENT_MAX_BYTES, PAYLOAD_TOO_LARGE, keeping nothing', async () => {
@@ -73,6 +74,24 @@ describe('types', () => {
   });
 });
 
+describe('the end message', () => {
+  it('a stream that stops without it is a cancelled upload: VALIDATION_ERROR naming it, nothing stored, small or large', async () => {
+    const before = { docs: await documents(), blobs: await blobs(), parts: await parts() };
+    for (const content of [text('cancelled small'), new Uint8Array(LIMIT - 1).fill(0x61)]) {
+      const err = await describeError(ingest.client.uploadDocument(uploadStream({ filename: 'cut.txt' }, content, 64 * 1024, { end: false }), await h.as(alice)));
+      expect(err).toMatchObject({ code: 'VALIDATION_ERROR', message: 'The upload ended without its end message: it was cancelled, nothing was stored', details: { end: 'required after the last chunk' } });
+      expect({ docs: await documents(), blobs: await blobs(), parts: await parts() }).toEqual(before);
+    }
+    // Nothing after the end message is read; the same bytes with it are stored.
+    const { document } = await ingest.client.uploadDocument((async function* () {
+      yield* uploadStream({ filename: 'whole.txt' }, text('ended properly'));
+      yield { part: { case: 'chunk' as const, value: new TextEncoder().encode(' never read') } };
+    })(), await h.as(alice));
+    expect(document!.sha256).toBe(createHash('sha256').update(text('ended properly')).digest('hex'));
+    expect(await documents()).toBe(before.docs + 1);
+  });
+});
+
 describe('metadata', () => {
   it('refuses a stream without metadata first, or with it twice, and bad fields by name', async () => {
     const noMeta = await describeError(ingest.client.uploadDocument((async function* () {
@@ -80,7 +99,7 @@ describe('metadata', () => {
     })(), await h.as(alice)));
     expect(noMeta).toMatchObject({ code: 'VALIDATION_ERROR', details: { metadata: 'required in the first message' } });
     const twice = await describeError(ingest.client.uploadDocument((async function* () {
-      yield* uploadStream({ filename: 'a.txt' }, text());
+      yield* uploadStream({ filename: 'a.txt' }, text(), 64 * 1024, { end: false });
       yield { part: { case: 'metadata' as const, value: { filename: 'b.txt' } } };
     })(), await h.as(alice)));
     expect(twice.details).toMatchObject({ metadata: 'only in the first message' });

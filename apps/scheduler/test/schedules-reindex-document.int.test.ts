@@ -49,6 +49,7 @@ describe('scheduler: reindex_document with the real document-ingest', () => {
     async function* parts() {
       yield { part: { case: 'metadata' as const, value: { filename, isPublic } } };
       yield { part: { case: 'chunk' as const, value: new TextEncoder().encode(text) } };
+      yield { part: { case: 'end' as const, value: {} } };
     }
     return (await h.documents!.uploadDocument(parts(), await h.as(owner, 'document-ingest'))).document!;
   };

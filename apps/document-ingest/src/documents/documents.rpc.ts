@@ -53,13 +53,21 @@ export function documentToProto(d: DocumentRecord): Document {
   });
 }
 
-/** The upload stream's bytes after its metadata; a second metadata message is refused. */
+/**
+ * The upload stream's bytes after its metadata, up to its end message. A
+ * stream that stops without that message was cancelled (a Node HTTP/2 server
+ * ends the request stream on the caller's RST_STREAM as on its END_STREAM):
+ * it fails, and the store drops what it had written, so a cut-off file is
+ * never stored as if it were whole. A second metadata message is refused.
+ */
 async function* chunksOf(rest: AsyncIterator<UploadDocumentRequest>): AsyncIterable<Uint8Array> {
   for (;;) {
     const next = await rest.next();
-    if (next.done) return;
-    if (next.value.part.case === 'chunk') yield next.value.part.value;
-    else if (next.value.part.case === 'metadata') throw new ValidationError('The metadata comes once, in the first message', { metadata: 'only in the first message' });
+    if (next.done) throw new ValidationError('The upload ended without its end message: it was cancelled, nothing was stored', { end: 'required after the last chunk' });
+    const part = next.value.part;
+    if (part.case === 'chunk') yield part.value;
+    else if (part.case === 'end') return;
+    else if (part.case === 'metadata') throw new ValidationError('The metadata comes once, in the first message', { metadata: 'only in the first message' });
   }
 }
 

@@ -46,16 +46,22 @@ export async function describeError(promise: Promise<unknown>): Promise<Describe
   return describeConnectError(err);
 }
 
-/** The upload stream: metadata, then `content` in pieces of `pieceBytes` (or whatever an async source yields). */
 export type Meta = MessageInitShape<typeof UploadMetadataSchema>;
 
-export async function* uploadStream(meta: Meta, content: Uint8Array | AsyncIterable<Uint8Array>, pieceBytes = 64 * 1024): AsyncIterable<MessageInitShape<typeof UploadDocumentRequestSchema>> {
+/** The upload stream: metadata, then `content` in pieces of `pieceBytes` (or whatever an async source yields), then the end message unless `end` is false (a cancelled upload). */
+export async function* uploadStream(
+  meta: Meta,
+  content: Uint8Array | AsyncIterable<Uint8Array>,
+  pieceBytes = 64 * 1024,
+  { end = true }: { end?: boolean } = {},
+): AsyncIterable<MessageInitShape<typeof UploadDocumentRequestSchema>> {
   yield { part: { case: 'metadata', value: meta } };
   if (content instanceof Uint8Array) {
     for (let at = 0; at < content.length; at += pieceBytes) yield { part: { case: 'chunk', value: content.subarray(at, at + pieceBytes) } };
   } else {
     for await (const piece of content) yield { part: { case: 'chunk', value: piece } };
   }
+  if (end) yield { part: { case: 'end', value: {} } };
 }
 
 export async function upload(ingest: Ingest, options: CallOptions, meta: Meta, content: Uint8Array | AsyncIterable<Uint8Array>): Promise<{ document: Document; duplicate: boolean }> {

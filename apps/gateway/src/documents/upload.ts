@@ -49,13 +49,23 @@ export type UploadSlots = ReturnType<typeof createUploadSlots>;
 type UploadMessage = MessageInitShape<typeof UploadDocumentRequestSchema>;
 
 /**
- * How an upload is called off. A Node HTTP/2 server reads a client's
- * RST_STREAM as the normal end of the request stream (the handler's signal
- * aborts only later), so cancelling alone could leave document-ingest
- * storing the bytes it got as if they were the whole file. The stream is
- * therefore ended with a second metadata message, which UploadDocument
- * refuses ("First message, exactly once"), and the RPC is cancelled after
- * CANCEL_GRACE_MS if the service has not failed it by then.
+ * How an upload ends. A Node HTTP/2 server reads a client's RST_STREAM as
+ * the normal end of the request stream (the handler's signal aborts only
+ * later), so a stream's end alone cannot tell a whole file from a cut-off
+ * one: UploadDocument stores an upload only once its `end` message arrived
+ * (UploadEnd, sent after the last chunk) and refuses a stream that stops
+ * without it. Calling an upload off is therefore ending the stream without
+ * `end`; the RPC is cancelled after CANCEL_GRACE_MS if the service has not
+ * failed it by then.
+ */
+const END: UploadMessage = { part: { case: 'end', value: {} } };
+/**
+ * Sent before a called-off stream ends: a second metadata message, which
+ * UploadDocument refuses too ("First message, exactly once"). Redundant with
+ * document-ingest, which refuses a stream without `end` on its own; kept only
+ * because the gateway tests' fake (test/support/fake-document-ingest.ts)
+ * still stores a stream that ends without `end` and recognises a cancel by
+ * this message alone. Remove it once the fake refuses a stream without `end`.
  */
 const CANCEL_MARKER: UploadMessage = { part: { case: 'metadata', value: { filename: '' } } };
 const CANCEL_GRACE_MS = 10_000;
@@ -67,7 +77,8 @@ const CANCEL_GRACE_MS = 10_000;
  * stream, and with it the client's socket, pauses when document-ingest does).
  * Passing `maxBytes` answers 413 at once; that and anything else that ends
  * the upload early (a part after the file, the client leaving) calls the
- * RPC off (CANCEL_MARKER), so nothing half-read is ever stored. The
+ * RPC off (the stream ends without END), so nothing half-read is ever
+ * stored; a whole file is followed by END. The
  * per-user slot and the transfer deadline hold from before the form is
  * read; a refusal while it is read answers before any RPC starts.
  */
@@ -91,7 +102,7 @@ export async function streamUpload(
     reject(err);
     setTimeout(() => controller.abort(err), CANCEL_GRACE_MS).unref();
   };
-  // Once the file has begun, every way the upload ends early goes through its stream, so the generator below sends the marker.
+  // Once the file has begun, every way the upload ends early goes through its stream, so the generator below ends without END.
   const stop = (err: AppError) => {
     refuse(err);
     file?.destroy(err);
@@ -102,7 +113,7 @@ export async function streamUpload(
     if (!(raw.complete ?? raw.readableEnded)) stop(new AppError('VALIDATION_ERROR', 'The client closed the upload before it ended', { details: { body: 'incomplete' } }));
   };
   request.raw.once('close', onClose);
-  // Our own deadline, not the RPC's: a deadline that cancels the RPC is a cancel like any other (see CANCEL_MARKER).
+  // Our own deadline, not the RPC's, so the answer names DOCUMENT_TRANSFER_TIMEOUT_S; the stream then ends without END.
   const seconds = Math.round(timeoutMs / 1_000);
   const deadline = setTimeout(() => {
     const [field, what] = file ? ['file', 'not received'] : ['form', 'fields not received'];
@@ -144,18 +155,20 @@ export async function streamUpload(
     try {
       for await (const chunk of stream) yield { part: { case: 'chunk', value: chunk as Buffer } };
       await form.end();
-      // Refused after the last byte (the deadline while the body's end was awaited): never end the stream normally.
+      // Refused after the last byte (the deadline while the body's end was awaited): never send END.
       if (refusal !== undefined) throw refusal;
     } catch (err) {
       refuse(multipartError(err));
       yield CANCEL_MARKER;
+      return;
     }
+    yield END;
   }
 
   const call = deps
     .callOptions(request)
     .then((options) => deps.documents.uploadDocument(messages(), { ...options, signal: controller.signal, timeoutMs: deps.limits.timeoutMs + CANCEL_GRACE_MS }));
-  // A refused upload is answered at once; its RPC ends on its own (with the marker's refusal) and only then frees the slot.
+  // A refused upload is answered at once; its RPC ends on its own (refused for want of END) and only then frees the slot.
   void call
     .finally(() => {
       settle();
@@ -166,7 +179,7 @@ export async function streamUpload(
   try {
     return await Promise.race([call, refused]);
   } catch (err) {
-    // Our own reason beats what the RPC reports for it (the marker's refusal, or Canceled).
+    // Our own reason beats what the RPC reports for it (the refusal of a stream without END, or Canceled).
     throw refusal ?? err;
   }
 }

@@ -290,6 +290,20 @@ export declare type UploadMetadata = Message<"csda.ingest.v1.UploadMetadata"> & 
 export declare const UploadMetadataSchema: GenMessage<UploadMetadata>;
 
 /**
+ * The upload is complete: sent once, after the last chunk.
+ *
+ * @generated from message csda.ingest.v1.UploadEnd
+ */
+export declare type UploadEnd = Message<"csda.ingest.v1.UploadEnd"> & {
+};
+
+/**
+ * Describes the message csda.ingest.v1.UploadEnd.
+ * Use `create(UploadEndSchema)` to create a new message.
+ */
+export declare const UploadEndSchema: GenMessage<UploadEnd>;
+
+/**
  * @generated from message csda.ingest.v1.UploadDocumentRequest
  */
 export declare type UploadDocumentRequest = Message<"csda.ingest.v1.UploadDocumentRequest"> & {
@@ -306,12 +320,23 @@ export declare type UploadDocumentRequest = Message<"csda.ingest.v1.UploadDocume
     case: "metadata";
   } | {
     /**
-     * Every later message.
+     * The content, after the metadata, in order.
      *
      * @generated from field: bytes chunk = 2;
      */
     value: Uint8Array;
     case: "chunk";
+  } | {
+    /**
+     * Last message, exactly once. A request stream that ends without it is
+     * a cancelled upload (a Node HTTP/2 server reads a client's RST_STREAM
+     * as a normal end of the stream): nothing is stored and the call fails
+     * VALIDATION_ERROR (details.end). Nothing may follow it.
+     *
+     * @generated from field: csda.ingest.v1.UploadEnd end = 3;
+     */
+    value: UploadEnd;
+    case: "end";
   } | { case: undefined; value?: undefined };
 };
 
@@ -717,7 +742,8 @@ export declare const DocumentIngestService: GenService<{
   },
   /**
    * Client streaming: the first message is the metadata, then the bytes in
-   * chunks (any size up to 1 MiB each). The content is stored as it arrives,
+   * chunks (any size up to 1 MiB each), then the end message (without it the
+   * upload is cancelled, nothing stored). The content is stored as it arrives,
    * SHA-256 and size computed on the way; over DOCUMENT_MAX_BYTES the call
    * fails PAYLOAD_TOO_LARGE (Connect OUT_OF_RANGE) at once, mid-stream. The
    * type is sniffed from the first bytes and must agree with the file name

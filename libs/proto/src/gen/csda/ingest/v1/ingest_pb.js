@@ -9,7 +9,7 @@ import { file_csda_common_v1_service_info } from "../../common/v1/service_info_p
  * Describes the file csda/ingest/v1/ingest.proto.
  */
 export const file_csda_ingest_v1_ingest = /*@__PURE__*/
-  fileDesc("Chtjc2RhL2luZ2VzdC92MS9pbmdlc3QucHJvdG8SDmNzZGEuaW5nZXN0LnYxIhAKDkdldEluZm9SZXF1ZXN0IjwKD0dldEluZm9SZXNwb25zZRIpCgRpbmZvGAEgASgLMhsuY3NkYS5jb21tb24udjEuU2VydmljZUluZm8i/wIKDkRvY3VtZW50U3RhdHVzEg4KBnN0YXR1cxgBIAEoCRINCgVzdGFnZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgFEhQKDHBhZ2VzX3BhcnNlZBgEIAEoBRITCgtwYWdlc190b3RhbBgFIAEoBRIXCg9jaHVua3NfZW1iZWRkZWQYBiABKAUSFAoMY2h1bmtzX3RvdGFsGAcgASgFEhAKCGF0dGVtcHRzGAggASgFEj0KCHN0YWdlX21zGAkgAygLMisuY3NkYS5pbmdlc3QudjEuRG9jdW1lbnRTdGF0dXMuU3RhZ2VNc0VudHJ5Eg0KBWVycm9yGAogASgJEhQKDGZhaWxlZF9zdGFnZRgLIAEoCRIXCg9pbmRleGVkX3ZlcnNpb24YDCABKAUSDQoFbW9kZWwYDSABKAkSFQoNdXBkYXRlZF9hdF9tcxgOIAEoAxouCgxTdGFnZU1zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ASK+AgoIRG9jdW1lbnQSCgoCaWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkSDQoFdGl0bGUYAyABKAkSDAoEdGFncxgEIAMoCRIRCglpc19wdWJsaWMYBSABKAgSGQoRc2hhcmVkX3dpdGhfcm9sZXMYBiADKAkSEAoIZmlsZW5hbWUYByABKAkSDgoGZm9ybWF0GAggASgJEhEKCW1pbWVfdHlwZRgJIAEoCRISCgpzaXplX2J5dGVzGAogASgDEg4KBnNoYTI1NhgLIAEoCRIuCgZzdGF0dXMYDCABKAsyHi5jc2RhLmluZ2VzdC52MS5Eb2N1bWVudFN0YXR1cxIVCg1jcmVhdGVkX2F0X21zGA0gASgDEhUKDXVwZGF0ZWRfYXRfbXMYDiABKAMSEgoKYWNjZXNzX3NlcRgPIAEoAyKGAQoOVXBsb2FkTWV0YWRhdGESEAoIZmlsZW5hbWUYASABKAkSDQoFdGl0bGUYAiABKAkSDAoEdGFncxgDIAMoCRIRCglpc19wdWJsaWMYBCABKAgSGQoRc2hhcmVkX3dpdGhfcm9sZXMYBSADKAkSFwoPYWxsb3dfZHVwbGljYXRlGAYgASgIImQKFVVwbG9hZERvY3VtZW50UmVxdWVzdBIyCghtZXRhZGF0YRgBIAEoCzIeLmNzZGEuaW5nZXN0LnYxLlVwbG9hZE1ldGFkYXRhSAASDwoFY2h1bmsYAiABKAxIAEIGCgRwYXJ0IlcKFlVwbG9hZERvY3VtZW50UmVzcG9uc2USKgoIZG9jdW1lbnQYASABKAsyGC5jc2RhLmluZ2VzdC52MS5Eb2N1bWVudBIRCglkdXBsaWNhdGUYAiABKAgiIAoSR2V0RG9jdW1lbnRSZXF1ZXN0EgoKAmlkGAEgASgJIkEKE0dldERvY3VtZW50UmVzcG9uc2USKgoIZG9jdW1lbnQYASABKAsyGC5jc2RhLmluZ2VzdC52MS5Eb2N1bWVudCJlChRMaXN0RG9jdW1lbnRzUmVxdWVzdBINCgVsaW1pdBgBIAEoBRIOCgZvZmZzZXQYAiABKAUSDgoGc3RhdHVzGAMgASgJEgwKBHRhZ3MYBCADKAkSEAoIb3duZXJfaWQYBSABKAkiTwoVTGlzdERvY3VtZW50c1Jlc3BvbnNlEicKBWl0ZW1zGAEgAygLMhguY3NkYS5pbmdlc3QudjEuRG9jdW1lbnQSDQoFdG90YWwYAiABKAMiHAoKU3RyaW5nTGlzdBIOCgZ2YWx1ZXMYASADKAkiyAEKFVVwZGF0ZURvY3VtZW50UmVxdWVzdBIKCgJpZBgBIAEoCRISCgV0aXRsZRgCIAEoCUgAiAEBEigKBHRhZ3MYAyABKAsyGi5jc2RhLmluZ2VzdC52MS5TdHJpbmdMaXN0EhYKCWlzX3B1YmxpYxgEIAEoCEgBiAEBEjUKEXNoYXJlZF93aXRoX3JvbGVzGAUgASgLMhouY3NkYS5pbmdlc3QudjEuU3RyaW5nTGlzdEIICgZfdGl0bGVCDAoKX2lzX3B1YmxpYyJEChZVcGRhdGVEb2N1bWVudFJlc3BvbnNlEioKCGRvY3VtZW50GAEgASgLMhguY3NkYS5pbmdlc3QudjEuRG9jdW1lbnQiIwoVRGVsZXRlRG9jdW1lbnRSZXF1ZXN0EgoKAmlkGAEgASgJIhgKFkRlbGV0ZURvY3VtZW50UmVzcG9uc2UiJgoYR2V0RG9jdW1lbnRTdGF0dXNSZXF1ZXN0EgoKAmlkGAEgASgJImAKGUdldERvY3VtZW50U3RhdHVzUmVzcG9uc2USEwoLZG9jdW1lbnRfaWQYASABKAkSLgoGc3RhdHVzGAIgASgLMh4uY3NkYS5pbmdlc3QudjEuRG9jdW1lbnRTdGF0dXMiJAoWUmVpbmRleERvY3VtZW50UmVxdWVzdBIKCgJpZBgBIAEoCSJFChdSZWluZGV4RG9jdW1lbnRSZXNwb25zZRIqCghkb2N1bWVudBgBIAEoCzIYLmNzZGEuaW5nZXN0LnYxLkRvY3VtZW50IicKGUdldERvY3VtZW50Q29udGVudFJlcXVlc3QSCgoCaWQYASABKAkiWAoNQ29udGVudEhlYWRlchIQCghmaWxlbmFtZRgBIAEoCRIRCgltaW1lX3R5cGUYAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoAxIOCgZzaGEyNTYYBCABKAkiZgoaR2V0RG9jdW1lbnRDb250ZW50UmVzcG9uc2USLwoGaGVhZGVyGAEgASgLMh0uY3NkYS5pbmdlc3QudjEuQ29udGVudEhlYWRlckgAEg8KBWNodW5rGAIgASgMSABCBgoEcGFydDL7BgoVRG9jdW1lbnRJbmdlc3RTZXJ2aWNlEkoKB0dldEluZm8SHi5jc2RhLmluZ2VzdC52MS5HZXRJbmZvUmVxdWVzdBofLmNzZGEuaW5nZXN0LnYxLkdldEluZm9SZXNwb25zZRJhCg5VcGxvYWREb2N1bWVudBIlLmNzZGEuaW5nZXN0LnYxLlVwbG9hZERvY3VtZW50UmVxdWVzdBomLmNzZGEuaW5nZXN0LnYxLlVwbG9hZERvY3VtZW50UmVzcG9uc2UoARJWCgtHZXREb2N1bWVudBIiLmNzZGEuaW5nZXN0LnYxLkdldERvY3VtZW50UmVxdWVzdBojLmNzZGEuaW5nZXN0LnYxLkdldERvY3VtZW50UmVzcG9uc2USXAoNTGlzdERvY3VtZW50cxIkLmNzZGEuaW5nZXN0LnYxLkxpc3REb2N1bWVudHNSZXF1ZXN0GiUuY3NkYS5pbmdlc3QudjEuTGlzdERvY3VtZW50c1Jlc3BvbnNlEl8KDlVwZGF0ZURvY3VtZW50EiUuY3NkYS5pbmdlc3QudjEuVXBkYXRlRG9jdW1lbnRSZXF1ZXN0GiYuY3NkYS5pbmdlc3QudjEuVXBkYXRlRG9jdW1lbnRSZXNwb25zZRJfCg5EZWxldGVEb2N1bWVudBIlLmNzZGEuaW5nZXN0LnYxLkRlbGV0ZURvY3VtZW50UmVxdWVzdBomLmNzZGEuaW5nZXN0LnYxLkRlbGV0ZURvY3VtZW50UmVzcG9uc2USaAoRR2V0RG9jdW1lbnRTdGF0dXMSKC5jc2RhLmluZ2VzdC52MS5HZXREb2N1bWVudFN0YXR1c1JlcXVlc3QaKS5jc2RhLmluZ2VzdC52MS5HZXREb2N1bWVudFN0YXR1c1Jlc3BvbnNlEmIKD1JlaW5kZXhEb2N1bWVudBImLmNzZGEuaW5nZXN0LnYxLlJlaW5kZXhEb2N1bWVudFJlcXVlc3QaJy5jc2RhLmluZ2VzdC52MS5SZWluZGV4RG9jdW1lbnRSZXNwb25zZRJtChJHZXREb2N1bWVudENvbnRlbnQSKS5jc2RhLmluZ2VzdC52MS5HZXREb2N1bWVudENvbnRlbnRSZXF1ZXN0GiouY3NkYS5pbmdlc3QudjEuR2V0RG9jdW1lbnRDb250ZW50UmVzcG9uc2UwAWIGcHJvdG8z", [file_csda_common_v1_service_info]);
+  fileDesc("Chtjc2RhL2luZ2VzdC92MS9pbmdlc3QucHJvdG8SDmNzZGEuaW5nZXN0LnYxIhAKDkdldEluZm9SZXF1ZXN0IjwKD0dldEluZm9SZXNwb25zZRIpCgRpbmZvGAEgASgLMhsuY3NkYS5jb21tb24udjEuU2VydmljZUluZm8i/wIKDkRvY3VtZW50U3RhdHVzEg4KBnN0YXR1cxgBIAEoCRINCgVzdGFnZRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgFEhQKDHBhZ2VzX3BhcnNlZBgEIAEoBRITCgtwYWdlc190b3RhbBgFIAEoBRIXCg9jaHVua3NfZW1iZWRkZWQYBiABKAUSFAoMY2h1bmtzX3RvdGFsGAcgASgFEhAKCGF0dGVtcHRzGAggASgFEj0KCHN0YWdlX21zGAkgAygLMisuY3NkYS5pbmdlc3QudjEuRG9jdW1lbnRTdGF0dXMuU3RhZ2VNc0VudHJ5Eg0KBWVycm9yGAogASgJEhQKDGZhaWxlZF9zdGFnZRgLIAEoCRIXCg9pbmRleGVkX3ZlcnNpb24YDCABKAUSDQoFbW9kZWwYDSABKAkSFQoNdXBkYXRlZF9hdF9tcxgOIAEoAxouCgxTdGFnZU1zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ASK+AgoIRG9jdW1lbnQSCgoCaWQYASABKAkSEAoIb3duZXJfaWQYAiABKAkSDQoFdGl0bGUYAyABKAkSDAoEdGFncxgEIAMoCRIRCglpc19wdWJsaWMYBSABKAgSGQoRc2hhcmVkX3dpdGhfcm9sZXMYBiADKAkSEAoIZmlsZW5hbWUYByABKAkSDgoGZm9ybWF0GAggASgJEhEKCW1pbWVfdHlwZRgJIAEoCRISCgpzaXplX2J5dGVzGAogASgDEg4KBnNoYTI1NhgLIAEoCRIuCgZzdGF0dXMYDCABKAsyHi5jc2RhLmluZ2VzdC52MS5Eb2N1bWVudFN0YXR1cxIVCg1jcmVhdGVkX2F0X21zGA0gASgDEhUKDXVwZGF0ZWRfYXRfbXMYDiABKAMSEgoKYWNjZXNzX3NlcRgPIAEoAyKGAQoOVXBsb2FkTWV0YWRhdGESEAoIZmlsZW5hbWUYASABKAkSDQoFdGl0bGUYAiABKAkSDAoEdGFncxgDIAMoCRIRCglpc19wdWJsaWMYBCABKAgSGQoRc2hhcmVkX3dpdGhfcm9sZXMYBSADKAkSFwoPYWxsb3dfZHVwbGljYXRlGAYgASgIIgsKCVVwbG9hZEVuZCKOAQoVVXBsb2FkRG9jdW1lbnRSZXF1ZXN0EjIKCG1ldGFkYXRhGAEgASgLMh4uY3NkYS5pbmdlc3QudjEuVXBsb2FkTWV0YWRhdGFIABIPCgVjaHVuaxgCIAEoDEgAEigKA2VuZBgDIAEoCzIZLmNzZGEuaW5nZXN0LnYxLlVwbG9hZEVuZEgAQgYKBHBhcnQiVwoWVXBsb2FkRG9jdW1lbnRSZXNwb25zZRIqCghkb2N1bWVudBgBIAEoCzIYLmNzZGEuaW5nZXN0LnYxLkRvY3VtZW50EhEKCWR1cGxpY2F0ZRgCIAEoCCIgChJHZXREb2N1bWVudFJlcXVlc3QSCgoCaWQYASABKAkiQQoTR2V0RG9jdW1lbnRSZXNwb25zZRIqCghkb2N1bWVudBgBIAEoCzIYLmNzZGEuaW5nZXN0LnYxLkRvY3VtZW50ImUKFExpc3REb2N1bWVudHNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFEg4KBm9mZnNldBgCIAEoBRIOCgZzdGF0dXMYAyABKAkSDAoEdGFncxgEIAMoCRIQCghvd25lcl9pZBgFIAEoCSJPChVMaXN0RG9jdW1lbnRzUmVzcG9uc2USJwoFaXRlbXMYASADKAsyGC5jc2RhLmluZ2VzdC52MS5Eb2N1bWVudBINCgV0b3RhbBgCIAEoAyIcCgpTdHJpbmdMaXN0Eg4KBnZhbHVlcxgBIAMoCSLIAQoVVXBkYXRlRG9jdW1lbnRSZXF1ZXN0EgoKAmlkGAEgASgJEhIKBXRpdGxlGAIgASgJSACIAQESKAoEdGFncxgDIAEoCzIaLmNzZGEuaW5nZXN0LnYxLlN0cmluZ0xpc3QSFgoJaXNfcHVibGljGAQgASgISAGIAQESNQoRc2hhcmVkX3dpdGhfcm9sZXMYBSABKAsyGi5jc2RhLmluZ2VzdC52MS5TdHJpbmdMaXN0QggKBl90aXRsZUIMCgpfaXNfcHVibGljIkQKFlVwZGF0ZURvY3VtZW50UmVzcG9uc2USKgoIZG9jdW1lbnQYASABKAsyGC5jc2RhLmluZ2VzdC52MS5Eb2N1bWVudCIjChVEZWxldGVEb2N1bWVudFJlcXVlc3QSCgoCaWQYASABKAkiGAoWRGVsZXRlRG9jdW1lbnRSZXNwb25zZSImChhHZXREb2N1bWVudFN0YXR1c1JlcXVlc3QSCgoCaWQYASABKAkiYAoZR2V0RG9jdW1lbnRTdGF0dXNSZXNwb25zZRITCgtkb2N1bWVudF9pZBgBIAEoCRIuCgZzdGF0dXMYAiABKAsyHi5jc2RhLmluZ2VzdC52MS5Eb2N1bWVudFN0YXR1cyIkChZSZWluZGV4RG9jdW1lbnRSZXF1ZXN0EgoKAmlkGAEgASgJIkUKF1JlaW5kZXhEb2N1bWVudFJlc3BvbnNlEioKCGRvY3VtZW50GAEgASgLMhguY3NkYS5pbmdlc3QudjEuRG9jdW1lbnQiJwoZR2V0RG9jdW1lbnRDb250ZW50UmVxdWVzdBIKCgJpZBgBIAEoCSJYCg1Db250ZW50SGVhZGVyEhAKCGZpbGVuYW1lGAEgASgJEhEKCW1pbWVfdHlwZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEg4KBnNoYTI1NhgEIAEoCSJmChpHZXREb2N1bWVudENvbnRlbnRSZXNwb25zZRIvCgZoZWFkZXIYASABKAsyHS5jc2RhLmluZ2VzdC52MS5Db250ZW50SGVhZGVySAASDwoFY2h1bmsYAiABKAxIAEIGCgRwYXJ0MvsGChVEb2N1bWVudEluZ2VzdFNlcnZpY2USSgoHR2V0SW5mbxIeLmNzZGEuaW5nZXN0LnYxLkdldEluZm9SZXF1ZXN0Gh8uY3NkYS5pbmdlc3QudjEuR2V0SW5mb1Jlc3BvbnNlEmEKDlVwbG9hZERvY3VtZW50EiUuY3NkYS5pbmdlc3QudjEuVXBsb2FkRG9jdW1lbnRSZXF1ZXN0GiYuY3NkYS5pbmdlc3QudjEuVXBsb2FkRG9jdW1lbnRSZXNwb25zZSgBElYKC0dldERvY3VtZW50EiIuY3NkYS5pbmdlc3QudjEuR2V0RG9jdW1lbnRSZXF1ZXN0GiMuY3NkYS5pbmdlc3QudjEuR2V0RG9jdW1lbnRSZXNwb25zZRJcCg1MaXN0RG9jdW1lbnRzEiQuY3NkYS5pbmdlc3QudjEuTGlzdERvY3VtZW50c1JlcXVlc3QaJS5jc2RhLmluZ2VzdC52MS5MaXN0RG9jdW1lbnRzUmVzcG9uc2USXwoOVXBkYXRlRG9jdW1lbnQSJS5jc2RhLmluZ2VzdC52MS5VcGRhdGVEb2N1bWVudFJlcXVlc3QaJi5jc2RhLmluZ2VzdC52MS5VcGRhdGVEb2N1bWVudFJlc3BvbnNlEl8KDkRlbGV0ZURvY3VtZW50EiUuY3NkYS5pbmdlc3QudjEuRGVsZXRlRG9jdW1lbnRSZXF1ZXN0GiYuY3NkYS5pbmdlc3QudjEuRGVsZXRlRG9jdW1lbnRSZXNwb25zZRJoChFHZXREb2N1bWVudFN0YXR1cxIoLmNzZGEuaW5nZXN0LnYxLkdldERvY3VtZW50U3RhdHVzUmVxdWVzdBopLmNzZGEuaW5nZXN0LnYxLkdldERvY3VtZW50U3RhdHVzUmVzcG9uc2USYgoPUmVpbmRleERvY3VtZW50EiYuY3NkYS5pbmdlc3QudjEuUmVpbmRleERvY3VtZW50UmVxdWVzdBonLmNzZGEuaW5nZXN0LnYxLlJlaW5kZXhEb2N1bWVudFJlc3BvbnNlEm0KEkdldERvY3VtZW50Q29udGVudBIpLmNzZGEuaW5nZXN0LnYxLkdldERvY3VtZW50Q29udGVudFJlcXVlc3QaKi5jc2RhLmluZ2VzdC52MS5HZXREb2N1bWVudENvbnRlbnRSZXNwb25zZTABYgZwcm90bzM", [file_csda_common_v1_service_info]);
 
 /**
  * Describes the message csda.ingest.v1.GetInfoRequest.
@@ -47,130 +47,137 @@ export const UploadMetadataSchema = /*@__PURE__*/
   messageDesc(file_csda_ingest_v1_ingest, 4);
 
 /**
+ * Describes the message csda.ingest.v1.UploadEnd.
+ * Use `create(UploadEndSchema)` to create a new message.
+ */
+export const UploadEndSchema = /*@__PURE__*/
+  messageDesc(file_csda_ingest_v1_ingest, 5);
+
+/**
  * Describes the message csda.ingest.v1.UploadDocumentRequest.
  * Use `create(UploadDocumentRequestSchema)` to create a new message.
  */
 export const UploadDocumentRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 5);
+  messageDesc(file_csda_ingest_v1_ingest, 6);
 
 /**
  * Describes the message csda.ingest.v1.UploadDocumentResponse.
  * Use `create(UploadDocumentResponseSchema)` to create a new message.
  */
 export const UploadDocumentResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 6);
+  messageDesc(file_csda_ingest_v1_ingest, 7);
 
 /**
  * Describes the message csda.ingest.v1.GetDocumentRequest.
  * Use `create(GetDocumentRequestSchema)` to create a new message.
  */
 export const GetDocumentRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 7);
+  messageDesc(file_csda_ingest_v1_ingest, 8);
 
 /**
  * Describes the message csda.ingest.v1.GetDocumentResponse.
  * Use `create(GetDocumentResponseSchema)` to create a new message.
  */
 export const GetDocumentResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 8);
+  messageDesc(file_csda_ingest_v1_ingest, 9);
 
 /**
  * Describes the message csda.ingest.v1.ListDocumentsRequest.
  * Use `create(ListDocumentsRequestSchema)` to create a new message.
  */
 export const ListDocumentsRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 9);
+  messageDesc(file_csda_ingest_v1_ingest, 10);
 
 /**
  * Describes the message csda.ingest.v1.ListDocumentsResponse.
  * Use `create(ListDocumentsResponseSchema)` to create a new message.
  */
 export const ListDocumentsResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 10);
+  messageDesc(file_csda_ingest_v1_ingest, 11);
 
 /**
  * Describes the message csda.ingest.v1.StringList.
  * Use `create(StringListSchema)` to create a new message.
  */
 export const StringListSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 11);
+  messageDesc(file_csda_ingest_v1_ingest, 12);
 
 /**
  * Describes the message csda.ingest.v1.UpdateDocumentRequest.
  * Use `create(UpdateDocumentRequestSchema)` to create a new message.
  */
 export const UpdateDocumentRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 12);
+  messageDesc(file_csda_ingest_v1_ingest, 13);
 
 /**
  * Describes the message csda.ingest.v1.UpdateDocumentResponse.
  * Use `create(UpdateDocumentResponseSchema)` to create a new message.
  */
 export const UpdateDocumentResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 13);
+  messageDesc(file_csda_ingest_v1_ingest, 14);
 
 /**
  * Describes the message csda.ingest.v1.DeleteDocumentRequest.
  * Use `create(DeleteDocumentRequestSchema)` to create a new message.
  */
 export const DeleteDocumentRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 14);
+  messageDesc(file_csda_ingest_v1_ingest, 15);
 
 /**
  * Describes the message csda.ingest.v1.DeleteDocumentResponse.
  * Use `create(DeleteDocumentResponseSchema)` to create a new message.
  */
 export const DeleteDocumentResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 15);
+  messageDesc(file_csda_ingest_v1_ingest, 16);
 
 /**
  * Describes the message csda.ingest.v1.GetDocumentStatusRequest.
  * Use `create(GetDocumentStatusRequestSchema)` to create a new message.
  */
 export const GetDocumentStatusRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 16);
+  messageDesc(file_csda_ingest_v1_ingest, 17);
 
 /**
  * Describes the message csda.ingest.v1.GetDocumentStatusResponse.
  * Use `create(GetDocumentStatusResponseSchema)` to create a new message.
  */
 export const GetDocumentStatusResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 17);
+  messageDesc(file_csda_ingest_v1_ingest, 18);
 
 /**
  * Describes the message csda.ingest.v1.ReindexDocumentRequest.
  * Use `create(ReindexDocumentRequestSchema)` to create a new message.
  */
 export const ReindexDocumentRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 18);
+  messageDesc(file_csda_ingest_v1_ingest, 19);
 
 /**
  * Describes the message csda.ingest.v1.ReindexDocumentResponse.
  * Use `create(ReindexDocumentResponseSchema)` to create a new message.
  */
 export const ReindexDocumentResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 19);
+  messageDesc(file_csda_ingest_v1_ingest, 20);
 
 /**
  * Describes the message csda.ingest.v1.GetDocumentContentRequest.
  * Use `create(GetDocumentContentRequestSchema)` to create a new message.
  */
 export const GetDocumentContentRequestSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 20);
+  messageDesc(file_csda_ingest_v1_ingest, 21);
 
 /**
  * Describes the message csda.ingest.v1.ContentHeader.
  * Use `create(ContentHeaderSchema)` to create a new message.
  */
 export const ContentHeaderSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 21);
+  messageDesc(file_csda_ingest_v1_ingest, 22);
 
 /**
  * Describes the message csda.ingest.v1.GetDocumentContentResponse.
  * Use `create(GetDocumentContentResponseSchema)` to create a new message.
  */
 export const GetDocumentContentResponseSchema = /*@__PURE__*/
-  messageDesc(file_csda_ingest_v1_ingest, 22);
+  messageDesc(file_csda_ingest_v1_ingest, 23);
 
 /**
  * document-ingest — upload, stored originals, parse, chunk, embed and hand

@@ -5,6 +5,7 @@ export * from './nats-server.ts';
 export * from './ports.ts';
 export * from './postgres-cluster.ts';
 export * from './prometheus.ts';
+export * from './resource-changes.ts';
 export * from './roles.ts';
 export * from './run-node.ts';
 export * from './stack.ts';

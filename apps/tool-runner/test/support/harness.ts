@@ -1,14 +1,13 @@
-import { create, fromBinary, fromJson, toJson, type JsonValue } from '@bufbuild/protobuf';
+import { create, fromJson, toJson, type JsonValue } from '@bufbuild/protobuf';
 import { ValueSchema } from '@bufbuild/protobuf/wkt';
 import { ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { createInternalTokenSigner, parseSigningKey, principalHeaders, SEEDED_ROLES, type Principal } from '@csda/auth';
 import { describeConnectError, type DescribedError } from '@csda/errors';
-import { ResourceChangedSchema, type ResourceChanged } from '@csda/proto/csda/events/v1/resource_changed_pb.js';
 import { ExecuteToolJobSchema } from '@csda/proto/csda/jobs/v1/tool_jobs_pb.js';
 import { ToolInputSchema, ToolRunnerService, type Execution, type ToolInput } from '@csda/proto/csda/tools/v1/tools_pb.js';
-import { connectNats, EVENT_TYPE_HEADER, publishProto, type Nats } from '@csda/service-kit';
-import { createTestDatabase, deleteNamespace, generateTestKeys, natsUrl, query, runCommand, startService, testNamespace, type RunningService, type TestDatabase, type TestKeys } from '@csda/testing';
+import { connectNats, publishProto, type Nats } from '@csda/service-kit';
+import { createTestDatabase, deleteNamespace, generateTestKeys, natsUrl, outboxResourceChanges, publishedResourceChanges, query, runCommand, startService, testNamespace, type ResourceChange, type RunningService, type TestDatabase, type TestKeys } from '@csda/testing';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 
 const perms = (role: string) => [...(SEEDED_ROLES.find((r) => r.name === role)?.permissions ?? [])];
@@ -29,9 +28,9 @@ export interface Harness {
   publishJob(job: MessageInitShape<typeof ExecuteToolJobSchema>, msgId: string): Promise<void>;
   audits(resource: string): Promise<{ action: string; details: Record<string, string> }[]>;
   /** ResourceChanged events the tool-runner wrote to its outbox, oldest first, with their subject; `toolId` narrows them to one tool. */
-  changes(toolId?: string): Promise<(ResourceChanged & { subject: string })[]>;
+  changes(toolId?: string): Promise<ResourceChange[]>;
   /** ResourceChanged events about `toolId` the relay published on EVENTS, in stream order. */
-  published(toolId: string): Promise<(ResourceChanged & { subject: string })[]>;
+  published(toolId: string): Promise<ResourceChange[]>;
   logs(): string;
   close(): Promise<void>;
 }
@@ -98,26 +97,8 @@ export async function startHarness(label: string, baseEnv: Record<string, string
       const rows = await query<{ payload: Buffer }>(db.url, `select payload from tools.outbox where event_type = 'csda.events.v1.AuditEvent' and aggregate = $1 order by id`, [resource]);
       return rows.map((r) => fromBinary(AuditEventSchema, r.payload)).map((a) => ({ action: a.action, details: { ...a.details } }));
     },
-    async changes(toolId) {
-      const rows = await query<{ subject: string; payload: Buffer }>(
-        db.url,
-        `select subject, payload from tools.outbox where event_type = 'csda.events.v1.ResourceChanged' ${toolId ? 'and aggregate = $1' : ''} order by id`,
-        toolId ? [`tool:${toolId}`] : [],
-      );
-      return rows.map((r) => ({ ...fromBinary(ResourceChangedSchema, r.payload), subject: r.subject }));
-    },
-    async published(toolId) {
-      const stream = nats.subjects.stream('EVENTS');
-      const info = await nats.jsm.streams.info(stream);
-      const out: (ResourceChanged & { subject: string })[] = [];
-      for (let seq = info.state.first_seq; seq > 0 && seq <= info.state.last_seq; seq++) {
-        const msg = await nats.jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
-        if (!msg || msg.header?.get(EVENT_TYPE_HEADER) !== ResourceChangedSchema.typeName) continue;
-        const event = fromBinary(ResourceChangedSchema, msg.data);
-        if (event.resourceId === toolId) out.push({ ...event, subject: msg.subject });
-      }
-      return out;
-    },
+    changes: (toolId) => outboxResourceChanges(db.url, 'tools', toolId ? `tool:${toolId}` : undefined),
+    published: (toolId) => publishedResourceChanges(nats.jsm, nats.subjects.stream('EVENTS'), toolId),
     logs: () => allLogs.map((l) => l()).join('\n'),
     async close() {
       if (process.env.DEBUG_LOGS) console.log(allLogs.map((l) => l()).join('\n'));

@@ -5,11 +5,10 @@ import { createInternalTokenSigner, parseSigningKey, principalHeaders, SEEDED_RO
 import { describeConnectError, type DescribedError } from '@csda/errors';
 import { AuditEventSchema } from '@csda/proto/csda/events/v1/audit_event_pb.js';
 import { JobResultSchema, type JobResult } from '@csda/proto/csda/events/v1/job_result_pb.js';
-import { ResourceChangedSchema, type ResourceChanged } from '@csda/proto/csda/events/v1/resource_changed_pb.js';
 import { RotateSecretJobSchema, type RotateSecretJob } from '@csda/proto/csda/jobs/v1/secret_jobs_pb.js';
 import { VaultService } from '@csda/proto/csda/vault/v1/vault_pb.js';
-import { connectNats, EVENT_TYPE_HEADER, publishProto, type Nats } from '@csda/service-kit';
-import { createTestDatabase, deleteNamespace, generateTestKeys, natsUrl, query, runCommand, startService, testNamespace, type RunningService, type TestDatabase } from '@csda/testing';
+import { connectNats, publishProto, type Nats } from '@csda/service-kit';
+import { createTestDatabase, deleteNamespace, generateTestKeys, natsUrl, outboxResourceChanges, publishedResourceChanges, query, runCommand, startService, testNamespace, type ResourceChange, type RunningService, type TestDatabase } from '@csda/testing';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 
 const perms = (role: string) => [...(SEEDED_ROLES.find((r) => r.name === role)?.permissions ?? [])];
@@ -39,9 +38,9 @@ export interface VaultHarness {
   /** Outbox rows by subject tail (e.g. `csda.events.vault.secret.rotated`). */
   events(subjectTail: string): Promise<{ eventId: string; eventType: string; payload: Buffer }[]>;
   /** ResourceChanged events in the outbox, oldest first, with their subject; `secretId` narrows them to one secret. */
-  changes(secretId?: string): Promise<(ResourceChanged & { subject: string })[]>;
+  changes(secretId?: string): Promise<ResourceChange[]>;
   /** ResourceChanged events about `secretId` the relay published on EVENTS, in stream order. */
-  published(secretId: string): Promise<(ResourceChanged & { subject: string })[]>;
+  published(secretId: string): Promise<ResourceChange[]>;
   logs(): string;
   close(): Promise<void>;
 }
@@ -103,22 +102,8 @@ export async function startHarness(label: string, baseEnv: Record<string, string
       const rows = await outbox('subject = $1', [`${namespace}.${subjectTail}`]);
       return rows.map((r) => ({ eventId: r.event_id, eventType: r.event_type, payload: r.payload }));
     },
-    async changes(secretId) {
-      const rows = await outbox(`event_type = 'csda.events.v1.ResourceChanged'${secretId ? ' and aggregate = $1' : ''}`, secretId ? [`secret:${secretId}`] : []);
-      return rows.map((r) => ({ ...fromBinary(ResourceChangedSchema, r.payload), subject: r.subject }));
-    },
-    async published(secretId) {
-      const stream = nats.subjects.stream('EVENTS');
-      const info = await nats.jsm.streams.info(stream);
-      const out: (ResourceChanged & { subject: string })[] = [];
-      for (let seq = info.state.first_seq; seq > 0 && seq <= info.state.last_seq; seq++) {
-        const msg = await nats.jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
-        if (!msg || msg.header?.get(EVENT_TYPE_HEADER) !== ResourceChangedSchema.typeName) continue;
-        const event = fromBinary(ResourceChangedSchema, msg.data);
-        if (event.resourceId === secretId) out.push({ ...event, subject: msg.subject });
-      }
-      return out;
-    },
+    changes: (secretId) => outboxResourceChanges(db.url, 'vault', secretId ? `secret:${secretId}` : undefined),
+    published: (secretId) => publishedResourceChanges(nats.jsm, nats.subjects.stream('EVENTS'), secretId),
     logs: () => allLogs.map((l) => l()).join('\n'),
     async close() {
       if (process.env.DEBUG_LOGS) console.log(allLogs.map((l) => l()).join('\n'));

@@ -73,6 +73,8 @@ export interface NewExecution {
   readonly idempotencyKey?: string;
   readonly scheduleId?: string;
   readonly scheduleRunId?: string;
+  /** Recorded as running on this replica at once (a waiting ExecuteTool that holds a free slot): no job is queued for it. */
+  readonly claimedBy?: { readonly runnerId: string; readonly leaseMs: number };
 }
 
 /** The only place that touches `tools.executions`. */
@@ -100,10 +102,27 @@ function createQueries(em: EntityManager) {
       }
       const [row] = await run<{ active: number; inserted: boolean }[]>(
         `with active as (select count(*)::int as n from tools.executions where owner_id = ? and status in ('queued', 'running')),
-           added as (insert into tools.executions (id, tool_id, tool_version, owner_id, status, input, created_at, idempotency_key, schedule_id, schedule_run_id)
-             select ?, ?, ?, ?, 'queued', ?::jsonb, ?, ?, ?, ? from active where n < ? returning id)
+           added as (insert into tools.executions (id, tool_id, tool_version, owner_id, status, input, created_at, idempotency_key, schedule_id, schedule_run_id, runner_id, started_at, lease_until)
+             select ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?::text, case when ?::text is null then null else now() end, now() + (?::text || ' milliseconds')::interval
+             from active where n < ? returning id)
          select (select n from active) as active, exists (select 1 from added) as inserted`,
-        [e.ownerId, e.id, e.toolId, e.toolVersion, e.ownerId, JSON.stringify(e.input ?? null), e.now, e.idempotencyKey || null, e.scheduleId || null, e.scheduleRunId || null, limit],
+        [
+          e.ownerId,
+          e.id,
+          e.toolId,
+          e.toolVersion,
+          e.ownerId,
+          e.claimedBy ? 'running' : 'queued',
+          JSON.stringify(e.input ?? null),
+          e.now,
+          e.idempotencyKey || null,
+          e.scheduleId || null,
+          e.scheduleRunId || null,
+          e.claimedBy?.runnerId ?? null,
+          e.claimedBy?.runnerId ?? null,
+          e.claimedBy ? String(e.claimedBy.leaseMs) : null,
+          limit,
+        ],
       );
       return { active: row?.active ?? 0, inserted: row?.inserted ?? false };
     },

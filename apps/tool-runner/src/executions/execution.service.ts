@@ -50,7 +50,7 @@ export interface ExecutionServiceDeps {
   readonly audit: Pick<AuditOutbox, 'kick'>;
   readonly waiter: Pick<ExecutionWaiter, 'until'>;
   /** This replica's worker: a waiting ExecuteTool runs its execution here when a slot is free. */
-  readonly runner: Pick<Worker, 'runHere'>;
+  readonly runner: Pick<Worker, 'runHere' | 'reserveHere'>;
   readonly userMaxRunning: number;
   readonly waitMaxMs: number;
 }
@@ -109,6 +109,9 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       const owner = subjectOf(p);
       const id = randomUUID();
       const repo = deps.repository();
+      // Waiting, with a slot free here: recorded as running on this replica and run at once, with no
+      // job to publish, deliver and drop. (Scheduled runs keep the queue: their JobResult reports the claim.)
+      const reservation = wait && scheduleId === undefined ? deps.runner.reserveHere() : undefined;
       // One transaction: the record (within the user's limit), its job and its audit in the outbox (one insert for both).
       const existing = await repo.transaction(async (tx) => {
         const recorded = await tx.insertQueuedWithin(deps.userMaxRunning, {
@@ -121,6 +124,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
           idempotencyKey,
           scheduleId,
           scheduleRunId,
+          claimedBy: reservation?.claim,
         });
         const { active, inserted } = recorded;
         if (recorded.existing) {
@@ -135,9 +139,9 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
             details: { limit: String(deps.userMaxRunning), active: String(active), retry_after_s: '1' },
           });
         }
-        const job = create(ExecuteToolJobSchema, { executionId: id, toolId: tool.id, toolVersion: tool.version, enqueuedAtMs: BigInt(Date.now()) });
+        const job = () => create(ExecuteToolJobSchema, { executionId: id, toolId: tool.id, toolVersion: tool.version, enqueuedAtMs: BigInt(Date.now()) });
         await enqueueOutbox(tx.em, 'tools', [
-          outboxMessage(deps.subjects.subject(EXECUTE_SUBJECT), ExecuteToolJobSchema, job, { eventId: `execute:${id}`, aggregate: `execution:${id}` }),
+          ...(reservation ? [] : [outboxMessage(deps.subjects.subject(EXECUTE_SUBJECT), ExecuteToolJobSchema, job(), { eventId: `execute:${id}`, aggregate: `execution:${id}` })]),
           auditOutboxMessage(deps.subjects, SERVICE, {
             action: 'tool_execution_queued',
             actor: p.id,
@@ -153,11 +157,23 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
           }),
         ]);
         return undefined;
+      }).catch((err: unknown) => {
+        reservation?.release();
+        throw err;
       });
+      if (existing) reservation?.release();
       if (existing) return viewFor(p, wait && !FINISHED.includes(existing.status) ? await deps.waiter.until(existing.id, Date.now() + deps.waitMaxMs) : existing);
       deps.audit.kick();
       if (!wait) return (await repo.find(id))!;
       const deadline = Date.now() + deps.waitMaxMs;
+      if (reservation) {
+        const claimed = await repo.find(id).catch((err: unknown) => {
+          // Recorded as running here but not started: the sweeper finds its lease expired (RUNNER_LOST).
+          reservation.release();
+          throw err;
+        });
+        return (await beforeDeadline(reservation.run(claimed!, tool), deadline)) ?? deps.waiter.until(id, deadline);
+      }
       // With a slot free here, run it now rather than after the relay, the stream and a
       // consumer: the claim is the same conditional update, so its job is dropped on delivery.
       const here = deps.runner.runHere(id, tool, scheduleId !== undefined);

@@ -66,6 +66,13 @@ type Via = 'queue' | 'request';
  * lease renewal and cancel watch for what this replica holds, and the
  * sweeper for what dead replicas held.
  */
+/** See Worker.reserveHere. */
+export interface InPlaceReservation {
+  readonly claim: { readonly runnerId: string; readonly leaseMs: number };
+  run(execution: ExecutionRecord, tool: ToolRecord): Promise<ExecutionRecord | undefined>;
+  release(): void;
+}
+
 export function createWorker(deps: WorkerDeps) {
   const running = new Map<string, AbortController>();
   const inPlace = new Set<Promise<unknown>>();
@@ -248,6 +255,33 @@ export function createWorker(deps: WorkerDeps) {
      * undefined when the job's delivery claimed it first or the run could not
      * be stored. The run goes on if the caller stops waiting.
      */
+    /**
+     * A free slot held for a waiting ExecuteTool that records its execution as
+     * already running here (no job, no claim): `run` it once committed, or
+     * `release` it when nothing was recorded. Undefined when no slot is free.
+     */
+    reserveHere(): InPlaceReservation | undefined {
+      if (state !== 'started' || !slots.tryAcquire()) return undefined;
+      let settled = false;
+      return {
+        claim: { runnerId: deps.runnerId, leaseMs: deps.leaseMs },
+        run(execution, tool) {
+          settled = true;
+          const task = run(execution, 'request', tool).catch((err: unknown) => {
+            logger.error({ err, execution_id: execution.id }, 'execution run in place failed; the sweeper takes over');
+            return undefined;
+          });
+          inPlace.add(task);
+          void task.finally(() => inPlace.delete(task));
+          return task;
+        },
+        release() {
+          if (settled) return;
+          settled = true;
+          slots.release();
+        },
+      };
+    },
     runHere(id: string, tool: ToolRecord, scheduled: boolean): Promise<ExecutionRecord | undefined> | undefined {
       if (state !== 'started' || !slots.tryAcquire()) return undefined;
       const task = claimHeld(id, scheduled)

@@ -137,7 +137,10 @@ export async function benchCache(): Promise<void> {
       const onClient = createRawClient(stack.gatewayUrl, CONCURRENCY);
       const offClient = createRawClient(offUrl, CONCURRENCY);
       const json = await createJsonClient(stack.gatewayUrl, 8);
-      closers.push(onClient.close, offClient.close, json.close);
+      const redis = new Redis(6379, '127.0.0.1');
+      closers.push(onClient.close, offClient.close, json.close, () => redis.disconnect());
+      /** The epoch counter: bumped by a gateway each time it uses Redis again after declaring it down (every entry of every replica invalidated). */
+      const epochNow = async () => Number((await redis.get(`${namespace}:cache:gen:epoch`)) ?? 0);
       const login = async (username: string, password: string) => (await json.call('POST', '/api/v1/auth/login', undefined, { username, password }))!.access_token as string;
 
       // ---- seed: users (some holding a role), documents (public / shared with the role / private), tools
@@ -201,6 +204,7 @@ export async function benchCache(): Promise<void> {
         { name: 'hybrid search', family: 'search', keys: USERS * HOT_QUERIES, send: (c: RawClient, i: number) => c.call('POST', '/api/v1/search', tokens[i % USERS]!, searchBody(queries[Math.floor(i / USERS) % HOT_QUERIES]!)) },
       ];
       const hits: { name: string; on: LoadResult; off: LoadResult; onHitShare: number }[] = [];
+      const epochBeforeHits = await epochNow();
       for (const e of endpoints) {
         const tally: Tally = new Map();
         const task = (c: RawClient, count: boolean) => async (i: number) => {
@@ -284,13 +288,14 @@ export async function benchCache(): Promise<void> {
         };
       };
       const familyTotals = async () => {
-        const families = (await onClient.ok('GET', '/api/v1/cache/stats', admin)).json.families as Record<string, { hits: number; misses: number; stale_avoided: number }>;
+        const families = (await onClient.ok('GET', '/api/v1/cache/stats', admin)).json.families as Record<string, { hits: number; misses: number; stale_avoided: number; errors: number; bypassed: number }>;
         return families;
       };
       // Each replica adds its figures to Redis every second.
       const settle = () => new Promise((r) => setTimeout(r, 1_500));
       await settle();
       const before = await familyTotals();
+      const epochBeforeMix = await epochNow();
       const newChecks = () => ({ reads: 0, stale: 0, checkHits: 0, writes: 0, examples: [] as string[], ackToRead: [] as number[] });
       const onTally: Tally = new Map();
       const onChecks = newChecks();
@@ -298,6 +303,7 @@ export async function benchCache(): Promise<void> {
       const mixOn = await runLoad(CONCURRENCY, MIX_MS, mix(onClient, WRITE_SHARE, onTally, onChecks));
       await settle();
       const after = await familyTotals();
+      const epochAfterMix = await epochNow();
       // The same mix without writes, for what the writes cost the hit ratio.
       const readsTally: Tally = new Map();
       const readsOnly = await runLoad(CONCURRENCY, MIX_MS / 2, mix(onClient, 0, readsTally, newChecks()));
@@ -310,10 +316,25 @@ export async function benchCache(): Promise<void> {
       const delta = (f: string) => {
         const h = (after[f]?.hits ?? 0) - (before[f]?.hits ?? 0);
         const m = (after[f]?.misses ?? 0) - (before[f]?.misses ?? 0);
-        return { hits: h, misses: m, ratio: h + m === 0 ? NaN : h / (h + m), staleAvoided: (after[f]?.stale_avoided ?? 0) - (before[f]?.stale_avoided ?? 0) };
+        const since = (k: 'stale_avoided' | 'errors' | 'bypassed') => (after[f]?.[k] ?? 0) - (before[f]?.[k] ?? 0);
+        return { hits: h, misses: m, ratio: h + m === 0 ? NaN : h / (h + m), staleAvoided: since('stale_avoided'), errors: since('errors'), bypassed: since('bypassed') };
       };
       const mixFamilies = ['documents', 'tools', 'search'];
-      const all = mixFamilies.map(delta).reduce((a, b) => ({ hits: a.hits + b.hits, misses: a.misses + b.misses, ratio: NaN, staleAvoided: a.staleAvoided + b.staleAvoided }));
+      const all = mixFamilies.map(delta).reduce((a, b) => ({ hits: a.hits + b.hits, misses: a.misses + b.misses, ratio: NaN, staleAvoided: a.staleAvoided + b.staleAvoided, errors: a.errors + b.errors, bypassed: a.bypassed + b.bypassed }));
+      const onLogs = stack.services.gateway.logs();
+      const loggedLines = (text: string) => onLogs.split('\n').filter((l) => l.includes(text));
+      const logged = (text: string) => loggedLines(text).length;
+      /** Why the gateway declared Redis down, by reason (pino JSON lines). */
+      const downReasons = new Map<string, number>();
+      for (const line of loggedLines('cache bypassed: redis unavailable')) {
+        let reason = 'unparsed log line';
+        try {
+          reason = String((JSON.parse(line) as { reason?: unknown }).reason);
+        } catch {
+          // Not JSON: counted as unparsed.
+        }
+        downReasons.set(reason, (downReasons.get(reason) ?? 0) + 1);
+      }
       const totalXCache: Record<string, number> = {};
       for (const t of onTally.values()) for (const [k, v] of Object.entries(t)) totalXCache[k] = (totalXCache[k] ?? 0) + v;
       const ackToRead = [...onChecks.ackToRead].sort((a, b) => a - b);
@@ -329,10 +350,12 @@ export async function benchCache(): Promise<void> {
         ...hits.map((h) => `${`${h.name} (repeated hits)`.padEnd(30)} ${cell(h.on)} ${cell(h.off)} ${ratios(h.on, h.off)}  ${pct(h.onHitShare)}${errors(h.on, h.off)}`),
         `${`Zipf mix, ${fmt(100 * WRITE_SHARE, 0)}% writes`.padEnd(30)} ${cell(mixOn)} ${cell(mixOff)} ${ratios(mixOn, mixOff)}  ${pct(hitShare(totalXCache))}${errors(mixOn, mixOff)}`,
         `${'Zipf mix, reads only'.padEnd(30)} ${cell(readsOnly)} ${'(not run)'.padEnd(23)} ${''.padEnd(23)}  ${pct(hitShare(readsXCache))} — ${mixFamilies.map((f) => `${f} ${pct(hitShare(readsTally.get(f)))}`).join(', ')}${readsOnly.errors ? `  errors ${readsOnly.errors} (first: ${(readsOnly.firstError ?? '').slice(0, 160)})` : ''}`,
-        `mix hit ratio, /api/v1/cache/stats: ${pct(all.hits / (all.hits + all.misses))} (${all.hits} hits, ${all.misses} misses, ${all.staleAvoided} stale reads avoided) — ${mixFamilies.map((f) => `${f} ${pct(delta(f).ratio)}`).join(', ')}`,
+        `mix hit ratio, /api/v1/cache/stats: ${pct(all.hits / (all.hits + all.misses))} (${all.hits} hits, ${all.misses} misses, ${all.staleAvoided} stale reads avoided, ${all.errors} Redis errors, ${all.bypassed} bypassed) — ${mixFamilies.map((f) => `${f} ${pct(delta(f).ratio)}`).join(', ')}`,
         `mix hit ratio, x-cache:             ${pct(hitShare(totalXCache))} (${Object.entries(totalXCache).map(([k, v]) => `${k} ${v}`).join(', ')}) — ${mixFamilies.map((f) => `${f} ${pct(hitShare(onTally.get(f)))}`).join(', ')}`,
         `mix writes (cache on): ${onChecks.writes} acknowledged (${fmt(onChecks.writes / mixOn.seconds, 1)}/s), ${onChecks.reads} read-your-write reads (${onChecks.checkHits} of them hits), write→read p50 ${fmt(percentile(ackToRead, 0.5), 1)} ms p95 ${fmt(percentile(ackToRead, 0.95), 1)} ms`,
         `stale reads after an acknowledged write: cache on ${onChecks.stale} of ${onChecks.reads}, cache off ${offChecks.stale} of ${offChecks.reads}${onChecks.examples.length ? `\n  ${onChecks.examples.join('\n  ')}` : ''}`,
+        `cache Redis declared down by the cached gateway (a call over CACHE_REDIS_TIMEOUT_MS or an error; bypassed ≥ 1 s, then an epoch bump invalidates every entry): ${logged('cache bypassed: redis unavailable')} times in the run${downReasons.size ? ` (${[...downReasons].map(([r, n]) => `${n}× ${r}`).join('; ')})` : ''}; ` +
+          `epoch bumps during the repeated-hit runs ${epochBeforeMix - epochBeforeHits}, during the mix ${epochAfterMix - epochBeforeMix}; write bumps that failed ${logged('cache not invalidated by this write')}`,
         `targets: ≥ 5× throughput on hits → ${hits.map((h) => `${h.name} ${fmt(h.on.perSecond / h.off.perSecond, 1)}× ${met(h.on.perSecond >= 5 * h.off.perSecond)}`).join('; ')}; no stale read after an acknowledged write → ${met(onChecks.stale === 0 && onChecks.reads > 0)}`,
         `total ${fmt((performance.now() - started) / 1000, 0)} s`,
         '',

@@ -61,7 +61,7 @@ const NOT_RUN: ExecutionResult & { secretValues?: string[] } = { status: 'cancel
 type Via = 'queue' | 'request';
 
 /**
- * Runs executions: the JOBS_TOOLS handler and `runHere` for a waiting
+ * Runs executions: the JOBS_TOOLS handler and `reserveHere` / `runHere` for a waiting
  * ExecuteTool (slot → claim → reveal grants → executor → redact → store),
  * lease renewal and cancel watch for what this replica holds, and the
  * sweeper for what dead replicas held.
@@ -79,18 +79,6 @@ export function createWorker(deps: WorkerDeps) {
   const slots = createSlots(deps.maxConcurrency);
   const { logger } = deps;
   let state: 'new' | 'started' | 'stopping' = 'new';
-  const auditFinished = (e: ExecutionRecord) =>
-    deps.audit
-      .record({
-        action: 'tool_execution_finished',
-        actor: 'service:tool-runner',
-        actorName: 'tool-runner',
-        outcome: e.status === 'completed' ? 'success' : 'failure',
-        resourceType: 'execution',
-        resourceId: e.id,
-        details: { tool_id: e.toolId, tool_version: String(e.toolVersion), status: e.status, error_code: e.error?.code ?? '', duration_ms: String(e.durationMs ?? 0), owner_id: e.ownerId },
-      })
-      .catch((err: unknown) => logger.warn({ err, execution_id: e.id }, 'execution audit record not written'));
 
   /** The live tool and the definition of the version the execution recorded; undefined when the tool is gone. */
   async function lookUp(execution: ExecutionRecord): Promise<{ tool: ToolRecord; definition: ToolDefinition } | undefined> {
@@ -153,7 +141,6 @@ export function createWorker(deps: WorkerDeps) {
       secretValues.length = 0;
       if (finished) {
         deps.notifier.notify(finished.id);
-        void auditFinished(finished);
         logger.info({ execution_id: finished.id, tool_id: finished.toolId, status: finished.status, duration_ms: finished.durationMs, via }, 'execution finished');
       } else logger.warn({ execution_id: execution.id }, 'execution result dropped: the lease was lost before it finished');
       return finished;
@@ -322,7 +309,6 @@ export function createWorker(deps: WorkerDeps) {
             for (const e of lost) {
               logger.warn({ execution_id: e.id, runner_id: e.runnerId, code: e.error?.code }, e.error?.message ?? 'execution failed by the sweeper');
               deps.notifier.notify(e.id);
-              void auditFinished(e);
             }
           }),
           deps.sweepMs ?? Math.max(1_000, Math.floor(deps.leaseMs / 2)),

@@ -49,7 +49,7 @@ export const configSchema = z.object({
   /** Answers larger than this are served but not stored. */
   CACHE_MAX_ENTRY_BYTES: z.coerce.number().int().min(1_024).max(64 * 1024 * 1024).default(1_048_576),
   /** A cache call to Redis slower than this is an outage: that request (and, for a second, the others) skips the cache. */
-  CACHE_REDIS_TIMEOUT_MS: z.coerce.number().int().min(5).max(10_000).default(150),
+  CACHE_REDIS_TIMEOUT_MS: z.coerce.number().int().min(5).max(10_000).default(250),
   /** `true`, `false`, or a comma-separated list of proxy addresses/CIDRs (Fastify `trustProxy`; see trust-proxy.ts). */
   TRUST_PROXY: z
     .string()

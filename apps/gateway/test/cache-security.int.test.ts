@@ -89,9 +89,16 @@ describe('gateway cache on the real stack', () => {
     if (oracle && oracle.process.exitCode === null) {
       const exited = once(oracle.process, 'exit');
       oracle.process.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        process.stderr.write(`oracle gateway still running 15 s after SIGTERM:\n${oracle.logs().slice(-3_000)}\n`);
+        oracle.process.kill('SIGKILL');
+      }, 15_000);
       await exited;
+      clearTimeout(timer);
     }
-    await stack?.stop();
+    const t0 = Date.now();
+    const codes = await stack?.stop();
+    if (Date.now() - t0 > 10_000) process.stderr.write(`stack stop took ${Date.now() - t0} ms: ${JSON.stringify(codes)}\n${stack.services.gateway.logs().slice(-3_000)}\n`);
     await proxy?.close();
     await db?.drop();
     await deleteNamespace(namespace);

@@ -233,6 +233,18 @@ describe('response cache (real Redis)', () => {
     expect((await get('alice', '/items/ev2')).headers['x-cache']).toBe('hit');
   });
 
+  it('a slow Redis answer skips the cache for that request without costing the entries (no epoch bump)', async () => {
+    await get('alice', '/items/slow');
+    expect((await get('alice', '/items/slow')).headers['x-cache']).toBe('hit');
+    proxy.slow(600);
+    const slow = await get('alice', '/items/slow');
+    proxy.slow(0);
+    expect(slow.statusCode).toBe(200);
+    expect(slow.headers['x-cache']).toBe('bypass');
+    await new Promise((r) => setTimeout(r, 1_700));
+    expect((await get('alice', '/items/slow')).headers['x-cache']).toBe('hit');
+  });
+
   it('flushes figures to Redis for the stats of every replica', async () => {
     await get('alice', '/items/stats');
     await get('alice', '/items/stats');

@@ -81,6 +81,12 @@ export function createResponseCache(options: ResponseCacheOptions) {
   const inflight = new Map<string, Promise<Answer>>();
   let down = false;
   let lastTry = 0;
+  // Set when this replica may have missed a bump: one of its own failed, or the connection dropped
+  // (Redis may have restarted from an older snapshot). Cleared by an epoch bump before the next use.
+  let needsEpoch = false;
+  redis.on('close', () => {
+    needsEpoch = true;
+  });
   const maxTtlS = Math.max(...Object.values(options.ttlS));
 
   const requests = options.registry
@@ -110,7 +116,10 @@ export function createResponseCache(options: ResponseCacheOptions) {
   const withTimeout = async <T>(op: Promise<T>): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
     try {
-      return await Promise.race([op, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new RedisTimeout(`redis did not answer within ${options.redisTimeoutMs} ms`)), options.redisTimeoutMs)))]);
+      // The rejection waits one turn of the loop: a reply already read from the socket (a busy event loop
+      // runs timers before I/O) wins over the timer, so only Redis itself being slow counts.
+      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => setImmediate(() => reject(new RedisTimeout(`redis did not answer within ${options.redisTimeoutMs} ms`))), options.redisTimeoutMs)));
+      return await Promise.race([op, late]);
     } finally {
       clearTimeout(timer);
     }
@@ -121,18 +130,28 @@ export function createResponseCache(options: ResponseCacheOptions) {
     lastTry = Date.now();
   };
 
-  /** False: skip the cache for this request. After an outage, bumps the epoch before the first use. */
+  /**
+   * False: skip the cache for this request. While Redis is down one request a
+   * second tries it again. When this replica may have missed a bump, the epoch
+   * is bumped before the next use (every entry from before is unreachable); a
+   * slow answer alone does not need that.
+   */
   const usable = async (): Promise<boolean> => {
-    if (!down) return true;
-    if (Date.now() - lastTry < RETRY_DOWN_MS) return false;
+    if (down && Date.now() - lastTry < RETRY_DOWN_MS) return false;
+    if (!needsEpoch) {
+      if (down) logger.info({ dependency: 'redis' }, 'cache in use again');
+      down = false;
+      return true;
+    }
     lastTry = Date.now();
     try {
       await withTimeout(redis.multi().incr(generationKey(epoch)).expire(generationKey(epoch), GENERATION_TTL_S).exec());
+      needsEpoch = false;
+      if (down) logger.info({ dependency: 'redis' }, 'cache in use again (epoch bumped: entries from before the outage are not read)');
       down = false;
-      logger.info({ dependency: 'redis' }, 'cache in use again (epoch bumped: entries from before the outage are not read)');
       return true;
-    } catch {
-      lastTry = Date.now();
+    } catch (err) {
+      failed(err);
       return false;
     }
   };
@@ -245,6 +264,7 @@ export function createResponseCache(options: ResponseCacheOptions) {
         if (error) throw error;
         bumpsMetric?.inc({ source }, generations.length);
       } catch (err) {
+        needsEpoch = true;
         failed(err);
         throw err;
       }

@@ -9,6 +9,7 @@ export async function startTcpProxy(target: { host: string; port: number }) {
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   let port = 0;
+  let delayMs = 0;
   const listen = async () => {
     server = createServer((client) => {
       const upstream = connect(target.port, target.host);
@@ -17,7 +18,14 @@ export async function startTcpProxy(target: { host: string; port: number }) {
         s.on('close', () => sockets.delete(s));
         s.on('error', () => s.destroy());
       }
-      client.pipe(upstream).pipe(client);
+      client.pipe(upstream);
+      // Answers pass after `delayMs` (a slow server); in order.
+      let queue = Promise.resolve();
+      upstream.on('data', (chunk: Buffer) => {
+        const wait = delayMs;
+        queue = queue.then(() => (wait ? new Promise((r) => setTimeout(r, wait)) : undefined)).then(() => void (client.writable && client.write(chunk)));
+      });
+      upstream.on('end', () => void queue.then(() => client.end()));
     });
     await new Promise<void>((resolve) => server!.listen(port, '127.0.0.1', resolve));
     port = (server.address() as { port: number }).port;
@@ -32,6 +40,10 @@ export async function startTcpProxy(target: { host: string; port: number }) {
       const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
       for (const s of sockets) s.destroy();
       await closed;
+    },
+    /** Holds every answer this long before passing it on (0: none). */
+    slow(ms: number) {
+      delayMs = ms;
     },
     /** Accepts connections again on the same port. */
     restore: listen,

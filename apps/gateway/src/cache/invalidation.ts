@@ -11,7 +11,9 @@ import { epoch, familyGen, itemGen, userGen, type Generation } from './families.
  * the same counters again a moment later (for writes made elsewhere, and as the
  * retry when Redis was down at the time).
  */
-const document = (id: string) => [familyGen('documents'), itemGen('documents', id), familyGen('search')];
+// Search results are invalidated by search itself, once its index holds a change (index events,
+// document.indexed): a bump when document-ingest announces it would come before the index changes.
+const document = (id: string) => [familyGen('documents'), itemGen('documents', id)];
 const tool = (id: string) => [familyGen('tools'), itemGen('tools', id), itemGen('tool_stats', id)];
 const secret = (id: string) => [familyGen('secrets'), itemGen('secrets', id)];
 
@@ -104,7 +106,7 @@ export function eventInvalidations(publisher: string, type: string, data: Uint8A
     }
     case DocumentIndexedSchema.typeName: {
       if (publisher !== 'search') return { generations: [], ignored: `${publisher} is not search` };
-      return { generations: document(fromBinary(DocumentIndexedSchema, data).documentId) };
+      return { generations: [...document(fromBinary(DocumentIndexedSchema, data).documentId), familyGen('search')] };
     }
     case SecretRotatedSchema.typeName:
     case SecretExpiringSchema.typeName:

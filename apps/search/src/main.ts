@@ -1,4 +1,5 @@
-import { loadConfig, openAuditOutbox, openRuntime, runCli, runMigrate, serve } from '@csda/service-kit';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { enqueueOutbox, loadConfig, openAuditOutbox, openRuntime, resourceChangedMessage, runCli, runMigrate, serve } from '@csda/service-kit';
 import { configSchema, hnswSettings, type Config } from './config.ts';
 import { definition } from './definition.ts';
 import { ensureIndexConsumers, startIndexing } from './index/start-indexing.ts';
@@ -29,6 +30,11 @@ await runCli(
         },
         audit,
       );
+      // Results cached elsewhere (the gateway) may come from another model, or from before this replica's changes: say it started.
+      await (runtime.orm.em.fork() as EntityManager).transactional((em) =>
+        enqueueOutbox(em as EntityManager, 'search', [resourceChangedMessage(runtime.nats.subjects, 'search', { resourceType: 'index', resourceId: search.model, change: 'started' })]),
+      );
+      audit.kick();
     },
     migrate: () => {
       const cfg = config();

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { toBinary } from '@bufbuild/protobuf';
 import { IndexChunksBatchSchema } from '@csda/proto/csda/search/v1/index_pb.js';
-import { waitFor } from '@csda/testing';
+import { outboxResourceChanges, waitFor } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeVersion, startHarness, statsDrift, type SearchHarness } from './support/harness.ts';
 import { splitIntoBatches, type AccessInput } from './support/publisher.ts';
@@ -133,6 +133,27 @@ describe('search index: deletions and access changes', () => {
     expect(await h.sql('select distinct owner_id, title, live from search.chunks where document_id = $1', [doc])).toEqual([{ owner_id: 'user-fay', title: 'Deneb spectra', live: true }]);
     expect(await lexemes(doc)).toContain('deneb');
     await consistent();
+  });
+
+  it('tells the gateway cache when its index holds a change: an applied access change or deletion, not one ignored as older; and that it started', async () => {
+    const doc = randomUUID();
+    await h.publisher.publishVersion(makeVersion(doc, 1, { chunks: 2, access: owner(2) }));
+    await h.waitLive(doc, 1);
+    await h.publisher.changeAccess(doc, owner(3, { isPublic: true }));
+    await h.publisher.changeAccess(doc, owner(1));
+    await drained();
+    await h.publisher.deleteDocument(doc);
+    await h.publisher.deleteDocument(doc);
+    await drained();
+    const changes = await outboxResourceChanges(h.db.url, 'search', `index:${doc}`);
+    expect(changes.map((c) => [c.resourceType, c.resourceId, c.change])).toEqual([
+      ['index', doc, 'access'],
+      ['index', doc, 'deleted'],
+    ]);
+    expect(changes[0]!.subject).toMatch(/csda\.events\.search\.index\.changed$/);
+    const started = (await outboxResourceChanges(h.db.url, 'search')).filter((c) => c.change === 'started');
+    expect(started.length).toBeGreaterThanOrEqual(1);
+    expect(started[0]!.resourceId).toMatch(/./);
   });
 
   it('facts that arrive before any batch are kept, and batches carrying older ones do not undo them; newer facts in a batch apply', async () => {

@@ -56,12 +56,12 @@ function embedderCheck(provider: EmbeddingProvider, logger: Logger) {
 export function openQueries(
   runtime: { readonly lifecycle: Pick<Lifecycle, 'defer'>; readonly health: Pick<HealthState, 'addCheck'>; readonly logger: Logger; readonly metrics: Pick<Metrics, 'registry'> },
   config: QueriesConfig,
-): SearchService {
+): SearchService & { readonly model: string } {
   const embedder = createEmbeddingProvider({ ...config });
   runtime.lifecycle.defer('embedding provider', () => embedder.close());
   runtime.health.addCheck('query embeddings', embedderCheck(embedder, runtime.logger));
   const pool = createQueryPool(config);
   runtime.lifecycle.defer('search query pool', () => pool.end());
   runtime.logger.info({ model: embedder.model, dimensions: embedder.dimensions }, 'queries embedded with this model');
-  return createSearch(pool, config, embedder, createQueryMetrics(runtime.metrics.registry));
+  return Object.assign(createSearch(pool, config, embedder, createQueryMetrics(runtime.metrics.registry)), { model: embedder.model });
 }

@@ -20,6 +20,7 @@ export declare const file_csda_events_v1_resource_changed: GenFile;
  *   tool-runner:     tool      created | updated | deleted | executed
  *   vault:           secret    created | updated | rotated | deleted | grants
  *   search:          index     access | deleted  (resource_id = the document; sent once the index holds it)
+ *                              started  (resource_id = the replica's embedding model: a model change)
  *   gateway:         role      created | updated | deleted
  *                    user      roles | updated | deleted  (resource_id = the user)
  * Never carries a value, name or content: ids and the kind of change only.

@@ -1,4 +1,5 @@
 export * from './database.ts';
+export * from './embedding-server.ts';
 export * from './keys.ts';
 export * from './nats.ts';
 export * from './nats-server.ts';

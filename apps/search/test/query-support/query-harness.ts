@@ -7,11 +7,11 @@ import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { createInternalTokenSigner, parseSigningKey, principalHeaders, type Principal } from '@csda/auth';
 import { SearchRequestSchema, SearchService, type SearchResponse } from '@csda/proto/csda/search/v1/search_pb.js';
 import { createServiceClient } from '@csda/service-kit';
+import { startEmbeddingServer, type EmbeddingServer } from '@csda/testing';
 import pg from 'pg';
 import { sqlOver, type Sql } from '../../src/query/sql.ts';
-import { startHarness, type SearchHarness, type SearchProcess } from '../support/harness.ts';
+import { startHarness, unitVector, type SearchHarness, type SearchProcess } from '../support/harness.ts';
 import type { CorpusDoc } from './corpus.ts';
-import { startEmbeddingServer, type EmbeddingServer } from './embedding-server.ts';
 
 export const QUERY_MODEL_NAME = 'test-embed';
 /** The identity the openai provider gives itself: what the index must record for queries to compare. */
@@ -35,7 +35,14 @@ export interface QueryHarness {
 }
 
 export async function startQueryHarness(label: string, env: Record<string, string> = {}): Promise<QueryHarness> {
-  const embeddings = await startEmbeddingServer(512);
+  // `vec:<seed>` embeds as unitVector(seed), the vectors the index tests publish; other texts are hashed.
+  const embeddings = await startEmbeddingServer({
+    dims: 512,
+    vectorFor: (text, dims) => {
+      const seed = /^vec:(\d+)(?!\d)/.exec(text);
+      return seed ? unitVector(Number(seed[1]), dims) : undefined;
+    },
+  });
   const index = await startHarness(label, {
     EMBEDDING_PROVIDER: 'openai',
     EMBEDDING_OPENAI_BASE_URL: embeddings.baseUrl,

@@ -111,7 +111,7 @@ describe('schedules and alerts through the gateway (real stack)', () => {
     expect((await api('GET', `/api/v1/vault/secrets/${ids.secret}`, tokens.alice)).body!.current_version).toBeGreaterThanOrEqual(2);
     expect((await api('DELETE', `/api/v1/schedules/${ids.schedule}`, tokens.alice)).status).toBe(204);
     expect((await api('GET', `/api/v1/schedules/${ids.schedule}`, tokens.alice)).status).toBe(404);
-  });
+  }, 150_000);
 
   it('fires a run_tool schedule as its owner: the run names the execution, which completes with the fixed input', async () => {
     let runs: Record<string, unknown>[] = [];
@@ -144,7 +144,7 @@ describe('schedules and alerts through the gateway (real stack)', () => {
     // Bob sees neither the schedule nor the execution.
     expect((await api('GET', `/api/v1/tools/executions/${String(run.job_id)}`, tokens.bob)).status).toBe(404);
     expect((await api('DELETE', `/api/v1/schedules/${ids.toolSchedule}`, tokens.alice)).status).toBe(204);
-  });
+  }, 150_000);
 
   it('raises rotation_due for a due manual secret (shown overdue); its owner acknowledges it', async () => {
     const manual = await api('POST', '/api/v1/vault/secrets', tokens.alice, { name: 'partner-token', value: 'partner-value-1', rotation: { enabled: true, interval_days: 7, strategy: 'manual' } });

@@ -66,7 +66,7 @@ describe('document ResourceChanged events', () => {
     for (const { payload } of payloads) expect(payload.toString('latin1')).not.toMatch(/rc-private-name|rc-secret-title|rc-renamed|rc-tag|rc-other|LAB|wombat/);
 
     // The relay publishes them on EVENTS, in commit order.
-    await waitFor(async () => (await h.published(document.id)).length === changes.length, { what: 'the events on EVENTS' });
+    await waitFor(async () => (await h.published(document.id)).length === changes.length, { what: `the ${changes.length} events on EVENTS` });
     const published = await h.published(document.id);
     expect(published.map((p) => [p.subject, p.change, p.eventId])).toEqual(changes.map((c) => [subject(), c.change, c.eventId]));
 

@@ -82,7 +82,10 @@ export interface SchedulesHarness {
  * real identity and clients, and the schedule RPCs served through the
  * production interceptors.
  */
-export async function openSchedulesHarness(clockStart: string, options: { vaultNamespace?: string; toolRunnerEnv?: Record<string, string>; documentIngestEnv?: Record<string, string> } = {}): Promise<SchedulesHarness> {
+export async function openSchedulesHarness(
+  clockStart: string,
+  options: { vaultNamespace?: string; toolRunnerEnv?: Record<string, string>; documentIngestEnv?: Record<string, string>; searchEnv?: Record<string, string> } = {},
+): Promise<SchedulesHarness> {
   const keys = generateTestKeys();
   // Its own namespace by default, so the vault's rotation workers never see the jobs a test publishes.
   const vaultNamespace = options.vaultNamespace ?? testNamespace();
@@ -121,6 +124,14 @@ export async function openSchedulesHarness(clockStart: string, options: { vaultN
     ingestService = await startService('document-ingest', env);
   }
   const documentIngestUrl = ingestService ? `http://127.0.0.1:${ingestService.rpcPort}` : 'http://127.0.0.1:9';
+  // A real search process (option `searchEnv`, with document-ingest): it indexes the versions, so they become ready.
+  let searchService: Awaited<ReturnType<typeof startService>> | undefined;
+  if (options.searchEnv) {
+    const env = { ...keys.envFor('search'), DATABASE_URL: db.url, NATS_NAMESPACE: vaultNamespace, NATS_URL: natsUrl(), NODE_ENV: 'production', LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...options.searchEnv };
+    const searchMigrated = await runCommand('search', 'migrate', env);
+    expect(searchMigrated.code, searchMigrated.stderr + searchMigrated.stdout).toBe(0);
+    searchService = await startService('search', env);
+  }
 
   const identity = await loadInternalIdentity(
     'scheduler',
@@ -162,6 +173,7 @@ export async function openSchedulesHarness(clockStart: string, options: { vaultN
       for (const o of orms) await o.close(true);
       await toolRunnerService?.stop();
       await ingestService?.stop();
+      await searchService?.stop();
       await vaultService.stop();
       await db.drop();
       if (!options.vaultNamespace) await deleteNamespace(vaultNamespace);

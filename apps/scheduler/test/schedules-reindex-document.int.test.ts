@@ -1,8 +1,8 @@
-import { create, fromBinary } from '@bufbuild/protobuf';
+import { create, fromBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import { Code } from '@connectrpc/connect';
 import type { Principal } from '@csda/auth';
 import { AuditEventSchema } from '@csda/proto/csda/events/v1/audit_event_pb.js';
-import { DocumentIngestService } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
+import { DocumentIngestService, type UploadDocumentRequestSchema } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
 import { ScheduleTargetSchema } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
 import { createServiceClient } from '@csda/service-kit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -46,7 +46,7 @@ describe('scheduler: reindex_document with the real document-ingest', () => {
   });
 
   const upload = async (owner: Principal, filename: string, text: string, isPublic = false) => {
-    async function* parts() {
+    async function* parts(): AsyncIterable<MessageInitShape<typeof UploadDocumentRequestSchema>> {
       yield { part: { case: 'metadata' as const, value: { filename, isPublic } } };
       yield { part: { case: 'chunk' as const, value: new TextEncoder().encode(text) } };
       yield { part: { case: 'end' as const, value: {} } };

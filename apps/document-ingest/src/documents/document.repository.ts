@@ -42,6 +42,23 @@ const COLUMNS = `d.id, d.owner_id, d.title, d.tags, d.is_public, d.shared_roles,
   v.status as v_status, v.stage as v_stage, v.pages_parsed, v.pages_total, v.chunks_total, v.chunks_embedded, v.attempts, v.stage_ms, v.error,
   v.failed_stage, v.model, v.updated_at as v_updated_at`;
 const FROM = 'ingest.documents d join ingest.versions v on v.document_id = d.id and v.version = d.current_version';
+/** FROM with the version a parameter names instead of the current one. */
+const FROM_VERSION = 'ingest.documents d join ingest.versions v on v.document_id = d.id and v.version = ?';
+
+/** A version a schedule started that had not finished (superseded by a reindex, or dropped with its document). */
+export interface ScheduledRow {
+  version: number;
+  schedule_id: string;
+  schedule_run_id: string | null;
+  started_at: Date | string | null;
+}
+
+/** Who started a version: an idempotency key, and the schedule and run it reports to. */
+export interface VersionOrigin {
+  readonly idempotencyKey?: string | undefined;
+  readonly scheduleId?: string | undefined;
+  readonly scheduleRunId?: string | undefined;
+}
 
 const toRecord = (r: DocumentRow): DocumentRecord => ({
   id: r.id,
@@ -119,10 +136,26 @@ function createQueries(em: EntityManager) {
   return {
     em,
 
-    async findVisible(id: string, v: Visibility): Promise<DocumentRecord | undefined> {
+    /** The document with its current version's state, or `version`'s when given. */
+    async findVisible(id: string, v: Visibility, version?: number): Promise<DocumentRecord | undefined> {
       const vis = visible(v);
-      const [row] = await run<DocumentRow[]>(`select ${COLUMNS} from ${FROM} where d.id = ? and d.deleted_at is null and ${vis.sql}`, [id, ...vis.params]);
+      const [from, fromParams] = version === undefined ? [FROM, []] : [FROM_VERSION, [version]];
+      const [row] = await run<DocumentRow[]>(`select ${COLUMNS} from ${from} where d.id = ? and d.deleted_at is null and ${vis.sql}`, [...fromParams, id, ...vis.params]);
       return row ? toRecord(row) : undefined;
+    },
+
+    /** The version an idempotency key of ReindexDocument started, if any. */
+    async versionByKey(id: string, key: string): Promise<number | undefined> {
+      const [row] = await run<{ version: number }[]>('select version from ingest.versions where document_id = ? and idempotency_key = ?', [id, key]);
+      return row?.version;
+    },
+
+    /** Unfinished versions a schedule started (before a delete drops them: they report failed). */
+    async unfinishedScheduled(id: string): Promise<ScheduledRow[]> {
+      return run<ScheduledRow[]>(
+        `select version, schedule_id, schedule_run_id, started_at from ingest.versions where document_id = ? and schedule_id is not null and status in ('queued', 'parsing', 'chunking', 'embedding', 'indexing') order by version`,
+        [id],
+      );
     },
 
     /** The document if `v` may change it (its owner, or documents:admin), locked for the transaction. */
@@ -201,16 +234,30 @@ function createQueries(em: EntityManager) {
 
     /**
      * Starts version `current + 1`: earlier versions still in the pipeline are
-     * superseded (their jobs then change nothing) and what they made is dropped.
+     * superseded (their jobs then change nothing) and what they made is
+     * dropped; returns the new version and the superseded ones a schedule
+     * started (they report failed).
      */
-    async startVersion(id: string, current: number, now: Date): Promise<number> {
+    async startVersion(id: string, current: number, now: Date, origin: VersionOrigin = {}): Promise<{ version: number; superseded: ScheduledRow[] }> {
       const next = current + 1;
-      await run(`update ingest.versions set status = 'superseded', updated_at = ?, finished_at = ? where document_id = ? and status not in ('ready', 'failed', 'superseded')`, [now, now, id]);
+      const superseded = await run<(ScheduledRow & { schedule_id: string | null })[]>(
+        `update ingest.versions set status = 'superseded', updated_at = ?, finished_at = ? where document_id = ? and status not in ('ready', 'failed', 'superseded')
+         returning version, schedule_id, schedule_run_id, started_at`,
+        [now, now, id],
+      );
       await run('delete from ingest.parsed_parts where document_id = ?', [id]);
       await run('delete from ingest.chunks where document_id = ?', [id]);
-      await run('insert into ingest.versions (document_id, version, created_at, updated_at) values (?, ?, ?, ?)', [id, next, now, now]);
+      await run('insert into ingest.versions (document_id, version, created_at, updated_at, idempotency_key, schedule_id, schedule_run_id) values (?, ?, ?, ?, ?, ?, ?)', [
+        id,
+        next,
+        now,
+        now,
+        origin.idempotencyKey ?? null,
+        origin.scheduleId ?? null,
+        origin.scheduleRunId ?? null,
+      ]);
       await run('update ingest.documents set current_version = ?, updated_at = ? where id = ?', [next, now, id]);
-      return next;
+      return { version: next, superseded: superseded.filter((r): r is ScheduledRow => r.schedule_id !== null) };
     },
   };
 }

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { AuthorizationError, NotFoundError } from '@csda/errors';
+import { AuthorizationError, NotFoundError, ValidationError } from '@csda/errors';
 import { hasPermission, requireScoped, subjectOf, type Principal } from '@csda/auth';
 import type { AuditFact, AuditOutbox, Logger, Subjects } from '@csda/service-kit';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { BlobStore, BlobStoreKind } from '../blobs/blob-store.ts';
-import { accessChanged, documentChanged, documentDeleted, stageJob } from '../pipeline/messages.ts';
-import type { AccessChange, DocumentRepository } from './document.repository.ts';
+import { accessChanged, documentChanged, documentDeleted, reindexJobResult, stageJob } from '../pipeline/messages.ts';
+import type { AccessChange, DocumentRepository, ScheduledRow } from './document.repository.ts';
 import { MIME_TYPES, type DocumentRecord, type Visibility } from './document.types.ts';
 import { checkDocumentId, checkFilename, checkPaging, checkRoles, checkStatusFilter, checkTags, checkTitle, defaultTitle } from './document.validation.ts';
 import { enqueue } from './sql.ts';
@@ -40,6 +40,30 @@ export interface DocumentServiceDeps {
 
 const SELF = 'document-ingest';
 
+/** ReindexDocument's optional fields beyond the id. */
+export interface ReindexOptions {
+  readonly idempotencyKey?: string;
+  readonly scheduleId?: string;
+  readonly scheduleRunId?: string;
+}
+
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,200}$/;
+const SCHEDULE_REF = /^[A-Za-z0-9-]{1,100}$/;
+/** The only caller that may tie a reindex to a schedule: the scheduler acting for the user. */
+const SCHEDULER = 'service:scheduler';
+
+/** Checks the options; a schedule reference from anyone but the scheduler acting for a user is refused. */
+function checkReindexOptions(p: Principal, o: ReindexOptions): ReindexOptions {
+  const details: Record<string, string> = {};
+  if (o.idempotencyKey && !IDEMPOTENCY_KEY.test(o.idempotencyKey)) details.idempotency_key = '1-200 characters of A-Z a-z 0-9 . _ : -';
+  if (o.scheduleId && !SCHEDULE_REF.test(o.scheduleId)) details.schedule_id = '1-100 characters of A-Z a-z 0-9 -';
+  if (o.scheduleRunId && !SCHEDULE_REF.test(o.scheduleRunId)) details.schedule_run_id = '1-100 characters of A-Z a-z 0-9 -';
+  if (o.scheduleRunId && !o.scheduleId) details.schedule_id = 'required with schedule_run_id';
+  if (Object.keys(details).length > 0) throw new ValidationError('Invalid reindex options', details);
+  if (o.scheduleId && !(p.kind === 'service' && p.id === SCHEDULER && p.onBehalfOf)) throw new AuthorizationError('Only the scheduler acting for a user may set schedule_id');
+  return { idempotencyKey: o.idempotencyKey || undefined, scheduleId: o.scheduleId || undefined, scheduleRunId: o.scheduleRunId || undefined };
+}
+
 export const visibilityOf = (p: Principal): Visibility => ({ userId: subjectOf(p).id, roles: subjectOf(p).roles, all: !p.onBehalfOf && hasPermission(p, 'documents:admin') });
 
 /** An audit fact of this service; a service acting for a user (the scheduler) is named as the caller, never as the actor. */
@@ -55,6 +79,27 @@ function auditFact(p: Principal, action: string, documentId: string, details: Re
   };
 }
 
+/** JobResult failed for versions a schedule started that end unfinished (replaced, or dropped with their document). */
+function scheduledEndedWith(subjects: Subjects) {
+  return (documentId: string, ownerId: string, rows: readonly ScheduledRow[], why: string) =>
+    rows.map((r) =>
+      reindexJobResult(
+        subjects,
+        {
+          documentId,
+          version: r.version,
+          ownerId,
+          scheduleId: r.schedule_id,
+          scheduleRunId: r.schedule_run_id ?? '',
+          startedAt: r.started_at === null ? null : new Date(r.started_at),
+          finishedAt: new Date(),
+        },
+        'failed',
+        { detail: `document ${documentId} version ${r.version} failed`, error: why },
+      ),
+    );
+}
+
 /**
  * Documents as their owners and readers see them: upload, visibility,
  * access changes, deletion and reindex; no transport, no SQL. Every change
@@ -62,6 +107,7 @@ function auditFact(p: Principal, action: string, documentId: string, details: Re
  */
 export function createDocumentService(deps: DocumentServiceDeps) {
   const clock = deps.clock ?? (() => new Date());
+  const scheduledEnded = scheduledEndedWith(deps.subjects);
 
   async function visible(p: Principal, id: string): Promise<DocumentRecord> {
     const doc = await deps.repository().findVisible(id, visibilityOf(p));
@@ -165,8 +211,13 @@ export function createDocumentService(deps: DocumentServiceDeps) {
       const id = checkDocumentId(rawId);
       requireScoped(p, 'documents:write', id);
       const doc = await change(p, id, async (tx, d) => {
+        const scheduled = await tx.unfinishedScheduled(id);
         await tx.softDelete(id, clock());
-        await enqueue(tx.em, [documentDeleted(deps.subjects, id), documentChanged(deps.subjects, id, 'deleted', d.ownerId)]);
+        await enqueue(tx.em, [
+          documentDeleted(deps.subjects, id),
+          documentChanged(deps.subjects, id, 'deleted', d.ownerId),
+          ...scheduledEnded(id, d.ownerId, scheduled, 'the document was deleted before this version was ready'),
+        ]);
         await deps.audit.write(tx.em as EntityManager, [auditFact(p, 'document_deleted', id, { owner_id: d.ownerId, sha256: d.sha256 })]);
         return d;
       });
@@ -177,15 +228,32 @@ export function createDocumentService(deps: DocumentServiceDeps) {
         .catch((err: unknown) => deps.logger.error({ err, document_id: id, blob: doc.blobKey }, 'the deleted document\'s original could not be removed'));
     },
 
-    async reindex(p: Principal, rawId: string): Promise<DocumentRecord> {
+    /**
+     * A new version from the stored original. With an idempotency key, a
+     * repeat starts nothing and answers the version the key started (with
+     * that version's state). A schedule's version reports JobResults.
+     */
+    async reindex(p: Principal, rawId: string, options: ReindexOptions = {}): Promise<DocumentRecord> {
       const id = checkDocumentId(rawId);
       requireScoped(p, 'documents:write', id);
-      await change(p, id, async (tx, doc) => {
-        const version = await tx.startVersion(id, doc.currentVersion, clock());
-        await enqueue(tx.em, [stageJob(deps.subjects, id, version, 'parse'), documentChanged(deps.subjects, id, 'status', doc.ownerId)]);
-        await deps.audit.write(tx.em as EntityManager, [auditFact(p, 'document_reindexed', id, { version: String(version), previous_status: doc.state.status })]);
+      const origin = checkReindexOptions(p, options);
+      const version = await change(p, id, async (tx, doc) => {
+        const earlier = origin.idempotencyKey ? await tx.versionByKey(id, origin.idempotencyKey) : undefined;
+        if (earlier !== undefined) return earlier;
+        const started = await tx.startVersion(id, doc.currentVersion, clock(), origin);
+        await enqueue(tx.em, [
+          stageJob(deps.subjects, id, started.version, 'parse'),
+          documentChanged(deps.subjects, id, 'status', doc.ownerId),
+          ...scheduledEnded(id, doc.ownerId, started.superseded, `replaced by version ${started.version} (a reindex) before it was ready`),
+        ]);
+        await deps.audit.write(tx.em as EntityManager, [
+          auditFact(p, 'document_reindexed', id, { version: String(started.version), previous_status: doc.state.status, ...(origin.scheduleId ? { schedule_id: origin.scheduleId } : {}) }),
+        ]);
+        return started.version;
       });
-      return visible(p, id);
+      const doc = await deps.repository().findVisible(id, visibilityOf(p), version);
+      if (!doc) throw new NotFoundError('document', id);
+      return doc;
     },
 
     /** The original, for its owner only (others, even readers of a public document, get NOT_FOUND). */

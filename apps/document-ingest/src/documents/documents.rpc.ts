@@ -120,7 +120,8 @@ export function createDocumentsRpc(service: DocumentService): Omit<ServiceImpl<t
       return { documentId: doc.id, status: statusToProto(doc) };
     },
     async reindexDocument(req, ctx) {
-      return { document: documentToProto(await service.reindex(principalFrom(ctx), req.id)) };
+      const options = { idempotencyKey: req.idempotencyKey, scheduleId: req.scheduleId, scheduleRunId: req.scheduleRunId };
+      return { document: documentToProto(await service.reindex(principalFrom(ctx), req.id, options)) };
     },
     async *getDocumentContent(req, ctx) {
       // A streaming response runs after the interceptors returned: errors get the CSDA ErrorDetail here, internals hidden.

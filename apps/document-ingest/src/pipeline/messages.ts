@@ -1,4 +1,5 @@
 import { create } from '@bufbuild/protobuf';
+import { JobResultSchema } from '@csda/proto/csda/events/v1/job_result_pb.js';
 import { DocumentStageJobSchema } from '@csda/proto/csda/ingest/v1/document_jobs_pb.js';
 import { DocumentAccessChangedSchema, DocumentAccessSchema, DocumentDeletedSchema, type DocumentAccess } from '@csda/proto/csda/search/v1/index_pb.js';
 import { outboxMessage, resourceChangedMessage, type OutboxMessage, type Subjects } from '@csda/service-kit';
@@ -45,4 +46,51 @@ export type DocumentChange = 'created' | 'updated' | 'status' | 'deleted';
  */
 export function documentChanged(subjects: Subjects, documentId: string, change: DocumentChange, ownerId: string): OutboxMessage {
   return resourceChangedMessage(subjects, 'document-ingest', { resourceType: 'document', resourceId: documentId, change, ownerId });
+}
+
+/** A version a schedule started (ReindexDocument with schedule_id): what its JobResults say. */
+export interface ScheduledVersion {
+  readonly documentId: string;
+  readonly version: number;
+  readonly ownerId: string;
+  readonly scheduleId: string;
+  readonly scheduleRunId: string;
+  readonly startedAt: Date | null;
+  readonly finishedAt: Date | null;
+}
+
+/** The statuses a scheduled reindex reports: its parse started, then ready or not. */
+export type ReindexJobStatus = 'running' | 'succeeded' | 'failed';
+
+/** The scheduler's job id of a scheduled reindex (what its reindex_document target records on the run). */
+export const reindexJobId = (documentId: string, version: number) => `${documentId}:v${version}`;
+
+const ms = (d: Date | null) => BigInt(d ? d.getTime() : 0);
+
+/**
+ * The JobResult of a version a schedule started, on
+ * `csda.events.document-ingest.job.<status>` (job_type reindex_document, one
+ * attempt): the scheduler folds it into the run's job record.
+ */
+export function reindexJobResult(subjects: Subjects, v: ScheduledVersion, status: ReindexJobStatus, text: { detail: string; error?: string }): OutboxMessage {
+  const jobId = reindexJobId(v.documentId, v.version);
+  const eventId = `job:${jobId}:1:${status}`;
+  const result = create(JobResultSchema, {
+    eventId,
+    jobId,
+    jobType: 'reindex_document',
+    resourceType: 'document',
+    resourceId: v.documentId,
+    ownerId: v.ownerId,
+    status,
+    attempt: 1,
+    maxAttempts: 1,
+    error: status === 'failed' ? (text.error ?? 'failed') : '',
+    detail: text.detail,
+    startedAtMs: ms(v.startedAt),
+    finishedAtMs: status === 'running' ? 0n : ms(v.finishedAt ?? new Date()),
+    scheduleId: v.scheduleId,
+    scheduleRunId: v.scheduleRunId,
+  });
+  return outboxMessage(subjects.subject(`csda.events.document-ingest.job.${status}`), JobResultSchema, result, { eventId, aggregate: aggregate(v.documentId) });
 }

@@ -4,7 +4,7 @@ import type { BlobStoreKind } from '../blobs/blob-store.ts';
 import { STAGE_STATUS, type AccessFacts, type Stage, type VersionStatus } from '../documents/document.types.ts';
 import { enqueue, runner, textArray } from '../documents/sql.ts';
 import type { OutboxMessage, Subjects } from '@csda/service-kit';
-import { documentChanged } from './messages.ts';
+import { documentChanged, reindexJobResult, type ReindexJobStatus } from './messages.ts';
 import type { StoredChunk } from './index-batches.ts';
 
 /** What a stage needs to know about its document and version. */
@@ -56,8 +56,32 @@ const CHUNKS_PER_INSERT = 200;
 const UNFINISHED = `('queued', 'parsing', 'chunking', 'embedding', 'indexing')`;
 
 /** A stage's timing merged into `stage_ms`: from when the stage was first started. */
-/** In a RETURNING list: the owner of the version's document (for the ResourceChanged event). */
-const OWNER = '(select d.owner_id from ingest.documents d where d.id = ingest.versions.document_id) as owner_id';
+/** In a RETURNING list: what a status change reports (ResourceChanged; a JobResult when a schedule started the version). */
+const OWNER = `(select d.owner_id from ingest.documents d where d.id = ingest.versions.document_id) as owner_id,
+  version, status, error, failed_stage, chunks_total, schedule_id, schedule_run_id, started_at, finished_at`;
+
+/** A version after a status change (the RETURNING of OWNER). */
+interface Changed {
+  owner_id: string;
+  version: number;
+  status: VersionStatus;
+  error: string | null;
+  failed_stage: Stage | null;
+  chunks_total: number;
+  schedule_id: string | null;
+  schedule_run_id: string | null;
+  started_at: Date | string | null;
+  finished_at: Date | string | null;
+}
+
+/** The JobResult status a version's new status reports (a scheduled reindex only), if any. */
+function jobStatus(status: VersionStatus): ReindexJobStatus | undefined {
+  if (status === 'parsing') return 'running';
+  if (status === 'ready') return 'succeeded';
+  return status === 'failed' ? 'failed' : undefined;
+}
+
+const at = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v : new Date(v));
 
 const stageMs = (stage: Stage) => `stage_ms = stage_ms || jsonb_build_object('${stage}', greatest(0, (extract(epoch from (now() - coalesce(stage_started_at, now()))) * 1000)::bigint))`;
 
@@ -70,13 +94,23 @@ const stageMs = (stage: Stage) => `stage_ms = stage_ms || jsonb_build_object('${
 export function createPipelineRepository(em: () => EntityManager, subjects: Subjects) {
   const tx = <T>(work: (run: ReturnType<typeof runner>, e: EntityManager) => Promise<T>) => em().transactional((t) => work(runner(t as EntityManager), t as EntityManager));
   const run = <T>(sql: string, params: unknown[] = []) => runner(em())<T>(sql, params);
-  const statusChanged = async (e: EntityManager, documentId: string, rows: readonly { owner_id: string }[]) => {
+  const statusChanged = async (e: EntityManager, documentId: string, rows: readonly Changed[]) => {
     const [row] = rows;
-    if (row) await enqueue(e, [documentChanged(subjects, documentId, 'status', row.owner_id)]);
+    if (!row) return;
+    const messages = [documentChanged(subjects, documentId, 'status', row.owner_id)];
+    const job = jobStatus(row.status);
+    if (row.schedule_id && job) {
+      const v = { documentId, version: row.version, ownerId: row.owner_id, scheduleId: row.schedule_id, scheduleRunId: row.schedule_run_id ?? '', startedAt: at(row.started_at), finishedAt: at(row.finished_at) };
+      const what = `document ${documentId} version ${row.version}`;
+      if (job === 'running') messages.push(reindexJobResult(subjects, v, job, { detail: `${what} parsing` }));
+      else if (job === 'succeeded') messages.push(reindexJobResult(subjects, v, job, { detail: `${what} ready: ${row.chunks_total} chunks` }));
+      else messages.push(reindexJobResult(subjects, v, job, { detail: `${what} failed`, error: `${row.failed_stage ? `${row.failed_stage} failed: ` : ''}${row.error ?? 'failed'}` }));
+    }
+    await enqueue(e, messages);
   };
   /** Moves the version from `from` to the next stage and enqueues its job, in one transaction with `extra`. */
   const advance = async (r: ReturnType<typeof runner>, e: EntityManager, documentId: string, version: number, from: Stage, to: Stage, job: OutboxMessage, extra = '', params: unknown[] = []) => {
-    const rows = await r<{ owner_id: string }[]>(
+    const rows = await r<Changed[]>(
       `update ingest.versions set ${stageMs(from)}, status = ?, stage = ?, stage_started_at = now(), attempts = 0, error = null, updated_at = now()${extra}
        where document_id = ? and version = ? and status = ? returning ${OWNER}`,
       [STAGE_STATUS[to], to, ...params, documentId, version, STAGE_STATUS[from]],
@@ -115,8 +149,9 @@ export function createPipelineRepository(em: () => EntityManager, subjects: Subj
       return tx(async (r, e) => {
         // Only a first parse changes the status (queued → parsing); a retry of a stage keeps it.
         const [before] = await r<{ status: VersionStatus }[]>('select status from ingest.versions where document_id = ? and version = ? for update', [documentId, version]);
-        const rows = await r<{ owner_id: string }[]>(
-          `update ingest.versions set status = ?, stage = ?, attempts = ?, updated_at = now(), stage_started_at = case when stage is distinct from ? or stage_started_at is null then now() else stage_started_at end
+        const rows = await r<Changed[]>(
+          `update ingest.versions set status = ?, stage = ?, attempts = ?, updated_at = now(), started_at = coalesce(started_at, now()),
+             stage_started_at = case when stage is distinct from ? or stage_started_at is null then now() else stage_started_at end
            where document_id = ? and version = ? and status in ${from} returning ${OWNER}`,
           [STAGE_STATUS[stage], stage, attempt, stage, documentId, version],
         );
@@ -143,7 +178,7 @@ export function createPipelineRepository(em: () => EntityManager, subjects: Subj
     /** The version failed at `stage` for `reason`; what it made so far is dropped. */
     async fail(documentId: string, version: number, stage: Stage, reason: string): Promise<boolean> {
       return tx(async (r, e) => {
-        const rows = await r<{ owner_id: string }[]>(
+        const rows = await r<Changed[]>(
           `update ingest.versions set status = 'failed', failed_stage = ?, stage = ?, error = ?, updated_at = now(), finished_at = now() where document_id = ? and version = ? and status in ${UNFINISHED} returning ${OWNER}`,
           [stage, stage, reason.slice(0, 2_000), documentId, version],
         );
@@ -261,7 +296,7 @@ export function createPipelineRepository(em: () => EntityManager, subjects: Subj
     async indexed(documentId: string, version: number): Promise<{ ready: boolean }> {
       return tx(async (r, e) => {
         await r('update ingest.documents set indexed_version = ? where id = ? and (indexed_version is null or indexed_version < ?)', [version, documentId, version]);
-        const rows = await r<{ owner_id: string }[]>(
+        const rows = await r<Changed[]>(
           `update ingest.versions set status = 'ready', stage_ms = stage_ms || jsonb_build_object('index', greatest(0, (extract(epoch from (now() - coalesce(stage_started_at, published_at, now()))) * 1000)::bigint)),
              updated_at = now(), finished_at = now(), error = null
            where document_id = ? and version = ? and status = 'indexing' and published_at is not null returning ${OWNER}`,

@@ -3,10 +3,24 @@ import { createInternalTokenSigner, parseSigningKey, principalHeaders, SEEDED_RO
 import { describeConnectError, type DescribedError } from '@csda/errors';
 import { DocumentIngestService, type Document, type UploadDocumentRequestSchema, type UploadMetadataSchema } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
 import { SearchService } from '@csda/proto/csda/search/v1/search_pb.js';
-import { connectNats, createServiceClient, EVENT_TYPE_HEADER, type Nats } from '@csda/service-kit';
-import { createTestDatabase, deleteNamespace, generateTestKeys, natsUrl, query, runCommand, startService, testNamespace, waitFor, type RunningService, type TestDatabase } from '@csda/testing';
-import { fromBinary, type MessageInitShape } from '@bufbuild/protobuf';
-import { ResourceChangedSchema, type ResourceChanged } from '@csda/proto/csda/events/v1/resource_changed_pb.js';
+import { connectNats, createServiceClient, type Nats } from '@csda/service-kit';
+import {
+  createTestDatabase,
+  deleteNamespace,
+  generateTestKeys,
+  natsUrl,
+  outboxResourceChanges,
+  publishedResourceChanges,
+  query,
+  runCommand,
+  startService,
+  testNamespace,
+  waitFor,
+  type ResourceChange,
+  type RunningService,
+  type TestDatabase,
+} from '@csda/testing';
+import type { MessageInitShape } from '@bufbuild/protobuf';
 import { startEmbeddingServer, type EmbeddingServer } from './embedding-server.ts';
 
 const perms = (role: string) => [...(SEEDED_ROLES.find((r) => r.name === role)?.permissions ?? [])];
@@ -30,9 +44,9 @@ export interface Harness {
   search(p: Principal, q: string, mode?: string): Promise<{ documentId: string; content: string }[]>;
   sql<R extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
   /** ResourceChanged events document-ingest wrote to its outbox, oldest first, with their subject; `documentId` narrows them to one document. */
-  changes(documentId?: string): Promise<(ResourceChanged & { subject: string })[]>;
-  /** ResourceChanged events about `documentId` the relay published on EVENTS, in stream order. */
-  published(documentId: string): Promise<(ResourceChanged & { subject: string })[]>;
+  changes(documentId?: string): Promise<ResourceChange[]>;
+  /** document-ingest's ResourceChanged events about `documentId` the relay published on EVENTS, in stream order (other services' events naming it are left out). */
+  published(documentId: string): Promise<ResourceChange[]>;
   logs(): string;
   close(): Promise<void>;
 }
@@ -127,25 +141,10 @@ export async function startHarness(label: string, baseEnv: Record<string, string
       return res.results.map((r) => ({ documentId: r.documentId, content: r.content }));
     },
     sql: <R extends object>(text: string, params: unknown[] = []) => query<R & Record<string, unknown>>(db.url, text, params) as Promise<R[]>,
-    async changes(documentId) {
-      const rows = await query<{ subject: string; payload: Buffer }>(
-        db.url,
-        `select subject, payload from ingest.outbox where event_type = '${ResourceChangedSchema.typeName}' ${documentId ? 'and aggregate = $1' : ''} order by id`,
-        documentId ? [`document:${documentId}`] : [],
-      );
-      return rows.map((r) => ({ ...fromBinary(ResourceChangedSchema, r.payload), subject: r.subject }));
-    },
+    changes: (documentId) => outboxResourceChanges(db.url, 'ingest', documentId ? `document:${documentId}` : undefined),
     async published(documentId) {
-      const stream = nats.subjects.stream('EVENTS');
-      const info = await nats.jsm.streams.info(stream);
-      const out: (ResourceChanged & { subject: string })[] = [];
-      for (let seq = info.state.first_seq; seq > 0 && seq <= info.state.last_seq; seq++) {
-        const msg = await nats.jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
-        if (!msg || msg.header?.get(EVENT_TYPE_HEADER) !== ResourceChangedSchema.typeName) continue;
-        const event = fromBinary(ResourceChangedSchema, msg.data);
-        if (event.resourceId === documentId) out.push({ ...event, subject: msg.subject });
-      }
-      return out;
+      const mine = nats.subjects.subject('csda.events.document-ingest.document.changed');
+      return (await publishedResourceChanges(nats.jsm, nats.subjects.stream('EVENTS'), documentId)).filter((e) => e.subject === mine);
     },
     logs: () => logs.map((l) => l()).join('\n'),
     async close() {

@@ -34,7 +34,7 @@ export const EVENTS_CONSUMER_CONCURRENCY = 256;
  * other service's subject is ignored (a service may publish only under its
  * own name, so this pins results to the worker that runs the job).
  */
-export const JOB_WORKERS: Readonly<Record<string, string>> = { rotate_secret: 'vault', run_tool: 'tool-runner' };
+export const JOB_WORKERS: Readonly<Record<string, string>> = { rotate_secret: 'vault', run_tool: 'tool-runner', reindex_document: 'document-ingest' };
 
 /** Event types (besides JobResult) the scheduler acts on, with the only service that may publish them. */
 const EVENT_PUBLISHERS: Readonly<Record<string, string>> = {

@@ -3,6 +3,7 @@ import { Code, ConnectError, type CallOptions } from '@connectrpc/connect';
 import type { Permission } from '@csda/auth';
 import { describeConnectError, ExternalServiceError, ValidationError, type DescribedError } from '@csda/errors';
 import { ScheduleTargetSchema } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
+import { slotKey } from './run-tool.target.ts';
 import { TargetUnavailableError, UUID, type Owner, type TargetDefinition, type TargetDeps } from './target.types.ts';
 
 export interface ReindexDocumentData {
@@ -57,10 +58,13 @@ function parseVersionJobId(jobId: string): { documentId: string; version: number
 
 /**
  * reindex_document: run a document's pipeline again from its stored original
- * (ReindexDocument) as the schedule's owner, who must own it. The run records
- * `<document id>:v<version>` as its job id and the new version and its status
- * in its detail; the overlap policy asks document-ingest whether that version
- * is still in the pipeline.
+ * (ReindexDocument, keyed by the slot) as the schedule's owner, who must own
+ * it. The run records `<document id>:v<version>` as its job id and the new
+ * version and its status in its detail; document-ingest reports that version
+ * as JobResults under the same job id (running when its parse starts, then
+ * succeeded or failed), folded into a job record, so the run ends with it.
+ * Until the first of them the overlap policy asks document-ingest whether the
+ * version is still in the pipeline.
  */
 export const reindexDocument: TargetDefinition<ReindexDocumentData, 'reindexDocument'> = {
   protoCase: 'reindexDocument',
@@ -98,7 +102,9 @@ export const reindexDocument: TargetDefinition<ReindexDocumentData, 'reindexDocu
     let status: { version: number; status: string } | undefined;
     try {
       const options = await asOwner(deps, ctx.owner, data.document_id, ['documents:write', 'documents:read']);
-      const { document } = await deps.documents.reindexDocument({ id: data.document_id }, options);
+      // The key names the slot: a retry of this slot (its first attempt's commit failed or timed out) gets the same version back.
+      const request = { id: data.document_id, idempotencyKey: slotKey(ctx.scheduleId, ctx.scheduledFor), scheduleId: ctx.scheduleId, scheduleRunId: ctx.runId };
+      const { document } = await deps.documents.reindexDocument(request, options);
       if (document?.status) status = { version: document.status.version, status: document.status.status };
     } catch (err) {
       return { status: 'failed', detail: `document ${data.document_id}: ${describeIngestRefusal(classify(err))}` };

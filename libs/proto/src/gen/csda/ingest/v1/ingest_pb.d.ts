@@ -328,10 +328,10 @@ export declare type UploadDocumentRequest = Message<"csda.ingest.v1.UploadDocume
     case: "chunk";
   } | {
     /**
-     * Last message, exactly once. A request stream that ends without it is
-     * a cancelled upload (a Node HTTP/2 server reads a client's RST_STREAM
-     * as a normal end of the stream): nothing is stored and the call fails
-     * VALIDATION_ERROR (details.end). Nothing may follow it.
+     * Last message, exactly once; nothing after it is read. A request
+     * stream that ends without it is a cancelled upload (a Node HTTP/2
+     * server reads a client's RST_STREAM as a normal end of the stream):
+     * nothing is stored and the call fails VALIDATION_ERROR (details.end).
      *
      * @generated from field: csda.ingest.v1.UploadEnd end = 3;
      */
@@ -615,6 +615,33 @@ export declare type ReindexDocumentRequest = Message<"csda.ingest.v1.ReindexDocu
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * Optional, unique per document: a repeat with the same key starts
+   * nothing and answers the version that key started (the document, its
+   * status that version's). 1-200 of A-Z a-z 0-9 . _ : - (the scheduler
+   * sends "schedule:<schedule id>:<slot, Unix ms>").
+   *
+   * @generated from field: string idempotency_key = 2;
+   */
+  idempotencyKey: string;
+
+  /**
+   * Set only by the scheduler acting for the user (anyone else: refused):
+   * the version then reports its progress as csda.events.v1.JobResult on
+   * csda.events.document-ingest.job.<status> (job_id "<document id>:v<version>",
+   * job_type "reindex_document"): running when its parse starts, succeeded
+   * when it is ready, failed when it fails, is replaced by a later version
+   * before it finished, or the document is deleted.
+   *
+   * @generated from field: string schedule_id = 3;
+   */
+  scheduleId: string;
+
+  /**
+   * @generated from field: string schedule_run_id = 4;
+   */
+  scheduleRunId: string;
 };
 
 /**

@@ -30,7 +30,13 @@ await runCli(
         logger: logger.child({ component: 'documents' }),
       });
       await serve(runtime, { routes: createRoutes(runtime, { documents }), opsServer: true, audit });
-      await startPipeline(runtime, { blobs: blobs.of, embedder, kick: () => audit.kick(), sweepBlobs: blobs.sweepIncomplete });
+      try {
+        await startPipeline(runtime, { blobs: blobs.of, embedder, kick: () => audit.kick(), sweepBlobs: blobs.sweepIncomplete });
+      } catch (err) {
+        // A SIGTERM right after "serving" closes NATS and the database under the pipeline's start ("closed connection"): a stop, not a failure (exit 0).
+        if (!lifecycle.stopping) throw err;
+        logger.info({ err }, 'stopped while the pipeline was starting');
+      }
     },
     migrate: () => {
       const cfg = config();

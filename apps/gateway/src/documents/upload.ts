@@ -59,15 +59,6 @@ type UploadMessage = MessageInitShape<typeof UploadDocumentRequestSchema>;
  * failed it by then.
  */
 const END: UploadMessage = { part: { case: 'end', value: {} } };
-/**
- * Sent before a called-off stream ends: a second metadata message, which
- * UploadDocument refuses too ("First message, exactly once"). Redundant with
- * document-ingest, which refuses a stream without `end` on its own; kept only
- * because the gateway tests' fake (test/support/fake-document-ingest.ts)
- * still stores a stream that ends without `end` and recognises a cancel by
- * this message alone. Remove it once the fake refuses a stream without `end`.
- */
-const CANCEL_MARKER: UploadMessage = { part: { case: 'metadata', value: { filename: '' } } };
 const CANCEL_GRACE_MS = 10_000;
 
 /**
@@ -159,7 +150,6 @@ export async function streamUpload(
       if (refusal !== undefined) throw refusal;
     } catch (err) {
       refuse(multipartError(err));
-      yield CANCEL_MARKER;
       return;
     }
     yield END;

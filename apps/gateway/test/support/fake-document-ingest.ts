@@ -113,12 +113,13 @@ export function fakeDocumentIngest() {
     try {
       for (;;) {
         const next = await it.next();
-        if (next.done) break;
-        if (next.value.part.case === 'metadata') {
-          // How the gateway calls an upload off (a second metadata message, refused as document-ingest refuses it).
+        // As document-ingest: a stream that stops without its end message was called off, nothing is stored.
+        if (next.done) {
           upload.outcome = 'cancelled';
-          throw fail(new ValidationError('The metadata comes once, in the first message', { metadata: 'only in the first message' }));
+          throw fail(new ValidationError('The upload ended without its end message: it was cancelled, nothing was stored', { end: 'required after the last chunk' }));
         }
+        if (next.value.part.case === 'end') break;
+        if (next.value.part.case === 'metadata') throw fail(new ValidationError('The metadata comes once, in the first message', { metadata: 'only in the first message' }));
         if (next.value.part.case !== 'chunk') continue;
         const chunk = Buffer.from(next.value.part.value);
         if (upload.bytes === 0) sniff(upload.metadata.filename, chunk);
@@ -137,8 +138,6 @@ export function fakeDocumentIngest() {
       await it.return?.();
       throw err;
     }
-    // Like document-ingest, the fake cannot tell a cancelled stream from a complete one here: Node's HTTP/2
-    // server ends the request stream on the caller's RST_STREAM as on its END_STREAM, and aborts the signal later.
     const sha256 = hash.digest('hex');
     const same = [...state.docs.values()].find((d) => d.ownerId === principal.id && d.sha256 === sha256);
     if (same && !upload.metadata.allowDuplicate) {

@@ -1,4 +1,4 @@
-// `npm run bench -- ingest` (or `node tools/bench/ingest.ts`): upload → ready
+// `npm run bench -- ingest`: upload → ready
 // throughput through document-ingest (with a real search confirming each
 // version), beside the bare work of the same documents — parse in a worker,
 // chunkDocument, splitPassages + embed in rounds of DOCUMENT_EMBED_CHUNKS — at
@@ -6,17 +6,14 @@
 // stand-in (hash-seeded vectors, 127.0.0.1), so neither side waits on a model.
 // Prints pages/s, the pipeline's overhead over the bare work and its stage
 // times; asserts nothing. Targets (issue 10): overhead ≤ 20 %, ≥ 20 pages/s.
-import { createHash } from 'node:crypto';
-import { createServer } from 'node:http';
 import { cpus, loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { createInternalTokenSigner, parseSigningKey, principalHeaders, SEEDED_ROLES, type Principal } from '@csda/auth';
 import { chunkDocument, createDocumentParser } from '@csda/documents';
 import { createEmbeddingProvider, splitPassages } from '@csda/embeddings';
 import { DocumentIngestService, type UploadDocumentRequestSchema } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
 import { createServiceClient } from '@csda/service-kit';
-import { createTestDatabase, deleteNamespace, generateTestKeys, natsUrl, runCommand, startService, testNamespace } from '@csda/testing';
+import { createTestDatabase, deleteNamespace, generateTestKeys, natsUrl, runCommand, startEmbeddingServer, startService, testNamespace } from '@csda/testing';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 
 const DOCS = Number(process.env.BENCH_INGEST_DOCS ?? 12);
@@ -46,44 +43,6 @@ async function textPdf(doc: number, pages: number): Promise<Uint8Array> {
     }
   }
   return pdf.save();
-}
-
-/** The /v1/embeddings stand-in: a deterministic unit vector per text. */
-async function startEmbeddings() {
-  let texts = 0;
-  const vector = (text: string) => {
-    let seed = createHash('sha256').update(text).digest().readUInt32LE(0) || 1;
-    const v = Array.from({ length: DIMS }, () => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed / 2 ** 31 - 0.5;
-    });
-    const norm = Math.hypot(...v);
-    return v.map((x) => x / norm);
-  };
-  const server = createServer((req, res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (c: Buffer) => parts.push(c));
-    req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as { input: string | string[]; model: string };
-      const inputs = Array.isArray(body.input) ? body.input : [body.input];
-      texts += inputs.length;
-      const data = inputs.map((text, index) => ({ object: 'embedding', index, embedding: vector(text) }));
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', data, model: body.model, usage: { prompt_tokens: 1, total_tokens: 1 } }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    texts: () => texts,
-    env: {
-      EMBEDDING_PROVIDER: 'openai',
-      EMBEDDING_OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1`,
-      EMBEDDING_OPENAI_MODEL: 'bench-hash',
-      EMBEDDING_DIMENSIONS: String(DIMS),
-      EMBEDDING_RETRIES: '0',
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
 }
 
 /** Runs `work` over `items` with `lanes` at once; the wall time in ms. */
@@ -143,11 +102,12 @@ export async function benchIngest(): Promise<void> {
   process.stdout.write(`generating ${DOCS} PDFs of ${PAGES} pages…\n`);
   const files = await Promise.all(Array.from({ length: DOCS + 1 }, (_, i) => textPdf(i, PAGES)));
   const [warm, ...docs] = files;
-  const embeddings = await startEmbeddings();
+  // The /v1/embeddings stand-in: a deterministic unit vector per text.
+  const embeddings = await startEmbeddingServer({ dims: DIMS, model: 'bench-hash' });
   const namespace = testNamespace();
   const db = await createTestDatabase('bench_ingest');
   const keys = generateTestKeys();
-  const common = { DATABASE_URL: db.url, NATS_NAMESPACE: namespace, NATS_URL: natsUrl(), NODE_ENV: 'production', LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...embeddings.env };
+  const common = { DATABASE_URL: db.url, NATS_NAMESPACE: namespace, NATS_URL: natsUrl(), NODE_ENV: 'production', LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...embeddings.env() };
   const ingestEnv = { ...keys.envFor('document-ingest'), ...common, DOCUMENT_CONCURRENCY: String(CONCURRENCY), DOCUMENT_EMBED_CHUNKS: String(EMBED_CHUNKS) };
   const searchEnv = { ...keys.envFor('search'), ...common };
   const procs: { stop(): Promise<number | null> }[] = [];
@@ -206,7 +166,7 @@ export async function benchIngest(): Promise<void> {
     for (const p of procs.splice(0).reverse()) await p.stop();
 
     process.stdout.write('bare: parse → chunk → embed, same documents and concurrency…\n');
-    const bare = await bareRun(docs, embeddings.env);
+    const bare = await bareRun(docs, embeddings.env());
 
     const pages = DOCS * PAGES;
     const overhead = pipelineMs / bare.ms - 1;
@@ -219,7 +179,7 @@ export async function benchIngest(): Promise<void> {
       `  stage_ms per document        parse ${perDoc(stage.parse ?? 0)}, chunk ${perDoc(stage.chunk ?? 0)}, embed ${perDoc(stage.embed ?? 0)}, index (publish → search confirms) ${perDoc(stage.index ?? 0)} (from queued: includes waiting for a slot)`,
       `bare parse + chunk + embed     ${fmt(bare.ms / 1000, 2)} s   ${fmt(pages / (bare.ms / 1000))} pages/s   (${bare.chunks} chunks; parse ${perDoc(bare.parseMs)}, chunk ${perDoc(bare.chunkMs)}, embed ${perDoc(bare.embedMs)})`,
       `pipeline overhead              ${fmt(overhead * 100)} % over bare (storage, queues, outbox, search indexing and its confirmation included)`,
-      `embedding texts served         ${embeddings.texts()}`,
+      `embedding texts served         ${embeddings.inputs.length}`,
       `targets: overhead ≤ 20 % → ${overhead <= 0.2 ? 'met' : 'NOT met'}; ≥ 20 pages/s → ${pages / (pipelineMs / 1000) >= 20 ? 'met' : 'NOT met'}`,
       '',
     ];
@@ -232,5 +192,3 @@ export async function benchIngest(): Promise<void> {
   }
 }
 
-// Run directly as well as through run.ts.
-if (process.argv[1] === fileURLToPath(import.meta.url)) await benchIngest();

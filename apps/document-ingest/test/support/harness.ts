@@ -4,24 +4,8 @@ import { describeConnectError, type DescribedError } from '@csda/errors';
 import { DocumentIngestService, type Document, type UploadDocumentRequestSchema, type UploadMetadataSchema } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
 import { SearchService } from '@csda/proto/csda/search/v1/search_pb.js';
 import { connectNats, createServiceClient, type Nats } from '@csda/service-kit';
-import {
-  createTestDatabase,
-  deleteNamespace,
-  generateTestKeys,
-  natsUrl,
-  outboxResourceChanges,
-  publishedResourceChanges,
-  query,
-  runCommand,
-  startService,
-  testNamespace,
-  waitFor,
-  type ResourceChange,
-  type RunningService,
-  type TestDatabase,
-} from '@csda/testing';
+import { createTestDatabase, deleteNamespace, type EmbeddingServer, generateTestKeys, natsUrl, outboxResourceChanges, publishedResourceChanges, query, type ResourceChange, runCommand, type RunningService, startEmbeddingServer, startService, type TestDatabase, testNamespace, waitFor } from '@csda/testing';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { startEmbeddingServer, type EmbeddingServer } from './embedding-server.ts';
 
 const perms = (role: string) => [...(SEEDED_ROLES.find((r) => r.name === role)?.permissions ?? [])];
 export const user = (name: string, roles: string[] = ['USER']): Principal => ({ kind: 'user', id: `user-${name}`, name, roles, permissions: perms('USER') });

@@ -32,7 +32,7 @@ export function createQueryPool(config: Pick<QueriesConfig, 'DATABASE_URL' | 'SE
 /** The search service over `pool`, embedding queries with `embedder`. */
 export function createSearch(pool: pg.Pool, config: QueryConfig, embedder: QueryEmbedder, metrics?: QueryMetrics): SearchService {
   const sql = sqlOver(pool);
-  const settings = querySettingsOf(config);
+  const settings = querySettingsOf(config, embedder.model);
   return createSearchService({ sql, embedder, settings, metrics, plans: createPlanInputs(sql, { exactMaxChunks: settings.vector.exactMaxChunks, ttlMs: config.SEARCH_PLAN_CACHE_MS }) });
 }
 

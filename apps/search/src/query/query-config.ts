@@ -21,7 +21,7 @@ export const queryConfigShape = {
   /** pgvector hnsw.max_scan_tuples: how far an iterative (filtered) scan may walk before it answers with what it found. */
   SEARCH_HNSW_MAX_SCAN_TUPLES: int(1_000, 10_000_000, 20_000),
   /** Callers who can see at most this many chunks are searched exactly (no HNSW): a filtered index scan finds too few of them cheaply. */
-  SEARCH_EXACT_MAX_CHUNKS: int(0, 10_000_000, 10_000),
+  SEARCH_EXACT_MAX_CHUNKS: int(0, 10_000_000, 2_000),
   /** BM25 term-frequency saturation. */
   SEARCH_BM25_K1: num(0, 10, 1.2),
   /** BM25 length normalisation (0–1). */

@@ -11,3 +11,4 @@ export * from './roles.ts';
 export * from './run-node.ts';
 export * from './stack.ts';
 export * from './wait.ts';
+export * from './validation.ts';

@@ -1,19 +1,9 @@
-import { ValidationError } from '@csda/errors';
 import { describe, expect, it } from 'vitest';
 import { checkCron, checkTimeZone, latestRunAtOrBefore, nextRunAfter, nextRunsAfter } from './cron.ts';
+import { validationDetails } from '@csda/testing';
 
 const iso = (d: Date | null | undefined) => d?.toISOString() ?? null;
 const runs = (cron: string, zone: string, after: string, n: number) => nextRunsAfter(cron, zone, new Date(after), n).map((d) => d.toISOString());
-
-function fieldOf(fn: () => unknown): Record<string, string> {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ValidationError);
-    return { ...(err as ValidationError).details };
-  }
-  throw new Error('expected a ValidationError');
-}
 
 describe('checkCron', () => {
   it('accepts 5 fields and the macros, normalized', () => {
@@ -36,7 +26,7 @@ describe('checkCron', () => {
     ['0 0 30 2 *', 'never fires'],
     ['x'.repeat(201), 'at most'],
   ])('refuses %j naming cron', (cron, why) => {
-    const details = fieldOf(() => checkCron(cron));
+    const details = validationDetails(() => checkCron(cron));
     expect(Object.keys(details)).toEqual(['cron']);
     expect(details.cron).toContain(why);
   });
@@ -52,7 +42,7 @@ describe('checkTimeZone', () => {
   });
 
   it.each(['', 'Mars/Olympus', '+01:00', 'UTC+1', 'Local', '../../etc/passwd', 'Europe/Ber\nlin', 'Europe/Berlin; drop table x'])('refuses %j naming time_zone', (zone) => {
-    expect(Object.keys(fieldOf(() => checkTimeZone(zone)))).toEqual(['time_zone']);
+    expect(Object.keys(validationDetails(() => checkTimeZone(zone)))).toEqual(['time_zone']);
   });
 });
 

@@ -1,23 +1,13 @@
 import { create } from '@bufbuild/protobuf';
-import { ValidationError } from '@csda/errors';
 import { ScheduleTargetSchema } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
 import { describe, expect, it } from 'vitest';
 import { describeIngestRefusal, versionJobId } from './reindex-document.target.ts';
 import { targetFromProto, targetFromStored, targetToProto } from './targets.ts';
+import { validationDetails } from '@csda/testing';
 
 const DOC = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';
 
 const reindex = (documentId: string) => create(ScheduleTargetSchema, { kind: { case: 'reindexDocument', value: { documentId } } });
-
-const detailsOf = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ValidationError);
-    return (err as ValidationError).details;
-  }
-  throw new Error('expected a ValidationError');
-};
 
 describe('reindex_document target', () => {
   it('maps the proto oneof to stored data and back, normalizing the id', () => {
@@ -29,7 +19,7 @@ describe('reindex_document target', () => {
 
   it('names target.document_id for anything but a UUID', () => {
     for (const documentId of ['', 'abc', '../documents/x', "x' or 1=1 --", `${DOC}0`, `${DOC}\n${DOC}`, DOC.replaceAll('-', '')]) {
-      expect(detailsOf(() => targetFromProto(reindex(documentId))), JSON.stringify(documentId)).toEqual({ 'target.document_id': 'a document id (UUID)' });
+      expect(validationDetails(() => targetFromProto(reindex(documentId))), JSON.stringify(documentId)).toEqual({ 'target.document_id': 'a document id (UUID)' });
     }
   });
 

@@ -1,25 +1,15 @@
 import { create, fromJson, toJson, type JsonValue } from '@bufbuild/protobuf';
 import { ValueSchema } from '@bufbuild/protobuf/wkt';
-import { ValidationError } from '@csda/errors';
 import { ScheduleTargetSchema } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
 import { describe, expect, it } from 'vitest';
 import { describeRefusal, RUN_TOOL_INPUT_MAX_BYTES } from './run-tool.target.ts';
 import { targetFromProto, targetFromStored, targetToProto } from './targets.ts';
+import { validationDetails } from '@csda/testing';
 
 const TOOL = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
 
 const runTool = (toolId: string, input?: unknown) =>
   create(ScheduleTargetSchema, { kind: { case: 'runTool', value: { toolId, ...(input === undefined ? {} : { input: fromJson(ValueSchema, input as JsonValue) }) } } });
-
-const detailsOf = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ValidationError);
-    return (err as ValidationError).details;
-  }
-  throw new Error('expected a ValidationError');
-};
 
 describe('run_tool target', () => {
   it('maps the proto oneof to stored data and back, normalizing the id and keeping the input as JSON', () => {
@@ -43,27 +33,27 @@ describe('run_tool target', () => {
 
   it('names target.tool_id for anything but a UUID', () => {
     for (const toolId of ['', 'abc', '../tools/x', "x' or 1=1 --", `${TOOL}0`, `${TOOL}\n`.repeat(2)]) {
-      expect(detailsOf(() => targetFromProto(runTool(toolId, {})))).toEqual({ 'target.tool_id': 'a tool id (UUID)' });
+      expect(validationDetails(() => targetFromProto(runTool(toolId, {})))).toEqual({ 'target.tool_id': 'a tool id (UUID)' });
     }
   });
 
   it('names target.input unless it is a JSON object, and both fields at once', () => {
     for (const input of [null, 'text', 42, true, [], [{ a: 1 }]]) {
-      expect(detailsOf(() => targetFromProto(runTool(TOOL, input))), JSON.stringify(input)).toEqual({ 'target.input': 'a JSON object' });
+      expect(validationDetails(() => targetFromProto(runTool(TOOL, input))), JSON.stringify(input)).toEqual({ 'target.input': 'a JSON object' });
     }
-    expect(detailsOf(() => targetFromProto(runTool('nope', [1])))).toEqual({ 'target.tool_id': 'a tool id (UUID)', 'target.input': 'a JSON object' });
+    expect(validationDetails(() => targetFromProto(runTool('nope', [1])))).toEqual({ 'target.tool_id': 'a tool id (UUID)', 'target.input': 'a JSON object' });
   });
 
   it('refuses an input too large to store with the schedule, counting bytes not characters', () => {
     const fits = { s: 'x'.repeat(RUN_TOOL_INPUT_MAX_BYTES - 10) };
     expect(targetFromProto(runTool(TOOL, fits)).data).toEqual({ tool_id: TOOL, input: fits });
     const tooBig = { s: 'é'.repeat(RUN_TOOL_INPUT_MAX_BYTES / 2) };
-    expect(detailsOf(() => targetFromProto(runTool(TOOL, tooBig)))).toEqual({ 'target.input': `at most ${RUN_TOOL_INPUT_MAX_BYTES} bytes of JSON` });
+    expect(validationDetails(() => targetFromProto(runTool(TOOL, tooBig)))).toEqual({ 'target.input': `at most ${RUN_TOOL_INPUT_MAX_BYTES} bytes of JSON` });
   });
 
   it('refuses U+0000 anywhere (jsonb cannot hold it) but keeps a literal backslash-u text', () => {
     for (const input of [{ s: 'a\u0000b' }, { 'k\u0000': 1 }, { deep: [{ s: '\u0000' }] }]) {
-      expect(detailsOf(() => targetFromProto(runTool(TOOL, input)))).toEqual({ 'target.input': 'no U+0000 characters in keys or strings' });
+      expect(validationDetails(() => targetFromProto(runTool(TOOL, input)))).toEqual({ 'target.input': 'no U+0000 characters in keys or strings' });
     }
     expect(targetFromProto(runTool(TOOL, { s: '\\u0000' })).data).toEqual({ tool_id: TOOL, input: { s: '\\u0000' } });
   });

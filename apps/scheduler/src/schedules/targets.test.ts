@@ -1,18 +1,8 @@
 import { create } from '@bufbuild/protobuf';
-import { ValidationError } from '@csda/errors';
 import { ScheduleTargetSchema } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
 import { describe, expect, it } from 'vitest';
 import { TARGET_TYPES, targetFromProto, targetFromStored, targetToProto } from './targets.ts';
-
-const detailsOf = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ValidationError);
-    return (err as ValidationError).details;
-  }
-  throw new Error('expected a ValidationError');
-};
+import { validationDetails } from '@csda/testing';
 
 describe('schedule targets', () => {
   it('is a closed union: rotate_secret, run_tool and reindex_document', () => {
@@ -28,10 +18,10 @@ describe('schedule targets', () => {
   });
 
   it('names target when the oneof is missing or empty, target.secret_id when the id is not a UUID', () => {
-    expect(detailsOf(() => targetFromProto(undefined))).toEqual({ target: 'required: one of rotate_secret, run_tool, reindex_document' });
-    expect(detailsOf(() => targetFromProto(create(ScheduleTargetSchema, {})))).toEqual({ target: 'required: one of rotate_secret, run_tool, reindex_document' });
+    expect(validationDetails(() => targetFromProto(undefined))).toEqual({ target: 'required: one of rotate_secret, run_tool, reindex_document' });
+    expect(validationDetails(() => targetFromProto(create(ScheduleTargetSchema, {})))).toEqual({ target: 'required: one of rotate_secret, run_tool, reindex_document' });
     for (const secretId of ['', 'abc', '../../secrets', "x' or 1=1 --", `${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(13)}`]) {
-      expect(detailsOf(() => targetFromProto(create(ScheduleTargetSchema, { kind: { case: 'rotateSecret', value: { secretId } } })))).toEqual({ 'target.secret_id': 'a secret id (UUID)' });
+      expect(validationDetails(() => targetFromProto(create(ScheduleTargetSchema, { kind: { case: 'rotateSecret', value: { secretId } } })))).toEqual({ 'target.secret_id': 'a secret id (UUID)' });
     }
   });
 

@@ -1,16 +1,6 @@
-import { ValidationError } from '@csda/errors';
 import { describe, expect, it } from 'vitest';
 import { checkPolicy, webhookUrlProblem } from './rotation-policy.ts';
-
-const detailsOf = (fn: () => unknown): Record<string, string> => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ValidationError);
-    return { ...(err as ValidationError).details };
-  }
-  throw new Error('expected a ValidationError');
-};
+import { validationDetails } from '@csda/testing';
 
 const SECRET_ID = '3f1c9a52-5d7e-4a53-9a8e-2b1c0d9e8f7a';
 
@@ -30,25 +20,25 @@ describe('rotation policies', () => {
   });
 
   it('names every bad field of a random policy', () => {
-    expect(detailsOf(() => checkPolicy('random', { length: 15, charset: 'emoji', prefix: 'x'.repeat(33), colour: 'red' }))).toEqual({
+    expect(validationDetails(() => checkPolicy('random', { length: 15, charset: 'emoji', prefix: 'x'.repeat(33), colour: 'red' }))).toEqual({
       'rotation.policy.length': 'an integer from 16 to 256',
       'rotation.policy.charset': 'alphanumeric | alphanumeric_symbols | hex | base64url',
       'rotation.policy.prefix': 'at most 32 printable ASCII characters',
       'rotation.policy.colour': 'unknown key (known: length, charset, prefix)',
     });
-    expect(Object.keys(detailsOf(() => checkPolicy('random', { length: 257 })))).toEqual(['rotation.policy.length']);
-    expect(Object.keys(detailsOf(() => checkPolicy('random', { length: 20.5 })))).toEqual(['rotation.policy.length']);
-    expect(Object.keys(detailsOf(() => checkPolicy('random', { length: '32' })))).toEqual(['rotation.policy.length']);
-    expect(Object.keys(detailsOf(() => checkPolicy('random', { prefix: 'a\nb' })))).toEqual(['rotation.policy.prefix']);
+    expect(Object.keys(validationDetails(() => checkPolicy('random', { length: 257 })))).toEqual(['rotation.policy.length']);
+    expect(Object.keys(validationDetails(() => checkPolicy('random', { length: 20.5 })))).toEqual(['rotation.policy.length']);
+    expect(Object.keys(validationDetails(() => checkPolicy('random', { length: '32' })))).toEqual(['rotation.policy.length']);
+    expect(Object.keys(validationDetails(() => checkPolicy('random', { prefix: 'a\nb' })))).toEqual(['rotation.policy.prefix']);
   });
 
   it('refuses any key for manual, and bad postgres and webhook fields', () => {
-    expect(detailsOf(() => checkPolicy('manual', { length: 32 }))).toEqual({ 'rotation.policy.length': 'unknown key (this strategy takes no policy)' });
-    expect(detailsOf(() => checkPolicy('postgres', { rotator_secret_id: 'not-a-uuid', password_length: 8 }))).toEqual({
+    expect(validationDetails(() => checkPolicy('manual', { length: 32 }))).toEqual({ 'rotation.policy.length': 'unknown key (this strategy takes no policy)' });
+    expect(validationDetails(() => checkPolicy('postgres', { rotator_secret_id: 'not-a-uuid', password_length: 8 }))).toEqual({
       'rotation.policy.rotator_secret_id': 'a secret id (UUID)',
       'rotation.policy.password_length': 'an integer from 16 to 128',
     });
-    expect(detailsOf(() => checkPolicy('webhook', { url: 'http://hooks.example.com', mode: 'both', timeout_ms: 100 }))).toEqual({
+    expect(validationDetails(() => checkPolicy('webhook', { url: 'http://hooks.example.com', mode: 'both', timeout_ms: 100 }))).toEqual({
       'rotation.policy.url': 'an https:// URL',
       'rotation.policy.mode': 'push | pull',
       'rotation.policy.signing_secret_id': 'required',

@@ -6,14 +6,12 @@ import { outboxMessage, type OutboxMessage } from './outbox.ts';
 
 /** What a ResourceChanged event says changed (proto/csda/events/v1/resource_changed.proto). */
 export interface ResourceChange {
-  /** `document`, `tool`, `secret`, `role`, `user`. */
+  /** `document`, `tool`, `secret`, `index`. */
   readonly resourceType: string;
   readonly resourceId: string;
   /** `created`, `updated`, `deleted`, … (the proto lists them per resource type). */
   readonly change: string;
   readonly ownerId?: string;
-  /** Users whose visibility scope changed. */
-  readonly userIds?: readonly string[];
 }
 
 /** `csda.events.<service>.<resource_type>.changed` (un-namespaced). */
@@ -32,7 +30,6 @@ export function resourceChangedMessage(subjects: Subjects, service: string, chan
     resourceId: change.resourceId,
     change: change.change,
     ownerId: change.ownerId ?? '',
-    userIds: [...(change.userIds ?? [])],
     occurredAtMs: BigInt(Date.now()),
   });
   return outboxMessage(subjects.subject(resourceChangedSubject(service, change.resourceType)), ResourceChangedSchema, message, { eventId, aggregate: `${change.resourceType}:${change.resourceId}` });

@@ -20,7 +20,7 @@ export const DEFAULT_TTL_S: Readonly<Record<CacheFamily, number>> = {
 /**
  * A generation counter: cached keys embed the current value of every counter
  * their answer depends on, so one INCR makes all those entries unreachable.
- * - `epoch`: everything (a replica that missed bumps during a Redis outage, role definitions changing)
+ * - `epoch`: everything (a replica that may have missed bumps: its own failed, or its Redis connection dropped)
  * - `family`: a family's lists (and every search result)
  * - `item`: one resource's detail answers (`documents`, `tools`, `tool_stats`, `secrets`)
  * - `user`: everything a user's answers depend on (their roles changed, deactivated)

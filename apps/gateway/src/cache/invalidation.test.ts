@@ -7,8 +7,7 @@ import { epoch, familyGen, generationKey, itemGen, userGen } from './families.ts
 import { eventInvalidations, writeInvalidations } from './invalidation.ts';
 
 const DOC = '3f2e1d0c-9b8a-4765-8432-10fedcba9876';
-const changed = (resourceType: string, change: string, extra: { userIds?: string[] } = {}) =>
-  toBinary(ResourceChangedSchema, create(ResourceChangedSchema, { eventId: 'e1', resourceType, resourceId: DOC, change, userIds: extra.userIds ?? [] }));
+const changed = (resourceType: string, change: string) => toBinary(ResourceChangedSchema, create(ResourceChangedSchema, { eventId: 'e1', resourceType, resourceId: DOC, change }));
 
 describe('write invalidations', () => {
   it('a write to a cached family bumps its lists and the item; refused writes and reads bump nothing', () => {
@@ -37,8 +36,6 @@ describe('event invalidations', () => {
     expect(eventInvalidations('tool-runner', ResourceChangedSchema.typeName, changed('tool', 'executed')).generations).toEqual([itemGen('tool_stats', DOC)]);
     expect(eventInvalidations('vault', ResourceChangedSchema.typeName, changed('secret', 'rotated')).generations).toEqual([familyGen('secrets'), itemGen('secrets', DOC)]);
     expect(eventInvalidations('search', ResourceChangedSchema.typeName, changed('index', 'access')).generations).toEqual([familyGen('search')]);
-    expect(eventInvalidations('gateway', ResourceChangedSchema.typeName, changed('user', 'roles', { userIds: ['u2'] })).generations).toEqual([userGen(DOC), userGen('u2')]);
-    expect(eventInvalidations('gateway', ResourceChangedSchema.typeName, changed('role', 'updated')).generations).toEqual([epoch]);
     const access = toBinary(DocumentAccessChangedSchema, create(DocumentAccessChangedSchema, { eventId: 'a', documentId: DOC }));
     // Search results wait for search's own event: the index has not applied it yet.
     expect(eventInvalidations('document-ingest', DocumentAccessChangedSchema.typeName, access).generations).toEqual([familyGen('documents'), itemGen('documents', DOC)]);

@@ -2,7 +2,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { ResourceChangedSchema } from '@csda/proto/csda/events/v1/resource_changed_pb.js';
 import { SecretExpiredSchema, SecretExpiringSchema, SecretRotatedSchema } from '@csda/proto/csda/events/v1/secret_events_pb.js';
 import { DocumentAccessChangedSchema, DocumentDeletedSchema, DocumentIndexedSchema } from '@csda/proto/csda/search/v1/index_pb.js';
-import { epoch, familyGen, itemGen, userGen, type Generation } from './families.ts';
+import { familyGen, itemGen, userGen, type Generation } from './families.ts';
 
 /**
  * What each of the gateway's own writes invalidates, by route pattern; bumped
@@ -60,7 +60,7 @@ export function writeInvalidations(method: string, route: string | undefined, pa
 export const INVALIDATING_WRITES: readonly string[] = Object.keys(WRITES);
 
 /** Which service may say what changed: an event about a resource from anyone else is ignored. */
-const OWNERS: Readonly<Record<string, string>> = { document: 'document-ingest', tool: 'tool-runner', secret: 'vault', index: 'search', user: 'gateway', role: 'gateway' };
+const OWNERS: Readonly<Record<string, string>> = { document: 'document-ingest', tool: 'tool-runner', secret: 'vault', index: 'search' };
 
 export interface EventInvalidation {
   readonly generations: Generation[];
@@ -79,7 +79,6 @@ export function eventInvalidations(publisher: string, type: string, data: Uint8A
       const e = fromBinary(ResourceChangedSchema, data);
       if (OWNERS[e.resourceType] !== publisher) return { generations: [], ignored: `${publisher} does not own ${e.resourceType || 'an unnamed resource type'}` };
       if (!e.resourceId) throw new Error('ResourceChanged without resource_id');
-      const users = [e.resourceId, ...e.userIds].map(userGen);
       switch (e.resourceType) {
         case 'document':
           return { generations: e.change === 'created' ? [familyGen('documents')] : document(e.resourceId) };
@@ -88,14 +87,9 @@ export function eventInvalidations(publisher: string, type: string, data: Uint8A
           return { generations: e.change === 'executed' ? [itemGen('tool_stats', e.resourceId)] : tool(e.resourceId) };
         case 'secret':
           return { generations: e.change === 'created' ? [familyGen('secrets')] : secret(e.resourceId) };
-        case 'user':
-          return { generations: users };
-        case 'index':
-          // search applied an access change or deletion: results cached meanwhile (from the old index) end here.
-          return { generations: [familyGen('search')] };
         default:
-          // A role's definition: every answer that its members' visibility decides.
-          return { generations: [epoch] };
+          // search's index: an access change or deletion applied, or a replica started with its model.
+          return { generations: [familyGen('search')] };
       }
     }
     case DocumentDeletedSchema.typeName:

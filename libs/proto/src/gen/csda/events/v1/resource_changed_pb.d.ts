@@ -21,8 +21,7 @@ export declare const file_csda_events_v1_resource_changed: GenFile;
  *   vault:           secret    created | updated | rotated | deleted | grants
  *   search:          index     access | deleted  (resource_id = the document; sent once the index holds it)
  *                              started  (resource_id = the replica's embedding model: a model change)
- *   gateway:         role      created | updated | deleted
- *                    user      roles | updated | deleted  (resource_id = the user)
+ * The gateway's own identity changes (roles of a user) bump its counters directly.
  * Never carries a value, name or content: ids and the kind of change only.
  *
  * @generated from message csda.events.v1.ResourceChanged
@@ -56,13 +55,6 @@ export declare type ResourceChanged = Message<"csda.events.v1.ResourceChanged"> 
    * @generated from field: string owner_id = 5;
    */
   ownerId: string;
-
-  /**
-   * Users whose visibility scope changed (role membership, deactivation).
-   *
-   * @generated from field: repeated string user_ids = 6;
-   */
-  userIds: string[];
 
   /**
    * @generated from field: int64 occurred_at_ms = 7;

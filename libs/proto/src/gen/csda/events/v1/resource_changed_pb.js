@@ -8,7 +8,7 @@ import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
  * Describes the file csda/events/v1/resource_changed.proto.
  */
 export const file_csda_events_v1_resource_changed = /*@__PURE__*/
-  fileDesc("CiVjc2RhL2V2ZW50cy92MS9yZXNvdXJjZV9jaGFuZ2VkLnByb3RvEg5jc2RhLmV2ZW50cy52MSKbAQoPUmVzb3VyY2VDaGFuZ2VkEhAKCGV2ZW50X2lkGAEgASgJEhUKDXJlc291cmNlX3R5cGUYAiABKAkSEwoLcmVzb3VyY2VfaWQYAyABKAkSDgoGY2hhbmdlGAQgASgJEhAKCG93bmVyX2lkGAUgASgJEhAKCHVzZXJfaWRzGAYgAygJEhYKDm9jY3VycmVkX2F0X21zGAcgASgDYgZwcm90bzM");
+  fileDesc("CiVjc2RhL2V2ZW50cy92MS9yZXNvdXJjZV9jaGFuZ2VkLnByb3RvEg5jc2RhLmV2ZW50cy52MSKJAQoPUmVzb3VyY2VDaGFuZ2VkEhAKCGV2ZW50X2lkGAEgASgJEhUKDXJlc291cmNlX3R5cGUYAiABKAkSEwoLcmVzb3VyY2VfaWQYAyABKAkSDgoGY2hhbmdlGAQgASgJEhAKCG93bmVyX2lkGAUgASgJEhYKDm9jY3VycmVkX2F0X21zGAcgASgDYgZwcm90bzM");
 
 /**
  * Describes the message csda.events.v1.ResourceChanged.

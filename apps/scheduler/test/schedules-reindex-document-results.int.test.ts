@@ -1,12 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { Code } from '@connectrpc/connect';
 import type { Principal } from '@csda/auth';
 import { type UploadDocumentRequestSchema } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
 import { ScheduleTargetSchema } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
 import { connectNats, createMetrics, ensureConsumer, loadConfig, startConsumer, type Nats, type ServiceRuntime } from '@csda/service-kit';
-import { deleteNamespace, natsUrl, testNamespace } from '@csda/testing';
+import { deleteNamespace, natsUrl, startEmbeddingServer, testNamespace, type EmbeddingServer } from '@csda/testing';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../src/config.ts';
@@ -22,50 +21,6 @@ const at = (iso: string) => new Date(new Date(iso).getTime() + 1_000).toISOStrin
 const reindex = (documentId: string) => create(ScheduleTargetSchema, { kind: { case: 'reindexDocument', value: { documentId } } });
 
 /**
- * An OpenAI-compatible /v1/embeddings stand-in on 127.0.0.1 for
- * document-ingest and search (hash-seeded unit vectors); `delayMs` holds
- * every answer, keeping a version in the pipeline meanwhile.
- */
-async function startEmbeddings(dims: number) {
-  const state = { delayMs: 0 };
-  const vector = (text: string) => {
-    let seed = createHash('sha256').update(text).digest().readUInt32LE(0) || 1;
-    const v = Array.from({ length: dims }, () => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed / 2 ** 31 - 0.5;
-    });
-    const norm = Math.hypot(...v);
-    return v.map((x) => x / norm);
-  };
-  const server = createServer((req, res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (c: Buffer) => parts.push(c));
-    req.on('end', () => {
-      setTimeout(() => {
-        const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as { input: string | string[]; model: string };
-        const inputs = Array.isArray(body.input) ? body.input : [body.input];
-        const data = inputs.map((text, index) => ({ object: 'embedding', index, embedding: vector(text) }));
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', data, model: body.model, usage: { prompt_tokens: 1, total_tokens: 1 } }));
-      }, state.delayMs);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    state,
-    env: {
-      EMBEDDING_PROVIDER: 'openai',
-      EMBEDDING_OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1`,
-      EMBEDDING_OPENAI_MODEL: 'test-hash',
-      EMBEDDING_DIMENSIONS: String(dims),
-      EMBEDDING_RETRIES: '0',
-      EMBEDDING_TIMEOUT_MS: '30000',
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
-/**
  * reindex_document runs end: the real document-ingest reports the versions a
  * schedule started as JobResults (its outbox → EVENTS, job id
  * `<document id>:v<version>`), the scheduler's EVENTS consumer folds them
@@ -79,12 +34,14 @@ describe('scheduler: a reindex_document run ends with its version', () => {
   let h: SchedulesHarness;
   let nats: Nats | undefined;
   let stopEvents: () => Promise<void>;
-  let embeddings: Awaited<ReturnType<typeof startEmbeddings>>;
+  let embeddings: EmbeddingServer;
   const { gateway } = fakeGateway([alice]);
 
   beforeAll(async () => {
-    embeddings = await startEmbeddings(64);
-    h = await openSchedulesHarness('2030-06-01T09:00:00Z', { vaultNamespace: namespace, documentIngestEnv: { ...embeddings.env, DOCUMENT_ACK_WAIT_S: '10' }, searchEnv: embeddings.env });
+    // document-ingest's and search's embedding provider; a delay keeps a version in the pipeline.
+    embeddings = await startEmbeddingServer({ dims: 64 });
+    const embeddingEnv = { ...embeddings.env(), EMBEDDING_TIMEOUT_MS: '30000' };
+    h = await openSchedulesHarness('2030-06-01T09:00:00Z', { vaultNamespace: namespace, documentIngestEnv: { ...embeddingEnv, DOCUMENT_ACK_WAIT_S: '10' }, searchEnv: embeddingEnv });
     nats = await connectNats(natsUrl(), 'scheduler', namespace);
     const config = loadConfig(configSchema, { ...h.schedulerEnv, NATS_NAMESPACE: namespace, SCHEDULER_LOOPS: 'false' });
     const runtime = { definition, config, logger: h.logger, orm: await h.openOrm(), nats, metrics: createMetrics('scheduler') } as unknown as ServiceRuntime<Config>;
@@ -102,7 +59,7 @@ describe('scheduler: a reindex_document run ends with its version', () => {
     await deleteNamespace(namespace);
   });
   afterEach(async () => {
-    embeddings.state.delayMs = 0;
+    embeddings.delayMs = 0;
     await h.sql('update scheduler.schedules set enabled = false, next_run_at = null');
   });
 
@@ -160,7 +117,7 @@ describe('scheduler: a reindex_document run ends with its version', () => {
     const replaced = await upload(alice, 'replaced.txt', 'Glaciers move slowly under their own weight.');
     await until(() => status(replaced.id), (s) => s.status === 'ready');
     // The model answers slowly: the scheduled version is still in the pipeline when the owner reindexes by hand.
-    embeddings.state.delayMs = 5_000;
+    embeddings.delayMs = 5_000;
     const first = await fireOnce(replaced.id, '2030-06-03', async () => {
       expect((await status(replaced.id)).version).toBe(2);
       await h.documents!.reindexDocument({ id: replaced.id }, await h.as(alice, 'document-ingest'));

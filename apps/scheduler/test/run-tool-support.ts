@@ -5,7 +5,13 @@ import { AuditEventSchema } from '@csda/proto/csda/events/v1/audit_event_pb.js';
 import { GetUsersResponseSchema, UserStatusSchema } from '@csda/proto/csda/gateway/v1/gateway_pb.js';
 import { ScheduleTargetSchema } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
 import { ToolInputSchema, type Execution, type Tool } from '@csda/proto/csda/tools/v1/tools_pb.js';
+import { connectNats, createMetrics, ensureConsumer, loadConfig, startConsumer, type ServiceRuntime } from '@csda/service-kit';
+import { natsUrl } from '@csda/testing';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { configSchema, type Config } from '../src/config.ts';
+import { definition } from '../src/definition.ts';
+import { EVENTS_CONSUMER_CONCURRENCY, eventsConsumerSpec } from '../src/jobs/events.consumer.ts';
+import { createPipeline } from '../src/pipeline.ts';
 import { createScheduleFiring, type ScheduleLoopDeps } from '../src/schedules/schedule-loop.ts';
 import type { SchedulesHarness } from './schedules-harness.ts';
 
@@ -84,4 +90,22 @@ export async function until<T>(probe: () => Promise<T>, done: (value: T) => bool
     if (done(value) || Date.now() > deadline) return value;
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * The scheduler's EVENTS consumer (JobResults → job records and runs) on the
+ * harness's database, as `serve` runs it, without the schedule loops. Returns its stop.
+ */
+export async function startEventsConsumer(h: SchedulesHarness, namespace: string): Promise<() => Promise<void>> {
+  const nats = await connectNats(natsUrl(), 'scheduler', namespace);
+  const config = loadConfig(configSchema, { ...h.schedulerEnv, NATS_NAMESPACE: namespace, SCHEDULER_LOOPS: 'false' });
+  const runtime = { definition, config, logger: h.logger, orm: await h.openOrm(), nats, metrics: createMetrics('scheduler') } as unknown as ServiceRuntime<Config>;
+  const pipeline = createPipeline(runtime, h.clients);
+  const spec = eventsConsumerSpec(nats.subjects);
+  await ensureConsumer(nats, spec);
+  const events = await startConsumer(nats, { spec, concurrency: EVENTS_CONSUMER_CONCURRENCY, metrics: runtime.metrics.consumers, logger: runtime.logger, handler: pipeline.eventsHandler });
+  return async () => {
+    await events.stop();
+    await nats.connection.close();
+  };
 }

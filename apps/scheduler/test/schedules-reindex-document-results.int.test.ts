@@ -4,16 +4,11 @@ import { Code } from '@connectrpc/connect';
 import type { Principal } from '@csda/auth';
 import { type UploadDocumentRequestSchema } from '@csda/proto/csda/ingest/v1/ingest_pb.js';
 import { ScheduleTargetSchema } from '@csda/proto/csda/scheduler/v1/scheduler_pb.js';
-import { connectNats, createMetrics, ensureConsumer, loadConfig, startConsumer, type Nats, type ServiceRuntime } from '@csda/service-kit';
-import { deleteNamespace, natsUrl, startEmbeddingServer, testNamespace, type EmbeddingServer } from '@csda/testing';
+import { deleteNamespace, startEmbeddingServer, testNamespace, type EmbeddingServer } from '@csda/testing';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema, type Config } from '../src/config.ts';
-import { definition } from '../src/definition.ts';
-import { EVENTS_CONSUMER_CONCURRENCY, eventsConsumerSpec } from '../src/jobs/events.consumer.ts';
-import { createPipeline } from '../src/pipeline.ts';
 import { reindexDocument as reindexTarget } from '../src/schedules/reindex-document.target.ts';
-import { fakeGateway, firingOf, until } from './run-tool-support.ts';
+import { fakeGateway, firingOf, startEventsConsumer, until } from './run-tool-support.ts';
 import { failure, openSchedulesHarness, user, type SchedulesHarness } from './schedules-harness.ts';
 
 const alice = user('alice');
@@ -32,8 +27,7 @@ const reindex = (documentId: string) => create(ScheduleTargetSchema, { kind: { c
 describe('scheduler: a reindex_document run ends with its version', () => {
   const namespace = testNamespace();
   let h: SchedulesHarness;
-  let nats: Nats | undefined;
-  let stopEvents: () => Promise<void>;
+  let stopEvents: (() => Promise<void>) | undefined;
   let embeddings: EmbeddingServer;
   const { gateway } = fakeGateway([alice]);
 
@@ -42,18 +36,10 @@ describe('scheduler: a reindex_document run ends with its version', () => {
     embeddings = await startEmbeddingServer({ dims: 64 });
     const embeddingEnv = { ...embeddings.env(), EMBEDDING_TIMEOUT_MS: '30000' };
     h = await openSchedulesHarness('2030-06-01T09:00:00Z', { vaultNamespace: namespace, documentIngestEnv: { ...embeddingEnv, DOCUMENT_ACK_WAIT_S: '10' }, searchEnv: embeddingEnv });
-    nats = await connectNats(natsUrl(), 'scheduler', namespace);
-    const config = loadConfig(configSchema, { ...h.schedulerEnv, NATS_NAMESPACE: namespace, SCHEDULER_LOOPS: 'false' });
-    const runtime = { definition, config, logger: h.logger, orm: await h.openOrm(), nats, metrics: createMetrics('scheduler') } as unknown as ServiceRuntime<Config>;
-    const pipeline = createPipeline(runtime, h.clients);
-    const spec = eventsConsumerSpec(runtime.nats.subjects);
-    await ensureConsumer(runtime.nats, spec);
-    const events = await startConsumer(runtime.nats, { spec, concurrency: EVENTS_CONSUMER_CONCURRENCY, metrics: runtime.metrics.consumers, logger: runtime.logger, handler: pipeline.eventsHandler });
-    stopEvents = () => events.stop();
+    stopEvents = await startEventsConsumer(h, namespace);
   }, 180_000);
   afterAll(async () => {
     await stopEvents?.();
-    await nats?.connection.close();
     await h?.close();
     await embeddings?.close();
     await deleteNamespace(namespace);

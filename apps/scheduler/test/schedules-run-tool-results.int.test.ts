@@ -1,14 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { connectNats, createMetrics, ensureConsumer, loadConfig, startConsumer, type Nats, type ServiceRuntime } from '@csda/service-kit';
-import { deleteNamespace, natsUrl, testNamespace } from '@csda/testing';
+import { deleteNamespace, testNamespace } from '@csda/testing';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema, type Config } from '../src/config.ts';
-import { definition } from '../src/definition.ts';
-import { EVENTS_CONSUMER_CONCURRENCY, eventsConsumerSpec } from '../src/jobs/events.consumer.ts';
-import { createPipeline } from '../src/pipeline.ts';
 import { runTool as runToolTarget } from '../src/schedules/run-tool.target.ts';
-import { fakeGateway, firingOf, pythonTool, runTool, until } from './run-tool-support.ts';
+import { fakeGateway, firingOf, pythonTool, runTool, startEventsConsumer, until } from './run-tool-support.ts';
 import { openSchedulesHarness, user, type SchedulesHarness } from './schedules-harness.ts';
 
 const alice = user('alice');
@@ -23,24 +18,15 @@ const at = (iso: string) => new Date(new Date(iso).getTime() + 1_000).toISOStrin
 describe('scheduler: a run_tool run ends with its execution', () => {
   const namespace = testNamespace();
   let h: SchedulesHarness;
-  let nats: Nats | undefined;
-  let stopEvents: () => Promise<void>;
+  let stopEvents: (() => Promise<void>) | undefined;
   const { gateway } = fakeGateway([alice]);
 
   beforeAll(async () => {
     h = await openSchedulesHarness('2030-04-01T09:00:00Z', { vaultNamespace: namespace, toolRunnerEnv: { TOOLS_WAIT_MAX_S: '5' } });
-    nats = await connectNats(natsUrl(), 'scheduler', namespace);
-    const config = loadConfig(configSchema, { ...h.schedulerEnv, NATS_NAMESPACE: namespace, SCHEDULER_LOOPS: 'false' });
-    const runtime = { definition, config, logger: h.logger, orm: await h.openOrm(), nats, metrics: createMetrics('scheduler') } as unknown as ServiceRuntime<Config>;
-    const pipeline = createPipeline(runtime, h.clients);
-    const spec = eventsConsumerSpec(runtime.nats.subjects);
-    await ensureConsumer(runtime.nats, spec);
-    const events = await startConsumer(runtime.nats, { spec, concurrency: EVENTS_CONSUMER_CONCURRENCY, metrics: runtime.metrics.consumers, logger: runtime.logger, handler: pipeline.eventsHandler });
-    stopEvents = () => events.stop();
+    stopEvents = await startEventsConsumer(h, namespace);
   });
   afterAll(async () => {
     await stopEvents?.();
-    await nats?.connection.close();
     await h?.close();
     await deleteNamespace(namespace);
   });

@@ -30,7 +30,7 @@ describe('tool ResourceChanged events', () => {
     const python = (extra: Parameters<typeof toolInput>[0] = {}) => toolInput({ name: 'rc-named-tool', description: 'rc-description-text', toolType: 'python_script', config: { code: 'print("rc-code-text")' }, ...extra });
     const tool = (await tr.client.createTool({ tool: python() }, await h.as(alice))).tool!;
     const [created] = await h.changes(tool.id);
-    expect(created).toMatchObject({ subject: subject(), resourceType: 'tool', resourceId: tool.id, change: 'created', ownerId: alice.id, userIds: [] });
+    expect(created).toMatchObject({ subject: subject(), resourceType: 'tool', resourceId: tool.id, change: 'created', ownerId: alice.id });
     expect(created!.eventId).not.toBe('');
     expect(created!.occurredAtMs).toBeGreaterThan(0n);
 

@@ -50,7 +50,7 @@ export interface ExecutionServiceDeps {
   readonly audit: Pick<AuditOutbox, 'kick'>;
   readonly waiter: Pick<ExecutionWaiter, 'until'>;
   /** This replica's worker: a waiting ExecuteTool runs its execution here when a slot is free. */
-  readonly runner: Pick<Worker, 'runHere' | 'reserveHere'>;
+  readonly runner: Pick<Worker, 'reserveHere'>;
   readonly userMaxRunning: number;
   readonly waitMaxMs: number;
 }
@@ -110,8 +110,8 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
       const id = randomUUID();
       const repo = deps.repository();
       // Waiting, with a slot free here: recorded as running on this replica and run at once, with no
-      // job to publish, deliver and drop. (Scheduled runs keep the queue: their JobResult reports the claim.)
-      const reservation = wait && scheduleId === undefined ? deps.runner.reserveHere() : undefined;
+      // job to publish, deliver and drop. Otherwise queued: a consumer (of any replica) runs it.
+      const reservation = wait ? deps.runner.reserveHere() : undefined;
       // One transaction: the record (within the user's limit), its job and its audit in the outbox (one insert for both).
       const existing = await repo.transaction(async (tx) => {
         const recorded = await tx.insertQueuedWithin(deps.userMaxRunning, {
@@ -156,6 +156,8 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
             },
           }),
         ]);
+        // A scheduled execution recorded as running reports it (JobResult running) with the record.
+        if (reservation && scheduleId) await enqueueExecutionReports(tx, deps.subjects, [await tx.find(id)]);
         return undefined;
       }).catch((err: unknown) => {
         reservation?.release();
@@ -174,11 +176,7 @@ export function createExecutionService(deps: ExecutionServiceDeps) {
         });
         return (await beforeDeadline(reservation.run(claimed!, tool), deadline)) ?? deps.waiter.until(id, deadline);
       }
-      // With a slot free here, run it now rather than after the relay, the stream and a
-      // consumer: the claim is the same conditional update, so its job is dropped on delivery.
-      const here = deps.runner.runHere(id, tool, scheduleId !== undefined);
-      const finished = here && (await beforeDeadline(here, deadline));
-      return finished ?? deps.waiter.until(id, deadline);
+      return deps.waiter.until(id, deadline);
     },
 
     async get(p: Principal, id: string): Promise<ExecutionRecord> {

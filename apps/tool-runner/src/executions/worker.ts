@@ -61,7 +61,7 @@ const NOT_RUN: ExecutionResult & { secretValues?: string[] } = { status: 'cancel
 type Via = 'queue' | 'request';
 
 /**
- * Runs executions: the JOBS_TOOLS handler and `reserveHere` / `runHere` for a waiting
+ * Runs executions: the JOBS_TOOLS handler and `reserveHere` for a waiting
  * ExecuteTool (slot → claim → reveal grants → executor → redact → store),
  * lease renewal and cancel watch for what this replica holds, and the
  * sweeper for what dead replicas held.
@@ -173,14 +173,13 @@ export function createWorker(deps: WorkerDeps) {
 
   /**
    * Claims with the slot held; gives the slot back when someone else has it
-   * (or it finished, or was cancelled). `scheduled`: whether a schedule
-   * started it, when the caller knows (undefined: it may have); only those
-   * report their claim (JobResult running).
+   * (or it finished, or was cancelled). A scheduled execution's claim reports
+   * its JobResult running.
    */
-  async function claimHeld(id: string, scheduled?: boolean): Promise<ExecutionRecord | undefined> {
+  async function claimHeld(id: string): Promise<ExecutionRecord | undefined> {
     let claimed: ExecutionRecord | undefined;
     try {
-      claimed = await reporting(scheduled !== false, (repo) => repo.claim(id, deps.runnerId, deps.leaseMs));
+      claimed = await reporting(true, (repo) => repo.claim(id, deps.runnerId, deps.leaseMs));
     } finally {
       if (!claimed) slots.release();
     }
@@ -236,13 +235,6 @@ export function createWorker(deps: WorkerDeps) {
   return {
     handler,
     /**
-     * Runs a just-queued execution on this replica for the ExecuteTool that
-     * waits for it (`tool` as that call read it), when a slot is free right now: undefined when none is (the
-     * job takes the queue); otherwise resolves to the finished record, or to
-     * undefined when the job's delivery claimed it first or the run could not
-     * be stored. The run goes on if the caller stops waiting.
-     */
-    /**
      * A free slot held for a waiting ExecuteTool that records its execution as
      * already running here (no job, no claim): `run` it once committed, or
      * `release` it when nothing was recorded. Undefined when no slot is free.
@@ -268,18 +260,6 @@ export function createWorker(deps: WorkerDeps) {
           slots.release();
         },
       };
-    },
-    runHere(id: string, tool: ToolRecord, scheduled: boolean): Promise<ExecutionRecord | undefined> | undefined {
-      if (state !== 'started' || !slots.tryAcquire()) return undefined;
-      const task = claimHeld(id, scheduled)
-        .then((execution) => (execution ? run(execution, 'request', tool) : undefined))
-        .catch((err: unknown) => {
-          logger.error({ err, execution_id: id }, 'execution run in place failed; its job or the sweeper takes over');
-          return undefined;
-        });
-      inPlace.add(task);
-      void task.finally(() => inPlace.delete(task));
-      return task;
     },
     /** A cancel signal for `id`: aborts it if it runs here and its cancellation is recorded (the signal alone is only a hint). */
     async cancelSignalled(id: string): Promise<void> {

@@ -1,7 +1,7 @@
 // Who sees and changes a document — public, own, shared with a role, admin;
 // not yours = NOT_FOUND — and access changes and deletions reaching search.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { text } from './support/fixtures.ts';
+import { text } from '@csda/testing/documents';
 import { admin, describeError, startHarness, upload, user, waitStatus, type Harness, type Ingest } from './support/harness.ts';
 
 let h: Harness;

@@ -2,7 +2,7 @@
 // failed; reindex runs them again as a new version. Transient failures (the
 // embedding model down) are retried with the last error shown meanwhile.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encryptedPdf, text, textPdf } from './support/fixtures.ts';
+import { encryptedPdf, text, textPdf } from '@csda/testing/documents';
 import { startHarness, upload, user, waitStatus, type Harness, type Ingest } from './support/harness.ts';
 
 let h: Harness;

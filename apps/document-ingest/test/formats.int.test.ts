@@ -2,7 +2,7 @@
 // real stack (PostgreSQL, NATS, a search replica), and search finds it for its
 // owner only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { csv, docx, html, markdown, text, textPdf } from './support/fixtures.ts';
+import { csv, docx, html, markdown, text, textPdf } from '@csda/testing/documents';
 import { startHarness, upload, user, waitStatus, type Harness, type Ingest } from './support/harness.ts';
 
 let h: Harness;

@@ -3,7 +3,7 @@
 // fail), and bad settings stop it at start naming the variable.
 import { runCommand } from '@csda/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { longText } from './support/fixtures.ts';
+import { longText } from '@csda/testing/documents';
 import { startHarness, upload, user, waitStatus, type Harness } from './support/harness.ts';
 
 let h: Harness;

@@ -5,7 +5,7 @@
 // consumer on document.> acknowledging them unread.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@csda/testing';
-import { encryptedPdf, text } from './support/fixtures.ts';
+import { encryptedPdf, text } from '@csda/testing/documents';
 import { describeError, startHarness, upload, user, waitStatus, type Harness, type Ingest } from './support/harness.ts';
 
 let h: Harness;

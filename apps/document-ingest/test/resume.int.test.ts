@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import { splitPassages } from '@csda/embeddings';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { longText, text } from './support/fixtures.ts';
+import { longText, text } from '@csda/testing/documents';
 import { startHarness, upload, user, waitStatus, type Harness, type Ingest } from './support/harness.ts';
 import { waitFor } from '@csda/testing';
 

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BlobNotFoundError } from '../src/blobs/blob-store.ts';
 import { createS3BlobStore } from '../src/blobs/s3-blob-store.ts';
-import { docx } from './support/fixtures.ts';
+import { docx } from '@csda/testing/documents';
 import { describeError, startHarness, upload, user, waitStatus, type Harness, type Ingest } from './support/harness.ts';
 import { startS3, type TestS3 } from './support/s3-server.ts';
 

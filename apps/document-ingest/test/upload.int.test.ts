@@ -3,7 +3,7 @@
 // the stored original read back by its owner only.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { docx, text, textPdf } from './support/fixtures.ts';
+import { docx, text, textPdf } from '@csda/testing/documents';
 import { describeError, startHarness, upload, uploadStream, user, type Harness, type Ingest, type Meta } from './support/harness.ts';
 
 let h: Harness;

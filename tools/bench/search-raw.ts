@@ -71,8 +71,27 @@ export async function rawVectorByDocuments(pool: pg.Pool, v: Float32Array, dims:
   return rows.map((r) => r.chunk_id);
 }
 
-/** Budgeted BM25 over the OR of the query's terms (the service's default keyword path; no phrases or exclusions in bench queries). */
-export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer, k: number, budget = 2_000): Promise<{ id: string; score: number }[]> {
+const tfTables = new WeakMap<pg.Pool, Promise<string>>();
+
+/** The service's tf table (keyword.query.ts): ts_rank, every weight 1, of one lexeme with 1…256 positions. */
+function tfTable(pool: pg.Pool): Promise<string> {
+  let table = tfTables.get(pool);
+  if (!table) {
+    table = pool
+      .query<{ t: string }>(
+        `select array_agg(r order by n)::text as t from (select n, ts_rank('{1,1,1,1}', ('x:' || (select string_agg(j::text, ',') from generate_series(1, n) j))::tsvector, 'x'::tsquery, 0) as r from generate_series(1, 256) n) s`,
+      )
+      .then((r) => r.rows[0]!.t);
+    tfTables.set(pool, table);
+  }
+  return table;
+}
+
+/**
+ * BM25 over the OR of the query's terms as the service runs it (no phrases or exclusions in bench
+ * queries): plan `index` = budgeted GIN rounds, `scope` = every match of the viewer's documents.
+ */
+export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer, k: number, plan: 'index' | 'scope', budget = 2_000): Promise<{ id: string; score: number }[]> {
   const { rows: parsed } = await pool.query<{ lexemes: string[] | null }>(`select tsvector_to_array(to_tsvector('english', $1)) as lexemes`, [text]);
   const lexemes = parsed[0]?.lexemes ?? [];
   if (lexemes.length === 0) return [];
@@ -83,17 +102,28 @@ export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer,
   if (dfs.length === 0) return [];
   const idfs = dfs.map((t) => Math.log(1 + (n - t.df + 0.5) / (t.df + 0.5)));
   const quote = (l: string) => `'${l.replaceAll("'", "''")}'`;
+  const table = await tfTable(pool);
+  const score = async (cand: string, terms: string) =>
+    (
+      await pool.query<{ id: string; score: number }>(
+        `with cand as (${cand}),
+         tf as (select cand.id, cand.doc_length, w.idf, array_position($8::real[], ts_rank('{1,1,1,1}', cand.tsv, w.term, 0)) as tf
+                from cand cross join unnest($4::tsquery[], $5::float8[]) as w(term, idf))
+         select id, round(sum(idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * doc_length / $6::float8)))::numeric, 9)::float8 as score
+         from tf where tf is not null group by id order by score desc, id limit $7`,
+        [terms, viewer.userId, viewer.roles, dfs.map((t) => quote(t.lexeme)), idfs, avg, k, table],
+      )
+    ).rows;
+  if (plan === 'scope') {
+    return score(
+      `select c.id, c.tsv, c.doc_length from search.documents d join search.chunks c on c.document_id = d.document_id and c.version = d.live_version
+       where d.live_version is not null and (d.is_public or d.owner_id = $2 or d.shared_roles && $3::text[]) and c.tsv @@ $1::tsquery and ${VISIBLE('c')}`,
+      dfs.map((t) => quote(t.lexeme)).join(' | '),
+    );
+  }
   for (let count = 0, sum = 0, limit = budget; ; limit *= 4) {
     while (count < dfs.length && (count === 0 || sum + dfs[count]!.df <= limit)) sum += dfs[count++]!.df;
-    const { rows } = await pool.query<{ id: string; score: number }>(
-      `with cand as (select c.id, c.tsv, c.doc_length from search.chunks c where c.tsv @@ $1::tsquery and ${VISIBLE('c')})
-       select cand.id, round(sum(w.idf * u.tf * 2.2 / (u.tf + 1.2 * (0.25 + 0.75 * cand.doc_length / $6::float8)))::numeric, 9)::float8 as score
-       from cand
-       cross join lateral (select x.lexeme, coalesce(array_length(x.positions, 1), 1) as tf from unnest(cand.tsv) x where x.lexeme = any($4::text[])) u
-       join unnest($4::text[], $5::float8[]) as w(lexeme, idf) on w.lexeme = u.lexeme
-       group by cand.id order by score desc, cand.id limit $7`,
-      [dfs.slice(0, count).map((t) => quote(t.lexeme)).join(' | '), viewer.userId, viewer.roles, dfs.map((t) => t.lexeme), idfs, avg, k],
-    );
+    const rows = await score(`select c.id, c.tsv, c.doc_length from search.chunks c where c.tsv @@ $1::tsquery and ${VISIBLE('c')}`, dfs.slice(0, count).map((t) => quote(t.lexeme)).join(' | '));
     if (rows.length >= k || count >= dfs.length) return rows;
   }
 }
@@ -103,9 +133,10 @@ export function rawVector(plan: 'hnsw' | 'exact', pool: pg.Pool, v: Float32Array
   return plan === 'hnsw' ? rawVectorHnsw(pool, v, dims, model, viewer, k) : rawVectorByDocuments(pool, v, dims, model, viewer, k);
 }
 
-/** Hybrid: both lists (100 candidates each) and reciprocal rank fusion, k = 60, weights 1 / 1. */
-export async function rawHybrid(plan: 'hnsw' | 'exact', pool: pg.Pool, v: Float32Array, text: string, dims: number, model: string, viewer: RawViewer, k: number): Promise<string[]> {
-  const [vector, keyword] = await Promise.all([rawVector(plan, pool, v, dims, model, viewer, 100), rawKeyword(pool, text, viewer, 100)]);
+/** Hybrid: both lists (30 candidates each, at least k: SEARCH_HYBRID_CANDIDATES) and reciprocal rank fusion, k = 60, weights 1 / 1. */
+export async function rawHybrid(plan: 'hnsw' | 'exact', keywordPlan: 'index' | 'scope', pool: pg.Pool, v: Float32Array, text: string, dims: number, model: string, viewer: RawViewer, k: number): Promise<string[]> {
+  const candidates = Math.max(30, k);
+  const [vector, keyword] = await Promise.all([rawVector(plan, pool, v, dims, model, viewer, candidates), rawKeyword(pool, text, viewer, candidates, keywordPlan)]);
   const fused = new Map<string, number>();
   vector.forEach((id, i) => fused.set(id, (fused.get(id) ?? 0) + 1 / (61 + i)));
   keyword.forEach((hit, i) => fused.set(hit.id, (fused.get(hit.id) ?? 0) + 1 / (61 + i)));

@@ -30,6 +30,8 @@ const QUERIES = 500;
 const PASSWORD = 'bench-user-password-0123456789';
 /** The service's default SEARCH_EXACT_MAX_CHUNKS: scopes that see at most this many chunks are searched exactly. */
 const EXACT_MAX_CHUNKS = 2_000;
+/** The service's default SEARCH_KEYWORD_SCOPE_MAX_CHUNKS: scopes that see at most this many chunks get their keyword matches found by document. */
+const KEYWORD_SCOPE_MAX_CHUNKS = 2_000;
 
 type Mode = (typeof MODES)[number];
 interface Viewer extends RawViewer {
@@ -105,6 +107,7 @@ async function benchDims(dims: number, chunks: number, seconds: number, recallQu
       { share: '1%', userId: created.one!, roles: ['USER'], username: 'bench-one', token: await login(stack, 'bench-one', PASSWORD), visibleChunks: Math.ceil(documents / 100) * CHUNKS_PER_DOC },
     ];
     const planOf = (v: Viewer) => (v.visibleChunks <= EXACT_MAX_CHUNKS ? 'exact' : 'hnsw');
+    const keywordPlanOf = (v: Viewer) => (v.visibleChunks <= KEYWORD_SCOPE_MAX_CHUNKS ? 'scope' : 'index');
     const signer = createInternalTokenSigner({ key: parseSigningKey('gateway', stack.keys.signingKeys.gateway!) });
     const service = createServiceClient(SearchService, `http://127.0.0.1:${stack.services.search.rpcPort}`);
     const hnswReplica = await startService('search', { ...stack.envFor('search'), SEARCH_EXACT_MAX_CHUNKS: '0' }, 120_000);
@@ -156,8 +159,8 @@ async function benchDims(dims: number, chunks: number, seconds: number, recallQu
             const q = queryVectors[i % QUERIES]!;
             const words = queryWords[i % QUERIES]!;
             if (mode === 'vector') await rawVector(plan, pool, q, dims, model, v, 10);
-            else if (mode === 'keyword') await rawKeyword(pool, words, v, 10);
-            else await rawHybrid(plan, pool, q, words, dims, model, v, 10);
+            else if (mode === 'keyword') await rawKeyword(pool, words, v, 10, keywordPlanOf(v));
+            else await rawHybrid(plan, keywordPlanOf(v), pool, q, words, dims, model, v, 10);
           });
           const label = `${mode} top-10, sees ${v.share}, ${c} client${c > 1 ? 's' : ''}`;
           lines.push(row(`${label} gateway`, viaGateway), row(`${label} service`, viaService), row(`${label} raw SQL`, viaSql));

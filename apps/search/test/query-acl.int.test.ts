@@ -8,8 +8,9 @@ const MODES = ['vector', 'keyword', 'hybrid'] as const;
 /**
  * A user never gets a chunk they may not see, whatever the mode, filters or
  * top_k: randomised queries by random viewers against a random corpus, on a
- * replica that plans exact scans for small scopes (the default) and one that
- * always goes through HNSW. The corpus has one public document in 100, so
+ * replica that plans by scope size (the defaults: this corpus is small enough
+ * for exact vector scans and keyword matches found by document) and one that
+ * always goes through the indexes (HNSW, GIN rounds). The corpus has one public document in 100, so
  * LONER (no documents, a role nobody shares with) sees 1 % of the index.
  */
 describe('access control in every mode', () => {
@@ -21,7 +22,7 @@ describe('access control in every mode', () => {
 
   beforeAll(async () => {
     h = await startQueryHarness('query_acl');
-    hnswOnly = await h.startReplica({ SEARCH_EXACT_MAX_CHUNKS: '0' });
+    hnswOnly = await h.startReplica({ SEARCH_EXACT_MAX_CHUNKS: '0', SEARCH_KEYWORD_SCOPE_MAX_CHUNKS: '0' });
     corpus = makeCorpus(SEED, { documents: 100, chunks: 20, publicDocs: 1, model: QUERY_MODEL });
     await h.load(corpus);
     for (const r of await h.index.sql<{ id: string; document_id: string }>('select id, document_id from search.chunks where live')) chunkDoc.set(r.id, r.document_id);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scope } from '../src/query/access.ts';
-import { idf, keywordSearch } from '../src/query/keyword.query.ts';
+import { idf, keywordSearch, tfTable } from '../src/query/keyword.query.ts';
 import { createPlanInputs } from '../src/query/query-plans.ts';
 import { keywordQuery } from '../src/query/tsquery.ts';
 import { vectorSearch } from '../src/query/vector.query.ts';
@@ -65,6 +65,30 @@ describe('query SQL', () => {
     }
   });
 
+  it('the tf table reads every term frequency of the index, any weights, 1 to 256 positions and none', async () => {
+    const table = await tfTable(h.sql);
+    const tfOf = `array_position($1::real[], ts_rank('{1,1,1,1}', v.tsv, quote_literal(x.lexeme)::tsquery, 0))`;
+    const [index] = await h.sql.query<{ n: string; wrong: string }>(
+      `select count(*) as n, count(*) filter (where ${tfOf} is distinct from coalesce(array_length(x.positions, 1), 1)) as wrong
+       from (select tsv from search.chunks where live) v cross join lateral unnest(v.tsv) x`,
+      [table],
+    );
+    expect(Number(index!.n)).toBeGreaterThan(1_000);
+    expect(Number(index!.wrong)).toBe(0);
+    // Positions 1…n with weights cycling A–D, a stripped lexeme, and a word repeated past the 256-position cap.
+    const [made] = await h.sql.query<{ n: string; wrong: string }>(
+      `with v as (
+         select n, (format('x:%s', (select string_agg(j || substr('ABCD', 1 + j % 4, 1), ',') from generate_series(1, n) j)) || ' bare')::tsvector as tsv from generate_series(1, 256) n
+         union all select 300, to_tsvector('english', repeat('zinc ', 300))
+       )
+       select count(*) as n, count(*) filter (where ${tfOf} is distinct from coalesce(array_length(x.positions, 1), 1)) as wrong
+       from v cross join lateral unnest(v.tsv) x`,
+      [table],
+    );
+    expect(Number(made!.n)).toBe(256 * 2 + 1);
+    expect(Number(made!.wrong)).toBe(0);
+  });
+
   it('exact: MaxScore rounds give the same top k as scoring every matching chunk, from any first budget', async () => {
     const r = prng(4);
     for (let i = 0; i < 15; i++) {
@@ -76,6 +100,29 @@ describe('query SQL', () => {
         expect(rounds.map((x) => x.id), `${q.match} budget ${budget}`).toEqual(full.map((x) => x.id));
       }
     }
+  });
+
+  it('plan scope (found by document) ranks exactly as the GIN rounds do, for every scope and filter', async () => {
+    const r = prng(6);
+    const scopes: Scope[] = [
+      everyone,
+      { viewer: { userId: LONER, roles: [] }, documentIds: [], tags: [] },
+      { viewer: { userId: USERS[1]!, roles: ['R2'] }, documentIds: [], tags: [] },
+      { ...everyone, tags: ['t1'] },
+    ];
+    for (let i = 0; i < 12; i++) {
+      const q = await parse(Array.from({ length: 1 + r.int(6) }, () => r.pick(WORDS)).join(' '));
+      const limit = 1 + r.int(40);
+      for (const scope of scopes) {
+        const settings = { k1: K1, b: B, candidateBudget: 10_000_000, exact: true };
+        const viaIndex = await keywordSearch(h.sql, q, scope, limit, settings, 'index');
+        const viaScope = await keywordSearch(h.sql, q, scope, limit, settings, 'scope');
+        expect(viaScope, `${q.match} ${JSON.stringify(scope)}`).toEqual(viaIndex);
+      }
+    }
+    const plans = createPlanInputs(h.sql, { exactMaxChunks: 50, keywordScopeMaxChunks: 50, ttlMs: 0 });
+    expect(await plans.keywordPlan(everyone)).toBe('index');
+    expect(await plans.keywordPlan({ viewer: { userId: LONER, roles: [] }, documentIds: [], tags: [] })).toBe('scope');
   });
 
   it('budgeted: k hits whenever k chunks match, scored exactly, from chunks holding the rarer terms first', async () => {
@@ -121,7 +168,7 @@ describe('query SQL', () => {
     );
     expect(exact[0]!.score).toBeCloseTo(1 - best!.d, 6);
 
-    const plans = createPlanInputs(h.sql, { exactMaxChunks: 50, ttlMs: 0 });
+    const plans = createPlanInputs(h.sql, { exactMaxChunks: 50, keywordScopeMaxChunks: 50, ttlMs: 0 });
     expect(await plans.vectorPlan(everyone, 512)).toBe('hnsw');
     expect(await plans.vectorPlan({ viewer: { userId: LONER, roles: [] }, documentIds: [], tags: [] }, 512)).toBe('exact');
     expect(await plans.indexModels()).toEqual([QUERY_MODEL]);

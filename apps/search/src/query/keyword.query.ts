@@ -70,48 +70,100 @@ export async function corpusStats(sql: Sql, terms: readonly string[]): Promise<C
 
 const orOf = (lexemes: readonly string[]) => lexemes.map((l) => `'${l.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`).join(' | ');
 
+/** Which chunks a keyword query scores: through the GIN index in rounds, or every match of the few the caller can see. */
+export type KeywordPlan = 'index' | 'scope';
+
+/**
+ * Term frequencies without unnesting tsvectors. `ts_rank` with every weight 1
+ * and no normalisation scores a one-lexeme query by the lexeme's position
+ * count alone (Σ 1/j² over its positions, scaled), a strictly increasing
+ * value that PostgreSQL computes the same way every time; a tsvector keeps
+ * at most 256 positions per lexeme (a lexeme without positions counts as
+ * one). So the tf of a term in a chunk is the index of its ts_rank in this
+ * table of ts_rank for 1…256 positions, made once per pool by PostgreSQL
+ * itself and sent back as text, bit for bit — unnesting every lexeme of
+ * every candidate cost about twice as much.
+ */
+const TF_TABLE_SQL = `select array_agg(r order by n)::text as t from (
+    select n, ts_rank('{1,1,1,1}', ('x:' || (select string_agg(j::text, ',') from generate_series(1, n) j))::tsvector, 'x'::tsquery, 0) as r
+    from generate_series(1, 256) n
+  ) s`;
+const tfTables = new WeakMap<Sql, Promise<string>>();
+
+export function tfTable(sql: Sql): Promise<string> {
+  let table = tfTables.get(sql);
+  if (!table) {
+    table = sql.query<{ t: string }>(TF_TABLE_SQL).then(([row]) => row!.t);
+    tfTables.set(sql, table);
+    table.catch(() => tfTables.delete(sql));
+  }
+  return table;
+}
+
+/**
+ * The BM25 ranking of the chunks `cand` selects (`id, tsv, doc_length`):
+ * term frequencies from each tsvector (through the tf table), idf and
+ * average length from the stats. Scores rounded to 1e-9: equal scores tie
+ * exactly whatever order the sum ran in, and break by id.
+ */
+function bm25Sql(cand: string, p: SqlParams, stats: CorpusStats, settings: Bm25Settings, limit: number, tfs: string): string {
+  const terms = p.add(stats.terms.map((t) => orOf([t.lexeme])));
+  const idfs = p.add(stats.terms.map((t) => t.idf));
+  const table = p.add(tfs);
+  const [k1, b, avg, lim] = [p.add(settings.k1), p.add(settings.b), p.add(stats.avgLength), p.add(limit)];
+  return `with cand as (${cand}),
+     tf as (
+       select cand.id, cand.doc_length, w.idf, array_position(${table}::real[], ts_rank('{1,1,1,1}', cand.tsv, w.term, 0)) as tf
+       from cand cross join unnest(${terms}::tsquery[], ${idfs}::float8[]) as w(term, idf)
+     )
+     select id, round(sum(idf * tf * (${k1}::float8 + 1) / (tf + ${k1}::float8 * (1 - ${b}::float8 + ${b}::float8 * doc_length / ${avg}::float8)))::numeric, 9)::float8 as score
+     from tf where tf is not null
+     group by id order by score desc, id limit ${lim}`;
+}
+
 /**
  * Keyword hits, best first, scored by Okapi BM25 over the query's terms
  * (term frequencies from the chunk's tsvector, document frequencies and
  * lengths from search.terms / search.stats). Matching is the OR form of the
- * web-search query (exclusions and phrases kept). In rounds: score the
- * chunks holding one of the rarest terms (GIN), widen the set while there
- * are fewer than `limit` hits — or, when `exact`, until the k-th score beats
- * what any chunk outside the set could reach (MaxScore).
+ * web-search query (exclusions and phrases kept).
+ *
+ * Plan `index`: in rounds — score the chunks holding one of the rarest terms
+ * (GIN), widen the set while there are fewer than `limit` hits — or, when
+ * `exact`, until the k-th score beats what any chunk outside the set could
+ * reach (MaxScore). Plan `scope` (a caller who sees few chunks): every
+ * matching chunk of the documents they can see, found by document, in one
+ * exact round — the GIN rounds would fetch and drop the rest of the index's
+ * matches, widening again and again.
  */
-export async function keywordSearch(sql: Sql, query: KeywordQuery, scope: Scope, limit: number, settings: Bm25Settings): Promise<RankedHit[]> {
+export async function keywordSearch(sql: Sql, query: KeywordQuery, scope: Scope, limit: number, settings: Bm25Settings, plan: KeywordPlan = 'index'): Promise<RankedHit[]> {
   if (!query.match) return [];
-  const stats = await corpusStats(sql, query.terms);
+  const [stats, tfs] = await Promise.all([corpusStats(sql, query.terms), tfTable(sql)]);
   if (stats.terms.length === 0) return [];
-  const { k1, b } = settings;
+  const toHits = (rows: readonly { id: string; score: number }[]) => rows.map((r) => ({ id: r.id, score: r.score }));
+  if (plan === 'scope') {
+    const p = new SqlParams();
+    const match = p.add(query.match);
+    const documents = scopeClause('d', scope, p, 'documents');
+    const rows = scopeClause('c', scope, p);
+    const cand = `select c.id, c.tsv, c.doc_length
+       from search.documents d join search.chunks c on c.document_id = d.document_id and c.version = d.live_version
+       where ${documents} and c.tsv @@ ${match}::tsquery and ${rows}`;
+    return toHits(await sql.query<{ id: string; score: number }>(bm25Sql(cand, p, stats, settings, limit, tfs), p.values));
+  }
   let budget = settings.candidateBudget;
   let count = 0;
   for (;;) {
-    const round = essentialTerms(stats.terms, budget, count, k1);
+    const round = essentialTerms(stats.terms, budget, count, settings.k1);
     count = round.count;
     const p = new SqlParams();
     const essential = p.add(orOf(stats.terms.slice(0, count).map((t) => t.lexeme)));
     const match = p.add(query.match);
     const where = scopeClause('c', scope, p);
-    const lexemes = p.add(stats.terms.map((t) => t.lexeme));
-    const idfs = p.add(stats.terms.map((t) => t.idf));
-    const [k1p, bp, avg, lim] = [p.add(k1), p.add(b), p.add(stats.avgLength), p.add(limit)];
-    // Scores rounded to 1e-9: equal scores tie exactly whatever order the sum ran in, and break by id.
-    const rows = await sql.query<{ id: string; score: number }>(
-      `with cand as (
-         select c.id, c.tsv, c.doc_length from search.chunks c
-         where c.tsv @@ ${essential}::tsquery and c.tsv @@ ${match}::tsquery and ${where}
-       )
-       select cand.id, round(sum(w.idf * u.tf * (${k1p}::float8 + 1) / (u.tf + ${k1p}::float8 * (1 - ${bp}::float8 + ${bp}::float8 * cand.doc_length / ${avg}::float8)))::numeric, 9)::float8 as score
-       from cand
-       cross join lateral (select x.lexeme, coalesce(array_length(x.positions, 1), 1) as tf from unnest(cand.tsv) x where x.lexeme = any(${lexemes}::text[])) u
-       join unnest(${lexemes}::text[], ${idfs}::float8[]) as w(lexeme, idf) on w.lexeme = u.lexeme
-       group by cand.id order by score desc, cand.id limit ${lim}`,
-      p.values,
-    );
+    const cand = `select c.id, c.tsv, c.doc_length from search.chunks c where c.tsv @@ ${essential}::tsquery and c.tsv @@ ${match}::tsquery and ${where}`;
+    const rows = await sql.query<{ id: string; score: number }>(bm25Sql(cand, p, stats, settings, limit, tfs), p.values);
     const kth = rows.length >= limit ? rows[limit - 1]!.score : Number.NEGATIVE_INFINITY;
     const enough = settings.exact ? kth >= round.bound : rows.length >= limit;
-    if (count >= stats.terms.length || enough) return rows.map((r) => ({ id: r.id, score: r.score }));
+    if (count >= stats.terms.length || enough) return toHits(rows);
     budget *= 4;
   }
 }

@@ -33,7 +33,7 @@ export function createQueryPool(config: Pick<QueriesConfig, 'DATABASE_URL' | 'SE
 export function createSearch(pool: pg.Pool, config: QueryConfig, embedder: QueryEmbedder, metrics?: QueryMetrics): SearchService {
   const sql = sqlOver(pool);
   const settings = querySettingsOf(config, embedder.model);
-  return createSearchService({ sql, embedder, settings, metrics, plans: createPlanInputs(sql, { exactMaxChunks: settings.vector.exactMaxChunks, ttlMs: config.SEARCH_PLAN_CACHE_MS }) });
+  return createSearchService({ sql, embedder, settings, metrics, plans: createPlanInputs(sql, { exactMaxChunks: settings.vector.exactMaxChunks, keywordScopeMaxChunks: settings.keywordScopeMaxChunks, ttlMs: config.SEARCH_PLAN_CACHE_MS }) });
 }
 
 /** Readiness detail of the query embedder; never failing: keyword search (and hybrid, degraded) works without it. */

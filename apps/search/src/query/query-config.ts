@@ -7,8 +7,12 @@ const num = (min: number, max: number, fallback: number) => z.coerce.number().mi
 
 /** The query settings (SEARCH_* of apps/search/src/config.ts). */
 export const queryConfigShape = {
-  /** Candidates hybrid takes from each list (vector, keyword) before fusing them; at least top_k are always taken. */
-  SEARCH_HYBRID_CANDIDATES: int(10, 1_000, 100),
+  /**
+   * Candidates hybrid takes from each list (vector, keyword) before fusing them; at least top_k are always taken.
+   * Past rank 30 a list adds at most weight/91 to a fused score, and the lists' cost grows with what they fetch
+   * (a filtered HNSW scan for 100 walked ~3× as far as one for 30: `npm run bench -- search`).
+   */
+  SEARCH_HYBRID_CANDIDATES: int(10, 1_000, 30),
   /**
    * Hybrid's default reciprocal-rank-fusion weight of the vector list (a request's weights.vector overrides it).
    * Unset: 1, or LOCAL_MODEL_VECTOR_WEIGHT with the local model, whose vectors rank far below BM25.
@@ -22,6 +26,8 @@ export const queryConfigShape = {
   SEARCH_HNSW_MAX_SCAN_TUPLES: int(1_000, 10_000_000, 20_000),
   /** Callers who can see at most this many chunks are searched exactly (no HNSW): a filtered index scan finds too few of them cheaply. */
   SEARCH_EXACT_MAX_CHUNKS: int(0, 10_000_000, 2_000),
+  /** Callers who can see at most this many chunks get every keyword match of their documents scored (found by document, one exact round) instead of the index-wide GIN rounds. */
+  SEARCH_KEYWORD_SCOPE_MAX_CHUNKS: int(0, 10_000_000, 2_000),
   /** BM25 term-frequency saturation. */
   SEARCH_BM25_K1: num(0, 10, 1.2),
   /** BM25 length normalisation (0–1). */
@@ -58,5 +64,6 @@ export function querySettingsOf(c: QueryConfig, model: string): QuerySettings {
     defaultWeights: { vector: vectorWeight, keyword: c.SEARCH_HYBRID_WEIGHT_KEYWORD },
     vector: { efSearch: c.SEARCH_HNSW_EF_SEARCH, maxScanTuples: c.SEARCH_HNSW_MAX_SCAN_TUPLES, exactMaxChunks: c.SEARCH_EXACT_MAX_CHUNKS },
     bm25: { k1: c.SEARCH_BM25_K1, b: c.SEARCH_BM25_B, candidateBudget: c.SEARCH_BM25_CANDIDATE_BUDGET, exact: c.SEARCH_BM25_EXACT },
+    keywordScopeMaxChunks: c.SEARCH_KEYWORD_SCOPE_MAX_CHUNKS,
   };
 }

@@ -1,5 +1,6 @@
 import type { Scope } from './access.ts';
 import type { Sql } from './sql.ts';
+import type { KeywordPlan } from './keyword.query.ts';
 import { visibleChunks, type VectorPlan } from './vector.query.ts';
 
 /**
@@ -27,10 +28,14 @@ export interface PlanInputs {
   indexModels(): Promise<readonly string[]>;
   /** HNSW, or an exact scan for a scope that sees few chunks of `dims`. */
   vectorPlan(scope: Scope, dims: number): Promise<VectorPlan>;
+  /** The GIN rounds, or every match of a scope that sees few chunks. */
+  keywordPlan(scope: Scope): Promise<KeywordPlan>;
 }
 
+const scopeKey = (scope: Scope, dims: number | 'all') => JSON.stringify([dims, scope.viewer.userId, [...scope.viewer.roles].sort(), scope.documentIds, scope.tags]);
+
 /** The plan inputs over the index, memoised for `ttlMs` (0 = read every time). */
-export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; ttlMs: number; now?: () => number }): PlanInputs {
+export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; keywordScopeMaxChunks: number; ttlMs: number; now?: () => number }): PlanInputs {
   const models = memo<readonly string[]>(options.ttlMs, 1, options.now);
   const visible = memo<number>(options.ttlMs, 1_000, options.now);
   return {
@@ -39,9 +44,12 @@ export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; tt
         (await sql.query<{ model: string }>('select distinct model from search.documents where live_version is not null and model is not null order by model')).map((r) => r.model),
       ),
     async vectorPlan(scope, dims) {
-      const key = JSON.stringify([dims, scope.viewer.userId, [...scope.viewer.roles].sort(), scope.documentIds, scope.tags]);
-      const n = await visible(key, () => visibleChunks(sql, scope, dims));
+      const n = await visible(scopeKey(scope, dims), () => visibleChunks(sql, scope, dims));
       return n <= options.exactMaxChunks ? 'exact' : 'hnsw';
+    },
+    async keywordPlan(scope) {
+      const n = await visible(scopeKey(scope, 'all'), () => visibleChunks(sql, scope));
+      return n <= options.keywordScopeMaxChunks ? 'scope' : 'index';
     },
   };
 }

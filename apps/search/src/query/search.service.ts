@@ -24,6 +24,8 @@ export interface QuerySettings {
   readonly defaultWeights: FusionWeights;
   readonly vector: VectorSettings;
   readonly bm25: Bm25Settings;
+  /** Callers who see at most this many chunks: keyword plan `scope`. */
+  readonly keywordScopeMaxChunks: number;
 }
 
 export interface SearchDeps {
@@ -91,32 +93,42 @@ export function createSearchService(deps: SearchDeps) {
     return vectorSearch(sql, { vector, model: embedder.model, scope, limit }, plan, settings.vector);
   };
 
+  const keywordList = async (keyword: KeywordQuery, scope: Scope, limit: number) => {
+    const plan = await plans.keywordPlan(scope);
+    metrics?.keywordPlan(plan);
+    return keywordSearch(sql, keyword, scope, limit, settings.bm25, plan);
+  };
+
   const run = async (principal: Principal, input: SearchRequestInput, options: { signal?: AbortSignal }): Promise<SearchResult> => {
     requireScoped(principal, 'search:query');
     const q = parseSearchRequest(input, settings.defaultWeights);
     const subject = subjectOf(principal);
     const scope: Scope = { viewer: { userId: subject.id, roles: subject.roles }, documentIds: q.documentIds, tags: q.tags };
+    // The query is embedded while PostgreSQL parses it and the keyword list runs: the two lists overlap.
+    const limit = q.mode === 'hybrid' ? Math.max(settings.hybridCandidates, q.topK) : q.topK;
+    const vectors = q.mode === 'keyword' ? undefined : vectorList(q, scope, limit, options.signal);
+    // Observed here so a failing parse cannot leave it rejected with nobody listening; awaited below.
+    vectors?.catch(() => undefined);
     const keyword = await parse(q.text);
 
     let mode: SearchMode = q.mode;
     let degradedReason = '';
     let fused: { id: string; score: number; lists: Partial<Record<ListName, ListPosition>> }[];
-    if (q.mode === 'keyword') {
-      fused = ranked(await keywordSearch(sql, keyword, scope, q.topK, settings.bm25), 'keyword');
+    if (!vectors) {
+      fused = ranked(await keywordList(keyword, scope, limit), 'keyword');
     } else if (q.mode === 'vector') {
-      fused = ranked(await vectorList(q, scope, q.topK, options.signal), 'vector');
+      fused = ranked(await vectors, 'vector');
     } else {
-      const candidates = Math.max(settings.hybridCandidates, q.topK);
-      const [words, vectors] = await Promise.allSettled([keywordSearch(sql, keyword, scope, candidates, settings.bm25), vectorList(q, scope, candidates, options.signal)]);
+      const [words, vectorHits] = await Promise.allSettled([keywordList(keyword, scope, limit), vectors]);
       if (words.status === 'rejected') throw words.reason;
-      if (vectors.status === 'rejected') {
-        if (!isUnavailable(vectors.reason) && !(vectors.reason instanceof ModelMismatchError)) throw vectors.reason;
+      if (vectorHits.status === 'rejected') {
+        if (!isUnavailable(vectorHits.reason) && !(vectorHits.reason instanceof ModelMismatchError)) throw vectorHits.reason;
         mode = 'keyword';
-        degradedReason = vectors.reason instanceof ModelMismatchError ? `vector search unavailable: ${vectors.reason.message}` : 'vector search unavailable: the embedding provider is down; keyword results only';
+        degradedReason = vectorHits.reason instanceof ModelMismatchError ? `vector search unavailable: ${vectorHits.reason.message}` : 'vector search unavailable: the embedding provider is down; keyword results only';
         fused = ranked(words.value.slice(0, q.topK), 'keyword');
       } else {
         fused = fuseRrf<ListName>([
-          { name: 'vector', weight: q.weights.vector, hits: vectors.value },
+          { name: 'vector', weight: q.weights.vector, hits: vectorHits.value },
           { name: 'keyword', weight: q.weights.keyword, hits: words.value },
         ]);
       }

@@ -32,14 +32,14 @@ const EF_SEARCH_MAX = 1_000;
 const int = (n: number) => String(Math.trunc(n));
 
 /**
- * How many live chunks of `dims` the scope lets the caller see, from the
- * per-document chunk counts (`search.documents` is one row per document,
- * far smaller than the chunks): the plan choice reads it.
+ * How many live chunks (of `dims`, when given) the scope lets the caller see,
+ * from the per-document chunk counts (`search.documents` is one row per
+ * document, far smaller than the chunks): the plan choices read it.
  */
-export async function visibleChunks(sql: Sql, scope: Scope, dims: number): Promise<number> {
+export async function visibleChunks(sql: Sql, scope: Scope, dims?: number): Promise<number> {
   const p = new SqlParams();
   const where = scopeClause('d', scope, p, 'documents');
-  const [row] = await sql.query<{ n: string | null }>(`select sum(d.chunk_count)::bigint as n from search.documents d where ${where} and d.dims = ${int(dims)}`, p.values);
+  const [row] = await sql.query<{ n: string | null }>(`select sum(d.chunk_count)::bigint as n from search.documents d where ${where}${dims === undefined ? '' : ` and d.dims = ${int(dims)}`}`, p.values);
   return Number(row?.n ?? 0);
 }
 

@@ -28,7 +28,7 @@ export async function rawVectorHnsw(pool: pg.Pool, v: Float32Array, dims: number
   try {
     await client.query('begin');
     await client.query(
-      `set local hnsw.ef_search = ${Math.max(100, 3 * k)}; set local hnsw.iterative_scan = relaxed_order; set local hnsw.max_scan_tuples = 20000; ` +
+      `set local hnsw.ef_search = ${Math.max(200, 3 * k)}; set local hnsw.iterative_scan = relaxed_order; set local hnsw.max_scan_tuples = 20000; ` +
         'set local enable_seqscan = off; set local enable_bitmapscan = off; set local enable_sort = off',
     );
     const { rows } = await client.query<{ chunk_id: string }>(

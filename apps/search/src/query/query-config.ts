@@ -20,8 +20,11 @@ export const queryConfigShape = {
   SEARCH_HYBRID_WEIGHT_VECTOR: z.coerce.number().min(0).max(100).optional(),
   /** Hybrid's default weight of the keyword list. */
   SEARCH_HYBRID_WEIGHT_KEYWORD: num(0, 100, 1),
-  /** pgvector hnsw.ef_search of query scans (recall vs latency). */
-  SEARCH_HNSW_EF_SEARCH: int(10, 1_000, 100),
+  /**
+   * pgvector hnsw.ef_search of query scans (recall vs latency). 200: at 100,000 chunks (512-d, m 16, every chunk
+   * visible) recall@10 against exact search was 0.93–0.95 at 100 and 0.988 at 200, for no measurable latency.
+   */
+  SEARCH_HNSW_EF_SEARCH: int(10, 1_000, 200),
   /** pgvector hnsw.max_scan_tuples: how far an iterative (filtered) scan may walk before it answers with what it found. */
   SEARCH_HNSW_MAX_SCAN_TUPLES: int(1_000, 10_000_000, 20_000),
   /** Callers who can see at most this many chunks are searched exactly (no HNSW): a filtered index scan finds too few of them cheaply. */

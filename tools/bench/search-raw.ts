@@ -98,10 +98,19 @@ export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer,
   const { rows: stats } = await pool.query<{ total_docs: string; total_length: string }>('select total_docs, total_length from search.stats');
   const n = Number(stats[0]!.total_docs);
   const avg = Math.max(1, Number(stats[0]!.total_length) / n);
-  const { rows: dfs } = await pool.query<{ lexeme: string; df: number }>('select lexeme, df from search.terms where lexeme = any($1::text[]) and df > 0 order by df, lexeme', [lexemes]);
-  if (dfs.length === 0) return [];
-  const idfs = dfs.map((t) => Math.log(1 + (n - t.df + 0.5) / (t.df + 0.5)));
   const quote = (l: string) => `'${l.replaceAll("'", "''")}'`;
+  // Terms in fewer than 1,000 chunks (SEARCH_BM25_SCOPED_DF_BELOW) count only the chunks the viewer may see.
+  const { rows: counted } = await pool.query<{ lexeme: string; df: number; visible: string | null }>(
+    `select t.lexeme, t.df, case when t.df < 1000 then (select count(*) from search.chunks c where c.tsv @@ w.q and ${VISIBLE('c')}) end as visible
+     from unnest($1::text[], $4::tsquery[]) w(lexeme, q) join search.terms t on t.lexeme = w.lexeme and t.df > 0 order by t.df, t.lexeme`,
+    [lexemes, viewer.userId, viewer.roles, lexemes.map(quote)],
+  );
+  const dfs = counted.filter((t) => t.visible !== '0');
+  if (dfs.length === 0) return [];
+  const idfs = dfs.map((t) => {
+    const df = t.visible === null ? t.df : Number(t.visible);
+    return Math.log(1 + (n - df + 0.5) / (df + 0.5));
+  });
   const table = await tfTable(pool);
   const score = async (cand: string, terms: string) =>
     (

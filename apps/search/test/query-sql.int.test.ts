@@ -5,7 +5,8 @@ import { createPlanInputs } from '../src/query/query-plans.ts';
 import { keywordQuery } from '../src/query/tsquery.ts';
 import { vectorSearch } from '../src/query/vector.query.ts';
 import { unitVector } from './support/harness.ts';
-import { LONER, USERS, WORDS, makeCorpus, prng } from './query-support/corpus.ts';
+import { randomUUID } from 'node:crypto';
+import { LONER, USERS, WORDS, makeCorpus, prng, type CorpusDoc } from './query-support/corpus.ts';
 import { QUERY_MODEL, startQueryHarness, type QueryHarness } from './query-support/query-harness.ts';
 
 const K1 = 1.2;
@@ -42,7 +43,7 @@ describe('query SQL', () => {
     const r = prng(3);
     for (let i = 0; i < 10; i++) {
       const q = await parse(Array.from({ length: 1 + r.int(5) }, () => r.pick(WORDS)).join(' '));
-      const got = await keywordSearch(h.sql, q, everyone, 20, { k1: K1, b: B, candidateBudget: 1_000_000, exact: true });
+      const got = await keywordSearch(h.sql, q, everyone, 20, { k1: K1, b: B, candidateBudget: 1_000_000, exact: true, scopedDfBelow: 0 });
       const dfs = new Map((await h.sql.query<{ lexeme: string; df: number }>('select lexeme, df from search.terms where lexeme = any($1)', [q.terms])).map((t) => [t.lexeme, t.df]));
       const rows = await h.sql.query<{ id: string; tsv: string; doc_length: number }>(
         'select id, tsv::text as tsv, doc_length from search.chunks where live and tsv @@ $1::tsquery and (is_public or owner_id = $2 or shared_roles && $3)',
@@ -94,9 +95,9 @@ describe('query SQL', () => {
     for (let i = 0; i < 15; i++) {
       const q = await parse(Array.from({ length: 2 + r.int(6) }, () => r.pick(WORDS)).join(' '));
       const limit = 1 + r.int(40);
-      const full = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: 10_000_000, exact: false });
+      const full = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: 10_000_000, exact: false, scopedDfBelow: 0 });
       for (const budget of [1, 20, 200]) {
-        const rounds = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: budget, exact: true });
+        const rounds = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: budget, exact: true, scopedDfBelow: 0 });
         expect(rounds.map((x) => x.id), `${q.match} budget ${budget}`).toEqual(full.map((x) => x.id));
       }
     }
@@ -114,7 +115,7 @@ describe('query SQL', () => {
       const q = await parse(Array.from({ length: 1 + r.int(6) }, () => r.pick(WORDS)).join(' '));
       const limit = 1 + r.int(40);
       for (const scope of scopes) {
-        const settings = { k1: K1, b: B, candidateBudget: 10_000_000, exact: true };
+        const settings = { k1: K1, b: B, candidateBudget: 10_000_000, exact: true, scopedDfBelow: 0 };
         const viaIndex = await keywordSearch(h.sql, q, scope, limit, settings, 'index');
         const viaScope = await keywordSearch(h.sql, q, scope, limit, settings, 'scope');
         expect(viaScope, `${q.match} ${JSON.stringify(scope)}`).toEqual(viaIndex);
@@ -130,8 +131,8 @@ describe('query SQL', () => {
     for (let i = 0; i < 15; i++) {
       const q = await parse(Array.from({ length: 2 + r.int(6) }, () => r.pick(WORDS)).join(' '));
       const limit = 1 + r.int(40);
-      const full = await keywordSearch(h.sql, q, everyone, 10_000, { k1: K1, b: B, candidateBudget: 10_000_000, exact: false });
-      const budgeted = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: 1, exact: false });
+      const full = await keywordSearch(h.sql, q, everyone, 10_000, { k1: K1, b: B, candidateBudget: 10_000_000, exact: false, scopedDfBelow: 0 });
+      const budgeted = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: 1, exact: false, scopedDfBelow: 0 });
       expect(budgeted.length).toBe(Math.min(limit, full.length));
       const exactScore = new Map(full.map((x) => [x.id, x.score]));
       for (const hit of budgeted) expect(hit.score).toBe(exactScore.get(hit.id));
@@ -142,7 +143,7 @@ describe('query SQL', () => {
 
   it('keyword: phrases and exclusions hold, OR widens plain words, PostgreSQL reads the rewritten tsquery back', async () => {
     const q = await parse('protein -membrane "signal pathway"');
-    const hits = await keywordSearch(h.sql, q, everyone, 100, { k1: K1, b: B, candidateBudget: 2_000, exact: false });
+    const hits = await keywordSearch(h.sql, q, everyone, 100, { k1: K1, b: B, candidateBudget: 2_000, exact: false, scopedDfBelow: 0 });
     const contents = await h.sql.query<{ id: string; content: string }>('select id, content from search.chunks where id = any($1::uuid[])', [hits.map((x) => x.id)]);
     for (const c of contents) {
       expect(c.content).not.toMatch(/membrane/);
@@ -150,7 +151,7 @@ describe('query SQL', () => {
     }
     expect(hits.length).toBeGreaterThan(0);
     const and = (await h.sql.query<{ n: string }>(`select count(*) as n from search.chunks where live and tsv @@ websearch_to_tsquery('english', 'protein receptor zinc')`))[0]!.n;
-    const or = await keywordSearch(h.sql, await parse('protein receptor zinc'), everyone, 100, { k1: K1, b: B, candidateBudget: 2_000, exact: false });
+    const or = await keywordSearch(h.sql, await parse('protein receptor zinc'), everyone, 100, { k1: K1, b: B, candidateBudget: 2_000, exact: false, scopedDfBelow: 0 });
     expect(or.length).toBeGreaterThan(Number(and));
   });
 
@@ -175,5 +176,36 @@ describe('query SQL', () => {
     // A model with no vectors in the index finds nothing (and never another model's vectors).
     expect(await vectorSearch(h.sql, { ...req, model: 'openai:other@512' }, 'exact', settings)).toEqual([]);
     expect(await vectorSearch(h.sql, { ...req, model: 'openai:other@512' }, 'hnsw', settings)).toEqual([]);
+  });
+  // Last: it adds documents to the index the tests above count.
+  it('a rare term is scored by how many chunks the caller may see hold it, not by the index-wide count', async () => {
+    const doc = (ownerId: string, isPublic: boolean, contents: string[]): CorpusDoc => {
+      const documentId = randomUUID();
+      const access = { ownerId, isPublic, sharedRoles: [], tags: [], title: 'Codename file', accessSeq: 1 };
+      const chunks = contents.map((content, c) => ({ content, headingPath: [], pageStart: 1, pageEnd: 1, passages: [unitVector(900 + c)] }));
+      return { documentId, access, version: { documentId, version: 1, model: QUERY_MODEL, dimensions: 512, access, chunks } };
+    };
+    // One public chunk with the codename, five in a private document of USERS[1] that LONER cannot see.
+    await h.load([doc(USERS[2]!, true, ['The bluefalcon memo was filed.']), doc(USERS[1]!, false, Array.from({ length: 5 }, (_, i) => `bluefalcon budget line ${i}.`))]);
+    const q = await parse('bluefalcon');
+    const [stats] = await h.sql.query<{ total_docs: string; total_length: string }>('select total_docs, total_length from search.stats');
+    const n = Number(stats!.total_docs);
+    const avg = Number(stats!.total_length) / n;
+    const [own] = await h.sql.query<{ id: string; doc_length: number }>(`select id, doc_length from search.chunks where live and is_public and tsv @@ 'bluefalcon'::tsquery`);
+    const bm25 = (df: number) => Math.round(((idf(n, df) * (K1 + 1)) / (1 + K1 * (1 - B + (B * own!.doc_length) / avg))) * 1e9) / 1e9;
+    const settings = { k1: K1, b: B, candidateBudget: 2_000, exact: false };
+    const loner = { viewer: { userId: LONER, roles: ['R9'] }, documentIds: [], tags: [] };
+
+    const scoped = await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 1_000 });
+    expect(scoped).toEqual([{ id: own!.id, score: bm25(1) }]);
+    // Index-wide counts (the switch off, or a term commoner than the bound) give the six away.
+    expect(await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 0 })).toEqual([{ id: own!.id, score: bm25(6) }]);
+    expect(await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 6 })).toEqual([{ id: own!.id, score: bm25(6) }]);
+    // The private document's owner sees all six: their count is the index's.
+    const owner = await keywordSearch(h.sql, q, { viewer: { userId: USERS[1]!, roles: [] }, documentIds: [], tags: [] }, 10, { ...settings, scopedDfBelow: 1_000 });
+    expect(owner.find((x) => x.id === own!.id)?.score).toBe(bm25(6));
+    expect(owner).toHaveLength(6);
+    // A term only hidden chunks hold ranks nothing and counts for nothing.
+    expect(await keywordSearch(h.sql, await parse('budget'), loner, 10, { ...settings, scopedDfBelow: 1_000 })).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { scopeClause, type Scope } from './access.ts';
+import { scopeClause, type Scope, type Viewer } from './access.ts';
 import type { RankedHit } from './rrf.ts';
 import { SqlParams, type Sql } from './sql.ts';
 import type { KeywordQuery } from './tsquery.ts';
@@ -18,11 +18,20 @@ export interface Bm25Settings {
    * bounded by the budget instead of growing with the index.
    */
   readonly exact: boolean;
+  /**
+   * Terms in fewer live chunks than this get their document frequency counted
+   * among the chunks the caller may see (so a score never tells how many
+   * chunks they cannot see hold a rare term); more common ones use the
+   * index-wide count. 0: index-wide for every term.
+   */
+  readonly scopedDfBelow: number;
 }
 
 export interface TermStat {
   readonly lexeme: string;
+  /** From the document frequency BM25 scores with: the caller's own count for a rare term. */
   readonly idf: number;
+  /** Live chunks holding the term, index-wide: what fetching its chunks through GIN costs. */
   readonly df: number;
 }
 
@@ -50,25 +59,43 @@ export function essentialTerms(terms: readonly TermStat[], budget: number, after
   return { count, bound };
 }
 
-/** N, average length and idf of the query's terms, rarest first (terms in no live chunk are dropped: nothing has them). */
-export async function corpusStats(sql: Sql, terms: readonly string[]): Promise<CorpusStats> {
-  // One round trip: the stats row, with the query's terms joined on (none: one row with null lexeme).
-  const rows = await sql.query<{ total_docs: string; total_length: string; lexeme: string | null; df: number | null }>(
-    'select s.total_docs, s.total_length, t.lexeme, t.df from search.stats s left join search.terms t on t.lexeme = any($1::text[]) and t.df > 0',
-    [terms],
+/** tsquery text of the OR of `lexemes`, each quoted as tsquery input wants it. */
+const orOf = (lexemes: readonly string[]) => lexemes.map((l) => `'${l.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`).join(' | ');
+
+/**
+ * N, average length and idf of the query's terms, rarest first (index-wide
+ * df). A term in fewer than `scopedDfBelow` live chunks is scored by how many
+ * of the chunks `viewer` may see hold it — the index-wide count would let a
+ * caller who knows N and the average length (their own chunks' scores give
+ * both away) read, from their scores, how many chunks they cannot see
+ * contain a guessed term. A term no live chunk, or no visible one, holds is
+ * dropped: nothing it could rank.
+ */
+export async function corpusStats(sql: Sql, terms: readonly string[], viewer: Viewer, scopedDfBelow: number): Promise<CorpusStats> {
+  const p = new SqlParams();
+  const lexemes = p.add(terms);
+  const queries = p.add(terms.map((t) => orOf([t])));
+  const below = p.add(scopedDfBelow);
+  const visible = scopeClause('c', { viewer, documentIds: [], tags: [] }, p);
+  // One round trip: the stats row, with the query's terms joined on (none: one row with null lexeme); each
+  // rare term's visible count walks its GIN posting list, at most scopedDfBelow rows.
+  const rows = await sql.query<{ total_docs: string; total_length: string; lexeme: string | null; df: number | null; visible_df: string | null }>(
+    `select s.total_docs, s.total_length, q.lexeme, q.df,
+       case when q.df < ${below} then (select count(*) from search.chunks c where c.tsv @@ q.term and ${visible}) end as visible_df
+     from search.stats s
+     left join (select w.lexeme, w.term, t.df from unnest(${lexemes}::text[], ${queries}::tsquery[]) as w(lexeme, term) join search.terms t on t.lexeme = w.lexeme and t.df > 0) q on true`,
+    p.values,
   );
   const totalDocs = Number(rows[0]?.total_docs ?? 0);
   return {
     totalDocs,
     avgLength: totalDocs > 0 ? Math.max(1, Number(rows[0]?.total_length ?? 0) / totalDocs) : 1,
     terms: rows
-      .filter((r): r is typeof r & { lexeme: string; df: number } => r.lexeme !== null && r.df !== null)
-      .map((r) => ({ lexeme: r.lexeme, df: r.df, idf: idf(totalDocs, r.df) }))
+      .filter((r): r is typeof r & { lexeme: string; df: number } => r.lexeme !== null && r.df !== null && r.visible_df !== '0')
+      .map((r) => ({ lexeme: r.lexeme, df: r.df, idf: idf(totalDocs, r.visible_df === null ? r.df : Number(r.visible_df)) }))
       .sort((a, b) => a.df - b.df || (a.lexeme < b.lexeme ? -1 : 1)),
   };
 }
-
-const orOf = (lexemes: readonly string[]) => lexemes.map((l) => `'${l.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`).join(' | ');
 
 /** Which chunks a keyword query scores: through the GIN index in rounds, or every match of the few the caller can see. */
 export type KeywordPlan = 'index' | 'scope';
@@ -137,7 +164,7 @@ function bm25Sql(cand: string, p: SqlParams, stats: CorpusStats, settings: Bm25S
  */
 export async function keywordSearch(sql: Sql, query: KeywordQuery, scope: Scope, limit: number, settings: Bm25Settings, plan: KeywordPlan = 'index'): Promise<RankedHit[]> {
   if (!query.match) return [];
-  const [stats, tfs] = await Promise.all([corpusStats(sql, query.terms), tfTable(sql)]);
+  const [stats, tfs] = await Promise.all([corpusStats(sql, query.terms, scope.viewer, settings.scopedDfBelow), tfTable(sql)]);
   if (stats.terms.length === 0) return [];
   const toHits = (rows: readonly { id: string; score: number }[]) => rows.map((r) => ({ id: r.id, score: r.score }));
   if (plan === 'scope') {

@@ -37,6 +37,12 @@ export const queryConfigShape = {
   SEARCH_BM25_B: num(0, 1, 0.75),
   /** Σ document frequency of the rarest query terms whose chunks BM25 scores first; the set widens (×4) while fewer than top_k hits come back. Bounds a keyword query's cost. */
   SEARCH_BM25_CANDIDATE_BUDGET: int(1, 10_000_000, 2_000),
+  /**
+   * Terms in fewer live chunks than this are scored by how many chunks the caller may see hold them (one bounded
+   * GIN count per rare term), so scores do not reveal how often a rare term occurs in documents the caller cannot
+   * see; commoner terms use the index-wide count. 0 turns it off.
+   */
+  SEARCH_BM25_SCOPED_DF_BELOW: int(0, 10_000_000, 1_000),
   /** true: exact BM25 top k (MaxScore rounds until no unscored chunk could enter it; cost grows with the index). */
   SEARCH_BM25_EXACT: z.stringbool().default(false),
   /** Connections of the search queries' own pool (besides the indexer's DATABASE_POOL_MAX). */
@@ -66,7 +72,7 @@ export function querySettingsOf(c: QueryConfig, model: string): QuerySettings {
     hybridCandidates: c.SEARCH_HYBRID_CANDIDATES,
     defaultWeights: { vector: vectorWeight, keyword: c.SEARCH_HYBRID_WEIGHT_KEYWORD },
     vector: { efSearch: c.SEARCH_HNSW_EF_SEARCH, maxScanTuples: c.SEARCH_HNSW_MAX_SCAN_TUPLES, exactMaxChunks: c.SEARCH_EXACT_MAX_CHUNKS },
-    bm25: { k1: c.SEARCH_BM25_K1, b: c.SEARCH_BM25_B, candidateBudget: c.SEARCH_BM25_CANDIDATE_BUDGET, exact: c.SEARCH_BM25_EXACT },
+    bm25: { k1: c.SEARCH_BM25_K1, b: c.SEARCH_BM25_B, candidateBudget: c.SEARCH_BM25_CANDIDATE_BUDGET, exact: c.SEARCH_BM25_EXACT, scopedDfBelow: c.SEARCH_BM25_SCOPED_DF_BELOW },
     keywordScopeMaxChunks: c.SEARCH_KEYWORD_SCOPE_MAX_CHUNKS,
   };
 }

@@ -4,11 +4,14 @@
 // full stack: ingest and HNSW build time, index sizes, recall@10 of HNSW vs
 // exact, p50/p95 and throughput of each mode at 1 and 8 clients for callers
 // seeing 100 %, 10 % and 1 % of the index — through the gateway, straight to
-// the service, and as raw SQL, with the ratios — then the local embedding
-// model's throughput with 1 and 2 threads.
+// the service, and as raw SQL, with the ratios; then the real collection's
+// vectors (search-real.ts: SciFact as the local model's passages, when
+// ../shared/corpus/ir is there); then the local embedding model's throughput
+// with 1 and 2 threads.
 //
 // BENCH_SECONDS per load run (default 10), BENCH_RECALL_QUERIES (100),
-// BENCH_SEARCH_CLIENTS (1,8).
+// BENCH_SEARCH_CLIENTS (1,8); BENCH_SEARCH_DIMS= (empty) runs only the real
+// collection and the embedding throughput.
 import { randomUUID } from 'node:crypto';
 import { cpus } from 'node:os';
 import { create } from '@bufbuild/protobuf';
@@ -21,6 +24,7 @@ import { createJsonClient, fmt, runLoad, type LoadResult } from './load.ts';
 import { accessOf, CHUNKS_PER_DOC, chunkTexts, clusteredSpace, queryTexts, type Share } from './search-data.ts';
 import { startBenchEmbedder } from './search-embedder.ts';
 import { publishDocument, waitIndexed } from './search-publisher.ts';
+import { benchRealCollection } from './search-real.ts';
 import { rawHybrid, rawKeyword, rawPool, rawVector, rawVectorExact, rawVectorHnsw, type RawViewer } from './search-raw.ts';
 
 const env = process.env;
@@ -185,12 +189,13 @@ async function benchDims(dims: number, chunks: number, seconds: number, recallQu
 
 export async function benchSearch(): Promise<void> {
   const chunks = Number(env.BENCH_SEARCH_CHUNKS ?? 100_000);
-  const dimsList = (env.BENCH_SEARCH_DIMS ?? '512,1536').split(',').map(Number);
+  const dimsList = (env.BENCH_SEARCH_DIMS ?? '512,1536').split(',').filter(Boolean).map(Number);
   const seconds = Number(env.BENCH_SECONDS ?? 10);
   const recallQueries = Number(env.BENCH_RECALL_QUERIES ?? 100);
   const clients = (env.BENCH_SEARCH_CLIENTS ?? '1,8').split(',').map(Number);
   const lines: string[] = [];
   for (const dims of dimsList) lines.push(...(await benchDims(dims, chunks, seconds, recallQueries, clients)));
+  lines.push(...(await benchRealCollection(seconds)));
   process.stdout.write('local embedding model (queries embed with it by default)…\n');
   lines.push('', 'local embedding throughput (embeddings bench function)', 'threads  load ms  passages/s  chunks/s  query p50 ms  query p95 ms');
   for (const threads of [1, 2]) {

@@ -166,7 +166,6 @@ export async function keywordSearch(sql: Sql, query: KeywordQuery, scope: Scope,
   if (!query.match) return [];
   const [stats, tfs] = await Promise.all([corpusStats(sql, query.terms, scope.viewer, settings.scopedDfBelow), tfTable(sql)]);
   if (stats.terms.length === 0) return [];
-  const toHits = (rows: readonly { id: string; score: number }[]) => rows.map((r) => ({ id: r.id, score: r.score }));
   if (plan === 'scope') {
     const p = new SqlParams();
     const match = p.add(query.match);
@@ -175,7 +174,7 @@ export async function keywordSearch(sql: Sql, query: KeywordQuery, scope: Scope,
     const cand = `select c.id, c.tsv, c.doc_length
        from search.documents d join search.chunks c on c.document_id = d.document_id and c.version = d.live_version
        where ${documents} and c.tsv @@ ${match}::tsquery and ${rows}`;
-    return toHits(await sql.query<{ id: string; score: number }>(bm25Sql(cand, p, stats, settings, limit, tfs), p.values));
+    return sql.query<RankedHit>(bm25Sql(cand, p, stats, settings, limit, tfs), p.values);
   }
   let budget = settings.candidateBudget;
   let count = 0;
@@ -187,10 +186,10 @@ export async function keywordSearch(sql: Sql, query: KeywordQuery, scope: Scope,
     const match = p.add(query.match);
     const where = scopeClause('c', scope, p);
     const cand = `select c.id, c.tsv, c.doc_length from search.chunks c where c.tsv @@ ${essential}::tsquery and c.tsv @@ ${match}::tsquery and ${where}`;
-    const rows = await sql.query<{ id: string; score: number }>(bm25Sql(cand, p, stats, settings, limit, tfs), p.values);
+    const rows = await sql.query<RankedHit>(bm25Sql(cand, p, stats, settings, limit, tfs), p.values);
     const kth = rows.length >= limit ? rows[limit - 1]!.score : Number.NEGATIVE_INFINITY;
     const enough = settings.exact ? kth >= round.bound : rows.length >= limit;
-    if (count >= stats.terms.length || enough) return toHits(rows);
+    if (count >= stats.terms.length || enough) return rows;
     budget *= 4;
   }
 }

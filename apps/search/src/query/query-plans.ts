@@ -32,23 +32,25 @@ export interface PlanInputs {
   keywordPlan(scope: Scope): Promise<KeywordPlan>;
 }
 
-const scopeKey = (scope: Scope, dims: number | 'all') => JSON.stringify([dims, scope.viewer.userId, [...scope.viewer.roles].sort(), scope.documentIds, scope.tags]);
-
 /** The plan inputs over the index, memoised for `ttlMs` (0 = read every time). */
 export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; keywordScopeMaxChunks: number; ttlMs: number; now?: () => number }): PlanInputs {
   const models = memo<readonly string[]>(options.ttlMs, 1, options.now);
-  const visible = memo<number>(options.ttlMs, 1_000, options.now);
+  const counts = memo<ReadonlyMap<number, number>>(options.ttlMs, 1_000, options.now);
+  /** Visible live chunks by dimension, one read per scope for both plans. */
+  const visible = (scope: Scope) =>
+    counts(JSON.stringify([scope.viewer.userId, [...scope.viewer.roles].sort(), scope.documentIds, scope.tags]), () => visibleChunks(sql, scope));
   return {
     indexModels: () =>
       models('models', async () =>
         (await sql.query<{ model: string }>('select distinct model from search.documents where live_version is not null and model is not null order by model')).map((r) => r.model),
       ),
     async vectorPlan(scope, dims) {
-      const n = await visible(scopeKey(scope, dims), () => visibleChunks(sql, scope, dims));
+      const n = (await visible(scope)).get(dims) ?? 0;
       return n <= options.exactMaxChunks ? 'exact' : 'hnsw';
     },
     async keywordPlan(scope) {
-      const n = await visible(scopeKey(scope, 'all'), () => visibleChunks(sql, scope));
+      let n = 0;
+      for (const chunks of (await visible(scope)).values()) n += chunks;
       return n <= options.keywordScopeMaxChunks ? 'scope' : 'index';
     },
   };

@@ -32,15 +32,15 @@ const EF_SEARCH_MAX = 1_000;
 const int = (n: number) => String(Math.trunc(n));
 
 /**
- * How many live chunks (of `dims`, when given) the scope lets the caller see,
- * from the per-document chunk counts (`search.documents` is one row per
- * document, far smaller than the chunks): the plan choices read it.
+ * How many live chunks of each dimension (0: none recorded) the scope lets the caller see, from
+ * the per-document chunk counts (`search.documents` is one row per document,
+ * far smaller than the chunks): the plan choices read it.
  */
-export async function visibleChunks(sql: Sql, scope: Scope, dims?: number): Promise<number> {
+export async function visibleChunks(sql: Sql, scope: Scope): Promise<ReadonlyMap<number, number>> {
   const p = new SqlParams();
   const where = scopeClause('d', scope, p, 'documents');
-  const [row] = await sql.query<{ n: string | null }>(`select sum(d.chunk_count)::bigint as n from search.documents d where ${where}${dims === undefined ? '' : ` and d.dims = ${int(dims)}`}`, p.values);
-  return Number(row?.n ?? 0);
+  const rows = await sql.query<{ dims: number; n: string }>(`select coalesce(d.dims, 0) as dims, sum(d.chunk_count)::bigint as n from search.documents d where ${where} group by 1`, p.values);
+  return new Map(rows.map((r) => [r.dims, Number(r.n)]));
 }
 
 const toHits = (rows: readonly { chunk_id: string; distance: number }[]): RankedHit[] => rows.map((r) => ({ id: r.chunk_id, score: 1 - r.distance }));

@@ -7,6 +7,8 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { DocumentAccessSchema, IndexChunkSchema, IndexChunksBatchSchema, type IndexChunk } from '@csda/proto/csda/search/v1/index_pb.js';
 import { publishProto, type Nats } from '@csda/service-kit';
 import { query } from '@csda/testing';
+import type { CorpusVectors } from './embedding-cache.ts';
+import type { IrDoc } from './ir-corpus.ts';
 
 const MAX_BATCH_BYTES = 200 * 1024;
 
@@ -75,4 +77,41 @@ export async function waitIndexed(databaseUrl: string, documents: number, onProg
     if (performance.now() - started > timeoutMs) throw new Error(`only ${live} of ${documents} documents live after ${timeoutMs / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
+}
+
+/**
+ * Publishes each IR document as one private chunk of `ownerId` (its text, its
+ * title, its passage vectors from `vectors`); returns document id → the
+ * collection's own id.
+ */
+export async function publishCollection(nats: Nats, docs: readonly IrDoc[], vectors: CorpusVectors, ownerId: string): Promise<Map<string, string>> {
+  const dims = vectors.dimensions;
+  const passages = new Map<number, Float32Array[]>();
+  vectors.items.forEach((item, row) => {
+    const list = passages.get(item.doc) ?? [];
+    list.push(vectors.vectors.subarray(row * dims, (row + 1) * dims));
+    passages.set(item.doc, list);
+  });
+  const ids = new Map<string, string>();
+  for (const [i, d] of docs.entries()) {
+    const documentId = randomUUID();
+    ids.set(documentId, d.id);
+    await publishDocument(nats, {
+      documentId,
+      model: vectors.model,
+      dimensions: dims,
+      access: { ownerId, isPublic: false, sharedRoles: [], tags: [], title: d.title },
+      chunks: [{ content: d.text, passages: passages.get(i)! }],
+    });
+  }
+  return ids;
+}
+
+/** A search principal's internal token, minted again every 20 s: they are short-lived and the benches run for minutes. */
+export function freshSearchToken(sign: () => Promise<string>): () => Promise<string> {
+  let minted = { token: '', at: 0 };
+  return async () => {
+    if (Date.now() - minted.at > 20_000) minted = { token: await sign(), at: Date.now() };
+    return minted.token;
+  };
 }

@@ -8,7 +8,6 @@
 // BENCH_IR_DOCS / BENCH_IR_QUERIES / BENCH_TRAIN_QUERIES: sample sizes (default
 // all); BENCH_PASSAGE_TOKENS (64); EMBEDDING_THREADS for the corpus vectors (2),
 // cached under .data/bench/vectors by embedding-cache.ts.
-import { randomUUID } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { createInternalTokenSigner, parseSigningKey, principalHeaders } from '@csda/auth';
 import { createEmbeddingProvider } from '@csda/embeddings';
@@ -18,7 +17,7 @@ import { createTestDatabase, deleteNamespace, generateTestKeys, natsUrl, query, 
 import { corpusVectors } from './embedding-cache.ts';
 import { evaluateRuns, loadIrCollection, type IrCollection, type IrDoc, type IrQuery } from './ir-corpus.ts';
 import { fmt } from './load.ts';
-import { publishDocument, waitIndexed } from './search-publisher.ts';
+import { freshSearchToken, publishCollection, waitIndexed } from './search-publisher.ts';
 
 const env = process.env;
 const OWNER = '00000000-0000-4000-8000-0000000000be';
@@ -73,34 +72,12 @@ export async function benchSearchQuality(): Promise<void> {
     stopService = () => Promise.all([service.stop(), exact.stop()]);
 
     process.stdout.write(`indexing ${docs.length} abstracts (${vectors.items.length} passage vectors, ${vectors.model}) through JOBS_SEARCH…\n`);
-    const sciFactId = new Map<string, string>();
-    const rows = new Map<number, Float32Array[]>();
-    vectors.items.forEach((item, row) => {
-      const list = rows.get(item.doc) ?? [];
-      list.push(vectors.vectors.subarray(row * vectors.dimensions, (row + 1) * vectors.dimensions));
-      rows.set(item.doc, list);
-    });
-    for (const [i, d] of docs.entries()) {
-      const documentId = randomUUID();
-      sciFactId.set(documentId, d.id);
-      await publishDocument(nats, {
-        documentId,
-        model: vectors.model,
-        dimensions: vectors.dimensions,
-        access: { ownerId: OWNER, isPublic: false, sharedRoles: [], tags: [], title: d.title },
-        chunks: [{ content: d.text, passages: rows.get(i)! }],
-      });
-    }
+    const sciFactId = await publishCollection(nats, docs, vectors, OWNER);
     const seconds = await waitIndexed(db.url, docs.length, (live) => process.stderr.write(`\r  ${live}/${docs.length} live`));
     process.stderr.write('\n');
 
     const signer = createInternalTokenSigner({ key: parseSigningKey('gateway', keys.signingKeys.gateway!) });
-    // Internal tokens are short-lived and the train sweep runs for minutes: a fresh one every 20 s.
-    let minted = { token: '', at: 0 };
-    const token = async () => {
-      if (Date.now() - minted.at > 20_000) minted = { token: await signer.sign({ kind: 'user', id: OWNER, name: 'bench', roles: [], permissions: ['search:query'] }, 'search'), at: Date.now() };
-      return minted.token;
-    };
+    const token = freshSearchToken(() => signer.sign({ kind: 'user', id: OWNER, name: 'bench', roles: [], permissions: ['search:query'] }, 'search'));
     const clients = { budgeted: createServiceClient(SearchService, `http://127.0.0.1:${service.rpcPort}`), exact: createServiceClient(SearchService, `http://127.0.0.1:${exact.rpcPort}`) };
     const run = async (queries: readonly IrQuery[], mode: string, weights?: { vector: number; keyword: number }, replica: keyof typeof clients = 'budgeted', topK = 100) => {
       const client = clients[replica];

@@ -5,7 +5,6 @@
 // Recall@10 of the HNSW plan against exact search, with the test queries
 // embedded by the same model; then p50/p95 of each mode, one client, straight
 // to the service (which embeds each query itself) and as raw SQL.
-import { randomUUID } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { createInternalTokenSigner, parseSigningKey, principalHeaders } from '@csda/auth';
 import { createEmbeddingProvider } from '@csda/embeddings';
@@ -15,7 +14,7 @@ import { createTestDatabase, deleteNamespace, generateTestKeys, natsUrl, query, 
 import { corpusVectors } from './embedding-cache.ts';
 import { loadIrCollection } from './ir-corpus.ts';
 import { fmt, runLoad, type LoadResult } from './load.ts';
-import { publishDocument, waitIndexed } from './search-publisher.ts';
+import { freshSearchToken, publishCollection, waitIndexed } from './search-publisher.ts';
 import { rawHybrid, rawKeyword, rawPool, rawVectorExact, rawVectorHnsw } from './search-raw.ts';
 
 const OWNER = '00000000-0000-4000-8000-0000000000bf';
@@ -54,28 +53,13 @@ export async function benchRealCollection(seconds: number): Promise<string[]> {
     const service = await startService('search', serviceEnv, 120_000);
     stop = service.stop;
     process.stdout.write(`[real] indexing ${test.docs.length} abstracts (${vectors.items.length} passage vectors) through JOBS_SEARCH…\n`);
-    const rows = new Map<number, Float32Array[]>();
-    vectors.items.forEach((item, row) => rows.set(item.doc, [...(rows.get(item.doc) ?? []), vectors.vectors.subarray(row * dims, (row + 1) * dims)]));
-    for (const [i, d] of test.docs.entries()) {
-      await publishDocument(nats, {
-        documentId: randomUUID(),
-        model: vectors.model,
-        dimensions: dims,
-        access: { ownerId: OWNER, isPublic: false, sharedRoles: [], tags: [], title: d.title },
-        chunks: [{ content: d.text, passages: rows.get(i)! }],
-      });
-    }
+    await publishCollection(nats, test.docs, vectors, OWNER);
     const indexedS = await waitIndexed(db.url, test.docs.length, (live) => process.stderr.write(`\r  ${live}/${test.docs.length} live`));
     process.stderr.write('\n');
     await query(db.url, 'analyze search.chunks; analyze search.passages; analyze search.documents');
 
     const signer = createInternalTokenSigner({ key: parseSigningKey('gateway', keys.signingKeys.gateway!) });
-    // Internal tokens are short-lived and this section runs for minutes: a fresh one every 20 s.
-    let minted = { token: '', at: 0 };
-    const token = async () => {
-      if (Date.now() - minted.at > 20_000) minted = { token: await signer.sign({ kind: 'user', id: OWNER, name: 'bench', roles: [], permissions: ['search:query'] }, 'search'), at: Date.now() };
-      return minted.token;
-    };
+    const token = freshSearchToken(() => signer.sign({ kind: 'user', id: OWNER, name: 'bench', roles: [], permissions: ['search:query'] }, 'search'));
     const client = createServiceClient(SearchService, `http://127.0.0.1:${service.rpcPort}`);
     const viewer = { userId: OWNER, roles: [] };
     const search = async (mode: string, i: number) => {

@@ -9,8 +9,9 @@ const num = (min: number, max: number, fallback: number) => z.coerce.number().mi
 export const queryConfigShape = {
   /**
    * Candidates hybrid takes from each list (vector, keyword) before fusing them; at least top_k are always taken.
-   * Past rank 30 a list adds at most weight/91 to a fused score, and the lists' cost grows with what they fetch
-   * (a filtered HNSW scan for 100 walked ~3× as far as one for 30: `npm run bench -- search`).
+   * Past rank 30 a list adds at most weight/91 to a fused score, and the lists' cost grows with what they fetch: on
+   * 100,000 chunks, a caller seeing 10 %, hybrid took 111 ms p50 with 100 candidates and 37 ms with 30 (a filtered
+   * HNSW scan for 300 passages walks far more of the graph); SciFact nDCG@10 of a top-10 request 0.687 vs 0.688.
    */
   SEARCH_HYBRID_CANDIDATES: int(10, 1_000, 30),
   /**

@@ -1,5 +1,8 @@
 import { AppError } from '@csda/errors';
+import type { ParseFailure, ParseFailureKind } from './parse-failure.ts';
 import type { DocumentFormat } from './types.ts';
+
+export type { ParseFailureKind } from './parse-failure.ts';
 
 /** Why a file was refused before parsing. */
 export type UnsupportedReason = 'empty' | 'unsupported' | 'mismatch';
@@ -26,21 +29,6 @@ export class UnsupportedDocumentError extends AppError {
 }
 
 /**
- * Why a document could not be turned into text. The first six come from the
- * parser; the last three from the worker that ran it (see `parseInWorker`).
- */
-export type ParseFailureKind =
-  | 'encrypted'
-  | 'damaged'
-  | 'no_text'
-  | 'too_large'
-  | 'not_a_document'
-  | 'malformed'
-  | 'out_of_memory'
-  | 'timeout'
-  | 'crashed';
-
-/**
  * A document that failed to parse, with a readable reason fit for the
  * document's status ("PDF is encrypted with a user password", "no text layer:
  * the PDF is scanned images", "DOCX expands beyond the 200 MiB limit",
@@ -55,6 +43,11 @@ export class DocumentParseError extends AppError {
     super(kind === 'crashed' ? 'INTERNAL_ERROR' : 'VALIDATION_ERROR', message, { details: { field: 'file', kind, format }, cause: options.cause });
     this.kind = kind;
     this.format = format;
+  }
+
+  /** The parser's failure (thrown where AppError is not loaded) as the error callers get. */
+  static from(failure: ParseFailure): DocumentParseError {
+    return new DocumentParseError(failure.kind, failure.format, failure.message, { cause: failure.cause });
   }
 
   /** True when running the same file again may succeed (a crashed worker, not a bad file). */

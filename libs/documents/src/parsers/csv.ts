@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import iconv from 'iconv-lite';
-import { DocumentParseError } from '../errors.ts';
+import { ParseFailure } from '../parse-failure.ts';
 import { detectEncoding } from '../text-decode.ts';
 import type { Block, ParseLimits, ParsedDocument } from '../types.ts';
 import type { ParseSource } from './source.ts';
@@ -70,16 +70,16 @@ export async function parseCsv(source: ParseSource, limits: ParseLimits): Promis
       if (lines.length === 0) continue;
       const text = lines.join('\n');
       chars += text.length;
-      if (chars > limits.maxTextChars) throw new DocumentParseError('too_large', 'csv', `CSV text is longer than ${limits.maxTextChars.toLocaleString('en-US')} characters`);
+      if (chars > limits.maxTextChars) throw new ParseFailure('too_large', 'csv', `CSV text is longer than ${limits.maxTextChars.toLocaleString('en-US')} characters`);
       blocks.push({ type: 'paragraph', text });
     }
   } catch (err) {
     input.destroy();
-    if (err instanceof DocumentParseError) throw err;
+    if (err instanceof ParseFailure) throw err;
     if (err instanceof CsvError) {
       const line = (err as CsvError & { lines?: number }).lines;
-      if (err.code === 'CSV_MAX_RECORD_SIZE') throw new DocumentParseError('too_large', 'csv', `CSV record${line ? ` on line ${line}` : ''} is longer than ${limits.maxCsvRecordChars} characters`);
-      throw new DocumentParseError('malformed', 'csv', `CSV is malformed: ${err.message}`, { cause: err });
+      if (err.code === 'CSV_MAX_RECORD_SIZE') throw new ParseFailure('too_large', 'csv', `CSV record${line ? ` on line ${line}` : ''} is longer than ${limits.maxCsvRecordChars} characters`);
+      throw new ParseFailure('malformed', 'csv', `CSV is malformed: ${err.message}`, { cause: err });
     }
     throw err;
   }

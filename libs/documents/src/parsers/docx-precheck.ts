@@ -1,15 +1,15 @@
 import { fromBufferPromise, type Entry } from 'yauzl';
-import { DocumentParseError } from '../errors.ts';
+import { ParseFailure } from '../parse-failure.ts';
 import type { ParseLimits } from '../types.ts';
 
 function mib(bytes: number): string {
   return `${Math.round(bytes / (1024 * 1024))} MiB`;
 }
 
-function damaged(err: unknown): DocumentParseError {
+function damaged(err: unknown): ParseFailure {
   const message = err instanceof Error ? err.message : String(err);
   const why = /end of central directory record signature not found/i.test(message) ? 'the ZIP central directory is missing (a truncated file?)' : message;
-  return new DocumentParseError('damaged', 'docx', `DOCX is damaged: ${why}`, { cause: err });
+  return new ParseFailure('damaged', 'docx', `DOCX is damaged: ${why}`, { cause: err });
 }
 
 /**
@@ -27,21 +27,21 @@ export async function precheckDocx(bytes: Uint8Array, limits: ParseLimits): Prom
     throw damaged(err);
   });
   try {
-    if (zip.entryCount > limits.maxZipEntries) throw new DocumentParseError('too_large', 'docx', `DOCX has ${zip.entryCount} parts (limit ${limits.maxZipEntries})`);
+    if (zip.entryCount > limits.maxZipEntries) throw new ParseFailure('too_large', 'docx', `DOCX has ${zip.entryCount} parts (limit ${limits.maxZipEntries})`);
     const entries: Entry[] = [];
     let declared = 0;
     for await (const entry of zip.eachEntry()) {
       entries.push(entry);
       declared += entry.uncompressedSize;
-      if (declared > limits.maxUncompressedBytes) throw new DocumentParseError('too_large', 'docx', `DOCX expands beyond the ${mib(limits.maxUncompressedBytes)} limit`);
-      if (entry.isEncrypted()) throw new DocumentParseError('encrypted', 'docx', 'DOCX is encrypted');
+      if (declared > limits.maxUncompressedBytes) throw new ParseFailure('too_large', 'docx', `DOCX expands beyond the ${mib(limits.maxUncompressedBytes)} limit`);
+      if (entry.isEncrypted()) throw new ParseFailure('encrypted', 'docx', 'DOCX is encrypted');
       const ratio = entry.uncompressedSize / Math.max(1, entry.compressedSize);
       if (entry.uncompressedSize > 1024 * 1024 && ratio > limits.maxCompressionRatio) {
-        throw new DocumentParseError('too_large', 'docx', `DOCX part ${entry.fileName} expands ${Math.round(ratio)}× (limit ${limits.maxCompressionRatio}×): a decompression bomb`);
+        throw new ParseFailure('too_large', 'docx', `DOCX part ${entry.fileName} expands ${Math.round(ratio)}× (limit ${limits.maxCompressionRatio}×): a decompression bomb`);
       }
     }
     if (!entries.some((e) => e.fileName === 'word/document.xml')) {
-      throw new DocumentParseError('not_a_document', 'docx', 'the file is a ZIP archive but not a Word document (no word/document.xml)');
+      throw new ParseFailure('not_a_document', 'docx', 'the file is a ZIP archive but not a Word document (no word/document.xml)');
     }
     let inflated = 0;
     for (const entry of entries) {
@@ -52,11 +52,11 @@ export async function precheckDocx(bytes: Uint8Array, limits: ParseLimits): Prom
       try {
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           inflated += chunk.length;
-          if (inflated > limits.maxUncompressedBytes) throw new DocumentParseError('too_large', 'docx', `DOCX expands beyond the ${mib(limits.maxUncompressedBytes)} limit`);
+          if (inflated > limits.maxUncompressedBytes) throw new ParseFailure('too_large', 'docx', `DOCX expands beyond the ${mib(limits.maxUncompressedBytes)} limit`);
         }
       } catch (err) {
         stream.destroy();
-        throw err instanceof DocumentParseError ? err : damaged(err);
+        throw err instanceof ParseFailure ? err : damaged(err);
       }
     }
   } finally {

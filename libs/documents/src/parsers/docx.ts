@@ -1,6 +1,6 @@
 import mammoth from 'mammoth';
 import { parseHTML } from 'linkedom';
-import { DocumentParseError } from '../errors.ts';
+import { ParseFailure } from '../parse-failure.ts';
 import type { ParseLimits, ParsedDocument } from '../types.ts';
 import { precheckDocx } from './docx-precheck.ts';
 import { domToBlocks } from './html-blocks.ts';
@@ -31,9 +31,9 @@ export async function parseDocx(bytes: Uint8Array, limits: ParseLimits): Promise
     if (err instanceof RangeError) throw err; // a stack overflow on deep nesting: parseDocument names it
     const message = err instanceof Error ? err.message : String(err);
     if (/could not find main document part/i.test(message)) {
-      throw new DocumentParseError('not_a_document', 'docx', 'the file is a ZIP archive but not a Word document (no main document part)', { cause: err });
+      throw new ParseFailure('not_a_document', 'docx', 'the file is a ZIP archive but not a Word document (no main document part)', { cause: err });
     }
-    throw new DocumentParseError('damaged', 'docx', `DOCX is damaged: ${message}`, { cause: err });
+    throw new ParseFailure('damaged', 'docx', `DOCX is damaged: ${message}`, { cause: err });
   }
   const body = parseHTML(`<!doctype html><html><body>${html}</body></html>`).document.body;
   // mammoth's back-links from a footnote to its reference ("↑")

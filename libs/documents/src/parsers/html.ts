@@ -1,7 +1,7 @@
 import { parseHTML } from 'linkedom';
 import { bomEncoding, decodeText } from '../text-decode.ts';
 import type { ParsedDocument } from '../types.ts';
-import { DocumentParseError } from '../errors.ts';
+import { ParseFailure } from '../parse-failure.ts';
 import { domToBlocks } from './html-blocks.ts';
 import { htmlDepth, MAX_HTML_DEPTH } from './nesting.ts';
 
@@ -21,7 +21,7 @@ export function declaredCharset(bytes: Uint8Array): string | undefined {
 export function parseHtml(bytes: Uint8Array): ParsedDocument {
   const declared = bomEncoding(bytes) ? undefined : declaredCharset(bytes);
   const { text, encoding } = decodeText(bytes, { declared });
-  if (htmlDepth(text) > MAX_HTML_DEPTH) throw new DocumentParseError('malformed', 'html', `the HTML page is nested deeper than ${MAX_HTML_DEPTH} elements`);
+  if (htmlDepth(text) > MAX_HTML_DEPTH) throw new ParseFailure('malformed', 'html', `the HTML page is nested deeper than ${MAX_HTML_DEPTH} elements`);
   const { document } = parseHTML(text.includes('<html') || text.includes('<HTML') ? text : `<!doctype html><html><body>${text}</body></html>`);
   const body = document.body ?? document.documentElement;
   const blocks = body ? domToBlocks(body) : [];

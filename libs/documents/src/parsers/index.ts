@@ -1,75 +1,26 @@
-import { readFile } from 'node:fs/promises';
+// `@csda/documents/parsers`: one parse in the calling thread, for tests and tools.
 import { DocumentParseError } from '../errors.ts';
-import { DEFAULT_PARSE_LIMITS, type DocumentFormat, type ParseLimits, type ParseProgress, type ParsedDocument } from '../types.ts';
+import { ParseFailure } from '../parse-failure.ts';
+import type { DocumentFormat, ParsedDocument } from '../types.ts';
+import { parseSource, type ParseDocumentOptions } from './parse.ts';
 import type { ParseSource } from './source.ts';
 
+export type { ParseDocumentOptions } from './parse.ts';
 export type { ParseSource } from './source.ts';
-
-export interface ParseDocumentOptions {
-  limits?: Partial<ParseLimits>;
-  onProgress?: (progress: ParseProgress) => void;
-}
-
-const NAMES: Readonly<Record<DocumentFormat, string>> = { pdf: 'PDF', docx: 'DOCX', html: 'HTML page', md: 'Markdown file', txt: 'text file', csv: 'CSV file' };
-
-function hasText(doc: ParsedDocument): boolean {
-  return doc.blocks.some((b) => (b.type === 'table' ? b.rows.some((r) => r.some((c) => c.trim() !== '')) : 'text' in b && b.text.trim() !== ''));
-}
 
 /**
  * Parses a document of a known format in this thread. pdf.js and mammoth do
  * their work synchronously on the calling thread and hostile files can make
  * them spin or allocate without bound: services call `parseInWorker`, which
- * runs this in a memory- and time-limited worker.
+ * runs the same parse in a memory- and time-limited worker.
  *
  * Throws `DocumentParseError` with a readable reason; a document with no text
  * at all fails with kind `no_text`.
  */
 export async function parseDocument(source: ParseSource, format: DocumentFormat, options: ParseDocumentOptions = {}): Promise<ParsedDocument> {
-  const limits: ParseLimits = { ...DEFAULT_PARSE_LIMITS, ...options.limits };
-  // each parser is imported on first use: a worker parsing a DOCX never loads pdf.js
-  if (format === 'csv') return requireText(await (await import('./csv.ts')).parseCsv(source, limits));
-  const raw = source.bytes ?? (await readFile(source.path));
-  // pdf.js refuses Buffer instances: a plain Uint8Array view of the same memory
-  const bytes = Buffer.isBuffer(raw) ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : raw;
-  if (bytes.length === 0) throw new DocumentParseError('no_text', format, 'the file is empty (0 bytes)');
-  let doc: ParsedDocument;
   try {
-    doc = await parseBytes(bytes, format, limits, options);
+    return await parseSource(source, format, options);
   } catch (err) {
-    // the depth pre-checks catch the common shapes; anything else that recurses past the stack is the file's doing too
-    if (err instanceof RangeError && /call stack/i.test(err.message)) throw new DocumentParseError('malformed', format, `the ${NAMES[format]} is nested too deeply to parse`, { cause: err });
-    throw err;
+    throw err instanceof ParseFailure ? DocumentParseError.from(err) : err;
   }
-  return requireText(doc, limits);
-}
-
-async function parseBytes(bytes: Uint8Array, format: Exclude<DocumentFormat, 'csv'>, limits: ParseLimits, options: ParseDocumentOptions): Promise<ParsedDocument> {
-  switch (format) {
-    case 'pdf':
-      return (await import('./pdf.ts')).parsePdf(bytes, limits, options.onProgress);
-    case 'docx':
-      return (await import('./docx.ts')).parseDocx(bytes, limits);
-    case 'html':
-      return (await import('./html.ts')).parseHtml(bytes);
-    case 'md':
-      return (await import('./markdown.ts')).parseMarkdown(bytes);
-    case 'txt':
-      return (await import('./text.ts')).parseText(bytes);
-  }
-}
-
-/** Imports every parser (a worker started ahead loads them while it waits). */
-export async function preloadParsers(): Promise<void> {
-  await Promise.all([import('./pdf.ts'), import('./docx.ts'), import('./html.ts'), import('./markdown.ts'), import('./text.ts'), import('./csv.ts')]);
-}
-
-function requireText(doc: ParsedDocument, limits?: ParseLimits): ParsedDocument {
-  if (!hasText(doc)) throw new DocumentParseError('no_text', doc.format, `the ${NAMES[doc.format]} has no text`);
-  if (limits && doc.format !== 'pdf') {
-    let chars = 0;
-    for (const b of doc.blocks) chars += b.type === 'table' ? b.rows.reduce((s, r) => s + r.join(' ').length, 0) : 'text' in b ? b.text.length : 0;
-    if (chars > limits.maxTextChars) throw new DocumentParseError('too_large', doc.format, `the document's text is longer than ${limits.maxTextChars.toLocaleString('en-US')} characters`);
-  }
-  return doc;
 }

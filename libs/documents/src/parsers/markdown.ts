@@ -1,5 +1,5 @@
 import { Lexer, type Token, type Tokens } from 'marked';
-import { DocumentParseError } from '../errors.ts';
+import { ParseFailure } from '../parse-failure.ts';
 import { decodeText } from '../text-decode.ts';
 import { markdownDepth, MAX_MARKDOWN_DEPTH } from './nesting.ts';
 import type { Block, ParsedDocument } from '../types.ts';
@@ -98,7 +98,7 @@ function listItem(item: Tokens.ListItem, blocks: Block[], depth: number): void {
 /** Markdown → blocks with marked's lexer (linear; no HTML rendering). */
 export function parseMarkdown(bytes: Uint8Array): ParsedDocument {
   const { text, encoding } = decodeText(bytes);
-  if (markdownDepth(text) > MAX_MARKDOWN_DEPTH) throw new DocumentParseError('malformed', 'md', `the Markdown file is nested deeper than ${MAX_MARKDOWN_DEPTH} levels`);
+  if (markdownDepth(text) > MAX_MARKDOWN_DEPTH) throw new ParseFailure('malformed', 'md', `the Markdown file is nested deeper than ${MAX_MARKDOWN_DEPTH} levels`);
   const blocks: Block[] = [];
   toBlocks(new Lexer({ gfm: true }).lex(text), blocks, 0);
   return { format: 'md', blocks, encoding, warnings: [] };

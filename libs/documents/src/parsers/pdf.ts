@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { getDocumentProxy } from 'unpdf';
-import { DocumentParseError } from '../errors.ts';
+import { ParseFailure } from '../parse-failure.ts';
 import type { Block, ParseLimits, ParseProgress, ParsedDocument } from '../types.ts';
 
 const pdfjsData = dirname(createRequire(import.meta.url).resolve('pdfjs-dist/package.json'));
@@ -94,8 +94,8 @@ export async function parsePdf(bytes: Uint8Array, limits: ParseLimits, onProgres
     });
   } catch (err) {
     const name = (err as { name?: string } | null)?.name;
-    if (name === 'PasswordException') throw new DocumentParseError('encrypted', 'pdf', 'PDF is encrypted with a user password', { cause: err });
-    throw new DocumentParseError('damaged', 'pdf', `PDF is damaged: ${describe(err)}`, { cause: err });
+    if (name === 'PasswordException') throw new ParseFailure('encrypted', 'pdf', 'PDF is encrypted with a user password', { cause: err });
+    throw new ParseFailure('damaged', 'pdf', `PDF is damaged: ${describe(err)}`, { cause: err });
   }
   const warnings: string[] = [];
   const pages: Line[][] = [];
@@ -112,9 +112,9 @@ export async function parsePdf(bytes: Uint8Array, limits: ParseLimits, onProgres
         page.cleanup();
         pages.push(lines);
         for (const l of lines) chars += l.text.length;
-        if (chars > limits.maxTextChars) throw new DocumentParseError('too_large', 'pdf', `PDF text is longer than ${limits.maxTextChars.toLocaleString('en-US')} characters`);
+        if (chars > limits.maxTextChars) throw new ParseFailure('too_large', 'pdf', `PDF text is longer than ${limits.maxTextChars.toLocaleString('en-US')} characters`);
       } catch (err) {
-        if (err instanceof DocumentParseError) throw err;
+        if (err instanceof ParseFailure) throw err;
         warnings.push(`page ${n} could not be read: ${describe(err)}`);
         pages.push([]);
       }
@@ -124,8 +124,8 @@ export async function parsePdf(bytes: Uint8Array, limits: ParseLimits, onProgres
     await pdf.loadingTask.destroy();
   }
   if (chars === 0) {
-    if (warnings.length === pages.length && pages.length > 0) throw new DocumentParseError('damaged', 'pdf', `PDF is damaged: ${warnings[0]}`);
-    throw new DocumentParseError('no_text', 'pdf', 'no text layer: the PDF is scanned images');
+    if (warnings.length === pages.length && pages.length > 0) throw new ParseFailure('damaged', 'pdf', `PDF is damaged: ${warnings[0]}`);
+    throw new ParseFailure('no_text', 'pdf', 'no text layer: the PDF is scanned images');
   }
   const body = bodySize(pages);
   const headingSizes = [...new Set(pages.flat().map((l) => l.size))].filter((s) => body > 0 && s >= body * 1.15).sort((a, b) => b - a).slice(0, 3);

@@ -1,4 +1,4 @@
-import type { ParseFailureKind } from '../errors.ts';
+import type { ParseFailureKind } from '../parse-failure.ts';
 import type { DocumentFormat, ParseLimits, ParseProgress, ParsedDocument } from '../types.ts';
 
 /** One parse, handed to the worker in `workerData.request` or posted to a started one. */

@@ -31,7 +31,7 @@ export function memoryLimit(limits: WorkerLimits): number {
   return limits.memoryLimitMb ?? 512;
 }
 
-/** Starts a parse worker; with a request it parses at once, without one it loads every parser and waits for one. */
+/** Starts a parse worker; with a request it parses at once, without one it waits for one. */
 export function startWorker(limits: WorkerLimits, request?: WorkerRequest): Worker {
   const mb = memoryLimit(limits);
   const worker = new Worker(WORKER_URL, {

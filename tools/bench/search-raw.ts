@@ -130,9 +130,18 @@ export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer,
       dfs.map((t) => quote(t.lexeme)).join(' | '),
     );
   }
+  const round = (terms: string) => score(`select c.id, c.tsv, c.doc_length from search.chunks c where c.tsv @@ $1::tsquery and ${VISIBLE('c')}`, terms);
   for (let count = 0, sum = 0, limit = budget; ; limit *= 4) {
-    while (count < dfs.length && (count === 0 || sum + dfs[count]!.df <= limit)) sum += dfs[count++]!.df;
-    const rows = await score(`select c.id, c.tsv, c.doc_length from search.chunks c where c.tsv @@ $1::tsquery and ${VISIBLE('c')}`, dfs.slice(0, count).map((t) => quote(t.lexeme)).join(' | '));
+    const before = count;
+    while (count < dfs.length && (count === before || sum + dfs[count]!.df <= limit)) sum += dfs[count++]!.df;
+    const essential = dfs.slice(0, count);
+    // A term past the budget first brings only its chunks that hold another query term (pairedEssentials).
+    if (dfs.length > 1 && essential.some((t) => t.df > budget)) {
+      const others = (t: (typeof dfs)[number]) => dfs.filter((o) => o !== t).map((o) => quote(o.lexeme)).join(' | ');
+      const rows = await round(essential.map((t) => (t.df > budget ? `(${quote(t.lexeme)} & (${others(t)}))` : quote(t.lexeme))).join(' | '));
+      if (rows.length >= k) return rows;
+    }
+    const rows = await round(essential.map((t) => quote(t.lexeme)).join(' | '));
     if (rows.length >= k || count >= dfs.length) return rows;
   }
 }

@@ -141,6 +141,30 @@ describe('query SQL', () => {
     }
   });
 
+  it('budgeted: a term past the budget brings only its chunks that hold another query term, while those give k hits', async () => {
+    const r = prng(8);
+    let narrowed = 0;
+    for (let i = 0; i < 20; i++) {
+      const q = await parse(Array.from({ length: 2 + r.int(4) }, () => r.pick(WORDS)).join(' '));
+      const limit = 1 + r.int(10);
+      // Budget 1: every term is past it, so the first round pairs the rarest term with the others.
+      const hits = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: 1, exact: false, scopedDfBelow: 0 });
+      const unpaired = await keywordSearch(h.sql, q, everyone, limit, { k1: K1, b: B, candidateBudget: 1, exact: true, scopedDfBelow: 0 });
+      const rows = await h.sql.query<{ id: string; tsv: string }>('select id, tsv::text as tsv from search.chunks where live and tsv @@ $1::tsquery', [q.match]);
+      const held = new Map(rows.map((row) => [row.id, [...termFrequencies(row.tsv).keys()].filter((l) => q.terms.includes(l)).length]));
+      const [rarest] = (await h.sql.query<{ lexeme: string }>('select lexeme from search.terms where lexeme = any($1) order by df, lexeme limit 1', [q.terms]));
+      const pairedChunks = rows.filter((row) => held.get(row.id)! >= 2 && termFrequencies(row.tsv).has(rarest!.lexeme)).length;
+      if (held.size < 2 || pairedChunks < limit) {
+        expect(hits.length, q.match).toBe(Math.min(limit, rows.length)); // too few paired chunks: the round ran whole
+        continue;
+      }
+      for (const hit of hits) expect(held.get(hit.id), `${q.match}: ${hit.id}`).toBeGreaterThanOrEqual(2);
+      expect(hits).toHaveLength(limit);
+      if (unpaired.some((x) => held.get(x.id) === 1)) narrowed++;
+    }
+    expect(narrowed, 'queries whose unpaired top k held a one-term chunk').toBeGreaterThan(0);
+  });
+
   it('keyword: phrases and exclusions hold, OR widens plain words, PostgreSQL reads the rewritten tsquery back', async () => {
     const q = await parse('protein -membrane "signal pathway"');
     const hits = await keywordSearch(h.sql, q, everyone, 100, { k1: K1, b: B, candidateBudget: 2_000, exact: false, scopedDfBelow: 0 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { essentialTerms, idf } from './keyword.query.ts';
+import { essentialTerms, idf, pairedEssentials } from './keyword.query.ts';
 import { memo } from './query-plans.ts';
 
 describe('memo', () => {
@@ -50,6 +50,15 @@ describe('essentialTerms', () => {
   it('bounds what a chunk without them can score: Σ idf · (k1 + 1) of the rest', () => {
     expect(essentialTerms(terms, 5, 0, 1.2).bound).toBeCloseTo((terms[1]!.idf + terms[2]!.idf) * 2.2, 12);
     expect(essentialTerms(terms, 10_000, 0, 1.2).bound).toBe(0);
+  });
+
+  it('narrows each term past the budget to its chunks holding another query term, the rarer ones whole', () => {
+    expect(pairedEssentials(terms.slice(0, 2), terms, 100)).toBeUndefined();
+    expect(pairedEssentials(terms.slice(0, 1), terms.slice(0, 1), 5)).toBeUndefined();
+    expect(pairedEssentials(terms.slice(0, 1), terms, 5)).toBe("('scurvi' & ('vitamin' | 'caus'))");
+    expect(pairedEssentials(terms, terms, 50)).toBe("'scurvi' | ('vitamin' & ('scurvi' | 'caus')) | ('caus' & ('scurvi' | 'vitamin'))");
+    const quoted = [{ lexeme: "o'neil", df: 9, idf: 1 }, { lexeme: 'a\\b', df: 9, idf: 1 }];
+    expect(pairedEssentials(quoted, quoted, 1)).toBe("('o''neil' & ('a\\\\b')) | ('a\\\\b' & ('o''neil'))");
   });
 
   it('idf is never negative, even for a term in every chunk', () => {

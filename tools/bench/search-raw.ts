@@ -8,8 +8,6 @@ import pg from 'pg';
 export interface RawViewer {
   readonly userId: string;
   readonly roles: readonly string[];
-  /** Live chunks the viewer sees: sizes the keyword budget as the service does. */
-  readonly visibleChunks?: number;
 }
 
 const VISIBLE = (a: string) => `${a}.live and (${a}.is_public or ${a}.owner_id = $2 or ${a}.shared_roles && $3::text[])`;
@@ -93,15 +91,13 @@ function tfTable(pool: pg.Pool): Promise<string> {
  * BM25 over the OR of the query's terms as the service runs it (no phrases or exclusions in bench
  * queries): plan `index` = budgeted GIN rounds, `scope` = every match of the viewer's documents.
  */
-export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer, k: number, plan: 'index' | 'scope', candidateBudget = 1_000): Promise<{ id: string; score: number }[]> {
+export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer, k: number, plan: 'index' | 'scope', budget = 2_000): Promise<{ id: string; score: number }[]> {
   const { rows: parsed } = await pool.query<{ lexemes: string[] | null }>(`select tsvector_to_array(to_tsvector('english', $1)) as lexemes`, [text]);
   const lexemes = parsed[0]?.lexemes ?? [];
   if (lexemes.length === 0) return [];
   const { rows: stats } = await pool.query<{ total_docs: string; total_length: string }>('select total_docs, total_length from search.stats');
   const n = Number(stats[0]!.total_docs);
   const avg = Math.max(1, Number(stats[0]!.total_length) / n);
-  // The service's roundBudget: ÷ the viewer's share of the index, at most ×3.
-  const budget = viewer.visibleChunks === undefined ? candidateBudget : Math.round(candidateBudget * Math.min(3, Math.max(1, n / Math.max(1, viewer.visibleChunks))));
   const quote = (l: string) => `'${l.replaceAll("'", "''")}'`;
   // Terms in fewer than 1,000 chunks (SEARCH_BM25_SCOPED_DF_BELOW) count only the chunks the viewer may see.
   const { rows: counted } = await pool.query<{ lexeme: string; df: number; visible: string | null }>(

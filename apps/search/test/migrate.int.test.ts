@@ -31,7 +31,7 @@ describe('search migrate', () => {
     const [row] = await query<{ d: number }>(db.url, `select '[1,0,0]'::vector <=> '[0,1,0]'::vector as d`);
     expect(row?.d).toBeCloseTo(1);
     const applied = await query(db.url, 'select name from search.mikro_orm_migrations order by id');
-    expect(applied).toEqual([{ name: 'Migration20261122000000-init' }, { name: 'Migration20261208000000-index' }, { name: 'Migration20261208010000-outbox' }, { name: 'Migration20261214000000-public-chunks' }]);
+    expect(applied).toEqual([{ name: 'Migration20261122000000-init' }, { name: 'Migration20261208000000-index' }, { name: 'Migration20261208010000-outbox' }]);
     const tables = await query<{ t: string }>(db.url, `select tablename as t from pg_tables where schemaname = 'search' and tablename <> 'mikro_orm_migrations' order by 1`);
     expect(tables.map((r) => r.t)).toEqual(['chunks', 'documents', 'outbox', 'passages', 'stats', 'terms', 'version_batches', 'versions']);
     expect((await hnsw()).map(({ name, options, valid }) => ({ name, options, valid }))).toEqual([

@@ -124,10 +124,6 @@ describe('query SQL', () => {
     const plans = createPlanInputs(h.sql, { exactMaxChunks: 50, keywordScopeMaxChunks: 50, ttlMs: 0 });
     expect(await plans.keywordPlan(everyone)).toBe('index');
     expect(await plans.keywordPlan({ viewer: { userId: LONER, roles: [] }, documentIds: [], tags: [] })).toBe('scope');
-    for (const scope of scopes.slice(0, 3)) {
-      const [row] = await h.sql.query<{ n: string }>('select count(*) as n from search.chunks where live and (is_public or owner_id = $1 or shared_roles && $2)', [scope.viewer.userId, scope.viewer.roles]);
-      expect(await plans.visibleChunkCount(scope), JSON.stringify(scope.viewer)).toBe(Number(row!.n));
-    }
   });
 
   it('budgeted: k hits whenever k chunks match, scored exactly, from chunks holding the rarer terms first', async () => {

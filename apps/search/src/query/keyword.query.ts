@@ -8,11 +8,7 @@ export interface Bm25Settings {
   readonly k1: number;
   /** Length normalisation (0 = none, 1 = full). */
   readonly b: number;
-  /**
-   * Σ document frequency of the rarest terms whose chunks are scored in the
-   * first round (then ×4 per round), for a caller who sees the whole index;
-   * see `roundBudget` for one who sees a share of it.
-   */
+  /** Σ document frequency of the rarest terms whose chunks are scored in the first round (then ×4 per round). */
   readonly candidateBudget: number;
   /**
    * true: exact top k (MaxScore: rounds go on until no unscored chunk could
@@ -61,29 +57,6 @@ export function essentialTerms(terms: readonly TermStat[], budget: number, after
   while (count < terms.length && (count <= after || df + terms[count]!.df <= budget)) df += terms[count++]!.df;
   const bound = terms.slice(count).reduce((sum, t) => sum + t.idf * (k1 + 1), 0);
   return { count, bound };
-}
-
-/** How far `roundBudget` widens the first round for a caller who sees a share of the index. */
-export const BUDGET_SCALE_MAX = 3;
-
-/**
- * The first round's budget (index-wide document frequencies) for a caller
- * who sees `visibleChunks` of `totalChunks`: `candidateBudget` ÷ their share,
- * at most ×BUDGET_SCALE_MAX. The access filter runs as a bitmap over the
- * access indexes ANDed with the GIN scan, so a round fetches about the share
- * of its chunks the caller may see; the larger budget brings their rarer
- * terms' chunks into the round at about the same cost — scoring only
- * `candidateBudget` index-wide would leave a 10 % caller a tenth of it
- * (100,000 chunks, 150 queries, candidateBudget 1,000: top 10 against exact
- * BM25 0.906 unscaled, 0.941 at ×3, 0.997 at ×10 whose p95 doubled; against
- * the former default of 2,000 unscaled: the 10 % caller 0.935, p50/p95
- * 6.1/11.5 → 5.9/12.4 ms, the caller who sees everything 20.2/44.7 →
- * 10.9/26.5 ms, top 10 0.995 both).
- * Unknown share (`visibleChunks` undefined): unscaled.
- */
-export function roundBudget(candidateBudget: number, totalChunks: number, visibleChunks: number | undefined): number {
-  if (visibleChunks === undefined || totalChunks <= 0) return candidateBudget;
-  return Math.round(candidateBudget * Math.min(BUDGET_SCALE_MAX, Math.max(1, totalChunks / Math.max(1, visibleChunks))));
 }
 
 /** tsquery text of the OR of `lexemes`, each quoted as tsquery input wants it. */
@@ -210,16 +183,7 @@ function bm25Sql(cand: string, p: SqlParams, stats: CorpusStats, settings: Bm25S
  * exact round — the GIN rounds would fetch and drop the rest of the index's
  * matches, widening again and again.
  */
-export async function keywordSearch(
-  sql: Sql,
-  query: KeywordQuery,
-  scope: Scope,
-  limit: number,
-  settings: Bm25Settings,
-  plan: KeywordPlan = 'index',
-  /** Live chunks the scope sees (the plan inputs' count): sizes the first round (`roundBudget`). */
-  visibleChunks?: number,
-): Promise<RankedHit[]> {
+export async function keywordSearch(sql: Sql, query: KeywordQuery, scope: Scope, limit: number, settings: Bm25Settings, plan: KeywordPlan = 'index'): Promise<RankedHit[]> {
   if (!query.match) return [];
   const [stats, tfs] = await Promise.all([corpusStats(sql, query.terms, scope.viewer, settings.scopedDfBelow), tfTable(sql)]);
   if (stats.terms.length === 0) return [];
@@ -241,15 +205,14 @@ export async function keywordSearch(
     const cand = `select c.id, c.tsv, c.doc_length from search.chunks c where c.tsv @@ ${terms}::tsquery and c.tsv @@ ${match}::tsquery and ${where}`;
     return sql.query<RankedHit>(bm25Sql(cand, p, stats, settings, limit, tfs), p.values);
   };
-  const firstBudget = roundBudget(settings.candidateBudget, stats.totalDocs, visibleChunks);
-  let budget = firstBudget;
+  let budget = settings.candidateBudget;
   let count = 0;
   for (;;) {
     const round = essentialTerms(stats.terms, budget, count, settings.k1);
     count = round.count;
     const essential = stats.terms.slice(0, count);
     if (!settings.exact) {
-      const paired = pairedEssentials(essential, stats.terms, firstBudget);
+      const paired = pairedEssentials(essential, stats.terms, settings.candidateBudget);
       if (paired) {
         const rows = await scoreRound(paired);
         if (rows.length >= limit) return rows;

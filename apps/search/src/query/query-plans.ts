@@ -30,8 +30,6 @@ export interface PlanInputs {
   vectorPlan(scope: Scope, dims: number): Promise<VectorPlan>;
   /** The GIN rounds, or every match of a scope that sees few chunks. */
   keywordPlan(scope: Scope): Promise<KeywordPlan>;
-  /** Live chunks the scope sees, every dimension together. */
-  visibleChunkCount(scope: Scope): Promise<number>;
 }
 
 /** The plan inputs over the index, memoised for `ttlMs` (0 = read every time). */
@@ -41,11 +39,6 @@ export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; ke
   /** Visible live chunks by dimension, one read per scope for both plans. */
   const visible = (scope: Scope) =>
     counts(JSON.stringify([scope.viewer.userId, [...scope.viewer.roles].sort(), scope.documentIds, scope.tags]), () => visibleChunks(sql, scope));
-  const total = async (scope: Scope) => {
-    let n = 0;
-    for (const chunks of (await visible(scope)).values()) n += chunks;
-    return n;
-  };
   return {
     indexModels: () =>
       models('models', async () =>
@@ -56,8 +49,9 @@ export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; ke
       return n <= options.exactMaxChunks ? 'exact' : 'hnsw';
     },
     async keywordPlan(scope) {
-      return (await total(scope)) <= options.keywordScopeMaxChunks ? 'scope' : 'index';
+      let n = 0;
+      for (const chunks of (await visible(scope)).values()) n += chunks;
+      return n <= options.keywordScopeMaxChunks ? 'scope' : 'index';
     },
-    visibleChunkCount: total,
   };
 }

@@ -94,9 +94,9 @@ export function createSearchService(deps: SearchDeps) {
   };
 
   const keywordList = async (keyword: KeywordQuery, scope: Scope, limit: number) => {
-    const [plan, visible] = await Promise.all([plans.keywordPlan(scope), plans.visibleChunkCount(scope)]);
+    const plan = await plans.keywordPlan(scope);
     metrics?.keywordPlan(plan);
-    return keywordSearch(sql, keyword, scope, limit, settings.bm25, plan, visible);
+    return keywordSearch(sql, keyword, scope, limit, settings.bm25, plan);
   };
 
   const run = async (principal: Principal, input: SearchRequestInput, options: { signal?: AbortSignal }): Promise<SearchResult> => {

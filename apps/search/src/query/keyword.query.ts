@@ -176,12 +176,13 @@ function bm25Sql(cand: string, p: SqlParams, stats: CorpusStats, settings: Bm25S
  *
  * Plan `index`: in rounds — score the chunks holding one of the rarest terms
  * (GIN; a term past the budget only where another query term is too, while
- * that gives `limit` hits: `pairedEssentials`), widen the set while there are
+ * that gives `limit` hits: `pairedEssentials`; otherwise the round is scored
+ * whole, its paired chunks a second time), widen the set while there are
  * fewer than `limit` hits — or, when `exact`, until the k-th score beats what
- * any chunk outside the set could reach (MaxScore). Plan `scope` (a caller who sees few chunks): every
- * matching chunk of the documents they can see, found by document, in one
- * exact round — the GIN rounds would fetch and drop the rest of the index's
- * matches, widening again and again.
+ * any chunk outside the set could reach (MaxScore). Plan `scope` (a caller
+ * who sees few chunks): every matching chunk of the documents they can see,
+ * found by document, in one exact round — the GIN rounds would fetch and
+ * drop the rest of the index's matches, widening again and again.
  */
 export async function keywordSearch(sql: Sql, query: KeywordQuery, scope: Scope, limit: number, settings: Bm25Settings, plan: KeywordPlan = 'index'): Promise<RankedHit[]> {
   if (!query.match) return [];

@@ -91,7 +91,7 @@ function tfTable(pool: pg.Pool): Promise<string> {
  * BM25 over the OR of the query's terms as the service runs it (no phrases or exclusions in bench
  * queries): plan `index` = budgeted GIN rounds, `scope` = every match of the viewer's documents.
  */
-export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer, k: number, plan: 'index' | 'scope', budget = 2_000): Promise<{ id: string; score: number }[]> {
+export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer, k: number, plan: 'index' | 'scope', seesAll = false, budget = 2_000): Promise<{ id: string; score: number }[]> {
   const { rows: parsed } = await pool.query<{ lexemes: string[] | null }>(`select tsvector_to_array(to_tsvector('english', $1)) as lexemes`, [text]);
   const lexemes = parsed[0]?.lexemes ?? [];
   if (lexemes.length === 0) return [];
@@ -99,9 +99,10 @@ export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer,
   const n = Number(stats[0]!.total_docs);
   const avg = Math.max(1, Number(stats[0]!.total_length) / n);
   const quote = (l: string) => `'${l.replaceAll("'", "''")}'`;
-  // Terms in fewer than 1,000 chunks (SEARCH_BM25_SCOPED_DF_BELOW) count only the chunks the viewer may see.
+  // Terms in fewer than 1,000 chunks (SEARCH_BM25_SCOPED_DF_BELOW) count only the chunks the viewer may see —
+  // unless the viewer sees every chunk (the service compares its count of what they see with the index's).
   const { rows: counted } = await pool.query<{ lexeme: string; df: number; visible: string | null }>(
-    `select t.lexeme, t.df, case when t.df < 1000 then (select count(*) from search.chunks c where c.tsv @@ w.q and ${VISIBLE('c')}) end as visible
+    `select t.lexeme, t.df, case when t.df < 1000 and not ${seesAll} then (select count(*) from search.chunks c where c.tsv @@ w.q and ${VISIBLE('c')}) end as visible
      from unnest($1::text[], $4::tsquery[]) w(lexeme, q) join search.terms t on t.lexeme = w.lexeme and t.df > 0 order by t.df, t.lexeme`,
     [lexemes, viewer.userId, viewer.roles, lexemes.map(quote)],
   );
@@ -112,15 +113,17 @@ export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer,
     return Math.log(1 + (n - df + 0.5) / (df + 0.5));
   });
   const table = await tfTable(pool);
-  const score = async (cand: string, terms: string) =>
+  const terms = dfs.map((t) => quote(t.lexeme));
+  // Each term's tf read once per candidate (width_bucket in the ascending tf table), summed in one expression.
+  const tf = terms.map((_, i) => `width_bucket(ts_rank('{1,1,1,1}', cand.tsv, $${7 + 2 * i}::tsquery, 0), $6::real[])`);
+  const bm25 = terms.map((_, i) => `$${8 + 2 * i}::float8 * tf[${i + 1}] / greatest(tf[${i + 1}] + 1.2 * (0.25 + 0.75 * doc_length / $4::float8), 1e-9)`).join(' + ');
+  const score = async (cand: string, match: string) =>
     (
       await pool.query<{ id: string; score: number }>(
         `with cand as (${cand}),
-         tf as (select cand.id, cand.doc_length, w.idf, array_position($8::real[], ts_rank('{1,1,1,1}', cand.tsv, w.term, 0)) as tf
-                from cand cross join unnest($4::tsquery[], $5::float8[]) as w(term, idf))
-         select id, round(sum(idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * doc_length / $6::float8)))::numeric, 9)::float8 as score
-         from tf where tf is not null group by id order by score desc, id limit $7`,
-        [terms, viewer.userId, viewer.roles, dfs.map((t) => quote(t.lexeme)), idfs, avg, k, table],
+         tf as materialized (select cand.id, cand.doc_length, array[${tf.join(', ')}] as tf from cand)
+         select id, round(2.2 * (${bm25}) * 1e9) / 1e9 as score from tf order by score desc, id limit $5`,
+        [match, viewer.userId, viewer.roles, avg, k, table, ...terms.flatMap((t, i) => [t, idfs[i]])],
       )
     ).rows;
   if (plan === 'scope') {
@@ -152,9 +155,20 @@ export function rawVector(plan: 'hnsw' | 'exact', pool: pg.Pool, v: Float32Array
 }
 
 /** Hybrid: both lists (30 candidates each, at least k: SEARCH_HYBRID_CANDIDATES) and reciprocal rank fusion, k = 60, weights 1 / 1. */
-export async function rawHybrid(plan: 'hnsw' | 'exact', keywordPlan: 'index' | 'scope', pool: pg.Pool, v: Float32Array, text: string, dims: number, model: string, viewer: RawViewer, k: number): Promise<string[]> {
+export async function rawHybrid(
+  plan: 'hnsw' | 'exact',
+  keywordPlan: 'index' | 'scope',
+  pool: pg.Pool,
+  v: Float32Array,
+  text: string,
+  dims: number,
+  model: string,
+  viewer: RawViewer,
+  k: number,
+  seesAll = false,
+): Promise<string[]> {
   const candidates = Math.max(30, k);
-  const [vector, keyword] = await Promise.all([rawVector(plan, pool, v, dims, model, viewer, candidates), rawKeyword(pool, text, viewer, candidates, keywordPlan)]);
+  const [vector, keyword] = await Promise.all([rawVector(plan, pool, v, dims, model, viewer, candidates), rawKeyword(pool, text, viewer, candidates, keywordPlan, seesAll)]);
   const fused = new Map<string, number>();
   vector.forEach((id, i) => fused.set(id, (fused.get(id) ?? 0) + 1 / (61 + i)));
   keyword.forEach((hit, i) => fused.set(hit.id, (fused.get(hit.id) ?? 0) + 1 / (61 + i)));

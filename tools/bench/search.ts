@@ -163,8 +163,8 @@ async function benchDims(dims: number, chunks: number, seconds: number, recallQu
             const q = queryVectors[i % QUERIES]!;
             const words = queryWords[i % QUERIES]!;
             if (mode === 'vector') await rawVector(plan, pool, q, dims, model, v, 10);
-            else if (mode === 'keyword') await rawKeyword(pool, words, v, 10, keywordPlanOf(v));
-            else await rawHybrid(plan, keywordPlanOf(v), pool, q, words, dims, model, v, 10);
+            else if (mode === 'keyword') await rawKeyword(pool, words, v, 10, keywordPlanOf(v), v.share === '100%');
+            else await rawHybrid(plan, keywordPlanOf(v), pool, q, words, dims, model, v, 10, v.share === '100%');
           });
           const label = `${mode} top-10, sees ${v.share}, ${c} client${c > 1 ? 's' : ''}`;
           lines.push(row(`${label} gateway`, viaGateway), row(`${label} service`, viaService), row(`${label} raw SQL`, viaSql));

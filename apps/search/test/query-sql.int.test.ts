@@ -231,5 +231,14 @@ describe('query SQL', () => {
     expect(owner).toHaveLength(6);
     // A term only hidden chunks hold ranks nothing and counts for nothing.
     expect(await keywordSearch(h.sql, await parse('budget'), loner, 10, { ...settings, scopedDfBelow: 1_000 })).toEqual([]);
+    // The plan inputs' count of what the viewer sees (filters aside) keeps the scoped count while it is short of the
+    // index's; only a count equal to the index's (a viewer who sees every chunk) skips it.
+    const plans = createPlanInputs(h.sql, { exactMaxChunks: 50, keywordScopeMaxChunks: 50, ttlMs: 0 });
+    const lonerChunks = await plans.viewerChunks({ ...loner, documentIds: [own!.id], tags: ['no-such-tag'] });
+    const [seen] = await h.sql.query<{ n: string }>(`select count(*) as n from search.chunks c where c.live and (c.is_public or c.owner_id = $1 or c.shared_roles && $2::text[])`, [LONER, ['R9']]);
+    expect(lonerChunks).toBe(Number(seen!.n));
+    expect(lonerChunks).toBeLessThan(n);
+    expect(await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 1_000 }, 'index', lonerChunks)).toEqual([{ id: own!.id, score: bm25(1) }]);
+    expect(await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 1_000 }, 'index', n)).toEqual([{ id: own!.id, score: bm25(6) }]);
   });
 });

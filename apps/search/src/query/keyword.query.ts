@@ -89,19 +89,24 @@ export function pairedEssentials(essential: readonly TermStat[], all: readonly T
  * caller who knows N and the average length (their own chunks' scores give
  * both away) read, from their scores, how many chunks they cannot see
  * contain a guessed term. A term no live chunk, or no visible one, holds is
- * dropped: nothing it could rank.
+ * dropped: nothing it could rank. `viewerChunks`: how many live chunks the
+ * viewer may see (the plan inputs' count, at most SEARCH_PLAN_CACHE_MS old)
+ * — when it equals the index's live count the viewer sees every chunk, their
+ * counts are the index-wide ones, and the per-term counts (a GIN walk and a
+ * heap check of up to `scopedDfBelow` chunks each) are not run.
  */
-export async function corpusStats(sql: Sql, terms: readonly string[], viewer: Viewer, scopedDfBelow: number): Promise<CorpusStats> {
+export async function corpusStats(sql: Sql, terms: readonly string[], viewer: Viewer, scopedDfBelow: number, viewerChunks?: number): Promise<CorpusStats> {
   const p = new SqlParams();
   const lexemes = p.add(terms);
   const queries = p.add(terms.map((t) => orOf([t])));
   const below = p.add(scopedDfBelow);
+  const seen = p.add(viewerChunks ?? null);
   const visible = scopeClause('c', { viewer, documentIds: [], tags: [] }, p);
   // One round trip: the stats row, with the query's terms joined on (none: one row with null lexeme); each
   // rare term's visible count walks its GIN posting list, at most scopedDfBelow rows.
   const rows = await sql.query<{ total_docs: string; total_length: string; lexeme: string | null; df: number | null; visible_df: string | null }>(
     `select s.total_docs, s.total_length, q.lexeme, q.df,
-       case when q.df < ${below} then (select count(*) from search.chunks c where c.tsv @@ q.term and ${visible}) end as visible_df
+       case when q.df < ${below} and s.total_docs is distinct from ${seen}::bigint then (select count(*) from search.chunks c where c.tsv @@ q.term and ${visible}) end as visible_df
      from search.stats s
      left join (select w.lexeme, w.term, t.df from unnest(${lexemes}::text[], ${queries}::tsquery[]) as w(lexeme, term) join search.terms t on t.lexeme = w.lexeme and t.df > 0) q on true`,
     p.values,
@@ -127,9 +132,10 @@ export type KeywordPlan = 'index' | 'scope';
  * value that PostgreSQL computes the same way every time; a tsvector keeps
  * at most 256 positions per lexeme (a lexeme without positions counts as
  * one). So the tf of a term in a chunk is the index of its ts_rank in this
- * table of ts_rank for 1…256 positions, made once per pool by PostgreSQL
- * itself and sent back as text, bit for bit — unnesting every lexeme of
- * every candidate cost about twice as much.
+ * ascending table of ts_rank for 1…256 positions (`width_bucket`; 0 for an
+ * absent term, whose rank is 0), made once per pool by PostgreSQL itself and
+ * sent back as text, bit for bit — unnesting every lexeme of every candidate
+ * cost about twice as much.
  */
 const TF_TABLE_SQL = `select array_agg(r order by n)::text as t from (
     select n, ts_rank('{1,1,1,1}', ('x:' || (select string_agg(j::text, ',') from generate_series(1, n) j))::tsvector, 'x'::tsquery, 0) as r
@@ -149,23 +155,23 @@ export function tfTable(sql: Sql): Promise<string> {
 
 /**
  * The BM25 ranking of the chunks `cand` selects (`id, tsv, doc_length`):
- * term frequencies from each tsvector (through the tf table), idf and
- * average length from the stats. Scores rounded to 1e-9: equal scores tie
- * exactly whatever order the sum ran in, and break by id.
+ * each term's frequency read once per chunk from its tsvector (the tf
+ * table's `width_bucket`, a binary search; 0 where the term is absent), the
+ * score summed per chunk in one expression — no row per chunk and term, no
+ * grouping — with idf and average length from the stats. Scores rounded to
+ * 1e-9, so equal scores tie exactly and break by id.
  */
 function bm25Sql(cand: string, p: SqlParams, stats: CorpusStats, settings: Bm25Settings, limit: number, tfs: string): string {
-  const terms = p.add(stats.terms.map((t) => orOf([t.lexeme])));
-  const idfs = p.add(stats.terms.map((t) => t.idf));
   const table = p.add(tfs);
   const [k1, b, avg, lim] = [p.add(settings.k1), p.add(settings.b), p.add(stats.avgLength), p.add(limit)];
+  const tf = stats.terms.map((t) => `width_bucket(ts_rank('{1,1,1,1}', cand.tsv, ${p.add(orOf([t.lexeme]))}::tsquery, 0), ${table}::real[])`);
+  const norm = `${k1}::float8 * (1 - ${b}::float8 + ${b}::float8 * doc_length / ${avg}::float8)`;
+  // greatest(): with k1 = 0 an absent term (tf 0) would divide 0 by 0; a present one has tf + norm ≥ 1.
+  const sum = stats.terms.map((t, i) => `${p.add(t.idf)}::float8 * tf[${i + 1}] / greatest(tf[${i + 1}] + ${norm}, 1e-9)`).join(' + ');
   return `with cand as (${cand}),
-     tf as (
-       select cand.id, cand.doc_length, w.idf, array_position(${table}::real[], ts_rank('{1,1,1,1}', cand.tsv, w.term, 0)) as tf
-       from cand cross join unnest(${terms}::tsquery[], ${idfs}::float8[]) as w(term, idf)
-     )
-     select id, round(sum(idf * tf * (${k1}::float8 + 1) / (tf + ${k1}::float8 * (1 - ${b}::float8 + ${b}::float8 * doc_length / ${avg}::float8)))::numeric, 9)::float8 as score
-     from tf where tf is not null
-     group by id order by score desc, id limit ${lim}`;
+     tf as materialized (select cand.id, cand.doc_length, array[${tf.join(', ')}] as tf from cand)
+     select id, round((${k1}::float8 + 1) * (${sum}) * 1e9) / 1e9 as score
+     from tf order by score desc, id limit ${lim}`;
 }
 
 /**
@@ -183,10 +189,19 @@ function bm25Sql(cand: string, p: SqlParams, stats: CorpusStats, settings: Bm25S
  * who sees few chunks): every matching chunk of the documents they can see,
  * found by document, in one exact round — the GIN rounds would fetch and
  * drop the rest of the index's matches, widening again and again.
+ * `viewerChunks`: see `corpusStats`.
  */
-export async function keywordSearch(sql: Sql, query: KeywordQuery, scope: Scope, limit: number, settings: Bm25Settings, plan: KeywordPlan = 'index'): Promise<RankedHit[]> {
+export async function keywordSearch(
+  sql: Sql,
+  query: KeywordQuery,
+  scope: Scope,
+  limit: number,
+  settings: Bm25Settings,
+  plan: KeywordPlan = 'index',
+  viewerChunks?: number,
+): Promise<RankedHit[]> {
   if (!query.match) return [];
-  const [stats, tfs] = await Promise.all([corpusStats(sql, query.terms, scope.viewer, settings.scopedDfBelow), tfTable(sql)]);
+  const [stats, tfs] = await Promise.all([corpusStats(sql, query.terms, scope.viewer, settings.scopedDfBelow, viewerChunks), tfTable(sql)]);
   if (stats.terms.length === 0) return [];
   if (plan === 'scope') {
     const p = new SqlParams();

@@ -30,6 +30,8 @@ export interface PlanInputs {
   vectorPlan(scope: Scope, dims: number): Promise<VectorPlan>;
   /** The GIN rounds, or every match of a scope that sees few chunks. */
   keywordPlan(scope: Scope): Promise<KeywordPlan>;
+  /** Live chunks the scope's viewer may see, with no filter (BM25's rare-term counts are skipped when that is all of them). */
+  viewerChunks(scope: Scope): Promise<number>;
 }
 
 /** The plan inputs over the index, memoised for `ttlMs` (0 = read every time). */
@@ -39,6 +41,11 @@ export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; ke
   /** Visible live chunks by dimension, one read per scope for both plans. */
   const visible = (scope: Scope) =>
     counts(JSON.stringify([scope.viewer.userId, [...scope.viewer.roles].sort(), scope.documentIds, scope.tags]), () => visibleChunks(sql, scope));
+  const total = (chunks: ReadonlyMap<number, number>) => {
+    let n = 0;
+    for (const c of chunks.values()) n += c;
+    return n;
+  };
   return {
     indexModels: () =>
       models('models', async () =>
@@ -49,9 +56,8 @@ export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; ke
       return n <= options.exactMaxChunks ? 'exact' : 'hnsw';
     },
     async keywordPlan(scope) {
-      let n = 0;
-      for (const chunks of (await visible(scope)).values()) n += chunks;
-      return n <= options.keywordScopeMaxChunks ? 'scope' : 'index';
+      return total(await visible(scope)) <= options.keywordScopeMaxChunks ? 'scope' : 'index';
     },
+    viewerChunks: async (scope) => total(await visible({ viewer: scope.viewer, documentIds: [], tags: [] })),
   };
 }

@@ -94,9 +94,9 @@ export function createSearchService(deps: SearchDeps) {
   };
 
   const keywordList = async (keyword: KeywordQuery, scope: Scope, limit: number) => {
-    const plan = await plans.keywordPlan(scope);
+    const [plan, viewerChunks] = await Promise.all([plans.keywordPlan(scope), plans.viewerChunks(scope)]);
     metrics?.keywordPlan(plan);
-    return keywordSearch(sql, keyword, scope, limit, settings.bm25, plan);
+    return keywordSearch(sql, keyword, scope, limit, settings.bm25, plan, viewerChunks);
   };
 
   const run = async (principal: Principal, input: SearchRequestInput, options: { signal?: AbortSignal }): Promise<SearchResult> => {

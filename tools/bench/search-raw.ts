@@ -89,9 +89,12 @@ function tfTable(pool: pg.Pool): Promise<string> {
 
 /**
  * BM25 over the OR of the query's terms as the service runs it (no phrases or exclusions in bench
- * queries): plan `index` = budgeted GIN rounds, `scope` = every match of the viewer's documents.
+ * queries): plan `index` = budgeted GIN rounds (SEARCH_BM25_CANDIDATE_BUDGET 1,000 ÷ `share`, the viewer's
+ * fraction of the index, at most ×2), `scope` = every match of the viewer's documents.
  */
-export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer, k: number, plan: 'index' | 'scope', seesAll = false, budget = 2_000): Promise<{ id: string; score: number }[]> {
+export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer, k: number, plan: 'index' | 'scope', share = 1): Promise<{ id: string; score: number }[]> {
+  const seesAll = share >= 1;
+  const budget = Math.round(1_000 * Math.min(2, Math.max(1, 1 / Math.max(share, 1e-9))));
   const { rows: parsed } = await pool.query<{ lexemes: string[] | null }>(`select tsvector_to_array(to_tsvector('english', $1)) as lexemes`, [text]);
   const lexemes = parsed[0]?.lexemes ?? [];
   if (lexemes.length === 0) return [];
@@ -165,10 +168,10 @@ export async function rawHybrid(
   model: string,
   viewer: RawViewer,
   k: number,
-  seesAll = false,
+  share = 1,
 ): Promise<string[]> {
   const candidates = Math.max(30, k);
-  const [vector, keyword] = await Promise.all([rawVector(plan, pool, v, dims, model, viewer, candidates), rawKeyword(pool, text, viewer, candidates, keywordPlan, seesAll)]);
+  const [vector, keyword] = await Promise.all([rawVector(plan, pool, v, dims, model, viewer, candidates), rawKeyword(pool, text, viewer, candidates, keywordPlan, share)]);
   const fused = new Map<string, number>();
   vector.forEach((id, i) => fused.set(id, (fused.get(id) ?? 0) + 1 / (61 + i)));
   keyword.forEach((hit, i) => fused.set(hit.id, (fused.get(hit.id) ?? 0) + 1 / (61 + i)));

@@ -91,8 +91,8 @@ export async function benchRealCollection(seconds: number): Promise<string[]> {
         const q = test.queries[i % test.queries.length]!;
         const v = queryVectors[i % queryVectors.length]!;
         if (mode === 'vector') await rawVectorHnsw(pool, v, dims, vectors.model, viewer, 10);
-        else if (mode === 'keyword') await rawKeyword(pool, q.text.slice(0, 1_000), viewer, 10, 'index', true);
-        else await rawHybrid('hnsw', 'index', pool, v, q.text.slice(0, 1_000), dims, vectors.model, viewer, 10, true);
+        else if (mode === 'keyword') await rawKeyword(pool, q.text.slice(0, 1_000), viewer, 10, 'index');
+        else await rawHybrid('hnsw', 'index', pool, v, q.text.slice(0, 1_000), dims, vectors.model, viewer, 10);
       });
       lines.push(line(`${mode} top-10, 1 client, service${mode === 'keyword' ? '' : ' (embeds the query)'}`, service), line(`${mode} top-10, 1 client, raw SQL${mode === 'keyword' ? '' : ' (vector given)'}`, sql));
     }

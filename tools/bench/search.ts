@@ -104,6 +104,8 @@ async function benchDims(dims: number, chunks: number, seconds: number, recallQu
       `select pg_relation_size('search.${index}') as hnsw, pg_total_relation_size('search.passages') as passages, pg_relation_size('search.chunks_tsv_idx') as gin, pg_total_relation_size('search.chunks') as chunks`,
     );
     const mb = (bytes: string | undefined) => `${fmt(Number(bytes) / 1e6, 0)} MB`;
+    // The figures depend on whether the index fits PostgreSQL's buffer cache (deploy/README.md, "PostgreSQL sizing").
+    const [server] = await query<{ shared_buffers: string; version: string }>(db.url, `select current_setting('shared_buffers') as shared_buffers, current_setting('server_version') as version`);
 
     const viewers: Viewer[] = [
       { share: '100%', userId: me!.id as string, roles: me!.roles as string[], username: 'admin', token: adminToken, visibleChunks: documents * CHUNKS_PER_DOC },
@@ -128,7 +130,7 @@ async function benchDims(dims: number, chunks: number, seconds: number, recallQu
       '',
       `search benchmark — ${dims} dimensions (${dims === 1536 ? 'halfvec' : 'vector'} HNSW, m 16, ef_construction 64), ${documents * CHUNKS_PER_DOC} chunks, node ${process.version}, ${cpus().length} cores`,
       `ingest through JOBS_SEARCH (HNSW maintained as rows arrive) ${fmt(ingestS, 0)} s (${fmt((documents * CHUNKS_PER_DOC) / ingestS, 0)} chunks/s); HNSW rebuilt from scratch (maintenance_work_mem 1 GB) ${fmt(buildS, 1)} s`,
-      `sizes: HNSW ${mb(sizes?.hnsw)}, passages table ${mb(sizes?.passages)}, chunks table ${mb(sizes?.chunks)} (GIN tsvector ${mb(sizes?.gin)})`,
+      `sizes: HNSW ${mb(sizes?.hnsw)}, passages table ${mb(sizes?.passages)}, chunks table ${mb(sizes?.chunks)} (GIN tsvector ${mb(sizes?.gin)}); PostgreSQL ${server?.version}, shared_buffers ${server?.shared_buffers}`,
     ];
     process.stdout.write(`[${dims}] recall@10 over ${recallQueries} queries per share…\n`);
     for (const v of viewers) {
@@ -163,8 +165,8 @@ async function benchDims(dims: number, chunks: number, seconds: number, recallQu
             const q = queryVectors[i % QUERIES]!;
             const words = queryWords[i % QUERIES]!;
             if (mode === 'vector') await rawVector(plan, pool, q, dims, model, v, 10);
-            else if (mode === 'keyword') await rawKeyword(pool, words, v, 10, keywordPlanOf(v), v.share === '100%');
-            else await rawHybrid(plan, keywordPlanOf(v), pool, q, words, dims, model, v, 10, v.share === '100%');
+            else if (mode === 'keyword') await rawKeyword(pool, words, v, 10, keywordPlanOf(v), v.visibleChunks / (documents * CHUNKS_PER_DOC));
+            else await rawHybrid(plan, keywordPlanOf(v), pool, q, words, dims, model, v, 10, v.visibleChunks / (documents * CHUNKS_PER_DOC));
           });
           const label = `${mode} top-10, sees ${v.share}, ${c} client${c > 1 ? 's' : ''}`;
           lines.push(row(`${label} gateway`, viaGateway), row(`${label} service`, viaService), row(`${label} raw SQL`, viaSql));

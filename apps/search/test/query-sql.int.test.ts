@@ -3,7 +3,9 @@ import type { Scope } from '../src/query/access.ts';
 import { idf, keywordSearch, tfTable } from '../src/query/keyword.query.ts';
 import { createPlanInputs } from '../src/query/query-plans.ts';
 import { keywordQuery } from '../src/query/tsquery.ts';
-import { vectorSearch } from '../src/query/vector.query.ts';
+import { hnswSessionOptions, vectorSearch } from '../src/query/vector.query.ts';
+import { createQueryPool } from '../src/query/open-search.ts';
+import { sqlOver, type Sql } from '../src/query/sql.ts';
 import { unitVector } from './support/harness.ts';
 import { randomUUID } from 'node:crypto';
 import { LONER, USERS, WORDS, makeCorpus, prng, type CorpusDoc } from './query-support/corpus.ts';
@@ -116,8 +118,8 @@ describe('query SQL', () => {
       const limit = 1 + r.int(40);
       for (const scope of scopes) {
         const settings = { k1: K1, b: B, candidateBudget: 10_000_000, exact: true, scopedDfBelow: 0 };
-        const viaIndex = await keywordSearch(h.sql, q, scope, limit, settings, 'index');
-        const viaScope = await keywordSearch(h.sql, q, scope, limit, settings, 'scope');
+        const viaIndex = await keywordSearch(h.sql, q, scope, limit, settings, { plan: 'index' });
+        const viaScope = await keywordSearch(h.sql, q, scope, limit, settings, { plan: 'scope' });
         expect(viaScope, `${q.match} ${JSON.stringify(scope)}`).toEqual(viaIndex);
       }
     }
@@ -201,6 +203,34 @@ describe('query SQL', () => {
     expect(await vectorSearch(h.sql, { ...req, model: 'openai:other@512' }, 'exact', settings)).toEqual([]);
     expect(await vectorSearch(h.sql, { ...req, model: 'openai:other@512' }, 'hnsw', settings)).toEqual([]);
   });
+  it('vector: HNSW connections opened with the session settings answer in one statement, as the SET LOCAL transaction does', async () => {
+    const settings = { efSearch: 120, maxScanTuples: 15_000, exactMaxChunks: 50 };
+    const session = createQueryPool({ DATABASE_URL: h.index.db.url, SEARCH_QUERY_POOL_MAX: 2, SEARCH_QUERY_TIMEOUT_MS: 5_000 }, { options: hnswSessionOptions(settings), name: 'test-hnsw' });
+    try {
+      const [shown] = (await session.query<Record<string, string>>(`select current_setting('hnsw.ef_search') as ef, current_setting('hnsw.iterative_scan') as scan, current_setting('hnsw.max_scan_tuples') as tuples, current_setting('enable_seqscan') as seqscan, current_setting('statement_timeout') as timeout`)).rows;
+      expect(shown).toEqual({ ef: '120', scan: 'relaxed_order', tuples: '15000', seqscan: 'off', timeout: '5s' });
+      const statements: string[] = [];
+      const inner = sqlOver(session);
+      const recorded: Sql = {
+        query: (text, params) => (statements.push(text.trim().split(/\s+/)[0]!), inner.query(text, params)),
+        transaction: (fn, setup) => (statements.push(`transaction: ${setup ?? ''}`), inner.transaction(fn, setup)),
+      };
+      for (const [seed, viewer] of [[12345, everyone], [777, { viewer: { userId: USERS[1]!, roles: [] }, documentIds: [], tags: [] }]] as const) {
+        // 10 chunks (30 passages, ef 120): the session's ef_search, one statement; 50 (150 passages): a transaction with its own.
+        for (const limit of [10, 50]) {
+          statements.length = 0;
+          const req = { vector: unitVector(seed), model: QUERY_MODEL, scope: viewer, limit };
+          const viaSession = await vectorSearch(h.sql, req, 'hnsw', settings, recorded);
+          expect(viaSession).toEqual(await vectorSearch(h.sql, req, 'hnsw', settings));
+          expect(viaSession.length).toBeGreaterThan(0);
+          expect(statements[0]).toBe(limit === 10 ? 'with' : 'transaction: set local hnsw.ef_search = 150; set local hnsw.iterative_scan = relaxed_order; set local hnsw.max_scan_tuples = 15000; set local enable_seqscan = off; set local enable_bitmapscan = off; set local enable_sort = off');
+        }
+      }
+    } finally {
+      await session.end();
+    }
+  });
+
   // Last: it adds documents to the index the tests above count.
   it('a rare term is scored by how many chunks the caller may see hold it, not by the index-wide count', async () => {
     const doc = (ownerId: string, isPublic: boolean, contents: string[]): CorpusDoc => {
@@ -238,7 +268,7 @@ describe('query SQL', () => {
     const [seen] = await h.sql.query<{ n: string }>(`select count(*) as n from search.chunks c where c.live and (c.is_public or c.owner_id = $1 or c.shared_roles && $2::text[])`, [LONER, ['R9']]);
     expect(lonerChunks).toBe(Number(seen!.n));
     expect(lonerChunks).toBeLessThan(n);
-    expect(await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 1_000 }, 'index', lonerChunks)).toEqual([{ id: own!.id, score: bm25(1) }]);
-    expect(await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 1_000 }, 'index', n)).toEqual([{ id: own!.id, score: bm25(6) }]);
+    expect(await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 1_000 }, { viewerChunks: lonerChunks })).toEqual([{ id: own!.id, score: bm25(1) }]);
+    expect(await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 1_000 }, { viewerChunks: n })).toEqual([{ id: own!.id, score: bm25(6) }]);
   });
 });

@@ -6,6 +6,7 @@ import { createQueryMetrics, type QueryMetrics } from './query-metrics.ts';
 import { createPlanInputs } from './query-plans.ts';
 import { createSearchService, type QueryEmbedder, type SearchService } from './search.service.ts';
 import { sqlOver } from './sql.ts';
+import { hnswSessionOptions } from './vector.query.ts';
 
 export interface QueriesConfig extends QueryConfig, EmbeddingConfig {
   readonly DATABASE_URL: string;
@@ -15,26 +16,40 @@ export interface QueriesConfig extends QueryConfig, EmbeddingConfig {
  * The search queries' own connection pool: real bind parameters (a query
  * vector travels once, as one parameter), JIT off (its compile time, ~100 ms,
  * dwarfs a search) and a statement timeout, so a runaway query gives its
- * connection back.
+ * connection back. `session`: more libpq options for every connection (the
+ * HNSW pool's settings), `name` its application_name.
  */
-export function createQueryPool(config: Pick<QueriesConfig, 'DATABASE_URL' | 'SEARCH_QUERY_POOL_MAX' | 'SEARCH_QUERY_TIMEOUT_MS'>): pg.Pool {
+export function createQueryPool(
+  config: Pick<QueriesConfig, 'DATABASE_URL' | 'SEARCH_QUERY_POOL_MAX' | 'SEARCH_QUERY_TIMEOUT_MS'>,
+  session: { readonly options: string; readonly name: string } = { options: '', name: 'search-queries' },
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString: config.DATABASE_URL,
     max: config.SEARCH_QUERY_POOL_MAX,
-    options: `-c jit=off -c statement_timeout=${Math.trunc(config.SEARCH_QUERY_TIMEOUT_MS)}`,
-    application_name: 'search-queries',
+    options: `-c jit=off -c statement_timeout=${Math.trunc(config.SEARCH_QUERY_TIMEOUT_MS)} ${session.options}`.trim(),
+    application_name: session.name,
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
   return pool;
 }
 
-/** The search service over `pool`, embedding queries with `embedder`. */
-export function createSearch(pool: pg.Pool, config: QueryConfig, embedder: QueryEmbedder, metrics?: QueryMetrics): SearchService {
+/** The search service over `pool` (HNSW queries over `hnswPool`, opened with `hnswPoolSession`), embedding queries with `embedder`. */
+export function createSearch(pool: pg.Pool, hnswPool: pg.Pool, config: QueryConfig, embedder: QueryEmbedder, metrics?: QueryMetrics): SearchService {
   const sql = sqlOver(pool);
   const settings = querySettingsOf(config, embedder.model);
-  return createSearchService({ sql, embedder, settings, metrics, plans: createPlanInputs(sql, { exactMaxChunks: settings.vector.exactMaxChunks, keywordScopeMaxChunks: settings.keywordScopeMaxChunks, ttlMs: config.SEARCH_PLAN_CACHE_MS }) });
+  return createSearchService({
+    sql,
+    hnswSql: sqlOver(hnswPool),
+    embedder,
+    settings,
+    metrics,
+    plans: createPlanInputs(sql, { exactMaxChunks: settings.vector.exactMaxChunks, keywordScopeMaxChunks: settings.keywordScopeMaxChunks, ttlMs: config.SEARCH_PLAN_CACHE_MS }),
+  });
 }
+
+/** The HNSW pool's session: its connections start with the HNSW query settings (`hnswSessionOptions`). */
+export const hnswPoolSession = (config: QueryConfig, model: string) => ({ options: hnswSessionOptions(querySettingsOf(config, model).vector), name: 'search-hnsw' });
 
 /** Readiness detail of the query embedder; never failing: keyword search (and hybrid, degraded) works without it. */
 function embedderCheck(provider: EmbeddingProvider, logger: Logger) {
@@ -62,6 +77,8 @@ export function openQueries(
   runtime.health.addCheck('query embeddings', embedderCheck(embedder, runtime.logger));
   const pool = createQueryPool(config);
   runtime.lifecycle.defer('search query pool', () => pool.end());
+  const hnswPool = createQueryPool(config, hnswPoolSession(config, embedder.model));
+  runtime.lifecycle.defer('search HNSW query pool', () => hnswPool.end());
   runtime.logger.info({ model: embedder.model, dimensions: embedder.dimensions }, 'queries embedded with this model');
-  return Object.assign(createSearch(pool, config, embedder, createQueryMetrics(runtime.metrics.registry)), { model: embedder.model });
+  return Object.assign(createSearch(pool, hnswPool, config, embedder, createQueryMetrics(runtime.metrics.registry)), { model: embedder.model });
 }

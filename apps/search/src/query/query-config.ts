@@ -36,8 +36,12 @@ export const queryConfigShape = {
   SEARCH_BM25_K1: num(0, 10, 1.2),
   /** BM25 length normalisation (0–1). */
   SEARCH_BM25_B: num(0, 1, 0.75),
-  /** Σ document frequency of the rarest query terms whose chunks BM25 scores first; the set widens (×4) while fewer than top_k hits come back. Bounds a keyword query's cost. */
-  SEARCH_BM25_CANDIDATE_BUDGET: int(1, 10_000_000, 2_000),
+  /**
+   * Σ document frequency of the rarest query terms whose chunks BM25 scores first, for a caller who sees the whole
+   * index (÷ their share for one who sees less, at most ×2); the set widens (×4) while fewer than top_k hits come
+   * back. Bounds a keyword query's cost.
+   */
+  SEARCH_BM25_CANDIDATE_BUDGET: int(1, 10_000_000, 1_000),
   /**
    * Terms in fewer live chunks than this are scored by how many chunks the caller may see hold them (one bounded
    * GIN count per rare term), so scores do not reveal how often a rare term occurs in documents the caller cannot

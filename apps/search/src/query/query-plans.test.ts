@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { essentialTerms, idf, pairedEssentials } from './keyword.query.ts';
+import { BUDGET_SCALE_MAX, essentialTerms, idf, pairedEssentials, roundBudget } from './keyword.query.ts';
 import { memo } from './query-plans.ts';
 
 describe('memo', () => {
@@ -59,6 +59,17 @@ describe('essentialTerms', () => {
     expect(pairedEssentials(terms, terms, 50)).toBe("'scurvi' | ('vitamin' & ('scurvi' | 'caus')) | ('caus' & ('scurvi' | 'vitamin'))");
     const quoted = [{ lexeme: "o'neil", df: 9, idf: 1 }, { lexeme: 'a\\b', df: 9, idf: 1 }];
     expect(pairedEssentials(quoted, quoted, 1)).toBe("('o''neil' & ('a\\\\b')) | ('a\\\\b' & ('o''neil'))");
+  });
+
+  it("sizes the first round by the caller's share of the index: ÷ share, at most ×BUDGET_SCALE_MAX, never below the budget", () => {
+    expect(roundBudget(1_000, 100_000, 100_000)).toBe(1_000);
+    expect(roundBudget(1_000, 100_000, 80_000)).toBe(1_250);
+    expect(roundBudget(1_000, 100_000, 10_000)).toBe(1_000 * BUDGET_SCALE_MAX);
+    expect(roundBudget(1_000, 100_000, 0)).toBe(1_000 * BUDGET_SCALE_MAX);
+    // A count larger than the index (read a moment apart) or none known: unscaled.
+    expect(roundBudget(1_000, 100_000, 120_000)).toBe(1_000);
+    expect(roundBudget(1_000, 100_000, undefined)).toBe(1_000);
+    expect(roundBudget(1_000, 0, 5)).toBe(1_000);
   });
 
   it('idf is never negative, even for a term in every chunk', () => {

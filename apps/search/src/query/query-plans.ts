@@ -30,6 +30,8 @@ export interface PlanInputs {
   vectorPlan(scope: Scope, dims: number): Promise<VectorPlan>;
   /** The GIN rounds, or every match of a scope that sees few chunks. */
   keywordPlan(scope: Scope): Promise<KeywordPlan>;
+  /** Live chunks the scope sees, every dimension together. */
+  scopeChunks(scope: Scope): Promise<number>;
   /** Live chunks the scope's viewer may see, with no filter (BM25's rare-term counts are skipped when that is all of them). */
   viewerChunks(scope: Scope): Promise<number>;
 }
@@ -58,6 +60,7 @@ export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; ke
     async keywordPlan(scope) {
       return total(await visible(scope)) <= options.keywordScopeMaxChunks ? 'scope' : 'index';
     },
+    scopeChunks: async (scope) => total(await visible(scope)),
     viewerChunks: async (scope) => total(await visible({ viewer: scope.viewer, documentIds: [], tags: [] })),
   };
 }

@@ -30,6 +30,8 @@ export interface QuerySettings {
 
 export interface SearchDeps {
   readonly sql: Sql;
+  /** Connections opened with `hnswSessionOptions(settings.vector)`, for HNSW queries (default: `sql`, the settings sent per query). */
+  readonly hnswSql?: Sql;
   readonly embedder: QueryEmbedder;
   readonly plans: PlanInputs;
   readonly settings: QuerySettings;
@@ -70,7 +72,7 @@ const ranked = (hits: readonly RankedHit[], list: ListName) => hits.map((h, i) =
 
 /** Search for a user: validation, the three modes, degradation, and the chunks behind the ranking. */
 export function createSearchService(deps: SearchDeps) {
-  const { sql, embedder, plans, settings, metrics } = deps;
+  const { sql, hnswSql, embedder, plans, settings, metrics } = deps;
 
   const parse = async (text: string): Promise<KeywordQuery> => {
     const [row] = await sql.query<{ q: string }>(`select websearch_to_tsquery('english', $1)::text as q`, [text]);
@@ -90,13 +92,13 @@ export function createSearchService(deps: SearchDeps) {
     const vector = await embed(q.text, signal);
     const plan = await plans.vectorPlan(scope, vector.length);
     metrics?.plan(plan);
-    return vectorSearch(sql, { vector, model: embedder.model, scope, limit }, plan, settings.vector);
+    return vectorSearch(sql, { vector, model: embedder.model, scope, limit }, plan, settings.vector, hnswSql);
   };
 
   const keywordList = async (keyword: KeywordQuery, scope: Scope, limit: number) => {
-    const [plan, viewerChunks] = await Promise.all([plans.keywordPlan(scope), plans.viewerChunks(scope)]);
+    const [plan, viewerChunks, scopeChunks] = await Promise.all([plans.keywordPlan(scope), plans.viewerChunks(scope), plans.scopeChunks(scope)]);
     metrics?.keywordPlan(plan);
-    return keywordSearch(sql, keyword, scope, limit, settings.bm25, plan, viewerChunks);
+    return keywordSearch(sql, keyword, scope, limit, settings.bm25, { plan, viewerChunks, scopeChunks });
   };
 
   const run = async (principal: Principal, input: SearchRequestInput, options: { signal?: AbortSignal }): Promise<SearchResult> => {

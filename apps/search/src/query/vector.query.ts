@@ -46,12 +46,45 @@ export async function visibleChunks(sql: Sql, scope: Scope): Promise<ReadonlyMap
 const toHits = (rows: readonly { chunk_id: string; distance: number }[]): RankedHit[] => rows.map((r) => ({ id: r.chunk_id, score: 1 - r.distance }));
 
 /**
+ * The settings an HNSW query runs with, ef_search `ef`: the caller sees
+ * enough of the index for a filtered HNSW scan (the plan choice said so), so
+ * the planner is kept on it — a small table or a selective filter would
+ * otherwise tempt it to scan and sort.
+ */
+function hnswSettings(settings: VectorSettings, ef: number): [string, string][] {
+  return [
+    ['hnsw.ef_search', int(ef)],
+    ['hnsw.iterative_scan', 'relaxed_order'],
+    ['hnsw.max_scan_tuples', int(settings.maxScanTuples)],
+    ['enable_seqscan', 'off'],
+    ['enable_bitmapscan', 'off'],
+    ['enable_sort', 'off'],
+  ];
+}
+
+/**
+ * libpq `options` for connections that serve only HNSW queries: their
+ * sessions start with the HNSW settings (ef_search `settings.efSearch`), so
+ * a query needs no transaction to SET LOCAL them — one round trip instead of
+ * three (BEGIN + SET, the query, COMMIT).
+ */
+export function hnswSessionOptions(settings: VectorSettings): string {
+  return hnswSettings(settings, settings.efSearch)
+    .map(([name, value]) => `-c ${name}=${value}`)
+    .join(' ');
+}
+
+/**
  * Approximate nearest passages through the HNSW index of `dims`, the access
  * filter applied on each row the index returns (pgvector 0.8 iterative
  * scans, relaxed order, so a caller who sees a small share still gets
- * `limit` chunks), re-sorted exactly, best passage per chunk.
+ * `limit` chunks), re-sorted exactly, best passage per chunk. `session`:
+ * connections opened with `hnswSessionOptions(settings)`; a round whose
+ * ef_search is theirs runs there as one statement, any other round (or
+ * without them) in a transaction on `session ?? sql` with the settings SET
+ * LOCAL.
  */
-async function hnswSearch(sql: Sql, req: VectorRequest, settings: VectorSettings): Promise<RankedHit[]> {
+async function hnswSearch(sql: Sql, req: VectorRequest, settings: VectorSettings, session?: Sql): Promise<RankedHit[]> {
   const dims = req.vector.length;
   const literal = vectorLiteral(req.vector);
   let passages = req.limit * PASSAGES_PER_CHUNK;
@@ -63,13 +96,8 @@ async function hnswSearch(sql: Sql, req: VectorRequest, settings: VectorSettings
     const passageLimit = p.add(passages);
     const chunkLimit = p.add(req.limit);
     const ef = Math.min(EF_SEARCH_MAX, Math.max(settings.efSearch, passages));
-    // The caller sees enough of the index for a filtered HNSW scan (the plan choice said so): keep the
-    // planner on it — a small table or a selective filter would otherwise tempt it to scan and sort.
-    const setup =
-      `set local hnsw.ef_search = ${int(ef)}; set local hnsw.iterative_scan = relaxed_order; set local hnsw.max_scan_tuples = ${int(settings.maxScanTuples)}; ` +
-      'set local enable_seqscan = off; set local enable_bitmapscan = off; set local enable_sort = off';
-    const rows = await sql.transaction(async (tx) => {
-      return tx.query<{ chunk_id: string; distance: number; fetched: string }>(
+    const scan = (on: Sql) =>
+      on.query<{ chunk_id: string; distance: number; fetched: string }>(
         `with hits as materialized (
            select p.chunk_id, ${vectorExpr(dims, 'p.embedding')} <=> ${q} as distance
            from search.passages p
@@ -81,7 +109,15 @@ async function hnswSearch(sql: Sql, req: VectorRequest, settings: VectorSettings
          from hits group by chunk_id order by min(distance), chunk_id limit ${chunkLimit}`,
         p.values,
       );
-    }, setup);
+    const rows =
+      session && ef === settings.efSearch
+        ? await scan(session)
+        : await (session ?? sql).transaction(
+            scan,
+            hnswSettings(settings, ef)
+              .map(([name, value]) => `set local ${name} = ${value}`)
+              .join('; '),
+          );
     // Enough chunks, or the scan ran out of rows it may return: the answer stands.
     const exhausted = rows.length === 0 || Number(rows[0]!.fetched) < passages;
     if (rows.length >= req.limit || exhausted || round >= MAX_ROUNDS) return toHits(rows);
@@ -115,7 +151,11 @@ async function exactSearch(sql: Sql, req: VectorRequest): Promise<RankedHit[]> {
   );
 }
 
-/** Chunks nearest to the query vector, best first, score = 1 − cosine distance of the best passage. */
-export function vectorSearch(sql: Sql, req: VectorRequest, plan: VectorPlan, settings: VectorSettings): Promise<RankedHit[]> {
-  return plan === 'exact' ? exactSearch(sql, req) : hnswSearch(sql, req, settings);
+/**
+ * Chunks nearest to the query vector, best first, score = 1 − cosine
+ * distance of the best passage. `hnswSession`: connections opened with
+ * `hnswSessionOptions(settings)` for the HNSW plan.
+ */
+export function vectorSearch(sql: Sql, req: VectorRequest, plan: VectorPlan, settings: VectorSettings, hnswSession?: Sql): Promise<RankedHit[]> {
+  return plan === 'exact' ? exactSearch(sql, req) : hnswSearch(sql, req, settings, hnswSession);
 }

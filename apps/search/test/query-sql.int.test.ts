@@ -124,8 +124,8 @@ describe('query SQL', () => {
       }
     }
     const plans = createPlanInputs(h.sql, { exactMaxChunks: 50, keywordScopeMaxChunks: 50, ttlMs: 0 });
-    expect(await plans.keywordPlan(everyone)).toBe('index');
-    expect(await plans.keywordPlan({ viewer: { userId: LONER, roles: [] }, documentIds: [], tags: [] })).toBe('scope');
+    expect((await plans.keywordPlan(everyone)).plan).toBe('index');
+    expect((await plans.keywordPlan({ viewer: { userId: LONER, roles: [] }, documentIds: [], tags: [] })).plan).toBe('scope');
   });
 
   it('budgeted: k hits whenever k chunks match, scored exactly, from chunks holding the rarer terms first', async () => {
@@ -264,7 +264,7 @@ describe('query SQL', () => {
     // The plan inputs' count of what the viewer sees (filters aside) keeps the scoped count while it is short of the
     // index's; only a count equal to the index's (a viewer who sees every chunk) skips it.
     const plans = createPlanInputs(h.sql, { exactMaxChunks: 50, keywordScopeMaxChunks: 50, ttlMs: 0 });
-    const lonerChunks = await plans.viewerChunks({ ...loner, documentIds: [own!.id], tags: ['no-such-tag'] });
+    const { viewerChunks: lonerChunks } = await plans.keywordPlan({ ...loner, documentIds: [own!.id], tags: ['no-such-tag'] });
     const [seen] = await h.sql.query<{ n: string }>(`select count(*) as n from search.chunks c where c.live and (c.is_public or c.owner_id = $1 or c.shared_roles && $2::text[])`, [LONER, ['R9']]);
     expect(lonerChunks).toBe(Number(seen!.n));
     expect(lonerChunks).toBeLessThan(n);

@@ -2,9 +2,9 @@ import { createEmbeddingProvider, type EmbeddingConfig, type EmbeddingProvider }
 import type { HealthState, Lifecycle, Logger, Metrics } from '@csda/service-kit';
 import pg from 'pg';
 import { querySettingsOf, type QueryConfig } from './query-config.ts';
-import { createQueryMetrics, type QueryMetrics } from './query-metrics.ts';
+import { createQueryMetrics } from './query-metrics.ts';
 import { createPlanInputs } from './query-plans.ts';
-import { createSearchService, type QueryEmbedder, type SearchService } from './search.service.ts';
+import { createSearchService, type SearchService } from './search.service.ts';
 import { sqlOver } from './sql.ts';
 import { hnswSessionOptions } from './vector.query.ts';
 
@@ -34,23 +34,6 @@ export function createQueryPool(
   return pool;
 }
 
-/** The search service over `pool` (HNSW queries over `hnswPool`, opened with `hnswPoolSession`), embedding queries with `embedder`. */
-export function createSearch(pool: pg.Pool, hnswPool: pg.Pool, config: QueryConfig, embedder: QueryEmbedder, metrics?: QueryMetrics): SearchService {
-  const sql = sqlOver(pool);
-  const settings = querySettingsOf(config, embedder.model);
-  return createSearchService({
-    sql,
-    hnswSql: sqlOver(hnswPool),
-    embedder,
-    settings,
-    metrics,
-    plans: createPlanInputs(sql, { exactMaxChunks: settings.vector.exactMaxChunks, keywordScopeMaxChunks: settings.keywordScopeMaxChunks, ttlMs: config.SEARCH_PLAN_CACHE_MS }),
-  });
-}
-
-/** The HNSW pool's session: its connections start with the HNSW query settings (`hnswSessionOptions`). */
-export const hnswPoolSession = (config: QueryConfig, model: string) => ({ options: hnswSessionOptions(querySettingsOf(config, model).vector), name: 'search-hnsw' });
-
 /** Readiness detail of the query embedder; never failing: keyword search (and hybrid, degraded) works without it. */
 function embedderCheck(provider: EmbeddingProvider, logger: Logger) {
   let state = provider.ready ? 'loading' : 'ready';
@@ -75,10 +58,21 @@ export function openQueries(
   const embedder = createEmbeddingProvider({ ...config });
   runtime.lifecycle.defer('embedding provider', () => embedder.close());
   runtime.health.addCheck('query embeddings', embedderCheck(embedder, runtime.logger));
+  const settings = querySettingsOf(config, embedder.model);
   const pool = createQueryPool(config);
   runtime.lifecycle.defer('search query pool', () => pool.end());
-  const hnswPool = createQueryPool(config, hnswPoolSession(config, embedder.model));
+  // HNSW queries on connections whose sessions start with their settings: one round trip each.
+  const hnswPool = createQueryPool(config, { options: hnswSessionOptions(settings.vector), name: 'search-hnsw' });
   runtime.lifecycle.defer('search HNSW query pool', () => hnswPool.end());
   runtime.logger.info({ model: embedder.model, dimensions: embedder.dimensions }, 'queries embedded with this model');
-  return Object.assign(createSearch(pool, hnswPool, config, embedder, createQueryMetrics(runtime.metrics.registry)), { model: embedder.model });
+  const sql = sqlOver(pool);
+  const search = createSearchService({
+    sql,
+    hnswSql: sqlOver(hnswPool),
+    embedder,
+    settings,
+    metrics: createQueryMetrics(runtime.metrics.registry),
+    plans: createPlanInputs(sql, { exactMaxChunks: settings.vector.exactMaxChunks, keywordScopeMaxChunks: settings.keywordScopeMaxChunks, ttlMs: config.SEARCH_PLAN_CACHE_MS }),
+  });
+  return Object.assign(search, { model: embedder.model });
 }

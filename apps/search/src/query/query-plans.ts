@@ -1,6 +1,6 @@
 import type { Scope } from './access.ts';
 import type { Sql } from './sql.ts';
-import type { KeywordPlan } from './keyword.query.ts';
+import type { KeywordOptions } from './keyword.query.ts';
 import { visibleChunks, type VectorPlan } from './vector.query.ts';
 
 /**
@@ -28,12 +28,12 @@ export interface PlanInputs {
   indexModels(): Promise<readonly string[]>;
   /** HNSW, or an exact scan for a scope that sees few chunks of `dims`. */
   vectorPlan(scope: Scope, dims: number): Promise<VectorPlan>;
-  /** The GIN rounds, or every match of a scope that sees few chunks. */
-  keywordPlan(scope: Scope): Promise<KeywordPlan>;
-  /** Live chunks the scope sees, every dimension together. */
-  scopeChunks(scope: Scope): Promise<number>;
-  /** Live chunks the scope's viewer may see, with no filter (BM25's rare-term counts are skipped when that is all of them). */
-  viewerChunks(scope: Scope): Promise<number>;
+  /**
+   * The GIN rounds, or every match of a scope that sees few chunks; with the
+   * counts keywordSearch sizes its work by — live chunks the scope sees, and
+   * those its viewer may see with no filter (every dimension together).
+   */
+  keywordPlan(scope: Scope): Promise<Required<KeywordOptions>>;
 }
 
 /** The plan inputs over the index, memoised for `ttlMs` (0 = read every time). */
@@ -58,9 +58,8 @@ export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; ke
       return n <= options.exactMaxChunks ? 'exact' : 'hnsw';
     },
     async keywordPlan(scope) {
-      return total(await visible(scope)) <= options.keywordScopeMaxChunks ? 'scope' : 'index';
+      const [scopeChunks, viewerChunks] = (await Promise.all([visible(scope), visible({ viewer: scope.viewer, documentIds: [], tags: [] })])).map(total) as [number, number];
+      return { plan: scopeChunks <= options.keywordScopeMaxChunks ? 'scope' : 'index', scopeChunks, viewerChunks };
     },
-    scopeChunks: async (scope) => total(await visible(scope)),
-    viewerChunks: async (scope) => total(await visible({ viewer: scope.viewer, documentIds: [], tags: [] })),
   };
 }

@@ -96,9 +96,9 @@ export function createSearchService(deps: SearchDeps) {
   };
 
   const keywordList = async (keyword: KeywordQuery, scope: Scope, limit: number) => {
-    const [plan, viewerChunks, scopeChunks] = await Promise.all([plans.keywordPlan(scope), plans.viewerChunks(scope), plans.scopeChunks(scope)]);
-    metrics?.keywordPlan(plan);
-    return keywordSearch(sql, keyword, scope, limit, settings.bm25, { plan, viewerChunks, scopeChunks });
+    const inputs = await plans.keywordPlan(scope);
+    metrics?.keywordPlan(inputs.plan);
+    return keywordSearch(sql, keyword, scope, limit, settings.bm25, inputs);
   };
 
   const run = async (principal: Principal, input: SearchRequestInput, options: { signal?: AbortSignal }): Promise<SearchResult> => {

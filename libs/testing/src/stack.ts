@@ -183,10 +183,20 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       await stack.stop();
       throw new Error(`${dead.name} exited with ${dead.process.exitCode} during start:\n${dead.logs()}`);
     }
-    const res = await fetch(`${stack.gatewayUrl}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return stack;
+    if (await everyoneReady(stack)) return stack;
     await sleep(250);
   }
   await stack.stop();
   throw new Error(`stack not ready in time:\n${Object.values(services).map((s) => `--- ${s.name}\n${s.logs().slice(-2_000)}`).join('\n')}`);
+}
+
+/**
+ * The gateway's /readyz asks each backend's gRPC health at the URL it was given, which any
+ * service of any stack answers; each backend's own ops /readyz and a live process show that
+ * the service on that port is this stack's.
+ */
+async function everyoneReady(stack: Stack): Promise<boolean> {
+  const ready = async (s: RunningService) => s.process.exitCode === null && (await fetch(`http://127.0.0.1:${s.httpPort}/readyz`).catch(() => undefined))?.status === 200;
+  const backends = Object.values(stack.services).filter((s) => s.name !== 'gateway');
+  return (await ready(stack.services.gateway)) && (await Promise.all(backends.map(ready))).every(Boolean);
 }

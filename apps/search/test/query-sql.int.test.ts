@@ -116,11 +116,15 @@ describe('query SQL', () => {
     for (let i = 0; i < 12; i++) {
       const q = await parse(Array.from({ length: 1 + r.int(6) }, () => r.pick(WORDS)).join(' '));
       const limit = 1 + r.int(40);
+      // Index-wide document frequencies, and each rare term's count among the chunks the viewer may see (with a
+      // filter the scope plan counts them through GIN, without one among the chunks it reads).
       for (const scope of scopes) {
-        const settings = { k1: K1, b: B, candidateBudget: 10_000_000, exact: true, scopedDfBelow: 0 };
-        const viaIndex = await keywordSearch(h.sql, q, scope, limit, settings, { plan: 'index' });
-        const viaScope = await keywordSearch(h.sql, q, scope, limit, settings, { plan: 'scope' });
-        expect(viaScope, `${q.match} ${JSON.stringify(scope)}`).toEqual(viaIndex);
+        for (const scopedDfBelow of [0, 1_000]) {
+          const settings = { k1: K1, b: B, candidateBudget: 10_000_000, exact: true, scopedDfBelow };
+          const viaIndex = await keywordSearch(h.sql, q, scope, limit, settings, { plan: 'index' });
+          const viaScope = await keywordSearch(h.sql, q, scope, limit, settings, { plan: 'scope' });
+          expect(viaScope, `${q.match} ${JSON.stringify(scope)} scopedDfBelow ${scopedDfBelow}`).toEqual(viaIndex);
+        }
       }
     }
     const plans = createPlanInputs(h.sql, { exactMaxChunks: 50, keywordScopeMaxChunks: 50, ttlMs: 0 });
@@ -245,13 +249,17 @@ describe('query SQL', () => {
     const [stats] = await h.sql.query<{ total_docs: string; total_length: string }>('select total_docs, total_length from search.stats');
     const n = Number(stats!.total_docs);
     const avg = Number(stats!.total_length) / n;
-    const [own] = await h.sql.query<{ id: string; doc_length: number }>(`select id, doc_length from search.chunks where live and is_public and tsv @@ 'bluefalcon'::tsquery`);
+    const [own] = await h.sql.query<{ id: string; document_id: string; doc_length: number }>(`select id, document_id, doc_length from search.chunks where live and is_public and tsv @@ 'bluefalcon'::tsquery`);
     const bm25 = (df: number) => Math.round(((idf(n, df) * (K1 + 1)) / (1 + K1 * (1 - B + (B * own!.doc_length) / avg))) * 1e9) / 1e9;
     const settings = { k1: K1, b: B, candidateBudget: 2_000, exact: false };
     const loner = { viewer: { userId: LONER, roles: ['R9'] }, documentIds: [], tags: [] };
 
     const scoped = await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 1_000 });
     expect(scoped).toEqual([{ id: own!.id, score: bm25(1) }]);
+    // The scope plan (a caller who sees few chunks) counts the same, unfiltered and filtered to the chunk's document.
+    expect(await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 1_000 }, { plan: 'scope' })).toEqual(scoped);
+    expect(await keywordSearch(h.sql, q, { ...loner, documentIds: [own!.document_id] }, 10, { ...settings, scopedDfBelow: 1_000 }, { plan: 'scope' })).toEqual(scoped);
+    expect(await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 0 }, { plan: 'scope' })).toEqual([{ id: own!.id, score: bm25(6) }]);
     // Index-wide counts (the switch off, or a term commoner than the bound) give the six away.
     expect(await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 0 })).toEqual([{ id: own!.id, score: bm25(6) }]);
     expect(await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 6 })).toEqual([{ id: own!.id, score: bm25(6) }]);
@@ -261,6 +269,8 @@ describe('query SQL', () => {
     expect(owner).toHaveLength(6);
     // A term only hidden chunks hold ranks nothing and counts for nothing.
     expect(await keywordSearch(h.sql, await parse('budget'), loner, 10, { ...settings, scopedDfBelow: 1_000 })).toEqual([]);
+    expect(await keywordSearch(h.sql, await parse('budget'), loner, 10, { ...settings, scopedDfBelow: 1_000 }, { plan: 'scope' })).toEqual([]);
+    expect(await keywordSearch(h.sql, await parse('bluefalcon budget'), loner, 10, { ...settings, scopedDfBelow: 1_000 }, { plan: 'scope' })).toEqual(scoped);
     // The plan inputs' count of what the viewer sees (filters aside) keeps the scoped count while it is short of the
     // index's; only a count equal to the index's (a viewer who sees every chunk) skips it.
     const plans = createPlanInputs(h.sql, { exactMaxChunks: 50, keywordScopeMaxChunks: 50, ttlMs: 0 });
@@ -270,5 +280,9 @@ describe('query SQL', () => {
     expect(lonerChunks).toBeLessThan(n);
     expect(await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 1_000 }, { viewerChunks: lonerChunks })).toEqual([{ id: own!.id, score: bm25(1) }]);
     expect(await keywordSearch(h.sql, q, loner, 10, { ...settings, scopedDfBelow: 1_000 }, { viewerChunks: n })).toEqual([{ id: own!.id, score: bm25(6) }]);
+    for (const documentIds of [[], [own!.document_id]]) {
+      expect(await keywordSearch(h.sql, q, { ...loner, documentIds }, 10, { ...settings, scopedDfBelow: 1_000 }, { plan: 'scope', viewerChunks: lonerChunks })).toEqual([{ id: own!.id, score: bm25(1) }]);
+      expect(await keywordSearch(h.sql, q, { ...loner, documentIds }, 10, { ...settings, scopedDfBelow: 1_000 }, { plan: 'scope', viewerChunks: n })).toEqual([{ id: own!.id, score: bm25(6) }]);
+    }
   });
 });

@@ -208,6 +208,60 @@ function bm25Sql(cand: string, p: SqlParams, stats: CorpusStats, settings: Bm25S
 }
 
 /**
+ * Plan `scope` in one statement: the statistics, the document frequencies,
+ * every matching chunk of the documents the scope sees (found by document)
+ * and their BM25 ranking — what `corpusStats` and `bm25Sql` compute, with
+ * the same formulas. A rare term's visible count (see `corpusStats`) is
+ * counted among the chunks read anyway when the scope is all the viewer sees
+ * (no filters): every visible chunk that holds a query term is read to find
+ * the matches; with filters it is counted through GIN as `corpusStats`
+ * does. A term no visible chunk holds gets idf 0 (it adds nothing, as
+ * dropping it does). 100,000 chunks, a caller who sees 1 %, hybrid top 10
+ * in-process: the statistics then the round p50/p95 5.6/11.2 + 5.4/7.9 ms.
+ */
+async function scopeSearch(sql: Sql, query: KeywordQuery, scope: Scope, limit: number, settings: Bm25Settings, viewerChunks: number | undefined, tfs: string): Promise<RankedHit[]> {
+  const p = new SqlParams();
+  const n = query.terms.length;
+  const lexemes = p.add(query.terms);
+  const termQueries = p.add(query.terms.map((t) => orOf([t])));
+  const anyTerm = p.add(orOf(query.terms));
+  const match = p.add(query.match);
+  const [below, seen, table] = [p.add(settings.scopedDfBelow), p.add(viewerChunks ?? null), p.add(tfs)];
+  const [k1, b, lim] = [p.add(settings.k1), p.add(settings.b), p.add(limit)];
+  const filtered = scope.documentIds.length > 0 || scope.tags.length > 0;
+  const documents = scopeClause('d', scope, p, 'documents');
+  const rows = scopeClause('c', scope, p);
+  const terms = Array.from({ length: n }, (_, i) => i + 1);
+  const tf = terms.map((i) => `width_bucket(ts_rank('{1,1,1,1}', c.tsv, (${termQueries}::tsquery[])[${i}], 0), ${table}::real[])`);
+  // ts_match_vq is what @@ calls, written as a function so the planner cannot AND the chunks of the documents
+  // with a GIN bitmap of the terms' chunks index-wide (after ANALYZE it did: 5.8 ms per document at 1 % instead
+  // of 0.1). The viewer's count of each rare term: among the chunks read (no filters: they are every visible chunk
+  // holding a query term), or one bounded GIN count each over what the viewer may see.
+  const visibleDf = filtered
+    ? `(select array_agg(case when t.df > 0 and t.df < ${below} and s.live_chunks is distinct from ${seen}::bigint then (select count(*) from search.chunks c where c.tsv @@ t.term and ${scopeClause('c', { viewer: scope.viewer, documentIds: [], tags: [] }, p)}) end order by t.i) from t, s)`
+    : `(select array[${terms.map((i) => `count(*) filter (where tf[${i}] > 0)`).join(', ')}] from read)`;
+  const idfOf = (df: string) => `ln(1 + (s.total_docs - ${df}::float8 + 0.5) / (${df}::float8 + 0.5))`;
+  const norm = `${k1}::float8 * (1 - ${b}::float8 + ${b}::float8 * doc_length / s.avg)`;
+  const sum = terms.map((i) => `idf.v[${i}] * tf[${i}] / greatest(tf[${i}] + ${norm}, 1e-9)`).join(' + ');
+  return sql.query<RankedHit>(
+    `with s as (select total_docs::float8 as total_docs, total_docs as live_chunks,
+         greatest(1, coalesce(total_length::float8 / nullif(total_docs, 0), 1)) as avg from search.stats),
+       t as (select w.i, w.term, coalesce(st.df, 0) as df
+         from unnest(${lexemes}::text[], ${termQueries}::tsquery[]) with ordinality as w(lexeme, term, i) left join search.terms st on st.lexeme = w.lexeme),
+       read as materialized (select c.id, c.doc_length, c.tsv @@ ${match}::tsquery as matches, array[${tf.join(', ')}] as tf
+         from search.documents d join search.chunks c on c.document_id = d.document_id and c.version = d.live_version
+         where ${documents} and ts_match_vq(c.tsv, ${anyTerm}::tsquery) and ${rows}),
+       idf as materialized (select array_agg(case when t.df = 0 then 0
+           when t.df < ${below} and s.live_chunks is distinct from ${seen}::bigint then ${idfOf('v.df[t.i]')}
+           else ${idfOf('t.df')} end order by t.i) as v
+         from t, s, (select ${visibleDf} as df) v)
+     select id, round((${k1}::float8 + 1) * (${sum}) * 1e9) / 1e9 as score
+     from read, idf, s where matches order by score desc, id limit ${lim}`,
+    p.values,
+  );
+}
+
+/**
  * Keyword hits, best first, scored by Okapi BM25 over the query's terms
  * (term frequencies from the chunk's tsvector, document frequencies and
  * lengths from search.terms / search.stats). Matching is the OR form of the
@@ -226,18 +280,9 @@ function bm25Sql(cand: string, p: SqlParams, stats: CorpusStats, settings: Bm25S
 export async function keywordSearch(sql: Sql, query: KeywordQuery, scope: Scope, limit: number, settings: Bm25Settings, options: KeywordOptions = {}): Promise<RankedHit[]> {
   const { plan = 'index', viewerChunks, scopeChunks } = options;
   if (!query.match) return [];
+  if (plan === 'scope') return scopeSearch(sql, query, scope, limit, settings, viewerChunks, await tfTable(sql));
   const [stats, tfs] = await Promise.all([corpusStats(sql, query.terms, scope.viewer, settings.scopedDfBelow, viewerChunks), tfTable(sql)]);
   if (stats.terms.length === 0) return [];
-  if (plan === 'scope') {
-    const p = new SqlParams();
-    const match = p.add(query.match);
-    const documents = scopeClause('d', scope, p, 'documents');
-    const rows = scopeClause('c', scope, p);
-    const cand = `select c.id, c.tsv, c.doc_length
-       from search.documents d join search.chunks c on c.document_id = d.document_id and c.version = d.live_version
-       where ${documents} and c.tsv @@ ${match}::tsquery and ${rows}`;
-    return sql.query<RankedHit>(bm25Sql(cand, p, stats, settings, limit, tfs), p.values);
-  }
   const scoreRound = async (essential: string) => {
     const p = new SqlParams();
     const terms = p.add(essential);

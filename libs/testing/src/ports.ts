@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +37,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The claim's process id (NaN while its writer has created the file but not yet written it). */
+/** The claim's process id (NaN when the file is gone). */
 function owner(file: string): number {
   try {
     return Number(readFileSync(file, 'utf8').trim() || 'NaN');
@@ -46,16 +46,34 @@ function owner(file: string): number {
   }
 }
 
-/** Removes `file` if the process that claimed it has exited; false when it is still held. */
+const held = (pid: number) => Number.isInteger(pid) && (pid === process.pid || alive(pid));
+const scratch = (kind: string) => join(CLAIMS, `.${kind}.${process.pid}.${randomInt(1e9)}`);
+
+/**
+ * Removes `file` if the process that claimed it has exited; false when it is
+ * still held. Atomic against other processes doing the same: the claim is
+ * renamed away first (only one of them can), and if it turns out to have
+ * been replaced by a live claim after it was read, it is put back.
+ */
 function dropIfStale(file: string): boolean {
-  const pid = owner(file);
-  if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) return false;
+  if (held(owner(file))) return false;
+  const grave = scratch('stale');
   try {
-    unlinkSync(file);
-    return true;
+    renameSync(file, grave);
   } catch {
-    return false; // another process took it over first
+    return true; // gone already: the caller may try to claim it
   }
+  if (!held(owner(grave))) {
+    unlinkSync(grave);
+    return true;
+  }
+  try {
+    linkSync(grave, file);
+  } catch {
+    // someone claimed the port in the meantime: theirs stands
+  }
+  unlinkSync(grave);
+  return false;
 }
 
 let swept = false;
@@ -67,27 +85,35 @@ function sweepOnce(): void {
   if (swept) return;
   swept = true;
   mkdirSync(CLAIMS, { recursive: true });
-  for (const entry of readdirSync(CLAIMS)) dropIfStale(join(CLAIMS, entry));
+  for (const entry of readdirSync(CLAIMS)) if (!entry.startsWith('.')) dropIfStale(join(CLAIMS, entry));
 }
 
-/** Claims `port` for this process (false when another live process holds it); a claim whose process has exited is taken over. */
+/**
+ * Claims `port` for this process (false when another live process holds it);
+ * a claim whose process has exited is taken over. A claim appears whole (a
+ * file written aside, then hard-linked into place), so it is never read empty.
+ */
 export function claimPort(port: number): boolean {
   sweepOnce();
   const file = join(CLAIMS, String(port));
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      if (claimed.size === 0) process.once('exit', releaseAll);
-      claimed.add(file);
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (!dropIfStale(file)) return false;
+  const mine = scratch('claim');
+  writeFileSync(mine, String(process.pid));
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        linkSync(mine, file);
+        if (claimed.size === 0) process.once('exit', releaseAll);
+        claimed.add(file);
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if (!dropIfStale(file)) return false;
+      }
     }
+    return false;
+  } finally {
+    unlinkSync(mine);
   }
-  return false;
 }
 
 function releaseAll(): void {

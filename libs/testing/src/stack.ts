@@ -58,8 +58,7 @@ export async function startService(name: Exclude<ServiceName, 'gateway'>, env: R
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (service.process.exitCode !== null) throw new Error(`${name} exited with ${service.process.exitCode}:\n${service.logs()}`);
-    const res = await fetch(`http://127.0.0.1:${service.httpPort}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return { ...service, stop };
+    if (await answersReady(service)) return { ...service, stop };
     await sleep(100);
   }
   await stop();
@@ -196,7 +195,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
  * the service on that port is this stack's.
  */
 async function everyoneReady(stack: Stack): Promise<boolean> {
-  const ready = async (s: RunningService) => s.process.exitCode === null && (await fetch(`http://127.0.0.1:${s.httpPort}/readyz`).catch(() => undefined))?.status === 200;
   const backends = Object.values(stack.services).filter((s) => s.name !== 'gateway');
-  return (await ready(stack.services.gateway)) && (await Promise.all(backends.map(ready))).every(Boolean);
+  return (await answersReady(stack.services.gateway)) && (await Promise.all(backends.map(answersReady))).every(Boolean);
+}
+
+/** The service's process runs and its own /readyz (OPS_PORT, or GATEWAY_PORT for the gateway) answers 200. */
+async function answersReady(service: RunningService): Promise<boolean> {
+  if (service.process.exitCode !== null) return false;
+  return (await fetch(`http://127.0.0.1:${service.httpPort}/readyz`).catch(() => undefined))?.status === 200;
 }

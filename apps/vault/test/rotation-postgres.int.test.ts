@@ -168,11 +168,13 @@ describe('vault postgres rotation', () => {
     expect(await canLogin(next)).toBe(true);
     expect(await canLogin(app.url)).toBe(false);
     const results = await h.jobResults(jobId);
-    // The killed attempt never finished; one success, recorded last (which delivery promoted it is JetStream's timing:
-    // usually the redelivery, attempt 2; once under load in CI the record read attempt 1).
+    // The killed attempt never finished; a success recorded last (which delivery promoted it is JetStream's timing:
+    // usually the redelivery, attempt 2; once under load in CI the record read attempt 1). Under load the new vault
+    // can get the job twice (ack wait 3 s); the second delivery finds the password promoted and succeeds again
+    // without a new version — the single promotion is the version count above.
     const statuses = results.map((r) => r.status);
     expect(statuses[0]).toBe('running');
-    expect(statuses.filter((st) => st === 'succeeded')).toEqual(['succeeded']);
+    expect(statuses.filter((st) => st === 'succeeded').length).toBeGreaterThanOrEqual(1);
     expect(statuses.at(-1)).toBe('succeeded');
     expect(statuses).not.toContain('failed');
     expect((await vault.client.getSecret({ id }, await h.as(alice))).secret?.rotation?.status).toBe('ok');

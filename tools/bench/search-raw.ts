@@ -8,6 +8,8 @@ import pg from 'pg';
 export interface RawViewer {
   readonly userId: string;
   readonly roles: readonly string[];
+  /** Passages an HNSW query fetches per chunk wanted (`rawPassagesPerChunk`; unknown: 3). */
+  readonly passagesPerChunk?: number;
 }
 
 const VISIBLE = (a: string) => `${a}.live and (${a}.is_public or ${a}.owner_id = $2 or ${a}.shared_roles && $3::text[])`;
@@ -21,6 +23,16 @@ export function rawPool(url: string, max: number): pg.Pool {
   return pool;
 }
 
+/** What the service's plan inputs give an HNSW query for `viewer`: their visible passages per visible chunk of `dims`, rounded up, 2–3. */
+export async function rawPassagesPerChunk(pool: pg.Pool, viewer: RawViewer, dims: number): Promise<number> {
+  const { rows } = await pool.query<{ r: string | null }>(
+    `select ceil(sum(passage_count)::numeric / nullif(sum(chunk_count), 0)) as r from search.documents d
+     where d.live_version is not null and (d.is_public or d.owner_id = $1 or d.shared_roles && $2::text[]) and d.dims = $3`,
+    [viewer.userId, viewer.roles, dims],
+  );
+  return Math.min(3, Math.max(2, Number(rows[0]?.r ?? 3) || 3));
+}
+
 /** HNSW path: iterative scan with the access filter per row, best passage per chunk (as the service with its defaults). */
 export async function rawVectorHnsw(pool: pg.Pool, v: Float32Array, dims: number, model: string, viewer: RawViewer, k: number): Promise<string[]> {
   const type = vectorType(dims);
@@ -28,7 +40,7 @@ export async function rawVectorHnsw(pool: pg.Pool, v: Float32Array, dims: number
   try {
     await client.query('begin');
     await client.query(
-      `set local hnsw.ef_search = ${Math.max(200, 3 * k)}; set local hnsw.iterative_scan = relaxed_order; set local hnsw.max_scan_tuples = 20000; ` +
+      `set local hnsw.ef_search = ${Math.max(200, (viewer.passagesPerChunk ?? 3) * k)}; set local hnsw.iterative_scan = relaxed_order; set local hnsw.max_scan_tuples = 20000; ` +
         'set local enable_seqscan = off; set local enable_bitmapscan = off; set local enable_sort = off',
     );
     const { rows } = await client.query<{ chunk_id: string }>(
@@ -37,7 +49,7 @@ export async function rawVectorHnsw(pool: pg.Pool, v: Float32Array, dims: number
          where p.dims = ${dims} and p.model = $4 and ${VISIBLE('p')}
          order by (p.embedding::${type}) <=> $1::${type} limit $5)
        select chunk_id from hits group by chunk_id order by min(distance), chunk_id limit $6`,
-      [literal(v), viewer.userId, viewer.roles, model, 3 * k, k],
+      [literal(v), viewer.userId, viewer.roles, model, (viewer.passagesPerChunk ?? 3) * k, k],
     );
     await client.query('commit');
     return rows.map((r) => r.chunk_id);

@@ -15,7 +15,7 @@ import { corpusVectors } from './embedding-cache.ts';
 import { loadIrCollection } from './ir-corpus.ts';
 import { fmt, runLoad, type LoadResult } from './load.ts';
 import { freshSearchToken, publishCollection, waitIndexed } from './search-publisher.ts';
-import { rawHybrid, rawKeyword, rawPool, rawVectorExact, rawVectorHnsw } from './search-raw.ts';
+import { rawHybrid, rawKeyword, rawPassagesPerChunk, rawPool, rawVectorExact, rawVectorHnsw } from './search-raw.ts';
 
 const OWNER = '00000000-0000-4000-8000-0000000000bf';
 const MODES = ['vector', 'keyword', 'hybrid'] as const;
@@ -61,7 +61,7 @@ export async function benchRealCollection(seconds: number): Promise<string[]> {
     const signer = createInternalTokenSigner({ key: parseSigningKey('gateway', keys.signingKeys.gateway!) });
     const token = freshSearchToken(() => signer.sign({ kind: 'user', id: OWNER, name: 'bench', roles: [], permissions: ['search:query'] }, 'search'));
     const client = createServiceClient(SearchService, `http://127.0.0.1:${service.rpcPort}`);
-    const viewer = { userId: OWNER, roles: [] };
+    const viewer = { userId: OWNER, roles: [], passagesPerChunk: await rawPassagesPerChunk(pool, { userId: OWNER, roles: [] }, dims) };
     const search = async (mode: string, i: number) => {
       const q = test.queries[i % test.queries.length]!;
       const res = await client.search(create(SearchRequestSchema, { query: q.text.slice(0, 1_000), mode, topK: 10 }), { headers: principalHeaders(await token()) });

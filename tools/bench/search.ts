@@ -25,7 +25,7 @@ import { accessOf, CHUNKS_PER_DOC, chunkTexts, clusteredSpace, queryTexts, type 
 import { startBenchEmbedder } from './search-embedder.ts';
 import { publishDocument, waitIndexed } from './search-publisher.ts';
 import { benchRealCollection } from './search-real.ts';
-import { rawHybrid, rawKeyword, rawPool, rawVector, rawVectorExact, rawVectorHnsw, type RawViewer } from './search-raw.ts';
+import { rawHybrid, rawKeyword, rawPassagesPerChunk, rawPool, rawVector, rawVectorExact, rawVectorHnsw, type RawViewer } from './search-raw.ts';
 
 const env = process.env;
 const MODEL_NAME = 'bench-synthetic';
@@ -39,6 +39,7 @@ const KEYWORD_SCOPE_MAX_CHUNKS = 2_000;
 
 type Mode = (typeof MODES)[number];
 interface Viewer extends RawViewer {
+  passagesPerChunk?: number;
   readonly share: Share;
   readonly visibleChunks: number;
   token: string;
@@ -112,6 +113,7 @@ async function benchDims(dims: number, chunks: number, seconds: number, recallQu
       { share: '10%', userId: created.ten!, roles: ['USER'], username: 'bench-ten', token: await login(stack, 'bench-ten', PASSWORD), visibleChunks: Math.ceil(documents / 10) * CHUNKS_PER_DOC },
       { share: '1%', userId: created.one!, roles: ['USER'], username: 'bench-one', token: await login(stack, 'bench-one', PASSWORD), visibleChunks: Math.ceil(documents / 100) * CHUNKS_PER_DOC },
     ];
+    for (const v of viewers) v.passagesPerChunk = await rawPassagesPerChunk(pool, v, dims);
     const planOf = (v: Viewer) => (v.visibleChunks <= EXACT_MAX_CHUNKS ? 'exact' : 'hnsw');
     const keywordPlanOf = (v: Viewer) => (v.visibleChunks <= KEYWORD_SCOPE_MAX_CHUNKS ? 'scope' : 'index');
     const signer = createInternalTokenSigner({ key: parseSigningKey('gateway', stack.keys.signingKeys.gateway!) });

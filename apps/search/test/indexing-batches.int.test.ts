@@ -51,8 +51,8 @@ describe('search index: chunk batches', () => {
     expect(await live(doc)).toEqual({ chunks: 60, passages: 120, versions: [1] });
     const indexes = await h.sql<{ i: number }>('select chunk_index as i from search.chunks where document_id = $1 order by 1', [doc]);
     expect(indexes.map((r) => r.i)).toEqual(Array.from({ length: 60 }, (_, i) => i));
-    const [row] = await h.sql('select live_version, chunk_count, model, dims, owner_id, title, access_seq::int from search.documents where document_id = $1', [doc]);
-    expect(row).toEqual({ live_version: 1, chunk_count: 60, model: MODEL, dims: 512, owner_id: 'user-alice', title: 'Photon study', access_seq: 1 });
+    const [row] = await h.sql('select live_version, chunk_count, passage_count, model, dims, owner_id, title, access_seq::int from search.documents where document_id = $1', [doc]);
+    expect(row).toEqual({ live_version: 1, chunk_count: 60, passage_count: 120, model: MODEL, dims: 512, owner_id: 'user-alice', title: 'Photon study', access_seq: 1 });
     const facts = await h.sql('select distinct owner_id, is_public, shared_roles, tags, title from search.chunks where document_id = $1', [doc]);
     expect(facts).toEqual([{ owner_id: 'user-alice', is_public: false, shared_roles: ['ANALYST'], tags: ['physics'], title: 'Photon study' }]);
     expect(await h.sql('select * from search.version_batches where document_id = $1', [doc])).toEqual([]);

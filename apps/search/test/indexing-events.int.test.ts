@@ -26,7 +26,7 @@ describe('search index: deletions and access changes', () => {
        from search.chunks where document_id = $1`,
       [doc],
     ))[0]!;
-  const documentRow = async (doc: string) => (await h.sql('select live_version, deleted_through, deleted_at is not null as deleted, chunk_count from search.documents where document_id = $1', [doc]))[0];
+  const documentRow = async (doc: string) => (await h.sql('select live_version, deleted_through, deleted_at is not null as deleted, chunk_count, passage_count from search.documents where document_id = $1', [doc]))[0];
   const consistent = async () => {
     const drift = await statsDrift(h);
     expect(drift.termsDiffer).toEqual([]);
@@ -41,12 +41,13 @@ describe('search index: deletions and access changes', () => {
     const v1 = splitIntoBatches(makeVersion(doc, 1, { chunks: 20, passages: 2, access: owner(1), words: 'xylophonist marimba' }), 8 * 1024);
     for (const b of v1) await h.publisher.publishBatch(b);
     await h.waitLive(doc, 1);
+    expect(await documentRow(doc)).toMatchObject({ live_version: 1, chunk_count: 20, passage_count: 40 });
     expect((await h.sql<{ df: number }>(`select df from search.terms where lexeme = 'xylophonist'`))[0]?.df).toBeGreaterThanOrEqual(20);
     await h.publisher.deleteDocument(doc);
     await waitFor(async () => (await rows(doc)).live === 0, { what: 'document removed' });
     await drained();
     expect(await rows(doc)).toEqual({ live: 0, staged: 0, passages: 0 });
-    expect(await documentRow(doc)).toEqual({ live_version: null, deleted_through: 2_147_483_647, deleted: true, chunk_count: 0 });
+    expect(await documentRow(doc)).toEqual({ live_version: null, deleted_through: 2_147_483_647, deleted: true, chunk_count: 0, passage_count: 0 });
     await consistent();
 
     // A late copy of a v1 batch and a whole v2: the tombstone keeps them out.
@@ -59,7 +60,7 @@ describe('search index: deletions and access changes', () => {
     // The same deletion again changes nothing.
     await h.publisher.deleteDocument(doc);
     await drained();
-    expect(await documentRow(doc)).toEqual({ live_version: null, deleted_through: 2_147_483_647, deleted: true, chunk_count: 0 });
+    expect(await documentRow(doc)).toEqual({ live_version: null, deleted_through: 2_147_483_647, deleted: true, chunk_count: 0, passage_count: 0 });
   });
 
   it('deleting a version removes it whether live or staged; a late batch of it is dropped, a newer version still completes', async () => {
@@ -75,11 +76,12 @@ describe('search index: deletions and access changes', () => {
     // Version 1 (live) goes: nothing is live, v2 stays staged and completes when its last batch comes.
     await h.publisher.deleteDocument(doc, 1);
     await waitFor(async () => (await rows(doc)).live === 0, { what: 'v1 removed' });
-    expect(await documentRow(doc)).toMatchObject({ live_version: null, deleted_through: 1, deleted: true });
+    expect(await documentRow(doc)).toMatchObject({ live_version: null, deleted_through: 1, deleted: true, chunk_count: 0, passage_count: 0 });
     await consistent();
     await h.publisher.publishBatch(last2);
     await h.waitLive(doc, 2);
     expect(await rows(doc)).toEqual({ live: 24, staged: 0, passages: 24 });
+    expect(await documentRow(doc)).toMatchObject({ live_version: 2, chunk_count: 24, passage_count: 24 });
     await consistent();
 
     // Version 3 staged in part, then deleted: its late last batch is dropped; version 4 goes live.

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createTestDatabase, deleteNamespace, freePort, generateTestKeys, natsUrl, query, runCommand, spawnService, testNamespace, waitFor, type TestDatabase } from '@csda/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,7 +32,7 @@ describe('search migrate', () => {
     const [row] = await query<{ d: number }>(db.url, `select '[1,0,0]'::vector <=> '[0,1,0]'::vector as d`);
     expect(row?.d).toBeCloseTo(1);
     const applied = await query(db.url, 'select name from search.mikro_orm_migrations order by id');
-    expect(applied).toEqual([{ name: 'Migration20261122000000-init' }, { name: 'Migration20261208000000-index' }, { name: 'Migration20261208010000-outbox' }]);
+    expect(applied).toEqual([{ name: 'Migration20261122000000-init' }, { name: 'Migration20261208000000-index' }, { name: 'Migration20261208010000-outbox' }, { name: 'Migration20261214000000-passage-count' }]);
     const tables = await query<{ t: string }>(db.url, `select tablename as t from pg_tables where schemaname = 'search' and tablename <> 'mikro_orm_migrations' order by 1`);
     expect(tables.map((r) => r.t)).toEqual(['chunks', 'documents', 'outbox', 'passages', 'stats', 'terms', 'version_batches', 'versions']);
     expect((await hnsw()).map(({ name, options, valid }) => ({ name, options, valid }))).toEqual([
@@ -62,6 +63,21 @@ describe('search migrate', () => {
     expect(same.code, same.stderr).toBe(0);
     expect(same.stdout).not.toContain('HNSW index');
     expect((await hnsw()).map((i) => i.oid)).toEqual(after.map((i) => i.oid));
+  });
+
+  it('the passage-count migration fills each document with the passages of its live version, staged and older ones not counted', async () => {
+    const [live, none] = [randomUUID(), randomUUID()];
+    await query(db.url, `insert into search.documents (document_id, live_version, chunk_count) values ($1, 2, 2), ($2, null, 0)`, [live, none]);
+    // Live version 2: chunk a with 3 passages, chunk b with 1; a leftover of version 1 and a staged version 3.
+    await query(db.url, `insert into search.passages (chunk_id, passage_index, document_id, version, live, owner_id, is_public, shared_roles, tags, model, dims, embedding)
+      select x.chunk_id, x.i, $1, x.version, x.live, 'u', true, '{}', '{}', 'm', 3, '[1,0,0]'::vector
+      from (values ($2::uuid, 0, 2, true), ($2, 1, 2, true), ($2, 2, 2, true), ($3, 0, 2, true), ($4, 0, 1, true), ($5, 0, 3, false), ($6, 0, 1, false)) as x(chunk_id, i, version, live)`,
+      [live, randomUUID(), randomUUID(), randomUUID(), randomUUID(), randomUUID()]);
+    await query(db.url, `alter table search.documents drop column passage_count; delete from search.mikro_orm_migrations where name = 'Migration20261214000000-passage-count'`);
+    const result = await runCommand('search', 'migrate', env());
+    expect(result.code, result.stderr).toBe(0);
+    const counts = await query<{ document_id: string; passage_count: number }>(db.url, 'select document_id, passage_count from search.documents where document_id = any($1::uuid[])', [[live, none]]);
+    expect(Object.fromEntries(counts.map((r) => [r.document_id, r.passage_count]))).toEqual({ [live]: 4, [none]: 0 });
   });
 
   it('refuses an ef_construction below 2 × m before touching anything (exit 78, naming the variable)', async () => {

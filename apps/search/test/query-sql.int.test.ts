@@ -3,7 +3,7 @@ import type { Scope } from '../src/query/access.ts';
 import { idf, keywordSearch, tfTable } from '../src/query/keyword.query.ts';
 import { createPlanInputs } from '../src/query/query-plans.ts';
 import { keywordQuery } from '../src/query/tsquery.ts';
-import { hnswSessionOptions, vectorSearch } from '../src/query/vector.query.ts';
+import { hnswSessionOptions, PASSAGES_PER_CHUNK_MAX, PASSAGES_PER_CHUNK_MIN, vectorSearch } from '../src/query/vector.query.ts';
 import { createQueryPool } from '../src/query/open-search.ts';
 import { sqlOver, type Sql } from '../src/query/sql.ts';
 import { unitVector } from './support/harness.ts';
@@ -200,13 +200,46 @@ describe('query SQL', () => {
     expect(exact[0]!.score).toBeCloseTo(1 - best!.d, 6);
 
     const plans = createPlanInputs(h.sql, { exactMaxChunks: 50, keywordScopeMaxChunks: 50, ttlMs: 0 });
-    expect(await plans.vectorPlan(everyone, 512)).toBe('hnsw');
-    expect(await plans.vectorPlan({ viewer: { userId: LONER, roles: [] }, documentIds: [], tags: [] }, 512)).toBe('exact');
+    const [seen] = await h.sql.query<{ chunks: number; passages: number }>(
+      `select count(distinct chunk_id)::int as chunks, count(*)::int as passages from search.passages p where p.live and p.dims = 512 and (p.is_public or p.owner_id = $1 or p.shared_roles && $2)`,
+      [everyone.viewer.userId, everyone.viewer.roles],
+    );
+    expect(await plans.vectorPlan(everyone, 512)).toEqual({ plan: 'hnsw', passagesPerChunk: Math.min(PASSAGES_PER_CHUNK_MAX, Math.max(PASSAGES_PER_CHUNK_MIN, Math.ceil(seen!.passages / seen!.chunks))) });
+    expect((await plans.vectorPlan({ viewer: { userId: LONER, roles: [] }, documentIds: [], tags: [] }, 512)).plan).toBe('exact');
+    // No chunks of that dimension: nothing known, the most passages per chunk.
+    expect(await plans.vectorPlan(everyone, 1536)).toEqual({ plan: 'exact', passagesPerChunk: PASSAGES_PER_CHUNK_MAX });
     expect(await plans.indexModels()).toEqual([QUERY_MODEL]);
     // A model with no vectors in the index finds nothing (and never another model's vectors).
     expect(await vectorSearch(h.sql, { ...req, model: 'openai:other@512' }, 'exact', settings)).toEqual([]);
     expect(await vectorSearch(h.sql, { ...req, model: 'openai:other@512' }, 'hnsw', settings)).toEqual([]);
   });
+  it('vector: an HNSW round that fetches one passage per chunk wanted, on chunks of several, widens until it has the chunks', async () => {
+    const settings = { efSearch: 100, maxScanTuples: 20_000, exactMaxChunks: 0 };
+    const session = createQueryPool({ DATABASE_URL: h.index.db.url, SEARCH_QUERY_POOL_MAX: 2, SEARCH_QUERY_TIMEOUT_MS: 5_000 }, { options: hnswSessionOptions(settings), name: 'test-hnsw' });
+    try {
+      const inner = sqlOver(session);
+      const rounds: number[] = [];
+      const recorded: Sql = {
+        query: (text, params) => (rounds.push(Number(params?.at(-2))), inner.query(text, params)),
+        transaction: (fn, setup) => inner.transaction((tx) => fn({ ...tx, query: (text, params) => (rounds.push(Number(params?.at(-2))), tx.query(text, params)) }), setup),
+      };
+      let widened = 0;
+      for (const seed of [12345, 4242, 99, 7, 31337]) {
+        const req = { vector: unitVector(seed), model: QUERY_MODEL, scope: everyone, limit: 40 };
+        rounds.length = 0;
+        const one = await vectorSearch(h.sql, { ...req, passagesPerChunk: 1 }, 'hnsw', settings, recorded);
+        // Rounds fetch 40 passages, then 80, 160: where the nearest 40 hold fewer than 40 chunks (1–3 passages each here), the round doubled.
+        expect(rounds).toEqual([40, 80, 160].slice(0, rounds.length));
+        if (rounds.length > 1) widened++;
+        expect(one).toHaveLength(40);
+        expect(one.map((x) => x.id)).toEqual((await vectorSearch(h.sql, req, 'exact', settings)).map((x) => x.id));
+      }
+      expect(widened).toBeGreaterThan(0);
+    } finally {
+      await session.end();
+    }
+  });
+
   it('vector: HNSW connections opened with the session settings answer in one statement, as the SET LOCAL transaction does', async () => {
     const settings = { efSearch: 120, maxScanTuples: 15_000, exactMaxChunks: 50 };
     const session = createQueryPool({ DATABASE_URL: h.index.db.url, SEARCH_QUERY_POOL_MAX: 2, SEARCH_QUERY_TIMEOUT_MS: 5_000 }, { options: hnswSessionOptions(settings), name: 'test-hnsw' });

@@ -162,7 +162,9 @@ export function createIndexRepository(em: EntityManager) {
     async promote(doc: DocumentState, version: number, v: VersionRow, pending = new TermDelta()): Promise<number> {
       const id = doc.documentId;
       await run('update search.chunks set live = true where document_id = ? and version = ?', [id, version]);
-      await run('update search.passages set live = true where document_id = ? and version = ?', [id, version]);
+      const [passages] = await run<{ n: number }>('with made as (update search.passages set live = true where document_id = ? and version = ? returning 1) select count(*)::int as n from made', [
+        id, version,
+      ]);
       const delta = pending;
       await collectTerms(run, delta, `${LIVE} and c.version = ?`, [id, version], 1);
       if (doc.liveVersion !== null) await collectTerms(run, delta, `${LIVE} and c.version < ?`, [id, version], -1);
@@ -171,8 +173,8 @@ export function createIndexRepository(em: EntityManager) {
       await run('delete from search.version_batches where document_id = ? and version = ?', [id, version]);
       await run('delete from search.versions where document_id = ? and version = ?', [id, version]);
       await applyTermDelta(run, delta);
-      await run('update search.documents set live_version = ?, model = ?, dims = ?, chunk_count = ?, indexed_at = now(), updated_at = now() where document_id = ?', [
-        version, v.model, v.dims, v.total_chunks, id,
+      await run('update search.documents set live_version = ?, model = ?, dims = ?, chunk_count = ?, passage_count = ?, indexed_at = now(), updated_at = now() where document_id = ?', [
+        version, v.model, v.dims, v.total_chunks, passages?.n ?? 0, id,
       ]);
       return v.total_chunks;
     },
@@ -190,9 +192,10 @@ export function createIndexRepository(em: EntityManager) {
       await run(
         `update search.documents set deleted_through = greatest(coalesce(deleted_through, 0), ?), updated_at = now(),
            deleted_at = case when ? then coalesce(deleted_at, now()) else deleted_at end,
-           live_version = case when ? then null else live_version end, chunk_count = case when ? then 0 else chunk_count end
+           live_version = case when ? then null else live_version end, chunk_count = case when ? then 0 else chunk_count end,
+           passage_count = case when ? then 0 else passage_count end
          where document_id = ?`,
-        [through, removedLive || through === WHOLE_DOCUMENT, removedLive, removedLive, doc.documentId],
+        [through, removedLive || through === WHOLE_DOCUMENT, removedLive, removedLive, removedLive, doc.documentId],
       );
       return { removedLive };
     },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BUDGET_SCALE_MAX, essentialTerms, idf, pairedEssentials, roundBudget } from './keyword.query.ts';
 import { memo } from './query-plans.ts';
+import { PASSAGES_PER_CHUNK_MAX, PASSAGES_PER_CHUNK_MIN, passagesPerChunk } from './vector.query.ts';
 
 describe('memo', () => {
   it('reuses a value for ttl, per key, and reloads after', async () => {
@@ -75,5 +76,20 @@ describe('essentialTerms', () => {
   it('idf is never negative, even for a term in every chunk', () => {
     expect(idf(1_000, 1_000)).toBeGreaterThan(0);
     expect(idf(1_000, 1)).toBeGreaterThan(idf(1_000, 10));
+  });
+});
+
+describe('passagesPerChunk', () => {
+  it('fetches as many passages per chunk wanted as the visible chunks hold on average, rounded up, within MIN…MAX', () => {
+    expect(passagesPerChunk({ chunks: 1_000, passages: 1_000 })).toBe(PASSAGES_PER_CHUNK_MIN);
+    expect(passagesPerChunk({ chunks: 1_000, passages: 2_000 })).toBe(2);
+    expect(passagesPerChunk({ chunks: 1_000, passages: 2_001 })).toBe(3);
+    expect(passagesPerChunk({ chunks: 5_183, passages: 33_322 })).toBe(PASSAGES_PER_CHUNK_MAX);
+  });
+
+  it('nothing known (no chunks of that dimension, counts not kept yet): the most', () => {
+    expect(passagesPerChunk(undefined)).toBe(PASSAGES_PER_CHUNK_MAX);
+    expect(passagesPerChunk({ chunks: 0, passages: 0 })).toBe(PASSAGES_PER_CHUNK_MAX);
+    expect(passagesPerChunk({ chunks: 40, passages: 0 })).toBe(PASSAGES_PER_CHUNK_MAX);
   });
 });

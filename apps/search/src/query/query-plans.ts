@@ -1,7 +1,7 @@
 import type { Scope } from './access.ts';
 import type { Sql } from './sql.ts';
 import type { KeywordOptions } from './keyword.query.ts';
-import { visibleChunks, type VectorPlan } from './vector.query.ts';
+import { passagesPerChunk, visibleChunks, type VectorPlan, type VisibleCounts } from './vector.query.ts';
 
 /**
  * A small time-bounded memo: plan inputs (models in the index, how much a
@@ -26,8 +26,11 @@ export function memo<T>(ttlMs: number, maxEntries: number, now: () => number = D
 export interface PlanInputs {
   /** Models that made the vectors of live documents. */
   indexModels(): Promise<readonly string[]>;
-  /** HNSW, or an exact scan for a scope that sees few chunks of `dims`. */
-  vectorPlan(scope: Scope, dims: number): Promise<VectorPlan>;
+  /**
+   * HNSW, or an exact scan for a scope that sees few chunks of `dims`; with
+   * how many passages an HNSW round fetches per chunk wanted (`passagesPerChunk`).
+   */
+  vectorPlan(scope: Scope, dims: number): Promise<{ plan: VectorPlan; passagesPerChunk: number }>;
   /**
    * The GIN rounds, or every match of a scope that sees few chunks; with the
    * counts keywordSearch sizes its work by — live chunks the scope sees, and
@@ -39,13 +42,13 @@ export interface PlanInputs {
 /** The plan inputs over the index, memoised for `ttlMs` (0 = read every time). */
 export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; keywordScopeMaxChunks: number; ttlMs: number; now?: () => number }): PlanInputs {
   const models = memo<readonly string[]>(options.ttlMs, 1, options.now);
-  const counts = memo<ReadonlyMap<number, number>>(options.ttlMs, 1_000, options.now);
+  const counts = memo<ReadonlyMap<number, VisibleCounts>>(options.ttlMs, 1_000, options.now);
   /** Visible live chunks by dimension, one read per scope for both plans. */
   const visible = (scope: Scope) =>
     counts(JSON.stringify([scope.viewer.userId, [...scope.viewer.roles].sort(), scope.documentIds, scope.tags]), () => visibleChunks(sql, scope));
-  const total = (chunks: ReadonlyMap<number, number>) => {
+  const total = (byDims: ReadonlyMap<number, VisibleCounts>) => {
     let n = 0;
-    for (const c of chunks.values()) n += c;
+    for (const c of byDims.values()) n += c.chunks;
     return n;
   };
   return {
@@ -54,8 +57,8 @@ export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; ke
         (await sql.query<{ model: string }>('select distinct model from search.documents where live_version is not null and model is not null order by model')).map((r) => r.model),
       ),
     async vectorPlan(scope, dims) {
-      const n = (await visible(scope)).get(dims) ?? 0;
-      return n <= options.exactMaxChunks ? 'exact' : 'hnsw';
+      const seen = (await visible(scope)).get(dims);
+      return { plan: (seen?.chunks ?? 0) <= options.exactMaxChunks ? 'exact' : 'hnsw', passagesPerChunk: passagesPerChunk(seen) };
     },
     async keywordPlan(scope) {
       const [scopeChunks, viewerChunks] = (await Promise.all([visible(scope), visible({ viewer: scope.viewer, documentIds: [], tags: [] })])).map(total) as [number, number];

@@ -90,9 +90,9 @@ export function createSearchService(deps: SearchDeps) {
 
   const vectorList = async (q: SearchQuery, scope: Scope, limit: number, signal?: AbortSignal) => {
     const vector = await embed(q.text, signal);
-    const plan = await plans.vectorPlan(scope, vector.length);
+    const { plan, passagesPerChunk } = await plans.vectorPlan(scope, vector.length);
     metrics?.plan(plan);
-    return vectorSearch(sql, { vector, model: embedder.model, scope, limit }, plan, settings.vector, hnswSql);
+    return vectorSearch(sql, { vector, model: embedder.model, scope, limit, passagesPerChunk }, plan, settings.vector, hnswSql);
   };
 
   const keywordList = async (keyword: KeywordQuery, scope: Scope, limit: number) => {

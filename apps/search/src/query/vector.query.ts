@@ -18,12 +18,44 @@ export interface VectorRequest {
   readonly scope: Scope;
   /** Chunks wanted (each scored by its best passage). */
   readonly limit: number;
+  /** Passages per chunk among the chunks the scope sees (the plan inputs' counts; unknown: PASSAGES_PER_CHUNK_MAX). */
+  readonly passagesPerChunk?: number;
 }
 
 export type VectorPlan = 'hnsw' | 'exact';
 
-/** Passages fetched per chunk wanted: a chunk has a few passages, and its best one counts. */
-const PASSAGES_PER_CHUNK = 3;
+/** Live chunks and their passages (vectors) of one dimension that a scope sees. */
+export interface VisibleCounts {
+  readonly chunks: number;
+  readonly passages: number;
+}
+
+/**
+ * The most passages an HNSW round fetches per chunk wanted: a chunk has a
+ * few passages and its best one counts, so the nearest passages repeat
+ * chunks. Chunks of fewer passages (on average, over what the caller sees)
+ * fetch as many as they have, but never fewer than PASSAGES_PER_CHUNK_MIN;
+ * a round that still comes back short doubles.
+ */
+export const PASSAGES_PER_CHUNK_MAX = 3;
+
+/**
+ * The fewest passages a round fetches per chunk wanted, even over chunks of
+ * one passage: a filtered iterative scan returns rows in relaxed order, and
+ * re-sorting more of them finds nearer ones a later batch held. 100,000
+ * one-passage chunks, recall@10 against exact with HNSW forced: caller seeing
+ * 1 % 0.932 / 0.964 / 0.978 at 1 / 2 / 3 per chunk, 10 % 0.981 / 0.984 /
+ * 0.984; hybrid at 10 % in-process p95 17.8 / 17.9 / 32.9 ms.
+ */
+export const PASSAGES_PER_CHUNK_MIN = 2;
+
+const perChunk = (ratio: number) => Math.min(PASSAGES_PER_CHUNK_MAX, Math.max(1, Math.ceil(ratio)));
+
+/** Passages a first HNSW round fetches per chunk wanted, for a scope that sees `counts`. */
+export function passagesPerChunk(counts: VisibleCounts | undefined): number {
+  if (!counts || counts.chunks <= 0 || counts.passages <= 0) return PASSAGES_PER_CHUNK_MAX;
+  return Math.max(PASSAGES_PER_CHUNK_MIN, perChunk(counts.passages / counts.chunks));
+}
 /** HNSW rounds (each doubling the passages fetched) before the answer stands with fewer chunks. */
 const MAX_ROUNDS = 3;
 /** pgvector's ceiling for hnsw.ef_search. */
@@ -32,15 +64,19 @@ const EF_SEARCH_MAX = 1_000;
 const int = (n: number) => String(Math.trunc(n));
 
 /**
- * How many live chunks of each dimension (0: none recorded) the scope lets the caller see, from
- * the per-document chunk counts (`search.documents` is one row per document,
- * far smaller than the chunks): the plan choices read it.
+ * How many live chunks and passages of each dimension (0: none recorded) the
+ * scope lets the caller see, from the per-document counts (`search.documents`
+ * is one row per document, far smaller than the chunks): the plan choices
+ * read it.
  */
-export async function visibleChunks(sql: Sql, scope: Scope): Promise<ReadonlyMap<number, number>> {
+export async function visibleChunks(sql: Sql, scope: Scope): Promise<ReadonlyMap<number, VisibleCounts>> {
   const p = new SqlParams();
   const where = scopeClause('d', scope, p, 'documents');
-  const rows = await sql.query<{ dims: number; n: string }>(`select coalesce(d.dims, 0) as dims, sum(d.chunk_count)::bigint as n from search.documents d where ${where} group by 1`, p.values);
-  return new Map(rows.map((r) => [r.dims, Number(r.n)]));
+  const rows = await sql.query<{ dims: number; chunks: string; passages: string }>(
+    `select coalesce(d.dims, 0) as dims, sum(d.chunk_count)::bigint as chunks, sum(d.passage_count)::bigint as passages from search.documents d where ${where} group by 1`,
+    p.values,
+  );
+  return new Map(rows.map((r) => [r.dims, { chunks: Number(r.chunks), passages: Number(r.passages) }]));
 }
 
 const toHits = (rows: readonly { chunk_id: string; distance: number }[]): RankedHit[] => rows.map((r) => ({ id: r.chunk_id, score: 1 - r.distance }));
@@ -87,7 +123,7 @@ export function hnswSessionOptions(settings: VectorSettings): string {
 async function hnswSearch(sql: Sql, req: VectorRequest, settings: VectorSettings, session?: Sql): Promise<RankedHit[]> {
   const dims = req.vector.length;
   const literal = vectorLiteral(req.vector);
-  let passages = req.limit * PASSAGES_PER_CHUNK;
+  let passages = req.limit * perChunk(req.passagesPerChunk ?? PASSAGES_PER_CHUNK_MAX);
   for (let round = 1; ; round++) {
     const p = new SqlParams();
     const q = queryVectorExpr(dims, p.add(literal));

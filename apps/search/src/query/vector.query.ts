@@ -18,7 +18,7 @@ export interface VectorRequest {
   readonly scope: Scope;
   /** Chunks wanted (each scored by its best passage). */
   readonly limit: number;
-  /** Passages per chunk among the chunks the scope sees (the plan inputs' counts; unknown: PASSAGES_PER_CHUNK_MAX). */
+  /** Passages the first HNSW round fetches per chunk wanted, 1–3 (the plan inputs' `passagesPerChunk`; default PASSAGES_PER_CHUNK_MAX). */
   readonly passagesPerChunk?: number;
 }
 
@@ -56,6 +56,7 @@ export function passagesPerChunk(counts: VisibleCounts | undefined): number {
   if (!counts || counts.chunks <= 0 || counts.passages <= 0) return PASSAGES_PER_CHUNK_MAX;
   return Math.max(PASSAGES_PER_CHUNK_MIN, perChunk(counts.passages / counts.chunks));
 }
+
 /** HNSW rounds (each doubling the passages fetched) before the answer stands with fewer chunks. */
 const MAX_ROUNDS = 3;
 /** pgvector's ceiling for hnsw.ef_search. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BUDGET_SCALE_MAX, essentialTerms, idf, pairedEssentials, roundBudget } from './keyword.query.ts';
+import { BUDGET_SCALE_MAX, essentialTerms, idf, maxScoreBound, pairedEssentials, roundBudget } from './keyword.query.ts';
 import { memo } from './query-plans.ts';
 import { PASSAGES_PER_CHUNK_MAX, PASSAGES_PER_CHUNK_MIN, passagesPerChunk } from './vector.query.ts';
 
@@ -42,15 +42,15 @@ describe('essentialTerms', () => {
   ];
 
   it('takes the rarest terms while their document frequencies fit the budget, at least one more each round', () => {
-    expect(essentialTerms(terms, 5, 0, 1.2).count).toBe(1);
-    expect(essentialTerms(terms, 110, 0, 1.2).count).toBe(2);
-    expect(essentialTerms(terms, 110, 2, 1.2).count).toBe(3);
-    expect(essentialTerms(terms, 10_000, 0, 1.2).count).toBe(3);
+    expect(essentialTerms(terms, 5, 0)).toBe(1);
+    expect(essentialTerms(terms, 110, 0)).toBe(2);
+    expect(essentialTerms(terms, 110, 2)).toBe(3);
+    expect(essentialTerms(terms, 10_000, 0)).toBe(3);
   });
 
   it('bounds what a chunk without them can score: Σ idf · (k1 + 1) of the rest', () => {
-    expect(essentialTerms(terms, 5, 0, 1.2).bound).toBeCloseTo((terms[1]!.idf + terms[2]!.idf) * 2.2, 12);
-    expect(essentialTerms(terms, 10_000, 0, 1.2).bound).toBe(0);
+    expect(maxScoreBound(terms, 1, 1.2)).toBeCloseTo((terms[1]!.idf + terms[2]!.idf) * 2.2, 12);
+    expect(maxScoreBound(terms, 3, 1.2)).toBe(0);
   });
 
   it('narrows each term past the budget to its chunks holding another query term, the rarer ones whole', () => {

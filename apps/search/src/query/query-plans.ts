@@ -33,8 +33,9 @@ export interface PlanInputs {
   vectorPlan(scope: Scope, dims: number): Promise<{ plan: VectorPlan; passagesPerChunk: number }>;
   /**
    * The GIN rounds, or every match of a scope that sees few chunks; with the
-   * counts keywordSearch sizes its work by — live chunks the scope sees, and
-   * those its viewer may see with no filter (every dimension together).
+   * counts keywordSearch sizes its work by — live chunks the scope sees,
+   * those its viewer may see with no filter (every dimension together), and
+   * the index's.
    */
   keywordPlan(scope: Scope): Promise<Required<KeywordOptions>>;
 }
@@ -42,6 +43,7 @@ export interface PlanInputs {
 /** The plan inputs over the index, memoised for `ttlMs` (0 = read every time). */
 export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; keywordScopeMaxChunks: number; ttlMs: number; now?: () => number }): PlanInputs {
   const models = memo<readonly string[]>(options.ttlMs, 1, options.now);
+  const live = memo<number>(options.ttlMs, 1, options.now);
   const counts = memo<ReadonlyMap<number, VisibleCounts>>(options.ttlMs, 1_000, options.now);
   /** Visible live chunks by dimension, one read per scope for both plans. */
   const visible = (scope: Scope) =>
@@ -61,8 +63,11 @@ export function createPlanInputs(sql: Sql, options: { exactMaxChunks: number; ke
       return { plan: (seen?.chunks ?? 0) <= options.exactMaxChunks ? 'exact' : 'hnsw', passagesPerChunk: passagesPerChunk(seen) };
     },
     async keywordPlan(scope) {
-      const [scopeChunks, viewerChunks] = (await Promise.all([visible(scope), visible({ viewer: scope.viewer, documentIds: [], tags: [] })])).map(total) as [number, number];
-      return { plan: scopeChunks <= options.keywordScopeMaxChunks ? 'scope' : 'index', scopeChunks, viewerChunks };
+      const [[scopeChunks, viewerChunks], totalChunks] = await Promise.all([
+        Promise.all([visible(scope), visible({ viewer: scope.viewer, documentIds: [], tags: [] })]).then((counts) => counts.map(total) as [number, number]),
+        live('live', async () => Number((await sql.query<{ n: string }>('select total_docs as n from search.stats'))[0]?.n ?? 0)),
+      ]);
+      return { plan: scopeChunks <= options.keywordScopeMaxChunks ? 'scope' : 'index', scopeChunks, viewerChunks, totalChunks };
     },
   };
 }

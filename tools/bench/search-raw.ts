@@ -114,12 +114,15 @@ export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer,
   const n = Number(stats[0]!.total_docs);
   const avg = Math.max(1, Number(stats[0]!.total_length) / n);
   const quote = (l: string) => `'${l.replaceAll("'", "''")}'`;
+  // A viewer who sees less than half the index has their access tokens in the GIN scans (ACCESS_TOKENS_BELOW_SHARE).
+  const tokens = ['public', `user:${viewer.userId}`, ...viewer.roles.map((r) => `role:${r}`)];
+  const narrow = (param: number) => (share < 0.5 ? ` and c.access && $${param}::text[]` : '');
   // Terms in fewer than 1,000 chunks (SEARCH_BM25_SCOPED_DF_BELOW) count only the chunks the viewer may see —
   // unless the viewer sees every chunk (the service compares its count of what they see with the index's).
   const { rows: counted } = await pool.query<{ lexeme: string; df: number; visible: string | null }>(
-    `select t.lexeme, t.df, case when t.df < 1000 and not ${seesAll} then (select count(*) from search.chunks c where c.tsv @@ w.q and ${VISIBLE('c')}) end as visible
+    `select t.lexeme, t.df, case when t.df < 1000 and not ${seesAll} then (select count(*) from search.chunks c where c.tsv @@ w.q and ${VISIBLE('c')}${narrow(5)}) end as visible
      from unnest($1::text[], $4::tsquery[]) w(lexeme, q) join search.terms t on t.lexeme = w.lexeme and t.df > 0 order by t.df, t.lexeme`,
-    [lexemes, viewer.userId, viewer.roles, lexemes.map(quote)],
+    [lexemes, viewer.userId, viewer.roles, lexemes.map(quote), ...(share < 0.5 ? [tokens] : [])],
   );
   const dfs = counted.filter((t) => t.visible !== '0');
   if (dfs.length === 0) return [];
@@ -138,7 +141,7 @@ export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer,
         `with cand as (${cand}),
          tf as materialized (select cand.id, cand.doc_length, array[${tf.join(', ')}] as tf from cand)
          select id, round(2.2 * (${bm25}) * 1e9) / 1e9 as score from tf order by score desc, id limit $5`,
-        [match, viewer.userId, viewer.roles, avg, k, table, ...terms.flatMap((t, i) => [t, idfs[i]])],
+        [match, viewer.userId, viewer.roles, avg, k, table, ...terms.flatMap((t, i) => [t, idfs[i]]), ...(plan === 'index' && share < 0.5 ? [tokens] : [])],
       )
     ).rows;
   if (plan === 'scope') {
@@ -148,7 +151,7 @@ export async function rawKeyword(pool: pg.Pool, text: string, viewer: RawViewer,
       dfs.map((t) => quote(t.lexeme)).join(' | '),
     );
   }
-  const round = (terms: string) => score(`select c.id, c.tsv, c.doc_length from search.chunks c where c.tsv @@ $1::tsquery and ${VISIBLE('c')}`, terms);
+  const round = (terms: string) => score(`select c.id, c.tsv, c.doc_length from search.chunks c where c.tsv @@ $1::tsquery and ${VISIBLE('c')}${narrow(7 + 2 * dfs.length)}`, terms);
   for (let count = 0, sum = 0, limit = budget; ; limit *= 4) {
     const before = count;
     while (count < dfs.length && (count === before || sum + dfs[count]!.df <= limit)) sum += dfs[count++]!.df;

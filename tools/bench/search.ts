@@ -108,7 +108,7 @@ async function benchDims(dims: number, chunks: number, seconds: number, recallQu
     const buildS = (performance.now() - b0) / 1000;
     const [sizes] = await query<Record<string, string>>(
       db.url,
-      `select pg_relation_size('search.${index}') as hnsw, pg_total_relation_size('search.passages') as passages, pg_relation_size('search.chunks_tsv_idx') as gin, pg_total_relation_size('search.chunks') as chunks`,
+      `select pg_relation_size('search.${index}') as hnsw, pg_total_relation_size('search.passages') as passages, pg_relation_size('search.chunks_tsv_access_idx') as gin, pg_total_relation_size('search.chunks') as chunks`,
     );
     const mb = (bytes: string | undefined) => `${fmt(Number(bytes) / 1e6, 0)} MB`;
     // The figures depend on whether the index fits PostgreSQL's buffer cache (deploy/README.md, "PostgreSQL sizing").
@@ -138,7 +138,7 @@ async function benchDims(dims: number, chunks: number, seconds: number, recallQu
       '',
       `search benchmark — ${dims} dimensions (${dims === 1536 ? 'halfvec' : 'vector'} HNSW, m 16, ef_construction 64), ${documents * CHUNKS_PER_DOC} chunks, node ${process.version}, ${cpus().length} cores`,
       `ingest through JOBS_SEARCH (HNSW maintained as rows arrive) ${fmt(ingestS, 0)} s (${fmt((documents * CHUNKS_PER_DOC) / ingestS, 0)} chunks/s); HNSW rebuilt from scratch (maintenance_work_mem 1 GB) ${fmt(buildS, 1)} s`,
-      `sizes: HNSW ${mb(sizes?.hnsw)}, passages table ${mb(sizes?.passages)}, chunks table ${mb(sizes?.chunks)} (GIN tsvector ${mb(sizes?.gin)}); PostgreSQL ${server?.version}, shared_buffers ${server?.shared_buffers}`,
+      `sizes: HNSW ${mb(sizes?.hnsw)}, passages table ${mb(sizes?.passages)}, chunks table ${mb(sizes?.chunks)} (GIN tsvector + access tokens ${mb(sizes?.gin)}); PostgreSQL ${server?.version}, shared_buffers ${server?.shared_buffers}`,
     ];
     process.stdout.write(`[${dims}] recall@10 over ${recallQueries} queries per share…\n`);
     for (const v of viewers) {

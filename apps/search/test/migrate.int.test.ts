@@ -32,7 +32,7 @@ describe('search migrate', () => {
     const [row] = await query<{ d: number }>(db.url, `select '[1,0,0]'::vector <=> '[0,1,0]'::vector as d`);
     expect(row?.d).toBeCloseTo(1);
     const applied = await query(db.url, 'select name from search.mikro_orm_migrations order by id');
-    expect(applied).toEqual([{ name: 'Migration20261122000000-init' }, { name: 'Migration20261208000000-index' }, { name: 'Migration20261208010000-outbox' }, { name: 'Migration20261214000000-passage-count' }]);
+    expect(applied).toEqual([{ name: 'Migration20261122000000-init' }, { name: 'Migration20261208000000-index' }, { name: 'Migration20261208010000-outbox' }, { name: 'Migration20261214000000-passage-count' }, { name: 'Migration20261215000000-access-tokens' }]);
     const tables = await query<{ t: string }>(db.url, `select tablename as t from pg_tables where schemaname = 'search' and tablename <> 'mikro_orm_migrations' order by 1`);
     expect(tables.map((r) => r.t)).toEqual(['chunks', 'documents', 'outbox', 'passages', 'stats', 'terms', 'version_batches', 'versions']);
     expect((await hnsw()).map(({ name, options, valid }) => ({ name, options, valid }))).toEqual([
@@ -78,6 +78,25 @@ describe('search migrate', () => {
     expect(result.code, result.stderr).toBe(0);
     const counts = await query<{ document_id: string; passage_count: number }>(db.url, 'select document_id, passage_count from search.documents where document_id = any($1::uuid[])', [[live, none]]);
     expect(Object.fromEntries(counts.map((r) => [r.document_id, r.passage_count]))).toEqual({ [live]: 4, [none]: 0 });
+  });
+
+  it('the access-tokens migration gives every chunk its tokens, indexed with its tsvector, and they follow its facts', async () => {
+    const [a, b] = [randomUUID(), randomUUID()];
+    await query(db.url, `drop index search.chunks_tsv_access_idx; alter table search.chunks drop column access; drop function search.access_tokens;
+      create index chunks_tsv_idx on search.chunks using gin (tsv); delete from search.mikro_orm_migrations where name = 'Migration20261215000000-access-tokens'`);
+    await query(db.url, `insert into search.chunks (id, document_id, version, chunk_index, content, live, owner_id, is_public, shared_roles, tags, title, model)
+      values ($1, $3, 1, 0, 'public tides', true, 'user-a', true, '{EDITOR,"O''NEIL"}', '{}', 't', 'm'), ($2, $3, 1, 1, 'private tides', true, 'user-b', false, '{}', '{}', 't', 'm')`, [a, b, randomUUID()]);
+    const result = await runCommand('search', 'migrate', env());
+    expect(result.code, result.stderr).toBe(0);
+    const tokens = async () => Object.fromEntries((await query<{ id: string; access: string[] }>(db.url, 'select id, access from search.chunks where id = any($1::uuid[])', [[a, b]])).map((r) => [r.id, r.access]));
+    expect(await tokens()).toEqual({ [a]: ['public', 'user:user-a', 'role:EDITOR', "role:O'NEIL"], [b]: ['user:user-b'] });
+    const [def] = await query<{ def: string }>(db.url, `select pg_get_indexdef('search.chunks_tsv_access_idx'::regclass) as def`);
+    expect(def!.def).toContain('USING gin (tsv, access)');
+    expect(await query(db.url, `select 1 from pg_class where relnamespace = 'search'::regnamespace and relname = 'chunks_tsv_idx'`)).toEqual([]);
+    await query(db.url, `update search.chunks set is_public = false, shared_roles = '{AUDITOR}' where id = $1`, [a]);
+    await query(db.url, `update search.chunks set owner_id = 'user-c' where id = $1`, [b]);
+    expect(await tokens()).toEqual({ [a]: ['user:user-a', 'role:AUDITOR'], [b]: ['user:user-c'] });
+    await query(db.url, 'delete from search.chunks where id = any($1::uuid[])', [[a, b]]);
   });
 
   it('refuses an ef_construction below 2 × m before touching anything (exit 78, naming the variable)', async () => {

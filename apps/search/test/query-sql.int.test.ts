@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Scope } from '../src/query/access.ts';
+import { accessTokensClause, scopeClause, type Scope, type Viewer } from '../src/query/access.ts';
 import { idf, keywordSearch, tfTable } from '../src/query/keyword.query.ts';
 import { createPlanInputs } from '../src/query/query-plans.ts';
 import { keywordQuery } from '../src/query/tsquery.ts';
 import { hnswSessionOptions, PASSAGES_PER_CHUNK_MAX, PASSAGES_PER_CHUNK_MIN, vectorSearch } from '../src/query/vector.query.ts';
 import { createQueryPool } from '../src/query/open-search.ts';
-import { sqlOver, type Sql } from '../src/query/sql.ts';
+import { SqlParams, sqlOver, type Sql } from '../src/query/sql.ts';
 import { unitVector } from './support/harness.ts';
 import { randomUUID } from 'node:crypto';
 import { LONER, USERS, WORDS, makeCorpus, prng, type CorpusDoc } from './query-support/corpus.ts';
@@ -36,6 +36,22 @@ describe('query SQL', () => {
   });
 
   const parse = async (text: string) => keywordQuery((await h.sql.query<{ q: string }>(`select websearch_to_tsquery('english', $1)::text as q`, [text]))[0]!.q);
+
+  it("a chunk's access tokens let exactly the viewers see it that its access facts do", async () => {
+    const viewers: Viewer[] = [everyone.viewer, { userId: LONER, roles: [] }, { userId: USERS[1]!, roles: ['R2'] }, { userId: null, roles: ['R3'] }, { userId: null, roles: [] }];
+    const ids = async (where: (p: SqlParams) => string) => {
+      const p = new SqlParams();
+      return (await h.sql.query<{ id: string }>(`select c.id from search.chunks c where ${where(p)} order by c.id`, p.values)).map((r) => r.id);
+    };
+    const sizes = new Set<number>();
+    for (const viewer of viewers) {
+      const byFacts = await ids((p) => scopeClause('c', { viewer, documentIds: [], tags: [] }, p));
+      expect(await ids((p) => `c.live and ${accessTokensClause('c', viewer, p)}`), JSON.stringify(viewer)).toEqual(byFacts);
+      sizes.add(byFacts.length);
+    }
+    // Different viewers see different shares: the comparison is not between empty or whole sets only.
+    expect(sizes.size).toBeGreaterThanOrEqual(3);
+  });
 
   it('keyword scores are Okapi BM25 over the live index (k1 1.2, b 0.75), exactly', async () => {
     const [stats] = await h.sql.query<{ total_docs: string; total_length: string }>('select total_docs, total_length from search.stats');

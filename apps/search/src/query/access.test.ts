@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { scopeClause } from './access.ts';
+import { accessTokens, accessTokensClause, scopeClause } from './access.ts';
 import { SqlParams } from './sql.ts';
 
 const U = '1a2b3c4d-0000-4000-8000-00000000000a';
@@ -33,5 +33,15 @@ describe('scopeClause', () => {
     expect(scopeClause('d', { viewer: { userId: U, roles: ['R'] }, documentIds: [], tags: ['t'] }, p, 'documents')).toBe(
       'd.live_version is not null and (d.is_public or d.owner_id = $1 or d.shared_roles && $2::text[]) and d.tags && $3::text[]',
     );
+  });
+});
+
+describe('accessTokens', () => {
+  it("names what lets the viewer see a chunk: public, their own, a role's — one token each", () => {
+    expect(accessTokens({ userId: U, roles: ['USER', "O'NEIL"] })).toEqual(['public', `user:${U}`, 'role:USER', "role:O'NEIL"]);
+    expect(accessTokens({ userId: null, roles: [] })).toEqual(['public']);
+    const p = new SqlParams();
+    expect(accessTokensClause('c', { userId: U, roles: [] }, p)).toBe('c.access && $1::text[]');
+    expect(p.values).toEqual([['public', `user:${U}`]]);
   });
 });

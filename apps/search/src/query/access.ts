@@ -29,3 +29,15 @@ export function scopeClause(alias: string, scope: Scope, p: SqlParams, table: 'r
   if (scope.tags.length > 0) parts.push(`${a}.tags && ${p.add(scope.tags)}::text[]`);
   return parts.join(' and ');
 }
+
+/** `chunks.access` tokens (migration access-tokens) that let `viewer` see a chunk: any one suffices. */
+export function accessTokens(viewer: Viewer): string[] {
+  return ['public', ...(viewer.userId === null ? [] : [`user:${viewer.userId}`]), ...viewer.roles.map((r) => `role:${r}`)];
+}
+
+/**
+ * `scopeClause`'s access test restated over `chunks.access`, for the GIN
+ * index over (tsv, access): a scan with both conditions fetches only chunks
+ * the viewer may see. It narrows, never decides — `scopeClause` stays beside it.
+ */
+export const accessTokensClause = (alias: string, viewer: Viewer, p: SqlParams) => `${alias}.access && ${p.add(accessTokens(viewer))}::text[]`;

@@ -1,4 +1,4 @@
-import { scopeClause, type Scope } from './access.ts';
+import { accessTokensClause, scopeClause, type Scope } from './access.ts';
 import type { RankedHit } from './rrf.ts';
 import { SqlParams, type Sql } from './sql.ts';
 import type { KeywordQuery } from './tsquery.ts';
@@ -282,7 +282,7 @@ interface FirstRoundRow {
  * old) equal to the index's live count: the viewer sees every chunk, their
  * counts are the index-wide ones, and none is counted.
  */
-async function firstRound(sql: Sql, query: KeywordQuery, scope: Scope, limit: number, settings: Bm25Settings, budget: number, viewerChunks: number | undefined, tfs: string): Promise<FirstRound> {
+async function firstRound(sql: Sql, query: KeywordQuery, scope: Scope, limit: number, settings: Bm25Settings, budget: number, viewerChunks: number | undefined, tokens: boolean, tfs: string): Promise<FirstRound> {
   const p = new SqlParams();
   const n = query.terms.length;
   const lexemes = p.add(query.terms);
@@ -290,8 +290,9 @@ async function firstRound(sql: Sql, query: KeywordQuery, scope: Scope, limit: nu
   const match = p.add(query.match);
   const [below, seen, table, budgetSql] = [p.add(settings.scopedDfBelow), p.add(viewerChunks ?? null), p.add(tfs), p.add(budget)];
   const [k1, b, lim] = [p.add(settings.k1), p.add(settings.b), p.add(limit)];
-  const rows = scopeClause('c', scope, p);
-  const viewerRows = scopeClause('c', { viewer: scope.viewer, documentIds: [], tags: [] }, p);
+  const viewable = (where: string) => (tokens ? `${where} and ${accessTokensClause('c', scope.viewer, p)}` : where);
+  const rows = viewable(scopeClause('c', scope, p));
+  const viewerRows = viewable(scopeClause('c', { viewer: scope.viewer, documentIds: [], tags: [] }, p));
   const readsViewer = scope.documentIds.length === 0 && scope.tags.length === 0;
   const terms = Array.from({ length: n }, (_, i) => i + 1);
   const tf = terms.map((i) => tfSql('c.tsv', `(${termQueries}::tsquery[])[${i}]`, table));
@@ -339,6 +340,16 @@ async function firstRound(sql: Sql, query: KeywordQuery, scope: Scope, limit: nu
 }
 
 /**
+ * Plan `index`: a viewer who sees less than this share of the index (the plan
+ * inputs' counts; unknown counts: always) has the GIN scans of their rounds
+ * and rare-term counts ask for their access tokens too (`accessTokensClause`),
+ * so only chunks they may see are fetched. One who sees more gains little
+ * from it, and a token as common as `role:ADMIN` would make the scan walk a
+ * posting list of nearly the whole index.
+ */
+export const ACCESS_TOKENS_BELOW_SHARE = 0.5;
+
+/**
  * Keyword hits, best first, scored by Okapi BM25 over the query's terms
  * (term frequencies from the chunk's tsvector, document frequencies and
  * lengths from search.terms / search.stats). Matching is the OR form of the
@@ -360,14 +371,15 @@ export async function keywordSearch(sql: Sql, query: KeywordQuery, scope: Scope,
   const tfs = await tfTable(sql);
   if (plan === 'scope') return scopeSearch(sql, query, scope, limit, settings, viewerChunks, tfs);
   const firstBudget = roundBudget(settings.candidateBudget, totalChunks ?? 0, scopeChunks);
-  const first = await firstRound(sql, query, scope, limit, settings, firstBudget, viewerChunks, tfs);
+  const tokens = viewerChunks === undefined || !totalChunks || viewerChunks < totalChunks * ACCESS_TOKENS_BELOW_SHARE;
+  const first = await firstRound(sql, query, scope, limit, settings, firstBudget, viewerChunks, tokens, tfs);
   const { stats } = first;
   if (stats.terms.length === 0) return [];
   const scoreRound = async (essential: string) => {
     const p = new SqlParams();
     const terms = p.add(essential);
     const match = p.add(query.match);
-    const where = scopeClause('c', scope, p);
+    const where = tokens ? `${scopeClause('c', scope, p)} and ${accessTokensClause('c', scope.viewer, p)}` : scopeClause('c', scope, p);
     // The match (ts_match_vq: what @@ calls) filters the rows fetched; as an index condition it would walk the
     // GIN posting lists of every query term, the commonest too, for each round (6 of a round's 12 ms at 10 %).
     const cand = `select c.id, c.tsv, c.doc_length from search.chunks c where c.tsv @@ ${terms}::tsquery and ts_match_vq(c.tsv, ${match}::tsquery) and ${where}`;

@@ -11,7 +11,8 @@ import { Migration } from '@mikro-orm/migrations';
  * seeing 10 %: a round of 2,074 term matches read 2,055 heap blocks and
  * dropped 1,872 rows at the access filter, 14–19 ms; with the tokens 213
  * blocks, 2.6 ms. The row filter stays (it also checks `live`); the tokens
- * only narrow what is fetched.
+ * only narrow what is fetched. The rewrite holds the table's exclusive lock
+ * (~10 s per 100,000 chunks here; deploy/README.md, upgrades).
  */
 export class Migration20261215000000AccessTokens extends Migration {
   override up(): void {

@@ -290,9 +290,8 @@ async function firstRound(sql: Sql, query: KeywordQuery, scope: Scope, limit: nu
   const match = p.add(query.match);
   const [below, seen, table, budgetSql] = [p.add(settings.scopedDfBelow), p.add(viewerChunks ?? null), p.add(tfs), p.add(budget)];
   const [k1, b, lim] = [p.add(settings.k1), p.add(settings.b), p.add(limit)];
-  const viewable = (where: string) => (tokens ? `${where} and ${accessTokensClause('c', scope.viewer, p)}` : where);
-  const rows = viewable(scopeClause('c', scope, p));
-  const viewerRows = viewable(scopeClause('c', { viewer: scope.viewer, documentIds: [], tags: [] }, p));
+  const rows = roundRows(scope, p, tokens);
+  const viewerRows = roundRows({ viewer: scope.viewer, documentIds: [], tags: [] }, p, tokens);
   const readsViewer = scope.documentIds.length === 0 && scope.tags.length === 0;
   const terms = Array.from({ length: n }, (_, i) => i + 1);
   const tf = terms.map((i) => tfSql('c.tsv', `(${termQueries}::tsquery[])[${i}]`, table));
@@ -307,20 +306,21 @@ async function firstRound(sql: Sql, query: KeywordQuery, scope: Scope, limit: nu
        t as (select w.i, w.term, st.df, row_number() over o as r, sum(st.df) over o as cum
          from w join search.terms st on st.lexeme = w.lexeme and st.df > 0
          window o as (order by st.df, w.lexeme collate "C" rows unbounded preceding)),
+       e as (select t.*, (t.r = 1 or t.cum <= ${budgetSql}::float8) as essential from t),
        plan as (select ${settings.exact ? 'false' : `(select count(*) >= 2 and coalesce(min(t.df) filter (where t.r = 1) > ${budgetSql}::float8, false) from t)`} as paired),
        q as (select case when (select paired from plan)
            then '(' || (select term::text from t where r = 1) || ') & (' || (select string_agg(term::text, ' | ') from t where r > 1) || ')'
-           else (select string_agg(term::text, ' | ' order by r) from t where r = 1 or cum <= ${budgetSql}::float8) end::tsquery as q),
+           else (select string_agg(term::text, ' | ' order by r) from e where essential) end::tsquery as q),
        cand as materialized (select c.id, c.doc_length, c.tsv @@ ${match}::tsquery as matches, array[${tf.join(', ')}] as tf
          from search.chunks c where c.tsv @@ (select q from q) and ${rows}),
        counted as (select array[${terms.map((i) => `count(*) filter (where tf[${i}] > 0)`).join(', ')}] as c from cand),
-       v as materialized (select w.i, w.lexeme, t.df, t.r, (t.r = 1 or t.cum <= ${budgetSql}::float8) as essential,
+       v as materialized (select w.i, w.lexeme, t.df, t.r, t.essential,
            case when t.df < ${below} and (select live_chunks from s) is distinct from ${seen}::bigint then
-             case when ${readsViewer} and (t.r = 1 or t.cum <= ${budgetSql}::float8) and not (select paired from plan)
+             case when ${readsViewer} and t.essential and not (select paired from plan)
                then ((select c from counted))[w.i]
                else (select count(*) from search.chunks c where c.tsv @@ w.term and ${viewerRows}) end
            end as visible
-         from w left join t on t.i = w.i),
+         from w left join e t on t.i = w.i),
        vi as materialized (select v.*, case when v.df is null or v.visible = 0 then 0 else ${idfOf('coalesce(v.visible, v.df)')} end as idf from v, s),
        idf as (select array_agg(vi.idf order by vi.i) as v from vi)
      select s.total_docs, s.avg, (select paired from plan),
@@ -338,6 +338,9 @@ async function firstRound(sql: Sql, query: KeywordQuery, scope: Scope, limit: nu
     rows: row?.hits ?? [],
   };
 }
+
+/** `scopeClause`, with the viewer's access tokens when `tokens` (see ACCESS_TOKENS_BELOW_SHARE). */
+const roundRows = (scope: Scope, p: SqlParams, tokens: boolean) => (tokens ? `${scopeClause('c', scope, p)} and ${accessTokensClause('c', scope.viewer, p)}` : scopeClause('c', scope, p));
 
 /**
  * Plan `index`: a viewer who sees less than this share of the index (the plan
@@ -379,7 +382,7 @@ export async function keywordSearch(sql: Sql, query: KeywordQuery, scope: Scope,
     const p = new SqlParams();
     const terms = p.add(essential);
     const match = p.add(query.match);
-    const where = tokens ? `${scopeClause('c', scope, p)} and ${accessTokensClause('c', scope.viewer, p)}` : scopeClause('c', scope, p);
+    const where = roundRows(scope, p, tokens);
     // The match (ts_match_vq: what @@ calls) filters the rows fetched; as an index condition it would walk the
     // GIN posting lists of every query term, the commonest too, for each round (6 of a round's 12 ms at 10 %).
     const cand = `select c.id, c.tsv, c.doc_length from search.chunks c where c.tsv @@ ${terms}::tsquery and ts_match_vq(c.tsv, ${match}::tsquery) and ${where}`;
